@@ -1,0 +1,39 @@
+# The two commands of the README's quickstart: `make demo` and `make test`.
+# Each creates .venv from the pinned lock file on first use, so a fresh clone
+# needs nothing but CPython 3.11 or 3.12 and the package registry.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit catalogue clean
+
+$(STAMP): pyproject.toml requirements/dev.lock
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "fbss-pathway needs CPython 3.11 or 3.12 (durable_rules does not import on 3.13); set PYTHON=...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fbss-pathway demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+# Regenerates docs/rule-catalogue.md from the rule files (a test checks it is current).
+catalogue: $(STAMP)
+	$(BIN)/fbss-pathway rules --markdown > docs/rule-catalogue.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,48 @@
+"""fbss_pathway: explained treatment-pathway recommendations for persistent pain after spine surgery.
+
+Failed back surgery syndrome (FBSS; persistent spinal pain syndrome type 2) is
+treated along an escalation ladder (exercise and supportive analgesics, then
+radiofrequency denervation for facet-joint pain, then spinal cord stimulation
+for radiating leg pain) with an interdisciplinary programme alongside; red
+flags pre-empt everything. This library turns a typed patient record into a
+recommendation whose every part shows its rule, reason, inputs and sources.
+It supports a clinician's decision; it does not make it.
+"""
+
+from .errors import EvaluationError, FbssPathwayError, RuleIssue, RuleSetError
+from .evaluation import evaluate
+from .record import PatientRecord
+from .recommendation import (
+    Action,
+    ExpectedBenefit,
+    InputValue,
+    MissingInput,
+    Recommendation,
+    TraceEntry,
+    Warning,
+)
+from .ruleset import RuleSet, load_ruleset
+from .vocabulary import ActionCode, Stage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ActionCode",
+    "EvaluationError",
+    "ExpectedBenefit",
+    "FbssPathwayError",
+    "InputValue",
+    "MissingInput",
+    "PatientRecord",
+    "Recommendation",
+    "RuleIssue",
+    "RuleSet",
+    "RuleSetError",
+    "Stage",
+    "TraceEntry",
+    "Warning",
+    "__version__",
+    "evaluate",
+    "load_ruleset",
+]

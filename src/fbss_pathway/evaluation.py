@@ -1,0 +1,196 @@
+"""Evaluating one patient: validate, read facts, run the rules, explain the result.
+
+The engine decides which rules fire. This module only combines their
+conclusions by three fixed policies, documented in ``docs/pathway.md``:
+
+* red flags pre-empt: if an ``urgent_review`` rule fires, only urgent rules count;
+* one stage: the furthest stage any fired rule concludes (conservative when none
+  does), and conclusions of rules that place the patient on another stage are
+  superseded;
+* one entry per action: rules recommending the same action are merged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .facts import FactValue, extract_facts
+from .record import PatientRecord
+from .recommendation import (
+    Action,
+    ExpectedBenefit,
+    InputValue,
+    MissingInput,
+    Recommendation,
+    TraceEntry,
+    Warning,
+)
+from .rules_engine.conditions import evaluate as truth
+from .rules_engine.conditions import unknown_facts
+from .rules_engine.engine import Firing
+from .rules_engine.loading import render
+from .rules_engine.model import Rule
+from .ruleset import RuleSet, load_ruleset
+from .vocabulary import ActionCode, Stage
+
+__all__ = ["evaluate"]
+
+_DEFAULT: list[RuleSet] = []
+_DEFAULT_LOCK = threading.Lock()
+_ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
+
+
+def _default_ruleset() -> RuleSet:
+    if not _DEFAULT:
+        with _DEFAULT_LOCK:
+            if not _DEFAULT:
+                _DEFAULT.append(load_ruleset())
+    return _DEFAULT[0]
+
+
+def evaluate(
+    record: PatientRecord | Mapping[str, Any], *, ruleset: RuleSet | None = None
+) -> Recommendation:
+    """Recommend the pathway stage and actions for one patient, with their basis.
+
+    Args:
+        record: A :class:`PatientRecord`, or a mapping that is validated into one.
+        ruleset: A rule set from :func:`load_ruleset`; the packaged rules by default.
+
+    Raises:
+        pydantic.ValidationError: the mapping is not a valid record (the error
+            names each field and never echoes the patient's values).
+        EvaluationError: the rule engine failed; no partial answer is returned.
+        TypeError: ``record`` or ``ruleset`` is of the wrong type.
+    """
+    if not isinstance(record, PatientRecord):
+        if not isinstance(record, Mapping):
+            raise TypeError(f"record must be a PatientRecord or a mapping, not {type(record).__name__}")
+        record = PatientRecord.model_validate(record)
+    if ruleset is None:
+        ruleset = _default_ruleset()
+    elif not isinstance(ruleset, RuleSet):
+        raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
+    facts = extract_facts(record)
+    firings, derived = ruleset.compiled.run(facts)
+    return explain(ruleset, facts, firings, derived)
+
+
+def explain(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    firings: list[Firing],
+    derived: Mapping[str, bool],
+) -> Recommendation:
+    """Combine the fired rules into a recommendation with its basis."""
+    rules = ruleset.rules
+    trace = [TraceEntry.model_construct(rule_id=rules[f.rule_index].id, concluded=_conclusion(rules[f.rule_index], f.value)) for f in firings]
+    fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
+
+    urgent = [i for i in fired if rules[i].stage is Stage.URGENT_REVIEW]
+    if urgent:
+        stage, kept = Stage.URGENT_REVIEW, urgent
+    else:
+        stages = [rules[i].stage for i in fired if rules[i].stage is not None]
+        stage = max(stages, key=lambda s: s.rank, default=Stage.CONSERVATIVE)
+        kept = [i for i in fired if rules[i].stage in (None, stage)]
+
+    actions = _actions(ruleset, facts, kept)
+    warnings = [
+        Warning.model_construct(rule_id=rules[i].id, message=render(text, facts, ruleset.parameters))
+        for i in kept
+        if (text := rules[i].warning) is not None
+    ]
+    missing = [] if urgent else _missing(ruleset, facts, derived, set(fired), stage, actions)
+    return Recommendation.model_construct(
+        stage=stage,
+        stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],
+        actions=actions,
+        missing=missing,
+        warnings=warnings,
+        trace=trace,
+        ruleset_version=ruleset.version,
+    )
+
+
+def _conclusion(rule: Rule, value: bool) -> str:
+    if rule.derive is not None:
+        return f"{rule.derive} = {'true' if value else 'false'}"
+    parts = [f"stage {rule.stage}"] if rule.stage is not None else []
+    parts += [str(code) for code in rule.actions]
+    if rule.warning is not None:
+        parts.append("warning")
+    return ", ".join(parts)
+
+
+def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) -> list[Action]:
+    merged: dict[ActionCode, dict[str, Any]] = {}
+    first: set[ActionCode] = set()
+    for index in kept:
+        rule = ruleset.rules[index]
+        if not rule.actions:
+            continue
+        reason = render(rule.reason, facts, ruleset.parameters)
+        inputs = [
+            InputValue.model_construct(field=spec.field, fact=spec.name, value=facts.get(spec.name))
+            for spec in ruleset.inputs[index]
+        ]
+        for code in rule.actions:
+            if rule.first:
+                first.add(code)
+            entry = merged.get(code)
+            if entry is None:
+                benefit = rule.expected_benefit
+                merged[code] = {
+                    "code": code,
+                    "rule_id": rule.id,
+                    "reason": reason,
+                    "inputs": list(inputs),
+                    "sources": list(rule.sources),
+                    "also_from": [],
+                    "expected_benefit": None
+                    if benefit is None
+                    else ExpectedBenefit.model_construct(
+                        low_percent=benefit.low_percent, high_percent=benefit.high_percent
+                    ),
+                }
+                continue
+            entry["also_from"].append(rule.id)
+            if reason not in entry["reason"]:
+                entry["reason"] += f"; {reason}"
+            entry["inputs"] += [i for i in inputs if i.fact not in {j.fact for j in entry["inputs"]}]
+            entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
+    order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
+    return [Action.model_construct(**merged[code]) for code in order]
+
+
+def _missing(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, bool],
+    fired: set[int],
+    stage: Stage,
+    actions: list[Action],
+) -> list[MissingInput]:
+    """Unknown inputs of rules that are undecided and could change this result."""
+    present = {action.code for action in actions}
+    needed: dict[str, list[str]] = {}
+    for index, rule in enumerate(ruleset.rules):
+        if index in fired or rule.derive is not None:
+            continue
+        if rule.stage is not None and rule.stage.rank < stage.rank:
+            continue  # a lower stage cannot change the stage or the actions shown
+        if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
+            continue  # it would add nothing that is not already there
+        if truth(rule.when, facts, derived) is not None:
+            continue
+        for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
+            needed.setdefault(fact, []).append(rule.id)
+    from .facts import FACTS
+
+    return [
+        MissingInput.model_construct(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
+        for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
+    ]

@@ -1,0 +1,321 @@
+"""The facts rules are written in: named values read from a patient record.
+
+A rule file never reaches into the record's structure; it names facts from this
+catalogue, and each fact says which record field it reads. That keeps rules
+readable to a clinician, lets the loader reject a misspelt fact, and lets every
+recommendation show the record fields behind it.
+
+Extraction makes no clinical decisions: it selects (the most recent treatment
+of a kind), counts and measures time. Thresholds and judgements live in the
+rule files. An unknown item is absent from the extracted facts, never False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from .record import (
+    Adherence,
+    PatientRecord,
+    PsychologicalEvaluation,
+    SideEffects,
+    Treatment,
+    TreatmentKind,
+)
+
+__all__ = ["FACTS", "FactSpec", "FactValue", "extract_facts"]
+
+FactValue = bool | int | float | str
+FactType = Literal["flag", "number", "category"]
+
+#: Mean length of a month in days, for months between dates.
+_DAYS_PER_MONTH = 365.2425 / 12
+
+
+@dataclass(frozen=True, slots=True)
+class FactSpec:
+    """A fact rules may test.
+
+    Attributes:
+        name: The name rule files use.
+        type: ``flag`` (true/false), ``number`` or ``category``.
+        field: The record field it reads, as shown to the clinician.
+        description: What it means, in clinical words.
+        categories: For ``category`` facts, the allowed values.
+    """
+
+    name: str
+    type: FactType
+    field: str
+    description: str
+    categories: tuple[str, ...] = ()
+
+
+def _flag(name: str, field: str, description: str) -> FactSpec:
+    return FactSpec(name, "flag", field, description)
+
+
+def _number(name: str, field: str, description: str) -> FactSpec:
+    return FactSpec(name, "number", field, description)
+
+
+def _category(name: str, field: str, description: str, values: tuple[str, ...]) -> FactSpec:
+    return FactSpec(name, "category", field, description, values)
+
+
+def _latest(kind: TreatmentKind) -> str:
+    return f"treatments[{kind.value}, most recent]"
+
+
+_EX = _latest(TreatmentKind.EXERCISE_THERAPY)
+_AN = "treatments[analgesics with opioid, most recent]"
+_MBB = _latest(TreatmentKind.MEDIAL_BRANCH_BLOCK)
+_RF = _latest(TreatmentKind.RADIOFREQUENCY_DENERVATION)
+_TRIAL = _latest(TreatmentKind.SCS_TRIAL)
+_IMPLANT = _latest(TreatmentKind.SCS_IMPLANT)
+
+_SPECS: tuple[FactSpec, ...] = (
+    _number("age_years", "age_years", "Age in years."),
+    _number("operation_count", "operations", "Number of spine operations on record."),
+    _number(
+        "months_since_last_operation",
+        "operations[].date, assessment_date",
+        "Months from the most recent spine operation to the assessment.",
+    ),
+    _number("back_nrs", "pain.back_nrs", "Back pain intensity, NRS 0-10."),
+    _number("leg_nrs", "pain.leg_nrs", "Leg pain intensity, NRS 0-10."),
+    _flag("radiating_leg_pain", "pain.radiating_leg_pain", "Pain radiates into a leg."),
+    _flag("neuropathic_features", "pain.neuropathic_features", "Neuropathic pain features."),
+    _number("pain_months", "pain.duration_months", "Months of this pain."),
+    _flag("facet_arthropathy", "findings.facet_arthropathy", "Facet-joint arthropathy."),
+    _flag(
+        "adjacent_segment_degeneration",
+        "findings.adjacent_segment_degeneration",
+        "Degeneration of the segment next to a fusion.",
+    ),
+    _flag("foraminal_stenosis", "findings.foraminal_stenosis", "Foraminal stenosis."),
+    _flag(
+        "internal_disc_disruption", "findings.internal_disc_disruption", "Internal disc disruption."
+    ),
+    _flag(
+        "recurrent_disc_herniation",
+        "findings.recurrent_disc_herniation",
+        "Recurrent disc herniation.",
+    ),
+    _flag(
+        "concordant_radiculopathy",
+        "findings.concordant_radiculopathy",
+        "Radicular signs matching the imaging finding.",
+    ),
+    _flag("epidural_fibrosis", "findings.epidural_fibrosis", "Epidural fibrosis (scar)."),
+    _flag("pseudarthrosis", "findings.pseudarthrosis", "Pseudarthrosis (failed fusion)."),
+    _flag("sacroiliac_joint_pain", "findings.sacroiliac_joint_pain", "Sacroiliac-joint pain."),
+    _flag("cauda_equina_signs", "red_flags.cauda_equina_signs", "Cauda equina signs."),
+    _flag(
+        "progressive_motor_deficit",
+        "red_flags.progressive_motor_deficit",
+        "New or progressive motor deficit.",
+    ),
+    _flag("suspected_infection", "red_flags.suspected_infection", "Suspected infection."),
+    _flag(
+        "suspected_structural_failure",
+        "red_flags.suspected_structural_failure",
+        "Suspected fracture, hardware failure or gross instability.",
+    ),
+    _flag("suspected_malignancy", "red_flags.suspected_malignancy", "Suspected malignancy."),
+    _number(
+        "exercise_weeks",
+        f"{_EX}.duration_weeks",
+        "Weeks of structured exercise therapy (0 when none is on record).",
+    ),
+    _category(
+        "exercise_adherence",
+        f"{_EX}.adherence",
+        "Adherence to the exercise programme.",
+        tuple(a.value for a in Adherence),
+    ),
+    _flag("opioid_in_use", "treatments[analgesics].opioid", "Opioid analgesics on record."),
+    _flag("opioid_benefit", f"{_AN}.benefit", "The opioid brings worthwhile benefit."),
+    _category(
+        "opioid_side_effects",
+        f"{_AN}.side_effects",
+        "Worst side effects of the opioid.",
+        tuple(s.value for s in SideEffects),
+    ),
+    _flag("block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."),
+    _number("block_relief_percent", f"{_MBB}.relief_percent", "Relief from the medial branch block."),
+    _flag("rf_on_record", "treatments[radiofrequency_denervation]", "Radiofrequency is on record."),
+    _number("rf_relief_percent", f"{_RF}.relief_percent", "Relief from radiofrequency."),
+    _number("rf_relief_months", f"{_RF}.relief_duration_months", "Months radiofrequency relief lasted."),
+    _flag("scs_trial_on_record", "treatments[scs_trial]", "An SCS trial is on record."),
+    _number("scs_trial_relief_percent", f"{_TRIAL}.relief_percent", "Relief in the SCS trial."),
+    _flag("scs_implant_on_record", "treatments[scs_implant]", "An SCS implant is on record."),
+    _number(
+        "scs_implant_relief_percent", f"{_IMPLANT}.relief_percent", "Relief from the SCS implant."
+    ),
+    _flag(
+        "scs_team_assessment_done",
+        "scs.team_assessment_done",
+        "Multidisciplinary assessment for SCS done.",
+    ),
+    _flag("active_infection", "scs.active_infection", "Active infection."),
+    _flag(
+        "uncorrectable_coagulopathy",
+        "scs.uncorrectable_coagulopathy",
+        "Uncorrectable coagulopathy or anticoagulation that cannot be paused.",
+    ),
+    _flag(
+        "unable_to_operate_device",
+        "scs.unable_to_operate_device",
+        "Unable to operate a stimulator.",
+    ),
+    _flag("pregnancy", "scs.pregnancy", "Pregnancy."),
+    _flag(
+        "mri_need_incompatible",
+        "scs.mri_need_incompatible",
+        "Foreseeable MRI need the device cannot meet.",
+    ),
+    _number("phq9", "psychosocial.phq9", "PHQ-9 depression score, 0-27."),
+    _number("gad7", "psychosocial.gad7", "GAD-7 anxiety score, 0-21."),
+    _flag("sleep_disorder", "psychosocial.sleep_disorder", "Sleep disorder."),
+    _flag("family_problems", "psychosocial.family_problems", "Family problems."),
+    _flag("economic_problems", "psychosocial.economic_problems", "Economic problems."),
+    _flag("social_problems", "psychosocial.social_problems", "Social problems."),
+    _flag(
+        "active_substance_misuse",
+        "psychosocial.active_substance_misuse",
+        "Active substance misuse.",
+    ),
+    _category(
+        "psychological_evaluation",
+        "psychosocial.psychological_evaluation",
+        "Psychological evaluation for neuromodulation.",
+        tuple(p.value for p in PsychologicalEvaluation),
+    ),
+    _flag(
+        "myofascial_trigger_zones",
+        "examination.myofascial_trigger_zones",
+        "Myofascial trigger zones.",
+    ),
+    _flag("skin_allodynia", "examination.skin_allodynia", "Skin allodynia zones."),
+    _flag("scar_trigger_zones", "examination.scar_trigger_zones", "Trigger zones of the scar."),
+    _flag("scar_allodynia", "examination.scar_allodynia", "Allodynia of the scar."),
+    _flag("in_fitness_programme", "in_fitness_programme", "Already in a fitness programme."),
+    _number(
+        "oswestry_disability_index", "oswestry_disability_index", "Oswestry Disability Index, %."
+    ),
+)
+
+#: Every fact rules may name, by name.
+FACTS: Mapping[str, FactSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def _months_between(start: date, end: date) -> float:
+    return round((end - start).days / _DAYS_PER_MONTH, 1)
+
+
+def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment | None:
+    """The latest treatment of a kind, independent of list order.
+
+    Undated entries count as oldest; ties are broken on the entry's content so
+    that reordering the list never changes which entry is read.
+    """
+    chosen: Treatment | None = None
+    chosen_key: tuple[date, str] | None = None
+    for treatment in treatments:
+        if treatment.kind is kind:
+            key = (treatment.start_date or date.min, treatment.model_dump_json())
+            if chosen_key is None or key > chosen_key:
+                chosen, chosen_key = treatment, key
+    return chosen
+
+
+def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
+    """Read the catalogue's facts from a validated record; unknown items are left out."""
+    pain, findings, flags = record.pain, record.findings, record.red_flags
+    psych, exam, scs = record.psychosocial, record.examination, record.scs
+    treatments = record.treatments
+    last_operation = max(operation.date for operation in record.operations)
+
+    exercise = _most_recent(treatments, TreatmentKind.EXERCISE_THERAPY)
+    block = _most_recent(treatments, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+    rf = _most_recent(treatments, TreatmentKind.RADIOFREQUENCY_DENERVATION)
+    trial = _most_recent(treatments, TreatmentKind.SCS_TRIAL)
+    implant = _most_recent(treatments, TreatmentKind.SCS_IMPLANT)
+    analgesics = [t for t in treatments if t.kind is TreatmentKind.ANALGESICS]
+    opioid = _most_recent([t for t in analgesics if t.opioid], TreatmentKind.ANALGESICS)
+    if opioid is not None:
+        opioid_in_use: bool | None = True
+    elif any(t.opioid is None for t in analgesics):
+        opioid_in_use = None
+    else:
+        opioid_in_use = False
+
+    values: dict[str, FactValue | None] = {
+        "age_years": record.age_years,
+        "operation_count": len(record.operations),
+        "months_since_last_operation": _months_between(last_operation, record.assessment_date),
+        "back_nrs": pain.back_nrs,
+        "leg_nrs": pain.leg_nrs,
+        "radiating_leg_pain": pain.radiating_leg_pain,
+        "neuropathic_features": pain.neuropathic_features,
+        "pain_months": pain.duration_months,
+        "facet_arthropathy": findings.facet_arthropathy,
+        "adjacent_segment_degeneration": findings.adjacent_segment_degeneration,
+        "foraminal_stenosis": findings.foraminal_stenosis,
+        "internal_disc_disruption": findings.internal_disc_disruption,
+        "recurrent_disc_herniation": findings.recurrent_disc_herniation,
+        "concordant_radiculopathy": findings.concordant_radiculopathy,
+        "epidural_fibrosis": findings.epidural_fibrosis,
+        "pseudarthrosis": findings.pseudarthrosis,
+        "sacroiliac_joint_pain": findings.sacroiliac_joint_pain,
+        "cauda_equina_signs": flags.cauda_equina_signs,
+        "progressive_motor_deficit": flags.progressive_motor_deficit,
+        "suspected_infection": flags.suspected_infection,
+        "suspected_structural_failure": flags.suspected_structural_failure,
+        "suspected_malignancy": flags.suspected_malignancy,
+        "exercise_weeks": 0 if exercise is None else exercise.duration_weeks,
+        "exercise_adherence": None if exercise is None else exercise.adherence,
+        "opioid_in_use": opioid_in_use,
+        "opioid_benefit": None if opioid is None else opioid.benefit,
+        "opioid_side_effects": None if opioid is None else opioid.side_effects,
+        "block_on_record": block is not None,
+        "block_relief_percent": None if block is None else block.relief_percent,
+        "rf_on_record": rf is not None,
+        "rf_relief_percent": None if rf is None else rf.relief_percent,
+        "rf_relief_months": None if rf is None else rf.relief_duration_months,
+        "scs_trial_on_record": trial is not None,
+        "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
+        "scs_implant_on_record": implant is not None,
+        "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
+        "scs_team_assessment_done": scs.team_assessment_done,
+        "active_infection": scs.active_infection,
+        "uncorrectable_coagulopathy": scs.uncorrectable_coagulopathy,
+        "unable_to_operate_device": scs.unable_to_operate_device,
+        "pregnancy": scs.pregnancy,
+        "mri_need_incompatible": scs.mri_need_incompatible,
+        "phq9": psych.phq9,
+        "gad7": psych.gad7,
+        "sleep_disorder": psych.sleep_disorder,
+        "family_problems": psych.family_problems,
+        "economic_problems": psych.economic_problems,
+        "social_problems": psych.social_problems,
+        "active_substance_misuse": psych.active_substance_misuse,
+        "psychological_evaluation": psych.psychological_evaluation,
+        "myofascial_trigger_zones": exam.myofascial_trigger_zones,
+        "skin_allodynia": exam.skin_allodynia,
+        "scar_trigger_zones": exam.scar_trigger_zones,
+        "scar_allodynia": exam.scar_allodynia,
+        "in_fitness_programme": record.in_fitness_programme,
+        "oswestry_disability_index": record.oswestry_disability_index,
+    }
+    # Categories leave as plain strings, so results and the engine never see enum types.
+    return {
+        name: value.value if isinstance(value, StrEnum) else value
+        for name, value in values.items()
+        if value is not None
+    }

@@ -1,0 +1,107 @@
+"""What an evaluation returns: the recommendation and the basis for every part of it.
+
+A clinician must be able to check each action without trusting the software:
+every action carries the rule that produced it, a sentence about this patient,
+the record fields it read with their values, and its sources.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .vocabulary import ActionCode, Stage
+
+__all__ = [
+    "Action",
+    "ExpectedBenefit",
+    "InputValue",
+    "MissingInput",
+    "Recommendation",
+    "TraceEntry",
+    "Warning",
+]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InputValue(_Result):
+    """A record field a rule read, and its value (None: not recorded)."""
+
+    field: str
+    fact: str
+    value: bool | int | float | str | None
+
+
+class ExpectedBenefit(_Result):
+    """Share of patients expected to improve after one more operation."""
+
+    low_percent: float
+    high_percent: float
+
+
+class Action(_Result):
+    """A recommended action and why.
+
+    When several rules recommend the same action it appears once: ``rule_id`` is
+    the first of them in rule-set order, ``also_from`` the others, and ``reason``
+    joins their reasons.
+    """
+
+    code: ActionCode
+    rule_id: str
+    reason: str
+    inputs: list[InputValue]
+    sources: list[str]
+    also_from: list[str] = Field(default_factory=list)
+    expected_benefit: ExpectedBenefit | None = None
+
+
+class MissingInput(_Result):
+    """An unknown record field that would change the result if it were known."""
+
+    field: str
+    fact: str
+    needed_by: list[str] = Field(description="Ids of the rules it leaves undecided.")
+
+
+class Warning(_Result):  # noqa: A001 - the clinical word; shadows the builtin only here
+    """Something the clinician must know: a deferral, a caution, an early assessment."""
+
+    rule_id: str
+    message: str
+
+
+class TraceEntry(_Result):
+    """One rule that fired, in firing order, and what it concluded."""
+
+    rule_id: str
+    concluded: str
+
+
+class Recommendation(_Result):
+    """The pathway's recommendation for one patient; the clinician decides.
+
+    Attributes:
+        stage: The one stage the patient is placed on.
+        stage_basis: The rules that placed the patient on this stage (empty when
+            no escalation criterion is met and the stage is conservative by default).
+        actions: The recommended actions, most urgent first.
+        missing: Unknown inputs that would change the result.
+        warnings: Deferrals, cautions and other notes for the clinician.
+        trace: Every rule that fired, in order, including derived facts.
+        ruleset_version: Content hash of the rule files that produced this.
+    """
+
+    stage: Stage
+    stage_basis: list[str]
+    actions: list[Action]
+    missing: list[MissingInput]
+    warnings: list[Warning]
+    trace: list[TraceEntry]
+    ruleset_version: str
+
+    def action_codes(self) -> list[ActionCode]:
+        """The action codes, in order: the short answer."""
+        return [action.code for action in self.actions]

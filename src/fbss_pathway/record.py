@@ -1,0 +1,283 @@
+"""The typed patient record: everything the pathway can say about a patient.
+
+Every clinical item may be *unknown* (``None``): not assessed is not the same as
+"no", and the rules report unknown items as missing information instead of
+treating them as negative. Validation rejects values outside their scale and
+contradictory data with a pydantic ``ValidationError`` that names the field;
+``hide_input_in_errors`` keeps patient values out of the error text.
+
+The items follow ``docs/record.md`` (and the clinical specification, section 2).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+__all__ = [
+    "Adherence",
+    "Examination",
+    "Findings",
+    "OperationKind",
+    "Pain",
+    "PatientRecord",
+    "PsychologicalEvaluation",
+    "Psychosocial",
+    "RedFlags",
+    "ScsWorkup",
+    "SideEffects",
+    "SpineOperation",
+    "Treatment",
+    "TreatmentKind",
+]
+
+NRS = Annotated[int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Months = Annotated[float, Field(ge=0, le=1200)]
+Flag = bool | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        str_strip_whitespace=True,
+        use_enum_values=False,
+    )
+
+
+class OperationKind(StrEnum):
+    """Kind of lumbar spine operation."""
+
+    DECOMPRESSION_DISCECTOMY = "decompression_discectomy"
+    LAMINECTOMY = "laminectomy"
+    FUSION = "fusion"
+    OTHER = "other"
+
+
+class SpineOperation(_Model):
+    """One spine operation; the pathway counts them and dates the last one."""
+
+    date: date
+    kind: OperationKind
+    levels: list[Annotated[str, Field(pattern=r"^[LST]\d{1,2}(-[LST]\d{1,2})?$")]] | None = Field(
+        default=None, description='Operated levels, e.g. "L4-L5" or "L5-S1".'
+    )
+
+
+class Pain(_Model):
+    """Current pain, rated on 0-10 numeric rating scales."""
+
+    back_nrs: NRS | None = None
+    leg_nrs: NRS | None = None
+    radiating_leg_pain: Flag = Field(default=None, description="Pain radiates into a leg.")
+    neuropathic_features: Flag = None
+    duration_months: Months | None = Field(default=None, description="Months of this pain.")
+
+
+class Findings(_Model):
+    """Findings that point to a cause of the persistent pain."""
+
+    facet_arthropathy: Flag = None
+    adjacent_segment_degeneration: Flag = None
+    foraminal_stenosis: Flag = None
+    internal_disc_disruption: Flag = None
+    recurrent_disc_herniation: Flag = None
+    concordant_radiculopathy: Flag = Field(
+        default=None, description="Radicular signs matching the imaging finding."
+    )
+    epidural_fibrosis: Flag = None
+    pseudarthrosis: Flag = None
+    sacroiliac_joint_pain: Flag = None
+
+
+class RedFlags(_Model):
+    """Signs of a serious cause that must be excluded before calling pain FBSS."""
+
+    cauda_equina_signs: Flag = Field(
+        default=None,
+        description="Urinary retention or incontinence, faecal incontinence, saddle anaesthesia.",
+    )
+    progressive_motor_deficit: Flag = Field(
+        default=None, description="New or progressive motor deficit, e.g. foot drop."
+    )
+    suspected_infection: Flag = Field(
+        default=None, description="Fever, wound signs or raised inflammatory markers after surgery."
+    )
+    suspected_structural_failure: Flag = Field(
+        default=None, description="Suspected fracture, hardware failure or gross instability."
+    )
+    suspected_malignancy: Flag = Field(
+        default=None, description="History of cancer with new pain, weight loss or night pain."
+    )
+
+
+class TreatmentKind(StrEnum):
+    """Kind of treatment tried."""
+
+    EXERCISE_THERAPY = "exercise_therapy"
+    ANALGESICS = "analgesics"
+    MEDIAL_BRANCH_BLOCK = "medial_branch_block"
+    RADIOFREQUENCY_DENERVATION = "radiofrequency_denervation"
+    SCS_TRIAL = "scs_trial"
+    SCS_IMPLANT = "scs_implant"
+    PSYCHOLOGICAL_THERAPY = "psychological_therapy"
+    TRIGGER_ZONE_TREATMENT = "trigger_zone_treatment"
+
+
+class Adherence(StrEnum):
+    """How well the patient kept to a treatment."""
+
+    GOOD = "good"
+    PARTIAL = "partial"
+    POOR = "poor"
+
+
+class SideEffects(StrEnum):
+    """Worst side effects of a treatment."""
+
+    NONE = "none"
+    MILD = "mild"
+    SEVERE = "severe"
+
+
+class Treatment(_Model):
+    """One treatment tried. A kind absent from the list was not tried.
+
+    When a kind appears more than once, the pathway reads the most recent entry.
+    """
+
+    kind: TreatmentKind
+    start_date: date | None = None
+    duration_weeks: Annotated[float, Field(ge=0, le=5200)] | None = None
+    adherence: Adherence | None = None
+    relief_percent: Percent | None = Field(default=None, description="Pain relief achieved.")
+    relief_duration_months: Months | None = Field(default=None, description="How long relief lasted.")
+    side_effects: SideEffects | None = None
+    opioid: Flag = Field(default=None, description="Analgesics only: an opioid is part of it.")
+    benefit: Flag = Field(
+        default=None,
+        description="Analgesics only: the clinician judges that it brings worthwhile benefit.",
+    )
+
+    @model_validator(mode="after")
+    def _analgesic_items_only_on_analgesics(self) -> Self:
+        if self.kind is not TreatmentKind.ANALGESICS:
+            for name in ("opioid", "benefit"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is recorded only for analgesics, not for {self.kind}")
+        return self
+
+
+class PsychologicalEvaluation(StrEnum):
+    """Result of the psychological evaluation before neuromodulation."""
+
+    NOT_DONE = "not_done"
+    NO_CONCERNS = "no_concerns"
+    CONCERNS = "concerns"
+
+
+class Psychosocial(_Model):
+    """Mood, anxiety and the patient's circumstances."""
+
+    phq9: Annotated[int, Field(ge=0, le=27, description="PHQ-9 total, 0-27.")] | None = None
+    gad7: Annotated[int, Field(ge=0, le=21, description="GAD-7 total, 0-21.")] | None = None
+    sleep_disorder: Flag = None
+    family_problems: Flag = None
+    economic_problems: Flag = None
+    social_problems: Flag = None
+    active_substance_misuse: Flag = None
+    psychological_evaluation: PsychologicalEvaluation | None = None
+
+
+class Examination(_Model):
+    """Examination for the interdisciplinary algorithm."""
+
+    myofascial_trigger_zones: Flag = None
+    skin_allodynia: Flag = None
+    scar_trigger_zones: Flag = None
+    scar_allodynia: Flag = None
+
+
+class ScsWorkup(_Model):
+    """Work-up for spinal cord stimulation: team assessment and contraindications."""
+
+    team_assessment_done: Flag = Field(
+        default=None, description="Multidisciplinary assessment for SCS has been done."
+    )
+    active_infection: Flag = None
+    uncorrectable_coagulopathy: Flag = Field(
+        default=None,
+        description="Uncorrectable coagulopathy or anticoagulation that cannot be paused.",
+    )
+    unable_to_operate_device: Flag = None
+    pregnancy: Flag = None
+    mri_need_incompatible: Flag = Field(
+        default=None, description="Foreseeable need for MRI that the device cannot meet."
+    )
+
+
+class PatientRecord(_Model):
+    """A patient after lumbar spine surgery, as the pathway reads them.
+
+    ``assessment_date`` and at least one operation are required: the pathway is
+    for patients who have had spine surgery, and its time criteria are measured
+    to the assessment. Everything else may be left unknown.
+    """
+
+    patient_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Opaque identifier, echoed into nothing but the caller's own data.",
+    )
+    assessment_date: date
+    age_years: Annotated[int, Field(ge=18, le=120, description="Adults only.")] | None = None
+    operations: list[SpineOperation] = Field(min_length=1)
+    pain: Pain = Field(default_factory=Pain)
+    findings: Findings = Field(default_factory=Findings)
+    red_flags: RedFlags = Field(default_factory=RedFlags)
+    treatments: list[Treatment] = Field(default_factory=list)
+    psychosocial: Psychosocial = Field(default_factory=Psychosocial)
+    examination: Examination = Field(default_factory=Examination)
+    scs: ScsWorkup = Field(default_factory=ScsWorkup)
+    in_fitness_programme: Flag = None
+    oswestry_disability_index: Percent | None = Field(default=None, description="ODI, 0-100 %.")
+
+    @field_validator("assessment_date")
+    @classmethod
+    def _assessment_not_in_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("the assessment date is in the future")
+        return value
+
+    @field_validator("operations")
+    @classmethod
+    def _operations_before_assessment(
+        cls, value: list[SpineOperation], info: ValidationInfo
+    ) -> list[SpineOperation]:
+        assessed = info.data.get("assessment_date")
+        for index, operation in enumerate(value):
+            if assessed is not None and operation.date > assessed:
+                raise ValueError(f"operation {index} is dated after the assessment")
+        return value
+
+    @field_validator("treatments")
+    @classmethod
+    def _treatments_consistent(cls, value: list[Treatment], info: ValidationInfo) -> list[Treatment]:
+        assessed = info.data.get("assessment_date")
+        for index, treatment in enumerate(value):
+            if assessed is not None and treatment.start_date is not None:
+                if treatment.start_date > assessed:
+                    raise ValueError(f"treatment {index} starts after the assessment")
+        trial_dates = [
+            t.start_date for t in value if t.kind is TreatmentKind.SCS_TRIAL and t.start_date
+        ]
+        for index, treatment in enumerate(value):
+            if treatment.kind is TreatmentKind.SCS_IMPLANT and treatment.start_date and trial_dates:
+                if treatment.start_date < min(trial_dates):
+                    raise ValueError(f"treatment {index} (scs_implant) is dated before the SCS trial")
+        return value

@@ -1,0 +1,1 @@
+"""Rule files: their schema, their validation, and their compilation into durable_rules."""

@@ -1,0 +1,169 @@
+"""Running compiled rules in durable_rules, safely.
+
+What durable_rules 2.0.28 does that this module guards against (see
+``docs/engine.md``):
+
+* Its ``Host`` starts two timer threads that poll every ruleset every 0.2 s and
+  call into the C engine without any lock, and its global ``durable.lang``
+  registry refuses a ruleset name twice. Each compiled rule set therefore gets
+  a private host whose polling loop is switched off; every evaluation runs its
+  actions synchronously inside ``assert_fact``.
+* The engine is not thread-safe, and session ids are matched by a 32-bit hash.
+  All engine calls in the process take one lock, so exactly one session is open
+  at a time.
+* A ruleset holds at most 1,024 live sessions: each evaluation's session is
+  deleted in ``finally``.
+* An exception inside an action is swallowed into the session state. The
+  actions here catch everything themselves, and :meth:`CompiledRules.run`
+  raises :class:`~fbss_pathway.EvaluationError` naming the rule; it also checks
+  the session state for anything the engine itself recorded.
+* ``post()`` events are consumed by the first matching rule; facts are asserted
+  with ``assert_fact`` so that every rule sees the patient.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable import engine as durable_engine
+
+from ..errors import EvaluationError
+from ..facts import FactValue
+from .conditions import Branch, negate, to_pattern, branches
+from .model import Rule
+
+__all__ = ["CompiledRules", "Firing", "compile_rules"]
+
+#: One lock for every engine call in the process (see the module docstring).
+ENGINE_LOCK = threading.Lock()
+_SESSION_IDS = itertools.count(1)
+_PATIENT = "patient"
+_DERIVED = "derived"
+
+
+class _QuietHost(durable_engine.Host):  # type: ignore[misc]
+    """A durable_rules host without the background polling threads."""
+
+    def _run(self) -> None:
+        """Start nothing: actions run synchronously in the caller's thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """A rule that fired: its index in the rule set and, for derived facts, the value."""
+
+    rule_index: int
+    value: bool
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one evaluation's actions saw."""
+
+    firings: list[Firing] = field(default_factory=list)
+    seen: set[tuple[int, bool]] = field(default_factory=set)
+    derived: dict[str, bool] = field(default_factory=dict)
+    failed_rule: str | None = None
+    failure: BaseException | None = None
+
+
+class CompiledRules:
+    """A rule set compiled into its own durable_rules ruleset."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.name = name
+        self._rules = tuple(rules)
+        self._run: _Run | None = None
+        definition: dict[str, Any] = {}
+        for index, rule in enumerate(self._rules):
+            polarities = (True, False) if rule.derive is not None else (True,)
+            for value in polarities:
+                condition = rule.when if value else negate(rule.when)
+                for number, branch in enumerate(branches(condition)):
+                    key = f"{rule.id}:{'t' if value else 'f'}:{number}"
+                    definition[key] = {
+                        "all": _join(branch),
+                        "run": self._action(index, value),
+                    }
+        self._host = _QuietHost()
+        with ENGINE_LOCK:
+            self._host.register_rulesets({name: definition})
+            self._ruleset = self._host.get_ruleset(name)
+        self.durable_rule_count = len(definition)
+
+    def _action(self, index: int, value: bool) -> Callable[[Any], None]:
+        rule = self._rules[index]
+        derive = rule.derive
+
+        def action(c: Any) -> None:
+            run = self._run
+            if run is None or run.failure is not None:
+                return
+            try:
+                key = (index, value)
+                if key in run.seen:  # an OR matched on more than one branch
+                    return
+                run.seen.add(key)
+                run.firings.append(Firing(index, value))
+                if derive is not None:
+                    if run.derived.setdefault(derive, value) is not value:
+                        raise AssertionError(f"{derive} concluded both true and false")
+                    c.assert_fact({"t": _DERIVED, "name": derive, "value": value})
+            except BaseException as error:  # surfaced by run(); never swallowed
+                run.failed_rule, run.failure = rule.id, error
+
+        return action
+
+    def run(self, facts: Mapping[str, FactValue]) -> tuple[list[Firing], dict[str, bool]]:
+        """Assert one patient's facts in a fresh session; return what fired, in order.
+
+        Raises:
+            EvaluationError: an action failed or the engine reported an error; the
+                message names the rule, never the patient's values.
+        """
+        with ENGINE_LOCK:
+            run = self._run = _Run()
+            sid = str(next(_SESSION_IDS))
+            fact: dict[str, Any] = {"sid": sid, "t": _PATIENT, **facts}
+            try:
+                try:
+                    self._host.assert_fact(self.name, fact)
+                except durable_engine.MessageNotHandledException:
+                    pass  # no rule matched this patient: a valid, empty answer
+                engine_error = self._ruleset.get_state(sid).get("exception")
+            except EvaluationError:
+                raise
+            except Exception as error:
+                raise EvaluationError(f"the rule engine failed ({type(error).__name__})") from error
+            finally:
+                self._run = None
+                self._ruleset.delete_state(sid)
+        if run.failure is not None:
+            raise EvaluationError(
+                f"action failed ({type(run.failure).__name__})", rule_id=run.failed_rule
+            ) from run.failure
+        if engine_error:
+            raise EvaluationError("the rule engine reported an error in an action")
+        return run.firings, run.derived
+
+
+def _join(branch: Branch) -> list[dict[str, Any]]:
+    patterns: list[dict[str, Any]] = []
+    if branch.patient or not branch.derived:
+        tests = [to_pattern(condition) for condition in branch.patient]
+        tests = [test for test in tests if test != {"$and": []}]
+        patterns.append({"m": {"$and": [{"t": _PATIENT}, *tests]}})
+    for number, derived in enumerate(branch.derived):
+        patterns.append(
+            {f"d{number}": {"$and": [{"t": _DERIVED}, {"name": derived.name}, {"value": derived.value}]}}
+        )
+    return patterns
+
+
+def compile_rules(name: str, rules: Sequence[Rule]) -> CompiledRules:
+    """Compile rules into a durable_rules ruleset registered under ``name``."""
+    return CompiledRules(name, rules)

@@ -1,0 +1,74 @@
+"""Loading rule sets: the packaged one by default, or a site's own directory."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+
+from .facts import FACTS, FactSpec
+from .rules_engine.conditions import Condition, facts_read
+from .rules_engine.engine import CompiledRules, compile_rules
+from .rules_engine.loading import RuleDirectory, read_rule_directory
+from .rules_engine.model import Parameter, Rule, Source
+
+__all__ = ["RuleSet", "default_rules_path", "load_ruleset"]
+
+_CACHE: dict[str, RuleSet] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class RuleSet:
+    """A validated, compiled rule set. Obtain one with :func:`load_ruleset`.
+
+    Attributes:
+        path: The directory it was read from.
+        version: Content hash of its files; recommendations carry it.
+        rules: Its rules, in file order (files sorted by name).
+        parameters: Its named thresholds.
+        sources: Its citation keys.
+    """
+
+    def __init__(self, directory: RuleDirectory) -> None:
+        self.path = directory.path
+        self.version = directory.version
+        self.rules: tuple[Rule, ...] = directory.rules
+        self.parameters: Mapping[str, Parameter] = directory.parameters
+        self.sources: Mapping[str, Source] = directory.sources
+        self.definitions: Mapping[str, Condition] = {
+            rule.derive: rule.when for rule in self.rules if rule.derive is not None
+        }
+        self.inputs: tuple[tuple[FactSpec, ...], ...] = tuple(
+            tuple(FACTS[name] for name in dict.fromkeys(facts_read(rule.when, self.definitions)))
+            for rule in self.rules
+        )
+        # A unique engine name per version: durable_rules refuses a name twice.
+        self.compiled: CompiledRules = compile_rules(f"fbss_pathway_{self.version}", self.rules)
+
+    def __repr__(self) -> str:
+        return f"RuleSet(path={str(self.path)!r}, version={self.version!r}, rules={len(self.rules)})"
+
+
+def default_rules_path() -> Path:
+    """The rule directory shipped inside the installed package."""
+    return Path(str(resources.files("fbss_pathway").joinpath("rules")))
+
+
+def load_ruleset(path: str | PathLike[str] | None = None) -> RuleSet:
+    """Load, validate and compile a rule directory (the packaged rules by default).
+
+    Loading the same rule files twice returns the same compiled rule set, so a
+    service can call this freely; different directories load side by side.
+
+    Raises:
+        RuleSetError: the directory has problems; the error lists each one and
+            nothing is loaded.
+    """
+    directory = read_rule_directory(default_rules_path() if path is None else Path(path))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(directory.version)
+        if cached is None:
+            cached = _CACHE[directory.version] = RuleSet(directory)
+        return cached
