@@ -1,0 +1,7 @@
+"""``python -m fbss_pathway``: the same as the ``fbss-pathway`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

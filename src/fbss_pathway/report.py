@@ -1,0 +1,42 @@
+"""A recommendation as text a clinician reads at a glance, with its basis."""
+
+from __future__ import annotations
+
+import textwrap
+
+from .recommendation import Recommendation
+
+__all__ = ["format_recommendation"]
+
+_WIDTH = 88
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, _WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def format_recommendation(recommendation: Recommendation, *, title: str | None = None) -> str:
+    """Render the stage, actions with reasons and sources, warnings and missing information."""
+    lines = [title] if title else []
+    basis = ", ".join(recommendation.stage_basis) or "no escalation criterion met"
+    lines.append(f"Stage: {recommendation.stage}  (basis: {basis})")
+    lines.append("Actions:")
+    for number, action in enumerate(recommendation.actions, 1):
+        rules = ", ".join([action.rule_id, *action.also_from])
+        lines.append(f"  {number:>2}. {action.code}  [{rules}]")
+        lines.append(_wrap(action.reason, "      "))
+        if action.expected_benefit is not None:
+            low, high = action.expected_benefit.low_percent, action.expected_benefit.high_percent
+            span = f"{low:g} %" if low == high else f"{low:g}-{high:g} %"
+            lines.append(f"      expected benefit of one more operation: {span}")
+        lines.append(f"      sources: {', '.join(action.sources)}")
+    if recommendation.warnings:
+        lines.append("Warnings:")
+        lines += [_wrap(f"! {w.message} [{w.rule_id}]", "  ") for w in recommendation.warnings]
+    if recommendation.missing:
+        lines.append("Missing information that would change the result:")
+        lines += [
+            f"  - {m.field} (needed by {', '.join(m.needed_by)})" for m in recommendation.missing
+        ]
+    lines.append(f"Rule set version: {recommendation.ruleset_version}")
+    return "\n".join(lines)
