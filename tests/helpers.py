@@ -1,0 +1,49 @@
+"""Shared test helpers: the neutral base record and how cases patch it."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fbss_pathway import Recommendation
+
+RULE_CASES = Path(__file__).parent / "rule_cases"
+UNKNOWN = "<unknown>"
+
+
+@cache
+def _base() -> dict[str, Any]:
+    with (RULE_CASES / "base.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def base_record() -> dict[str, Any]:
+    """A fresh copy of the neutral base patient."""
+    return copy.deepcopy(_base())
+
+
+def patched(patch: dict[str, Any], record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The base record (or ``record``) with ``patch`` merged in: tables merge, lists replace."""
+    result = base_record() if record is None else copy.deepcopy(record)
+    for key, value in patch.items():
+        if value == UNKNOWN:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = patched(value, result[key])
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def contributes(recommendation: Recommendation, rule_id: str) -> bool:
+    """Whether a rule shaped the result: an action, the stage, a warning, or a fact it derived true."""
+    if any(rule_id in (a.rule_id, *a.also_from) for a in recommendation.actions):
+        return True
+    if rule_id in recommendation.stage_basis:
+        return True
+    if any(w.rule_id == rule_id for w in recommendation.warnings):
+        return True
+    return any(t.rule_id == rule_id and t.concluded.endswith("= true") for t in recommendation.trace)
