@@ -15,7 +15,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
     "Adherence",
@@ -34,9 +34,21 @@ __all__ = [
     "TreatmentKind",
 ]
 
+
+
+def _two_decimals(value: float) -> float:
+    """Keep measurements to 0.01: finer is noise, and it keeps numbers in plain notation.
+
+    durable_rules 2.0.28 refuses some numbers written in exponent form (1e-05,
+    1e+16); rounded, bounded values never need it.
+    """
+    return round(value, 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
 NRS = Annotated[int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")]
-Percent = Annotated[float, Field(ge=0, le=100)]
-Months = Annotated[float, Field(ge=0, le=1200)]
+Percent = Annotated[float, Field(ge=0, le=100), AfterValidator(_two_decimals)]
+Months = Annotated[float, Field(ge=0, le=1200), AfterValidator(_two_decimals)]
+Weeks = Annotated[float, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
 Flag = bool | None
 
 
@@ -153,7 +165,7 @@ class Treatment(_Model):
 
     kind: TreatmentKind
     start_date: date | None = None
-    duration_weeks: Annotated[float, Field(ge=0, le=5200)] | None = None
+    duration_weeks: Weeks | None = None
     adherence: Adherence | None = None
     relief_percent: Percent | None = Field(default=None, description="Pain relief achieved.")
     relief_duration_months: Months | None = Field(default=None, description="How long relief lasted.")

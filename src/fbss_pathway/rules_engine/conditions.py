@@ -245,9 +245,14 @@ def branches(condition: Condition) -> list[Branch]:
 def to_pattern(condition: Condition) -> dict[str, Any]:
     """The durable_rules expression for a condition over the patient fact alone."""
     match condition:
-        case Compare(fact=fact, op=op, value=value, other_fact=other):
-            right: Any = value if other is None else {"$m": other}
-            return {fact: right} if op == "==" else {_DURABLE[op]: {fact: right}}
+        case Compare(fact=fact, op=op, value=value, other_fact=None):
+            return {fact: value} if op == "==" else {_DURABLE[op]: {fact: value}}
+        case Compare(fact=fact, op=op, other_fact=str(other)):
+            # durable_rules 2.0.28 matches a field-to-field comparison under every
+            # operator when the right-hand field is absent; require both present.
+            right = {"$m": other}
+            test = {fact: right} if op == "==" else {_DURABLE[op]: {fact: right}}
+            return {"$and": [{"$ex": {fact: 1}}, {"$ex": {other: 1}}, test]}
         case Known(fact=fact, known=known):
             return {"$ex" if known else "$nex": {fact: 1}}
         case AllOf(items=items):

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import durable_rules_engine
 from durable import engine as durable_engine
 
 from ..errors import EvaluationError
@@ -41,6 +42,7 @@ __all__ = ["CompiledRules", "Firing", "compile_rules"]
 #: One lock for every engine call in the process (see the module docstring).
 ENGINE_LOCK = threading.Lock()
 _SESSION_IDS = itertools.count(1)
+_ENGINE_CODE_ERROR: type[BaseException] = durable_rules_engine.error
 _PATIENT = "patient"
 _DERIVED = "derived"
 
@@ -132,23 +134,32 @@ class CompiledRules:
             run = self._run = _Run()
             sid = str(next(_SESSION_IDS))
             fact: dict[str, Any] = {"sid": sid, "t": _PATIENT, **facts}
+            engine_error: object = None
             try:
-                try:
-                    self._host.assert_fact(self.name, fact)
-                except durable_engine.MessageNotHandledException:
-                    pass  # no rule matched this patient: a valid, empty answer
-                engine_error = self._ruleset.get_state(sid).get("exception")
-            except EvaluationError:
-                raise
+                self._host.assert_fact(self.name, fact)
+            except durable_engine.MessageNotHandledException:
+                pass  # no rule matched this patient: a valid, empty answer
             except Exception as error:
-                raise EvaluationError(f"the rule engine failed ({type(error).__name__})") from error
+                engine_error = error
             finally:
                 self._run = None
-                self._ruleset.delete_state(sid)
+                try:
+                    if engine_error is None:
+                        engine_error = self._ruleset.get_state(sid).get("exception")
+                    self._ruleset.delete_state(sid)
+                except Exception as error:  # never hide the first error behind cleanup
+                    engine_error = engine_error or error
         if run.failure is not None:
             raise EvaluationError(
                 f"action failed ({type(run.failure).__name__})", rule_id=run.failed_rule
             ) from run.failure
+        if isinstance(engine_error, BaseException):
+            # durable's Python exceptions carry the asserted fact (patient values);
+            # only the C engine's own errors, which are numeric codes, are quoted.
+            detail = f": {engine_error}" if isinstance(engine_error, _ENGINE_CODE_ERROR) else ""
+            raise EvaluationError(
+                f"the rule engine failed ({type(engine_error).__name__}{detail})"
+            ) from engine_error
         if engine_error:
             raise EvaluationError("the rule engine reported an error in an action")
         return run.firings, run.derived

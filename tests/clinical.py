@@ -1,0 +1,92 @@
+"""The pathway's criteria computed straight from a record, independently of the rule files.
+
+Property tests compare the library's answers with these. They read only the
+thresholds from the loaded rule set's parameters, so a site that changes a
+threshold changes it in one place. The shared strategy records at most one
+treatment of each kind, which keeps "the" treatment of a kind unambiguous.
+"""
+
+from __future__ import annotations
+
+from fbss_pathway import PatientRecord, load_ruleset
+from fbss_pathway.record import Adherence, Treatment, TreatmentKind
+
+_PARAMETERS = load_ruleset().parameters
+_DAYS_PER_MONTH = 365.2425 / 12
+
+
+def threshold(name: str) -> float:
+    return _PARAMETERS[name].value
+
+
+def only(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
+    found = [t for t in record.treatments if t.kind is kind]
+    assert len(found) <= 1, "the shared strategy records each kind at most once"
+    return found[0] if found else None
+
+
+def red_flag(record: PatientRecord) -> bool:
+    return any(value is True for value in record.red_flags.model_dump().values())
+
+
+def months_since_last_operation(record: PatientRecord) -> float:
+    last = max(operation.date for operation in record.operations)
+    return round((record.assessment_date - last).days / _DAYS_PER_MONTH, 1)
+
+
+def fbss_established(record: PatientRecord) -> bool:
+    return months_since_last_operation(record) >= threshold("fbss_min_months_after_surgery")
+
+
+def adequate_trial(record: PatientRecord) -> bool:
+    exercise = only(record, TreatmentKind.EXERCISE_THERAPY)
+    return (
+        exercise is not None
+        and exercise.duration_weeks is not None
+        and exercise.duration_weeks >= threshold("adequate_exercise_weeks")
+        and exercise.adherence in (Adherence.GOOD, Adherence.PARTIAL)
+    )
+
+
+def _at_least(value: float | None, name: str) -> bool:
+    return value is not None and value >= threshold(name)
+
+
+def trial_failed(record: PatientRecord) -> bool:
+    pain = record.pain
+    worst_high = _at_least(pain.back_nrs, "pain_threshold_nrs") or _at_least(
+        pain.leg_nrs, "pain_threshold_nrs"
+    )
+    return fbss_established(record) and adequate_trial(record) and worst_high
+
+
+def facet_suspected(record: PatientRecord) -> bool:
+    f = record.findings
+    return f.facet_arthropathy is True or f.adjacent_segment_degeneration is True
+
+
+def facet_ruled_out_or_absent(record: PatientRecord) -> bool:
+    """Known not to be pending: low back pain, no facet finding, a negative block or failed RF."""
+    f = record.findings
+    block = only(record, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+    rf = only(record, TreatmentKind.RADIOFREQUENCY_DENERVATION)
+    low_back = record.pain.back_nrs is not None and record.pain.back_nrs < threshold("pain_threshold_nrs")
+    no_finding = f.facet_arthropathy is False and f.adjacent_segment_degeneration is False
+    negative_block = (
+        block is not None
+        and block.relief_percent is not None
+        and block.relief_percent < threshold("block_positive_relief_percent")
+    )
+    rf_failed = rf is not None and (
+        (rf.relief_percent is not None and rf.relief_percent < threshold("rf_success_relief_percent"))
+        or (
+            rf.relief_duration_months is not None
+            and rf.relief_duration_months < threshold("rf_min_relief_months")
+        )
+    )
+    return low_back or no_finding or negative_block or rf_failed
+
+
+def scs_on_record(record: PatientRecord) -> bool:
+    kinds = {t.kind for t in record.treatments}
+    return bool(kinds & {TreatmentKind.SCS_TRIAL, TreatmentKind.SCS_IMPLANT})

@@ -1,0 +1,197 @@
+"""The one hypothesis strategy for valid patient records, shared by every property test.
+
+Values are drawn to reach every stage often: booleans are mostly recorded,
+sometimes unknown; red flags are rare; exercise trials are often adequate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+from fbss_pathway import PatientRecord
+
+ASSESSED = date(2026, 10, 1)
+EARLIEST = date(2010, 1, 1)
+
+flags = st.sampled_from([False, True, None])
+rare_flags = st.sampled_from([False, False, False, False, False, False, True, None])
+nrs = st.one_of(st.integers(0, 10), st.none())
+percent = st.one_of(st.integers(0, 100).map(float), st.none())
+months = st.one_of(st.integers(0, 60).map(float), st.none())
+
+
+def dates(start: date = EARLIEST, end: date = ASSESSED) -> st.SearchStrategy[date]:
+    return st.integers(0, (end - start).days).map(lambda days: start + timedelta(days=days))
+
+
+operations = st.lists(
+    st.fixed_dictionaries(
+        {
+            "date": st.one_of(dates(), dates(ASSESSED - timedelta(days=200), ASSESSED)),
+            "kind": st.sampled_from(["decompression_discectomy", "laminectomy", "fusion", "other"]),
+        }
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+exercise = st.fixed_dictionaries(
+    {
+        "kind": st.just("exercise_therapy"),
+        "start_date": st.one_of(dates(), st.none()),
+        "duration_weeks": st.one_of(st.sampled_from([0.0, 6.0, 11.0, 12.0, 16.0, 30.0]), st.none()),
+        "adherence": st.sampled_from(["good", "good", "partial", "poor", None]),
+    }
+)
+analgesics = st.fixed_dictionaries(
+    {
+        "kind": st.just("analgesics"),
+        "start_date": st.one_of(dates(), st.none()),
+        "opioid": flags,
+        "benefit": flags,
+        "side_effects": st.sampled_from(["none", "mild", "severe", None]),
+    }
+)
+
+
+def _outcome(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "kind": st.just(kind),
+            "start_date": st.one_of(dates(), st.none()),
+            "relief_percent": percent,
+            "relief_duration_months": months,
+        }
+    )
+
+
+@st.composite
+def treatments(draw: st.DrawFn) -> list[dict[str, Any]]:
+    chosen: list[dict[str, Any]] = []
+    if draw(st.booleans()) or draw(st.booleans()):
+        chosen.append(draw(exercise))
+    for strategy in (
+        analgesics,
+        _outcome("medial_branch_block"),
+        _outcome("radiofrequency_denervation"),
+        _outcome("psychological_therapy"),
+    ):
+        if draw(st.integers(0, 3)) == 0:
+            chosen.append(draw(strategy))
+    if draw(st.integers(0, 3)) == 0:
+        trial = draw(_outcome("scs_trial"))
+        trial["start_date"] = draw(dates(date(2020, 1, 1), date(2024, 1, 1)))
+        chosen.append(trial)
+        if draw(st.booleans()):
+            implant = draw(_outcome("scs_implant"))
+            implant["start_date"] = draw(dates(date(2024, 1, 2), ASSESSED))
+            chosen.append(implant)
+    return draw(st.permutations(chosen))
+
+
+@st.composite
+def record_data(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid record as JSON-like data."""
+    return {
+        "assessment_date": ASSESSED,
+        "age_years": draw(st.one_of(st.integers(18, 95), st.none())),
+        "operations": draw(operations),
+        "pain": {
+            "back_nrs": draw(nrs),
+            "leg_nrs": draw(nrs),
+            "radiating_leg_pain": draw(flags),
+            "neuropathic_features": draw(flags),
+            "duration_months": draw(st.one_of(st.sampled_from([2.0, 5.0, 6.0, 12.0, 40.0]), st.none())),
+        },
+        "findings": {
+            name: draw(flags)
+            for name in (
+                "facet_arthropathy",
+                "adjacent_segment_degeneration",
+                "foraminal_stenosis",
+                "internal_disc_disruption",
+                "recurrent_disc_herniation",
+                "concordant_radiculopathy",
+                "epidural_fibrosis",
+                "pseudarthrosis",
+                "sacroiliac_joint_pain",
+            )
+        },
+        "red_flags": {
+            name: draw(rare_flags)
+            for name in (
+                "cauda_equina_signs",
+                "progressive_motor_deficit",
+                "suspected_infection",
+                "suspected_structural_failure",
+                "suspected_malignancy",
+            )
+        },
+        "treatments": draw(treatments()),
+        "psychosocial": {
+            "phq9": draw(st.one_of(st.integers(0, 27), st.none())),
+            "gad7": draw(st.one_of(st.integers(0, 21), st.none())),
+            "sleep_disorder": draw(flags),
+            "family_problems": draw(flags),
+            "economic_problems": draw(flags),
+            "social_problems": draw(flags),
+            "active_substance_misuse": draw(rare_flags),
+            "psychological_evaluation": draw(st.sampled_from(["not_done", "no_concerns", "concerns", None])),
+        },
+        "examination": {
+            name: draw(flags)
+            for name in ("myofascial_trigger_zones", "skin_allodynia", "scar_trigger_zones", "scar_allodynia")
+        },
+        "scs": {
+            "team_assessment_done": draw(flags),
+            **{
+                name: draw(rare_flags)
+                for name in (
+                    "active_infection",
+                    "uncorrectable_coagulopathy",
+                    "unable_to_operate_device",
+                    "pregnancy",
+                    "mri_need_incompatible",
+                )
+            },
+        },
+        "in_fitness_programme": draw(flags),
+        "oswestry_disability_index": draw(st.one_of(st.integers(0, 100).map(float), st.none())),
+    }
+
+
+records = record_data().map(PatientRecord.model_validate)
+
+
+@st.composite
+def ladder_record_data(draw: st.DrawFn) -> dict[str, Any]:
+    """A record of a patient on the escalation ladder: the space where steps are recommended.
+
+    No red flag, an adequate exercise trial, surgery long enough ago, and the
+    items that decide between the ladder's stages recorded: pain, its duration and
+    radiation, and the outcome of every procedure on record. Everything else as in
+    :func:`record_data`.
+    """
+    data = draw(record_data())
+    data["red_flags"] = dict.fromkeys(data["red_flags"], False)
+    data["operations"] = [
+        {**operation, "date": draw(dates(EARLIEST, ASSESSED - timedelta(days=365)))}
+        for operation in data["operations"]
+    ]
+    adequate = {"kind": "exercise_therapy", "start_date": None, "duration_weeks": 16.0, "adherence": "good"}
+    data["treatments"] = [t for t in data["treatments"] if t["kind"] != "exercise_therapy"] + [adequate]
+    for treatment in data["treatments"]:
+        if "relief_percent" in treatment:
+            treatment["relief_percent"] = float(draw(st.integers(0, 100)))
+            treatment["relief_duration_months"] = float(draw(st.integers(0, 24)))
+    data["pain"]["back_nrs"] = draw(st.sampled_from([2, 4, 5, 6, 7, 8]))
+    data["pain"]["leg_nrs"] = draw(st.sampled_from([2, 4, 5, 6, 7, 9]))
+    data["pain"]["radiating_leg_pain"] = draw(st.booleans())
+    data["pain"]["duration_months"] = draw(st.sampled_from([4.0, 6.0, 12.0, 40.0]))
+    return data
+
+
+ladder_records = ladder_record_data().map(PatientRecord.model_validate)
