@@ -11,7 +11,7 @@ from pathlib import Path
 from .facts import FACTS, FactSpec
 from .rules_engine.conditions import Condition, facts_read
 from .rules_engine.engine import CompiledRules, compile_rules
-from .rules_engine.loading import RuleDirectory, read_rule_directory
+from .rules_engine.loading import RuleDirectory, facts_in_template, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
 
 __all__ = ["RuleSet", "default_rules_path", "load_ruleset"]
@@ -40,8 +40,16 @@ class RuleSet:
         self.definitions: Mapping[str, Condition] = {
             rule.derive: rule.when for rule in self.rules if rule.derive is not None
         }
+        # What an action shows as its inputs: every fact its condition reads
+        # (through derived facts) and every fact its reason quotes.
         self.inputs: tuple[tuple[FactSpec, ...], ...] = tuple(
-            tuple(FACTS[name] for name in dict.fromkeys(facts_read(rule.when, self.definitions)))
+            tuple(
+                FACTS[name]
+                for name in dict.fromkeys(
+                    [*facts_read(rule.when, self.definitions), *facts_in_template(rule.reason)]
+                )
+                if name in FACTS
+            )
             for rule in self.rules
         )
         # A unique engine name per version: durable_rules refuses a name twice.

@@ -19,6 +19,10 @@ What durable_rules 2.0.28 does that this module guards against (see
   the session state for anything the engine itself recorded.
 * ``post()`` events are consumed by the first matching rule; facts are asserted
   with ``assert_fact`` so that every rule sees the patient.
+* Deleting a session whose assert matched no rule corrupts the C heap (the
+  process aborts). Every patient fact therefore matches at least one rule (a
+  no-op catch-all is added when the rule set has no unconditional rule), and a
+  derived value is asserted only when some rule reads it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from durable import engine as durable_engine
 
 from ..errors import EvaluationError
 from ..facts import FactValue
-from .conditions import Branch, negate, to_pattern, branches
+from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
 __all__ = ["CompiledRules", "Firing", "compile_rules"]
@@ -80,17 +84,28 @@ class CompiledRules:
         self.name = name
         self._rules = tuple(rules)
         self._run: _Run | None = None
-        definition: dict[str, Any] = {}
+        compiled: dict[tuple[int, bool], list[Branch]] = {}
         for index, rule in enumerate(self._rules):
-            polarities = (True, False) if rule.derive is not None else (True,)
-            for value in polarities:
-                condition = rule.when if value else negate(rule.when)
-                for number, branch in enumerate(branches(condition)):
-                    key = f"{rule.id}:{'t' if value else 'f'}:{number}"
-                    definition[key] = {
-                        "all": _join(branch),
-                        "run": self._action(index, value),
-                    }
+            for value in (True, False) if rule.derive is not None else (True,):
+                compiled[index, value] = branches(rule.when if value else negate(rule.when))
+        # Only derived values some rule reads are asserted: an assert that matches
+        # nothing leaves a session that durable_rules corrupts memory deleting.
+        self._read = frozenset(
+            (derived.name, derived.value)
+            for found in compiled.values()
+            for branch in found
+            for derived in branch.derived
+        )
+        definition: dict[str, Any] = {}
+        for (index, value), found in compiled.items():
+            for number, branch in enumerate(found):
+                definition[f"{self._rules[index].id}:{'t' if value else 'f'}:{number}"] = {
+                    "all": _join(branch),
+                    "run": self._action(index, value),
+                }
+        if not any(rule.when == AllOf(()) for rule in self._rules):
+            # Likewise every patient fact must match some rule: a no-op catch-all.
+            definition["$every_patient"] = {"all": _join(Branch((), ())), "run": _nothing}
         self._host = _QuietHost()
         with ENGINE_LOCK:
             self._host.register_rulesets({name: definition})
@@ -114,10 +129,8 @@ class CompiledRules:
                 if derive is not None:
                     if run.derived.setdefault(derive, value) is not value:
                         raise AssertionError(f"{derive} concluded both true and false")
-                    try:
+                    if (derive, value) in self._read:
                         c.assert_fact({"t": _DERIVED, "name": derive, "value": value})
-                    except durable_engine.MessageNotHandledException:
-                        pass  # no rule reads this value of the derived fact
             except BaseException as error:  # surfaced by run(); never swallowed
                 run.failed_rule, run.failure = rule.id, error
 
@@ -137,9 +150,7 @@ class CompiledRules:
             engine_error: object = None
             try:
                 self._host.assert_fact(self.name, fact)
-            except durable_engine.MessageNotHandledException:
-                pass  # no rule matched this patient: a valid, empty answer
-            except Exception as error:
+            except Exception as error:  # including MessageNotHandled: the catch-all prevents it
                 engine_error = error
             finally:
                 self._run = None
@@ -163,6 +174,10 @@ class CompiledRules:
         if engine_error:
             raise EvaluationError("the rule engine reported an error in an action")
         return run.firings, run.derived
+
+
+def _nothing(c: Any) -> None:
+    """The catch-all rule's action: nothing to conclude."""
 
 
 def _join(branch: Branch) -> list[dict[str, Any]]:

@@ -328,13 +328,13 @@ class _Reader:
             try:
                 actions.append(ActionCode(code))
             except ValueError:
-                self.issue("actions", f"unknown action {code!r}" + _suggest(str(code), ActionCode))
+                self.issue("actions", f"unknown action {code!r}" + _suggest(str(code), [a.value for a in ActionCode]))
         stage: Stage | None = None
         if "stage" in data:
             try:
                 stage = Stage(data["stage"])
             except ValueError:
-                self.issue("stage", f"unknown stage {data['stage']!r}" + _suggest(str(data["stage"]), Stage))
+                self.issue("stage", f"unknown stage {data['stage']!r}" + _suggest(str(data["stage"]), [s.value for s in Stage]))
         for action in actions:
             if action.ladder_stage is not None and action.ladder_stage is not stage:
                 self.issue("actions", f"{action} is a step of stage {action.ladder_stage}; the rule must conclude that stage")
@@ -420,6 +420,8 @@ def _check_graph(rules: list[Rule], reader: _Reader) -> None:
     def visit(name: str) -> None:
         state[name] = 1
         for needed in sorted(reads(definitions[name].when)):
+            if needed not in definitions:
+                continue  # its rule did not load; reported on its own
             if state.get(needed) == 1:
                 rule = definitions[name]
                 reader.file, reader.rule_id = rule.file, rule.id

@@ -1,0 +1,102 @@
+"""The durable_rules engine under the library: failures surface, sessions end, nothing leaks."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fbss_pathway import EvaluationError, evaluate, load_ruleset
+from fbss_pathway.rules_engine import engine
+
+from .helpers import patched
+
+
+def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = engine._Run.__init__
+    ruleset = load_ruleset()
+    target = next(i for i, rule in enumerate(ruleset.rules) if rule.id == "IDA-01")
+
+    class Exploding(list[Any]):
+        def append(self, firing: Any) -> None:
+            if firing.rule_index == target:
+                raise RuntimeError("boom MRN-123")
+            super().append(firing)
+
+    def init(self: Any) -> None:
+        original(self)
+        self.firings = Exploding()
+
+    monkeypatch.setattr(engine._Run, "__init__", init)
+    with pytest.raises(EvaluationError) as caught:
+        evaluate(patched({"patient_id": "MRN-123"}))
+    assert caught.value.rule_id == "IDA-01"
+    assert "IDA-01" in str(caught.value)
+    assert "MRN-123" not in str(caught.value)
+
+    monkeypatch.undo()
+    assert evaluate(patched({})).stage == "conservative"  # the next evaluation works
+
+
+def test_more_evaluations_than_the_engine_holds_sessions_succeed() -> None:
+    # durable_rules keeps at most 1,024 live sessions per ruleset.
+    patient = patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}})
+    first = evaluate(patient)
+    for _ in range(1_500):
+        assert evaluate(patient).stage == first.stage
+
+
+def test_no_session_outlives_its_evaluation() -> None:
+    compiled = load_ruleset().compiled
+    evaluate(patched({}))
+    last = str(next(engine._SESSION_IDS) - 1)
+    with pytest.raises(Exception, match="error code"):  # the engine no longer knows the session
+        compiled._ruleset.get_state(last)
+
+
+def test_loading_rules_starts_no_threads() -> None:
+    before = threading.active_count()
+    load_ruleset()
+    evaluate(patched({}))
+    assert threading.active_count() == before
+
+
+def test_concurrent_threads_get_the_results_of_sequential_evaluation() -> None:
+    patients = [
+        patched({}),
+        patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}}),
+        patched({"pain": {"back_nrs": 3, "leg_nrs": 8, "radiating_leg_pain": True}}),
+        patched({"red_flags": {"suspected_malignancy": True}}),
+    ]
+    expected = [evaluate(p).model_dump(mode="json") for p in patients]
+    failures: list[str] = []
+
+    def worker(offset: int) -> None:
+        for round_ in range(40):
+            index = (offset + round_) % len(patients)
+            if evaluate(patients[index]).model_dump(mode="json") != expected[index]:
+                failures.append(f"thread {offset} round {round_}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_a_record_for_which_no_rule_fires_is_handled(tmp_path: Path) -> None:
+    (tmp_path / "sources.toml").write_text('[nice_ng59]\ncitation = "NICE NG59."\n')
+    (tmp_path / "parameters.toml").write_text("")
+    (tmp_path / "only.toml").write_text(
+        '[[rule]]\nid = "RED-01"\ntitle = "Cauda equina"\n'
+        'when = { fact = "cauda_equina_signs", op = "==", value = true }\n'
+        'stage = "urgent_review"\nactions = ["urgent_specialist_review"]\n'
+        'reason = "cauda equina signs"\nsources = ["nice_ng59"]\n'
+    )
+    result = evaluate(patched({}), ruleset=load_ruleset(tmp_path))
+    assert result.stage == "conservative"
+    assert result.actions == [] and result.trace == []
+    assert evaluate(patched({"red_flags": {"cauda_equina_signs": True}}), ruleset=load_ruleset(tmp_path)).stage == "urgent_review"
