@@ -70,7 +70,9 @@ def facet_ruled_out_or_absent(record: PatientRecord) -> bool:
     f = record.findings
     block = only(record, TreatmentKind.MEDIAL_BRANCH_BLOCK)
     rf = only(record, TreatmentKind.RADIOFREQUENCY_DENERVATION)
-    low_back = record.pain.back_nrs is not None and record.pain.back_nrs < threshold("pain_threshold_nrs")
+    low_back = record.pain.back_nrs is not None and record.pain.back_nrs < threshold(
+        "pain_threshold_nrs"
+    )
     no_finding = f.facet_arthropathy is False and f.adjacent_segment_degeneration is False
     negative_block = (
         block is not None
@@ -78,7 +80,10 @@ def facet_ruled_out_or_absent(record: PatientRecord) -> bool:
         and block.relief_percent < threshold("block_positive_relief_percent")
     )
     rf_failed = rf is not None and (
-        (rf.relief_percent is not None and rf.relief_percent < threshold("rf_success_relief_percent"))
+        (
+            rf.relief_percent is not None
+            and rf.relief_percent < threshold("rf_success_relief_percent")
+        )
         or (
             rf.relief_duration_months is not None
             and rf.relief_duration_months < threshold("rf_min_relief_months")

@@ -39,11 +39,13 @@ def patched(patch: dict[str, Any], record: dict[str, Any] | None = None) -> dict
 
 
 def contributes(recommendation: Recommendation, rule_id: str) -> bool:
-    """Whether a rule shaped the result: an action, the stage, a warning, or a fact it derived true."""
+    """Whether a rule shaped the result: an action, the stage, a warning, or a derived truth."""
     if any(rule_id in (a.rule_id, *a.also_from) for a in recommendation.actions):
         return True
     if rule_id in recommendation.stage_basis:
         return True
     if any(w.rule_id == rule_id for w in recommendation.warnings):
         return True
-    return any(t.rule_id == rule_id and t.concluded.endswith("= true") for t in recommendation.trace)
+    return any(
+        t.rule_id == rule_id and t.concluded.endswith("= true") for t in recommendation.trace
+    )

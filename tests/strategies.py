@@ -104,7 +104,9 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
             "leg_nrs": draw(nrs),
             "radiating_leg_pain": draw(flags),
             "neuropathic_features": draw(flags),
-            "duration_months": draw(st.one_of(st.sampled_from([2.0, 5.0, 6.0, 12.0, 40.0]), st.none())),
+            "duration_months": draw(
+                st.one_of(st.sampled_from([2.0, 5.0, 6.0, 12.0, 40.0]), st.none())
+            ),
         },
         "findings": {
             name: draw(flags)
@@ -139,11 +141,18 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
             "economic_problems": draw(flags),
             "social_problems": draw(flags),
             "active_substance_misuse": draw(rare_flags),
-            "psychological_evaluation": draw(st.sampled_from(["not_done", "no_concerns", "concerns", None])),
+            "psychological_evaluation": draw(
+                st.sampled_from(["not_done", "no_concerns", "concerns", None])
+            ),
         },
         "examination": {
             name: draw(flags)
-            for name in ("myofascial_trigger_zones", "skin_allodynia", "scar_trigger_zones", "scar_allodynia")
+            for name in (
+                "myofascial_trigger_zones",
+                "skin_allodynia",
+                "scar_trigger_zones",
+                "scar_allodynia",
+            )
         },
         "scs": {
             "team_assessment_done": draw(flags),
@@ -181,8 +190,15 @@ def ladder_record_data(draw: st.DrawFn) -> dict[str, Any]:
         {**operation, "date": draw(dates(EARLIEST, ASSESSED - timedelta(days=365)))}
         for operation in data["operations"]
     ]
-    adequate = {"kind": "exercise_therapy", "start_date": None, "duration_weeks": 16.0, "adherence": "good"}
-    data["treatments"] = [t for t in data["treatments"] if t["kind"] != "exercise_therapy"] + [adequate]
+    adequate = {
+        "kind": "exercise_therapy",
+        "start_date": None,
+        "duration_weeks": 16.0,
+        "adherence": "good",
+    }
+    data["treatments"] = [t for t in data["treatments"] if t["kind"] != "exercise_therapy"] + [
+        adequate
+    ]
     for treatment in data["treatments"]:
         if "relief_percent" in treatment:
             treatment["relief_percent"] = float(draw(st.integers(0, 100)))

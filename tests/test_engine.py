@@ -14,7 +14,9 @@ from fbss_pathway.rules_engine import engine
 from .helpers import patched
 
 
-def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     original = engine._Run.__init__
     ruleset = load_ruleset()
     target = next(i for i, rule in enumerate(ruleset.rules) if rule.id == "IDA-01")
@@ -98,5 +100,11 @@ def test_a_record_for_which_no_rule_fires_is_handled(tmp_path: Path) -> None:
     )
     result = evaluate(patched({}), ruleset=load_ruleset(tmp_path))
     assert result.stage == "conservative"
-    assert result.actions == [] and result.trace == []
-    assert evaluate(patched({"red_flags": {"cauda_equina_signs": True}}), ruleset=load_ruleset(tmp_path)).stage == "urgent_review"
+    assert result.actions == []
+    assert result.trace == []
+    assert (
+        evaluate(
+            patched({"red_flags": {"cauda_equina_signs": True}}), ruleset=load_ruleset(tmp_path)
+        ).stage
+        == "urgent_review"
+    )

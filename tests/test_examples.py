@@ -1,4 +1,4 @@
-"""Every bundled example patient gets the stage and actions the clinical specification prescribes."""
+"""Every bundled example patient gets the stage and actions the specification prescribes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from fbss_pathway import ActionCode as A
 from fbss_pathway import PatientRecord, Stage, evaluate
 from fbss_pathway.cli import example_paths
 
-BASICS = [A.EXERCISE_THERAPY, A.SUPPORTIVE_ANALGESIA, A.INTERDISCIPLINARY_ASSESSMENT, A.FITNESS_PROGRAM]
+BASICS = [
+    A.EXERCISE_THERAPY,
+    A.SUPPORTIVE_ANALGESIA,
+    A.INTERDISCIPLINARY_ASSESSMENT,
+    A.FITNESS_PROGRAM,
+]
 
 EXPECTED: dict[str, tuple[Stage, list[A], list[str]]] = {
     # example: (stage, actions in order, rules that must be behind the warnings)
@@ -27,8 +32,15 @@ EXPECTED: dict[str, tuple[Stage, list[A], list[str]]] = {
     ),
     "04_radiofrequency_positive_block_after_fusion.json": (
         Stage.RADIOFREQUENCY,
-        [A.RADIOFREQUENCY_DENERVATION, A.EXERCISE_THERAPY, A.SUPPORTIVE_ANALGESIA, A.OPIOID_REVIEW,
-         A.INTERDISCIPLINARY_ASSESSMENT, A.FITNESS_PROGRAM, A.REOPERATION_CAUTION],
+        [
+            A.RADIOFREQUENCY_DENERVATION,
+            A.EXERCISE_THERAPY,
+            A.SUPPORTIVE_ANALGESIA,
+            A.OPIOID_REVIEW,
+            A.INTERDISCIPLINARY_ASSESSMENT,
+            A.FITNESS_PROGRAM,
+            A.REOPERATION_CAUTION,
+        ],
         [],
     ),
     "05_neuromodulation_scs_trial.json": (
@@ -75,7 +87,10 @@ def test_example_gets_the_prescribed_stage_and_actions(path: Path) -> None:
 def test_every_action_shows_its_basis(path: Path) -> None:
     result = evaluate(PatientRecord.model_validate_json(path.read_text()))
     for action in result.actions:
-        assert action.rule_id and action.reason and action.sources and action.inputs
+        assert action.rule_id
+        assert action.reason
+        assert action.sources
+        assert action.inputs
         assert "{" not in action.reason, "a template placeholder was left unfilled"
 
 
@@ -83,7 +98,8 @@ def test_the_reason_is_about_this_patient() -> None:
     path = next(p for p in example_paths() if p.name.startswith("04_"))
     result = evaluate(PatientRecord.model_validate_json(path.read_text()))
     (rf,) = [a for a in result.actions if a.code is A.RADIOFREQUENCY_DENERVATION]
-    assert "back pain 7/10" in rf.reason and "80 % relief" in rf.reason
+    assert "back pain 7/10" in rf.reason
+    assert "80 % relief" in rf.reason
     assert {"pain.back_nrs", "treatments[medial_branch_block, most recent].relief_percent"} <= {
         i.field for i in rf.inputs
     }

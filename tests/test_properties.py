@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from random import Random
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fbss_pathway import ActionCode, PatientRecord, Recommendation, Stage, evaluate
-from fbss_pathway.record import SpineOperation, Treatment, TreatmentKind
+from fbss_pathway.record import OperationKind, SpineOperation, Treatment, TreatmentKind
 
 from . import clinical
 from .strategies import ladder_records, records
@@ -45,14 +46,18 @@ def test_a_red_flag_gives_urgent_review_and_nothing_interventional(record: Patie
 
 
 @given(records)
-def test_without_an_adequate_conservative_trial_the_stage_is_conservative(record: PatientRecord) -> None:
+def test_without_an_adequate_conservative_trial_the_stage_is_conservative(
+    record: PatientRecord,
+) -> None:
     assume(not clinical.red_flag(record))
     if not clinical.adequate_trial(record) or not clinical.fbss_established(record):
         assert evaluate(record).stage is Stage.CONSERVATIVE
 
 
 @given(st.one_of(records, ladder_records))
-def test_radiofrequency_needs_a_failed_trial_back_pain_and_a_facet_source(record: PatientRecord) -> None:
+def test_radiofrequency_needs_a_failed_trial_back_pain_and_a_facet_source(
+    record: PatientRecord,
+) -> None:
     if evaluate(record).stage is Stage.RADIOFREQUENCY:
         assert clinical.trial_failed(record)
         assert record.pain.back_nrs is not None
@@ -69,7 +74,8 @@ def test_neuromodulation_is_entered_only_on_the_scs_criteria(record: PatientReco
         pain = record.pain
         assert clinical.trial_failed(record)
         assert pain.radiating_leg_pain is True
-        assert pain.leg_nrs is not None and pain.back_nrs is not None
+        assert pain.leg_nrs is not None
+        assert pain.back_nrs is not None
         assert pain.leg_nrs > pain.back_nrs
         assert pain.leg_nrs >= clinical.threshold("pain_threshold_nrs")
         assert pain.duration_months is not None
@@ -78,21 +84,32 @@ def test_neuromodulation_is_entered_only_on_the_scs_criteria(record: PatientReco
 
 
 _STEP_OUTCOME = {
-    ActionCode.MEDIAL_BRANCH_BLOCK: (TreatmentKind.MEDIAL_BRANCH_BLOCK, "block_positive_relief_percent"),
+    ActionCode.MEDIAL_BRANCH_BLOCK: (
+        TreatmentKind.MEDIAL_BRANCH_BLOCK,
+        "block_positive_relief_percent",
+    ),
     ActionCode.RADIOFREQUENCY_DENERVATION: (
         TreatmentKind.RADIOFREQUENCY_DENERVATION,
         "rf_success_relief_percent",
     ),
-    ActionCode.REPEAT_RADIOFREQUENCY: (TreatmentKind.RADIOFREQUENCY_DENERVATION, "rf_success_relief_percent"),
+    ActionCode.REPEAT_RADIOFREQUENCY: (
+        TreatmentKind.RADIOFREQUENCY_DENERVATION,
+        "rf_success_relief_percent",
+    ),
     ActionCode.SCS_TRIAL: (TreatmentKind.SCS_TRIAL, "scs_success_relief_percent"),
     ActionCode.SCS_IMPLANT: (TreatmentKind.SCS_IMPLANT, "scs_success_relief_percent"),
 }
 
 
-def _with_outcome(record: PatientRecord, kind: TreatmentKind, relief: float, months: float) -> PatientRecord:
+def _with_outcome(
+    record: PatientRecord, kind: TreatmentKind, relief: float, months: float
+) -> PatientRecord:
     kept = [t for t in record.treatments if t.kind is not kind]
     step = Treatment(
-        kind=kind, start_date=record.assessment_date, relief_percent=relief, relief_duration_months=months
+        kind=kind,
+        start_date=record.assessment_date,
+        relief_percent=relief,
+        relief_duration_months=months,
     )
     return record.model_copy(update={"treatments": [*kept, step]})
 
@@ -113,7 +130,9 @@ def test_escalation_is_monotone(record: PatientRecord, data: st.DataObject) -> N
     if not (failed.stage is Stage.CONSERVATIVE and "CON-10" in failed.stage_basis):
         # The one exception (pathway 4.4): leg-predominant pain that now meets every
         # SCS criterion but its 6-month duration waits at conservative care.
-        assert failed.stage.rank >= before.stage.rank, "recording a failure went back down the ladder"
+        assert failed.stage.rank >= before.stage.rank, (
+            "recording a failure went back down the ladder"
+        )
 
     succeeded = evaluate(_with_outcome(record, kind, data.draw(st.floats(threshold, 100)), lasting))
     assert succeeded.stage.rank <= before.stage.rank, "recording a success escalated"
@@ -145,18 +164,27 @@ def test_every_interdisciplinary_finding_yields_its_action(record: PatientRecord
         assert (code in result) is finding, code
     if (psych.phq9 or 0) >= cutoff or (psych.gad7 or 0) >= cutoff:
         assert ActionCode.TREAT_DEPRESSION_ANXIETY in result
-    problems = (psych.sleep_disorder, psych.family_problems, psych.economic_problems, psych.social_problems)
+    problems = (
+        psych.sleep_disorder,
+        psych.family_problems,
+        psych.economic_problems,
+        psych.social_problems,
+    )
     if True in problems:
         assert ActionCode.PSYCHOSOCIAL_SUPPORT in result
 
 
 @given(records, st.randoms(use_true_random=False))
-def test_the_result_does_not_depend_on_the_order_of_lists(record: PatientRecord, random: st.Random) -> None:  # type: ignore[name-defined]
+def test_the_result_does_not_depend_on_the_order_of_lists(
+    record: PatientRecord, random: Random
+) -> None:
     shuffled_operations = list(record.operations)
     shuffled_treatments = list(record.treatments)
     random.shuffle(shuffled_operations)
     random.shuffle(shuffled_treatments)
-    shuffled = record.model_copy(update={"operations": shuffled_operations, "treatments": shuffled_treatments})
+    shuffled = record.model_copy(
+        update={"operations": shuffled_operations, "treatments": shuffled_treatments}
+    )
     assert evaluate(shuffled).model_dump(mode="json") == evaluate(record).model_dump(mode="json")
 
 
@@ -164,7 +192,7 @@ def test_the_result_does_not_depend_on_the_order_of_lists(record: PatientRecord,
 def test_more_prior_operations_never_promise_more_from_another(record: PatientRecord) -> None:
     assume(not clinical.red_flag(record))
     earliest = min(operation.date for operation in record.operations)
-    extra = SpineOperation(date=earliest - timedelta(days=30), kind="other")
+    extra = SpineOperation(date=earliest - timedelta(days=30), kind=OperationKind.OTHER)
     more = record.model_copy(update={"operations": [extra, *record.operations]})
 
     def benefit(result: Recommendation) -> tuple[float, float]:
@@ -174,7 +202,8 @@ def test_more_prior_operations_never_promise_more_from_another(record: PatientRe
 
     low, high = benefit(evaluate(record))
     more_low, more_high = benefit(evaluate(more))
-    assert more_low <= low and more_high <= high
+    assert more_low <= low
+    assert more_high <= high
 
 
 @given(st.one_of(records, ladder_records))
@@ -199,3 +228,35 @@ def test_the_engine_agrees_with_three_valued_logic_for_every_rule(record: Patien
             assert (index in fired) is (expected is True), rule.id
         else:
             assert derived.get(rule.derive) is expected, rule.id
+
+
+_OUTCOME_OF = {
+    "block_relief_percent": TreatmentKind.MEDIAL_BRANCH_BLOCK,
+    "rf_relief_percent": TreatmentKind.RADIOFREQUENCY_DENERVATION,
+    "rf_relief_months": TreatmentKind.RADIOFREQUENCY_DENERVATION,
+    "scs_trial_relief_percent": TreatmentKind.SCS_TRIAL,
+    "scs_implant_relief_percent": TreatmentKind.SCS_IMPLANT,
+}
+
+
+@given(st.one_of(records, ladder_records))
+def test_missing_information_is_only_what_could_be_known(record: PatientRecord) -> None:
+    result = evaluate(record)
+    if result.stage is Stage.URGENT_REVIEW:
+        assert result.missing == []  # nothing changes an urgent referral
+    recorded_kinds = {t.kind for t in record.treatments}
+    for item in result.missing:
+        kind = _OUTCOME_OF.get(item.fact)
+        assert kind is None or kind in recorded_kinds, f"asks for the outcome of a {kind} not done"
+        assert item.needed_by
+
+
+@given(records)
+def test_a_result_survives_json_and_shows_its_basis(record: PatientRecord) -> None:
+    result = evaluate(record)
+    assert Recommendation.model_validate_json(result.model_dump_json()) == result
+    fired = {entry.rule_id for entry in result.trace}
+    assert set(result.stage_basis) <= fired
+    for action in result.actions:
+        assert {action.rule_id, *action.also_from} <= fired
+        assert action.sources

@@ -1,4 +1,4 @@
-"""Bad records are refused with an error that names the field and never echoes the patient's data."""
+"""Bad records are refused with an error naming the field, never echoing the patient's data."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"treatments": [{"kind": "exercise_therapy", "duration_weeks": -4}]},
         "treatments.0.duration_weeks",
     ),
-    ("relief 120 %", {"treatments": [{"kind": "scs_trial", "relief_percent": 120}]}, "treatments.0.relief_percent"),
+    (
+        "relief 120 %",
+        {"treatments": [{"kind": "scs_trial", "relief_percent": 120}]},
+        "treatments.0.relief_percent",
+    ),
     ("a minor", {"age_years": 16}, "age_years"),
     ("no spine operation", {"operations": []}, "operations"),
     ("assessment in the future", {"assessment_date": "2999-01-01"}, "assessment_date"),
@@ -62,16 +66,30 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"treatments": [{"kind": "exercise_therapy", "opioid": True}]},
         "treatments.0",
     ),
-    ("unknown operation kind", {"operations": [{"date": "2020-01-01", "kind": "spinal_tap"}]}, "operations.0.kind"),
-    ("malformed level", {"operations": [{"date": "2020-01-01", "kind": "fusion", "levels": ["L4/5"]}]}, "operations.0.levels.0"),
+    (
+        "unknown operation kind",
+        {"operations": [{"date": "2020-01-01", "kind": "spinal_tap"}]},
+        "operations.0.kind",
+    ),
+    (
+        "malformed level",
+        {"operations": [{"date": "2020-01-01", "kind": "fusion", "levels": ["L4/5"]}]},
+        "operations.0.levels.0",
+    ),
     ("unknown item", {"pain": {"back_vas": 70}}, "pain.back_vas"),
-    ("yes/no as a string", {"red_flags": {"cauda_equina_signs": "maybe"}}, "red_flags.cauda_equina_signs"),
+    (
+        "yes/no as a string",
+        {"red_flags": {"cauda_equina_signs": "maybe"}},
+        "red_flags.cauda_equina_signs",
+    ),
     ("missing assessment date", {"assessment_date": UNKNOWN}, "assessment_date"),
 ]
 
 
 @pytest.mark.parametrize(("why", "patch", "field"), INVALID, ids=[row[0] for row in INVALID])
-def test_invalid_record_is_refused_naming_the_field(why: str, patch: dict[str, Any], field: str) -> None:
+def test_invalid_record_is_refused_naming_the_field(
+    why: str, patch: dict[str, Any], field: str
+) -> None:
     data = patched({"patient_id": SECRET_ID, **patch})
     with pytest.raises(ValidationError) as caught:
         evaluate(data)
@@ -83,7 +101,9 @@ def test_errors_do_not_echo_patient_data(why: str, patch: dict[str, Any], field:
     data = patched({"patient_id": SECRET_ID, **patch})
     with pytest.raises(ValidationError) as caught:
         PatientRecord.model_validate(data)
-    text = str(caught.value) + json.dumps(caught.value.errors(include_input=False, include_url=False), default=str)
+    text = str(caught.value) + json.dumps(
+        caught.value.errors(include_input=False, include_url=False), default=str
+    )
     assert SECRET_ID not in text
     for value in ("severe", "maybe", "spinal_tap", "L4/5", "2999-01-01"):
         if value in json.dumps(patch):
@@ -91,7 +111,9 @@ def test_errors_do_not_echo_patient_data(why: str, patch: dict[str, Any], field:
 
 
 def test_unknown_is_accepted_and_stays_unknown() -> None:
-    record = PatientRecord.model_validate({"assessment_date": "2026-01-05", "operations": [{"date": "2024-01-01", "kind": "other"}]})
+    record = PatientRecord.model_validate(
+        {"assessment_date": "2026-01-05", "operations": [{"date": "2024-01-01", "kind": "other"}]}
+    )
     assert record.pain.back_nrs is None
     assert record.red_flags.cauda_equina_signs is None
 

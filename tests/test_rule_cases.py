@@ -1,4 +1,4 @@
-"""Each rule's data cases (tests/rule_cases/*.toml): where it fires and a near miss where it must not."""
+"""Each rule's data cases (tests/rule_cases/*.toml): where it fires, and a near miss where not."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ CASES = _cases()
 @pytest.mark.parametrize(
     ("file", "case"),
     CASES,
-    ids=[f"{case['rule']}-{'fires' if case['fires'] else 'quiet'}-{case['why']}" for _, case in CASES],
+    ids=[
+        f"{case['rule']}-{'fires' if case['fires'] else 'quiet'}-{case['why']}" for _, case in CASES
+    ],
 )
 def test_rule_case(file: str, case: dict[str, Any]) -> None:
     assert set(case) == CASE_KEYS, f"{file}: a case has exactly {sorted(CASE_KEYS)}"

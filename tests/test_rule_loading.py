@@ -1,4 +1,4 @@
-"""Rule directories are validated whole: each problem named by file, rule and key; never half-loaded."""
+"""Rule directories are validated whole: problems named by file, rule and key; never half-loaded."""
 
 from __future__ import annotations
 
@@ -34,35 +34,121 @@ def _issues(directory: Path) -> list[str]:
 
 BROKEN: list[tuple[str, str, str, str, str]] = [
     # file, text to replace, replacement, expected rule id, expected words
-    ("red_flags.toml", 'title = "Cauda equina signs"', 'title = "Cauda equina signs"\nseverity = 3', "RED-01", "key 'severity': unknown key"),
-    ("red_flags.toml", 'fact = "cauda_equina_signs"', 'fact = "cauda_equina_sign"', "RED-01", "did you mean 'cauda_equina_signs'"),
-    ("conservative.toml", 'op = ">=", param = "fbss_min_months_after_surgery"', 'op = "=>", param = "fbss_min_months_after_surgery"', "CON-01", "bad operator '=>'"),
-    ("red_flags.toml", 'sources = ["nice_ng59"]', 'sources = ["nice_ng95"]', "RED-01", "unknown source 'nice_ng95' (did you mean 'nice_ng59'?)"),
-    ("red_flags.toml", 'sources = ["nice_ng59"]', "sources = []", "RED-01", "must list at least one source key"),
+    (
+        "red_flags.toml",
+        'title = "Cauda equina signs"',
+        'title = "Cauda equina signs"\nseverity = 3',
+        "RED-01",
+        "key 'severity': unknown key",
+    ),
+    (
+        "red_flags.toml",
+        'fact = "cauda_equina_signs"',
+        'fact = "cauda_equina_sign"',
+        "RED-01",
+        "did you mean 'cauda_equina_signs'",
+    ),
+    (
+        "conservative.toml",
+        'op = ">=", param = "fbss_min_months_after_surgery"',
+        'op = "=>", param = "fbss_min_months_after_surgery"',
+        "CON-01",
+        "bad operator '=>'",
+    ),
+    (
+        "red_flags.toml",
+        'sources = ["nice_ng59"]',
+        'sources = ["nice_ng95"]',
+        "RED-01",
+        "unknown source 'nice_ng95' (did you mean 'nice_ng59'?)",
+    ),
+    (
+        "red_flags.toml",
+        'sources = ["nice_ng59"]',
+        "sources = []",
+        "RED-01",
+        "must list at least one source key",
+    ),
     ("red_flags.toml", 'id = "RED-02"', 'id = "RED-01"', "RED-01", "duplicate rule id"),
-    ("red_flags.toml", '"urgent_specialist_review"', '"urgent_specialist_reveiw"', "RED-01", "did you mean 'urgent_specialist_review'"),
-    ("interdisciplinary.toml", 'actions = ["trigger_zone_treatment"]', 'actions = ["scs_trial"]', "IDA-02", "scs_trial is a step of stage neuromodulation"),
-    ("conservative.toml", 'param = "adequate_exercise_weeks"', 'param = "adequate_exercise_week"', "CON-03", "unknown parameter 'adequate_exercise_week'"),
-    ("conservative.toml", '{ fact = "exercise_adherence", op = "!=", value = "poor" }', '{ fact = "exercise_adherence", op = "!=", value = "bad" }', "CON-03", "exercise_adherence takes one of"),
-    ("conservative.toml", '{ fact = "exercise_adherence", op = "!=", value = "poor" }', '{ fact = "exercise_adherence", op = ">=", value = "poor" }', "CON-03", "compares numbers"),
-    ("conservative.toml", '{ derived = "fbss_established", is = false }', '{ derived = "fbss_establish", is = false }', "CON-02", "did you mean 'fbss_established'"),
-    ("conservative.toml", "months since the last operation\"\nsources", "{month_since} since\"\nsources", "CON-01", "unknown placeholder {month_since}"),
-    ("red_flags.toml", 'stage = "urgent_review"', 'stage = "urgent"', "RED-01", "unknown stage 'urgent'"),
+    (
+        "red_flags.toml",
+        '"urgent_specialist_review"',
+        '"urgent_specialist_reveiw"',
+        "RED-01",
+        "did you mean 'urgent_specialist_review'",
+    ),
+    (
+        "interdisciplinary.toml",
+        'actions = ["trigger_zone_treatment"]',
+        'actions = ["scs_trial"]',
+        "IDA-02",
+        "scs_trial is a step of stage neuromodulation",
+    ),
+    (
+        "conservative.toml",
+        'param = "adequate_exercise_weeks"',
+        'param = "adequate_exercise_week"',
+        "CON-03",
+        "unknown parameter 'adequate_exercise_week'",
+    ),
+    (
+        "conservative.toml",
+        '{ fact = "exercise_adherence", op = "!=", value = "poor" }',
+        '{ fact = "exercise_adherence", op = "!=", value = "bad" }',
+        "CON-03",
+        "exercise_adherence takes one of",
+    ),
+    (
+        "conservative.toml",
+        '{ fact = "exercise_adherence", op = "!=", value = "poor" }',
+        '{ fact = "exercise_adherence", op = ">=", value = "poor" }',
+        "CON-03",
+        "compares numbers",
+    ),
+    (
+        "conservative.toml",
+        '{ derived = "fbss_established", is = false }',
+        '{ derived = "fbss_establish", is = false }',
+        "CON-02",
+        "did you mean 'fbss_established'",
+    ),
+    (
+        "conservative.toml",
+        'months since the last operation"\nsources',
+        '{month_since} since"\nsources',
+        "CON-01",
+        "unknown placeholder {month_since}",
+    ),
+    (
+        "red_flags.toml",
+        'stage = "urgent_review"',
+        'stage = "urgent"',
+        "RED-01",
+        "unknown stage 'urgent'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("file", "old", "new", "rule_id", "words"), BROKEN, ids=[row[4] for row in BROKEN])
+@pytest.mark.parametrize(
+    ("file", "old", "new", "rule_id", "words"), BROKEN, ids=[row[4] for row in BROKEN]
+)
 def test_each_problem_names_file_rule_and_key(
     rules_copy: Path, file: str, old: str, new: str, rule_id: str, words: str
 ) -> None:
     _edit(rules_copy / file, old, new)
     issues = _issues(rules_copy)
-    assert any(issue.startswith(f"{file} rule {rule_id}") and words in issue for issue in issues), issues
+    assert any(issue.startswith(f"{file} rule {rule_id}") and words in issue for issue in issues), (
+        issues
+    )
 
 
 def test_every_problem_is_reported_at_once(rules_copy: Path) -> None:
     _edit(rules_copy / "red_flags.toml", 'fact = "cauda_equina_signs"', 'fact = "cauda"')
-    _edit(rules_copy / "reoperation.toml", 'sources = ["coradi2020", "ilive2025"]', 'sources = ["nobody"]')
+    _edit(
+        rules_copy / "reoperation.toml",
+        'sources = ["coradi2020", "ilive2025"]',
+        'sources = ["nobody"]',
+    )
     assert len(_issues(rules_copy)) == 2
 
 
@@ -106,7 +192,11 @@ def test_loading_the_same_rules_twice_is_harmless(rules_copy: Path) -> None:
 
 def test_two_rule_sets_evaluate_independently(rules_copy: Path) -> None:
     # A site that needs 7/10 (not 5/10) after the trial before escalating.
-    _edit(rules_copy / "parameters.toml", "[pain_threshold_nrs]\nvalue = 5", "[pain_threshold_nrs]\nvalue = 7")
+    _edit(
+        rules_copy / "parameters.toml",
+        "[pain_threshold_nrs]\nvalue = 5",
+        "[pain_threshold_nrs]\nvalue = 7",
+    )
     strict = load_ruleset(rules_copy)
     default = load_ruleset()
     assert strict.version != default.version
@@ -117,6 +207,8 @@ def test_two_rule_sets_evaluate_independently(rules_copy: Path) -> None:
 
 
 def test_the_packaged_rules_are_the_repository_rules() -> None:
-    repository = {p.name: p.read_bytes() for p in (Path(__file__).parents[1] / "rules").glob("*.toml")}
+    repository = {
+        p.name: p.read_bytes() for p in (Path(__file__).parents[1] / "rules").glob("*.toml")
+    }
     packaged = {p.name: p.read_bytes() for p in default_rules_path().glob("*.toml")}
     assert packaged == repository

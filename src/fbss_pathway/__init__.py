@@ -1,4 +1,4 @@
-"""fbss_pathway: explained treatment-pathway recommendations for persistent pain after spine surgery.
+"""fbss_pathway: explained pathway recommendations for persistent pain after spine surgery.
 
 Failed back surgery syndrome (FBSS; persistent spinal pain syndrome type 2) is
 treated along an escalation ladder (exercise and supportive analgesics, then
@@ -11,7 +11,6 @@ It supports a clinician's decision; it does not make it.
 
 from .errors import EvaluationError, FbssPathwayError, RuleIssue, RuleSetError
 from .evaluation import evaluate
-from .record import PatientRecord
 from .recommendation import (
     Action,
     ExpectedBenefit,
@@ -21,6 +20,7 @@ from .recommendation import (
     TraceEntry,
     Warning,
 )
+from .record import PatientRecord
 from .ruleset import RuleSet, load_ruleset
 from .vocabulary import ActionCode, Stage
 

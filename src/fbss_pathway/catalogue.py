@@ -51,7 +51,9 @@ def describe_condition(condition: Condition, parameters: Mapping[str, Parameter]
 
 def _grouped(condition: Condition, parameters: Mapping[str, Parameter]) -> str:
     text = describe_condition(condition, parameters)
-    return f"({text})" if isinstance(condition, AllOf | AnyOf) and len(condition.items) > 1 else text
+    return (
+        f"({text})" if isinstance(condition, AllOf | AnyOf) and len(condition.items) > 1 else text
+    )
 
 
 def _concludes(rule: Rule) -> str:
@@ -80,7 +82,8 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
     ]
     for p in ruleset.parameters.values():
         out.append(
-            f"| `{p.name}` | {_value(p.value)} {p.unit} | {p.description} | {', '.join(p.sources)} |"
+            f"| `{p.name}` | {_value(p.value)} {p.unit} | {p.description} "
+            f"| {', '.join(p.sources)} |"
         )
     current_file = None
     for rule in ruleset.rules:
@@ -98,7 +101,9 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
             out.append(f"- **Warning:** {rule.warning}")
         if rule.expected_benefit is not None:
             b = rule.expected_benefit
-            out.append(f"- **Expected benefit:** {_value(b.low_percent)}-{_value(b.high_percent)} %")
+            out.append(
+                f"- **Expected benefit:** {_value(b.low_percent)}-{_value(b.high_percent)} %"
+            )
         out += [f"- **Sources:** {', '.join(rule.sources)}", ""]
     out += ["## Sources", ""]
     out += [f"- `{s.key}`: {s.citation}" for s in ruleset.sources.values()]

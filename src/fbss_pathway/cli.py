@@ -52,7 +52,10 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
         print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
         return 1
     except json.JSONDecodeError as error:
-        print(f"error: {args.file} is not JSON (line {error.lineno}, column {error.colno})", file=sys.stderr)
+        print(
+            f"error: {args.file} is not JSON (line {error.lineno}, column {error.colno})",
+            file=sys.stderr,
+        )
         return 1
     if not isinstance(data, dict):
         print("error: the record must be a JSON object", file=sys.stderr)
@@ -75,7 +78,9 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
         record = PatientRecord.model_validate_json(path.read_text(encoding="utf-8"))
         recommendation = evaluate(record, ruleset=ruleset)
         if args.format == "json":
-            results.append({"example": path.name, "recommendation": recommendation.model_dump(mode="json")})
+            results.append(
+                {"example": path.name, "recommendation": recommendation.model_dump(mode="json")}
+            )
         else:
             print(format_recommendation(recommendation, title=f"== {path.name} =="))
             print()
@@ -99,15 +104,20 @@ def _rules(args: argparse.Namespace, ruleset: RuleSet) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fbss-pathway",
-        description="Explained treatment-pathway recommendations for persistent pain after spine surgery. "
+        description="Explained treatment-pathway recommendations for persistent pain after "
+        "spine surgery. "
         "It supports a clinician's decision; it does not make it.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_rules(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--rules", metavar="DIR", help="rule directory (default: the packaged rules)")
+        sub.add_argument(
+            "--rules", metavar="DIR", help="rule directory (default: the packaged rules)"
+        )
 
-    evaluate_cmd = commands.add_parser("evaluate", help="evaluate one patient record (JSON file, or - for stdin)")
+    evaluate_cmd = commands.add_parser(
+        "evaluate", help="evaluate one patient record (JSON file, or - for stdin)"
+    )
     evaluate_cmd.add_argument("file")
     evaluate_cmd.add_argument("--format", choices=("text", "json"), default="text")
     with_rules(evaluate_cmd)
@@ -116,8 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     with_rules(demo)
     commands.add_parser("schema", help="print the patient record's JSON Schema")
     rules = commands.add_parser("rules", help="list the rules and validate a rule directory")
-    rules.add_argument("directory", nargs="?", help="rule directory to validate (default: the packaged rules)")
-    rules.add_argument("--markdown", action="store_true", help="print the rule catalogue as Markdown")
+    rules.add_argument(
+        "directory", nargs="?", help="rule directory to validate (default: the packaged rules)"
+    )
+    rules.add_argument(
+        "--markdown", action="store_true", help="print the rule catalogue as Markdown"
+    )
     return parser
 
 

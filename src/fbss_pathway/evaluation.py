@@ -16,8 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .facts import FactValue, extract_facts
-from .record import PatientRecord
+from .facts import FACTS, FactValue, extract_facts
 from .recommendation import (
     Action,
     ExpectedBenefit,
@@ -27,6 +26,7 @@ from .recommendation import (
     TraceEntry,
     Warning,
 )
+from .record import PatientRecord
 from .rules_engine.conditions import evaluate as truth
 from .rules_engine.conditions import unknown_facts
 from .rules_engine.engine import Firing
@@ -67,7 +67,9 @@ def evaluate(
     """
     if not isinstance(record, PatientRecord):
         if not isinstance(record, Mapping):
-            raise TypeError(f"record must be a PatientRecord or a mapping, not {type(record).__name__}")
+            raise TypeError(
+                f"record must be a PatientRecord or a mapping, not {type(record).__name__}"
+            )
         record = PatientRecord.model_validate(record)
     if ruleset is None:
         ruleset = _default_ruleset()
@@ -86,20 +88,27 @@ def explain(
 ) -> Recommendation:
     """Combine the fired rules into a recommendation with its basis."""
     rules = ruleset.rules
-    trace = [TraceEntry.model_construct(rule_id=rules[f.rule_index].id, concluded=_conclusion(rules[f.rule_index], f.value)) for f in firings]
+    trace = [
+        TraceEntry.model_construct(
+            rule_id=rules[f.rule_index].id, concluded=_conclusion(rules[f.rule_index], f.value)
+        )
+        for f in firings
+    ]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
 
     urgent = [i for i in fired if rules[i].stage is Stage.URGENT_REVIEW]
     if urgent:
         stage, kept = Stage.URGENT_REVIEW, urgent
     else:
-        stages = [rules[i].stage for i in fired if rules[i].stage is not None]
+        stages = [concluded for i in fired if (concluded := rules[i].stage) is not None]
         stage = max(stages, key=lambda s: s.rank, default=Stage.CONSERVATIVE)
         kept = [i for i in fired if rules[i].stage in (None, stage)]
 
     actions = _actions(ruleset, facts, kept)
     warnings = [
-        Warning.model_construct(rule_id=rules[i].id, message=render(text, facts, ruleset.parameters))
+        Warning.model_construct(
+            rule_id=rules[i].id, message=render(text, facts, ruleset.parameters)
+        )
         for i in kept
         if (text := rules[i].warning) is not None
     ]
@@ -160,7 +169,9 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
             entry["also_from"].append(rule.id)
             if reason not in entry["reason"]:
                 entry["reason"] += f"; {reason}"
-            entry["inputs"] += [i for i in inputs if i.fact not in {j.fact for j in entry["inputs"]}]
+            entry["inputs"] += [
+                i for i in inputs if i.fact not in {j.fact for j in entry["inputs"]}
+            ]
             entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
     order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
     return [Action.model_construct(**merged[code]) for code in order]
@@ -188,8 +199,6 @@ def _missing(
             continue
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
-    from .facts import FACTS
-
     return [
         MissingInput.model_construct(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)

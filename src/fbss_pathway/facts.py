@@ -146,11 +146,17 @@ _SPECS: tuple[FactSpec, ...] = (
         "Worst side effects of the opioid.",
         tuple(s.value for s in SideEffects),
     ),
-    _flag("block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."),
-    _number("block_relief_percent", f"{_MBB}.relief_percent", "Relief from the medial branch block."),
+    _flag(
+        "block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."
+    ),
+    _number(
+        "block_relief_percent", f"{_MBB}.relief_percent", "Relief from the medial branch block."
+    ),
     _flag("rf_on_record", "treatments[radiofrequency_denervation]", "Radiofrequency is on record."),
     _number("rf_relief_percent", f"{_RF}.relief_percent", "Relief from radiofrequency."),
-    _number("rf_relief_months", f"{_RF}.relief_duration_months", "Months radiofrequency relief lasted."),
+    _number(
+        "rf_relief_months", f"{_RF}.relief_duration_months", "Months radiofrequency relief lasted."
+    ),
     _flag("scs_trial_on_record", "treatments[scs_trial]", "An SCS trial is on record."),
     _number("scs_trial_relief_percent", f"{_TRIAL}.relief_percent", "Relief in the SCS trial."),
     _flag("scs_implant_on_record", "treatments[scs_implant]", "An SCS implant is on record."),

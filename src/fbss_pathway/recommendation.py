@@ -66,7 +66,7 @@ class MissingInput(_Result):
     needed_by: list[str] = Field(description="Ids of the rules it leaves undecided.")
 
 
-class Warning(_Result):  # noqa: A001 - the clinical word; shadows the builtin only here
+class Warning(_Result):
     """Something the clinician must know: a deferral, a caution, an early assessment."""
 
     rule_id: str

@@ -15,7 +15,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Adherence",
@@ -35,7 +43,6 @@ __all__ = [
 ]
 
 
-
 def _two_decimals(value: float) -> float:
     """Keep measurements to 0.01: finer is noise, and it keeps numbers in plain notation.
 
@@ -45,7 +52,9 @@ def _two_decimals(value: float) -> float:
     return round(value, 2) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-NRS = Annotated[int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")]
+NRS = Annotated[
+    int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")
+]
 Percent = Annotated[float, Field(ge=0, le=100), AfterValidator(_two_decimals)]
 Months = Annotated[float, Field(ge=0, le=1200), AfterValidator(_two_decimals)]
 Weeks = Annotated[float, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
@@ -168,7 +177,9 @@ class Treatment(_Model):
     duration_weeks: Weeks | None = None
     adherence: Adherence | None = None
     relief_percent: Percent | None = Field(default=None, description="Pain relief achieved.")
-    relief_duration_months: Months | None = Field(default=None, description="How long relief lasted.")
+    relief_duration_months: Months | None = Field(
+        default=None, description="How long relief lasted."
+    )
     side_effects: SideEffects | None = None
     opioid: Flag = Field(default=None, description="Analgesics only: an opioid is part of it.")
     benefit: Flag = Field(
@@ -279,17 +290,22 @@ class PatientRecord(_Model):
 
     @field_validator("treatments")
     @classmethod
-    def _treatments_consistent(cls, value: list[Treatment], info: ValidationInfo) -> list[Treatment]:
+    def _treatments_consistent(
+        cls, value: list[Treatment], info: ValidationInfo
+    ) -> list[Treatment]:
         assessed = info.data.get("assessment_date")
         for index, treatment in enumerate(value):
-            if assessed is not None and treatment.start_date is not None:
-                if treatment.start_date > assessed:
-                    raise ValueError(f"treatment {index} starts after the assessment")
+            started = treatment.start_date
+            if assessed is not None and started is not None and started > assessed:
+                raise ValueError(f"treatment {index} starts after the assessment")
         trial_dates = [
             t.start_date for t in value if t.kind is TreatmentKind.SCS_TRIAL and t.start_date
         ]
+        first_trial = min(trial_dates, default=None)
         for index, treatment in enumerate(value):
-            if treatment.kind is TreatmentKind.SCS_IMPLANT and treatment.start_date and trial_dates:
-                if treatment.start_date < min(trial_dates):
-                    raise ValueError(f"treatment {index} (scs_implant) is dated before the SCS trial")
+            implanted = (
+                treatment.start_date if treatment.kind is TreatmentKind.SCS_IMPLANT else None
+            )
+            if implanted is not None and first_trial is not None and implanted < first_trial:
+                raise ValueError(f"treatment {index} (scs_implant) is dated before the SCS trial")
         return value

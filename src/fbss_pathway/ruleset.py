@@ -56,7 +56,9 @@ class RuleSet:
         self.compiled: CompiledRules = compile_rules(f"fbss_pathway_{self.version}", self.rules)
 
     def __repr__(self) -> str:
-        return f"RuleSet(path={str(self.path)!r}, version={self.version!r}, rules={len(self.rules)})"
+        return (
+            f"RuleSet(path={str(self.path)!r}, version={self.version!r}, rules={len(self.rules)})"
+        )
 
 
 def default_rules_path() -> Path:

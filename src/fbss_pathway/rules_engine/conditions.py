@@ -259,5 +259,5 @@ def to_pattern(condition: Condition) -> dict[str, Any]:
             return {"$and": [to_pattern(item) for item in items]}
         case AnyOf(items=items):
             return {"$or": [to_pattern(item) for item in items]}
-        case Derived():  # pragma: no cover - branches() keeps these out of patterns
-            raise AssertionError("derived facts are joined, not matched in the patient pattern")
+        case _:  # pragma: no cover - branches() keeps derived facts out of patterns
+            raise AssertionError(f"not a patient-fact condition: {condition!r}")

@@ -188,7 +188,11 @@ def _join(branch: Branch) -> list[dict[str, Any]]:
         patterns.append({"m": {"$and": [{"t": _PATIENT}, *tests]}})
     for number, derived in enumerate(branch.derived):
         patterns.append(
-            {f"d{number}": {"$and": [{"t": _DERIVED}, {"name": derived.name}, {"value": derived.value}]}}
+            {
+                f"d{number}": {
+                    "$and": [{"t": _DERIVED}, {"name": derived.name}, {"value": derived.value}]
+                }
+            }
         )
     return patterns
 

@@ -100,7 +100,9 @@ class _Reader:
 
     # -- parameters and sources -------------------------------------------------------
 
-    def parameters(self, data: dict[str, Any], sources: Mapping[str, Source]) -> dict[str, Parameter]:
+    def parameters(
+        self, data: dict[str, Any], sources: Mapping[str, Source]
+    ) -> dict[str, Parameter]:
         result = {}
         for name, table in data.items():
             if not _NAME.match(name) or name in FACTS:
@@ -180,18 +182,24 @@ class _Reader:
     def _derived(self, data: dict[str, Any], key: str, derived_names: set[str]) -> Condition | None:
         if set(data) != _DERIVED_KEYS:
             extra = sorted(set(data) ^ _DERIVED_KEYS)
-            self.issue(key, f"a derived-fact test has exactly the keys derived and is (not {extra})")
+            self.issue(
+                key, f"a derived-fact test has exactly the keys derived and is (not {extra})"
+            )
             return None
         name, value = data["derived"], data["is"]
         if not isinstance(value, bool):
             self.issue(f"{key}.is", "must be true or false")
             return None
         if name not in derived_names:
-            self.issue(f"{key}.derived", f"unknown derived fact {name!r}" + _suggest(name, derived_names))
+            self.issue(
+                f"{key}.derived", f"unknown derived fact {name!r}" + _suggest(name, derived_names)
+            )
             return None
         return Derived(name, value)
 
-    def _atom(self, data: dict[str, Any], key: str, parameters: Mapping[str, Parameter]) -> Condition | None:
+    def _atom(
+        self, data: dict[str, Any], key: str, parameters: Mapping[str, Parameter]
+    ) -> Condition | None:
         fact = data.get("fact")
         if not isinstance(fact, str):
             self.issue(key, "a condition names a fact (or is an all/any group)")
@@ -219,13 +227,18 @@ class _Reader:
         if operands[0] == "than_fact":
             other = data["than_fact"]
             if other not in FACTS or FACTS[other].type != spec.type:
-                self.issue(f"{key}.than_fact", f"{other!r} is not a {spec.type} fact" + _suggest(str(other), FACTS))
+                self.issue(
+                    f"{key}.than_fact",
+                    f"{other!r} is not a {spec.type} fact" + _suggest(str(other), FACTS),
+                )
                 return None
             return Compare(fact, op, other_fact=other)
         if operands[0] == "param":
             name = data["param"]
             if name not in parameters:
-                self.issue(f"{key}.param", f"unknown parameter {name!r}" + _suggest(str(name), parameters))
+                self.issue(
+                    f"{key}.param", f"unknown parameter {name!r}" + _suggest(str(name), parameters)
+                )
                 return None
             if spec.type != "number":
                 self.issue(f"{key}.param", f"parameters are numbers; {fact} is a {spec.type}")
@@ -285,7 +298,9 @@ class _Reader:
         else:
             when = self.condition(data["when"], "when", parameters, derived_names)
 
-        derive, actions, stage, warning, benefit = self._conclusions(data, parameters, derived_names)
+        derive, actions, stage, warning, benefit = self._conclusions(
+            data, parameters, derived_names
+        )
         first = data.get("first", False)
         if not isinstance(first, bool):
             self.issue("first", "must be true or false")
@@ -328,16 +343,27 @@ class _Reader:
             try:
                 actions.append(ActionCode(code))
             except ValueError:
-                self.issue("actions", f"unknown action {code!r}" + _suggest(str(code), [a.value for a in ActionCode]))
+                self.issue(
+                    "actions",
+                    f"unknown action {code!r}" + _suggest(str(code), [a.value for a in ActionCode]),
+                )
         stage: Stage | None = None
         if "stage" in data:
             try:
                 stage = Stage(data["stage"])
             except ValueError:
-                self.issue("stage", f"unknown stage {data['stage']!r}" + _suggest(str(data["stage"]), [s.value for s in Stage]))
+                self.issue(
+                    "stage",
+                    f"unknown stage {data['stage']!r}"
+                    + _suggest(str(data["stage"]), [s.value for s in Stage]),
+                )
         for action in actions:
             if action.ladder_stage is not None and action.ladder_stage is not stage:
-                self.issue("actions", f"{action} is a step of stage {action.ladder_stage}; the rule must conclude that stage")
+                self.issue(
+                    "actions",
+                    f"{action} is a step of stage {action.ladder_stage}; "
+                    "the rule must conclude that stage",
+                )
         warning = data.get("warning")
         if warning is not None and not (isinstance(warning, str) and warning.strip()):
             self.issue("warning", "must be a non-empty template string")
@@ -356,7 +382,10 @@ class _Reader:
         names = data["low"], data["high"]
         for name in names:
             if name not in parameters:
-                self.issue("expected_benefit", f"unknown parameter {name!r}" + _suggest(str(name), parameters))
+                self.issue(
+                    "expected_benefit",
+                    f"unknown parameter {name!r}" + _suggest(str(name), parameters),
+                )
                 return None
         low, high = (parameters[name].value for name in names)
         if low > high:
@@ -367,7 +396,9 @@ class _Reader:
     def template(self, text: str, key: str, parameters: Mapping[str, Parameter]) -> None:
         for name in _PLACEHOLDER.findall(text):
             if name not in FACTS and name not in parameters:
-                self.issue(key, f"unknown placeholder {{{name}}}" + _suggest(name, [*FACTS, *parameters]))
+                self.issue(
+                    key, f"unknown placeholder {{{name}}}" + _suggest(name, [*FACTS, *parameters])
+                )
         if text.count("{") != text.count("}"):
             self.issue(key, "unbalanced braces")
 
@@ -403,7 +434,9 @@ def _check_graph(rules: list[Rule], reader: _Reader) -> None:
         seen.setdefault(rule.id, rule.file)
         if rule.derive is not None:
             if rule.derive in definitions:
-                reader.issue("derive", f"{rule.derive} is also derived by {definitions[rule.derive].id}")
+                reader.issue(
+                    "derive", f"{rule.derive} is also derived by {definitions[rule.derive].id}"
+                )
             definitions.setdefault(rule.derive, rule)
 
     def reads(condition: Condition) -> set[str]:
@@ -467,22 +500,22 @@ def read_rule_directory(path: Path) -> RuleDirectory:
             continue
         for key in data.keys() - {"rule"}:
             reader.issue(key, "unknown top-level key; a rule file holds [[rule]] tables only")
-        rules = data.get("rule")
-        if not isinstance(rules, list) or not rules:
+        items = data.get("rule")
+        if not isinstance(items, list) or not items:
             reader.issue(None, "holds no [[rule]] tables")
             continue
-        rule_tables[file.name] = rules
+        rule_tables[file.name] = items
     if not rule_tables and not reader.issues:
         reader.file = str(path)
         reader.issue(None, "holds no rule files")
 
     derived_names = _derived_names(rule_tables)
     rules: list[Rule] = []
-    for file_name, items in rule_tables.items():
+    for file_name, rule_items in rule_tables.items():
         reader.file = file_name
-        for data in items:
+        for item in rule_items:
             reader.rule_id = None
-            rule = reader.rule(data, parameters, sources, derived_names)
+            rule = reader.rule(item, parameters, sources, derived_names)
             if rule is not None:
                 rules.append(rule)
     defined = {rule.derive for rule in rules if rule.derive}
@@ -521,4 +554,3 @@ def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
 
 def _number(value: float) -> str:
     return f"{value:g}"
-

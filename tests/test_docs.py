@@ -1,0 +1,114 @@
+"""Code, rule files and docs agree: vocabulary, catalogue, facts and the public API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import fbss_pathway
+from fbss_pathway import ActionCode, PatientRecord, Stage, load_ruleset
+from fbss_pathway.catalogue import markdown_catalogue
+from fbss_pathway.facts import FACTS, extract_facts
+from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
+
+from .helpers import patched
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def _documented_codes(heading: str) -> list[str]:
+    text = (DOCS / "vocabulary.md").read_text()
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE)
+
+
+def test_documented_stages_are_exactly_the_stages() -> None:
+    assert _documented_codes("Stages") == [stage.value for stage in Stage]
+
+
+def test_documented_actions_are_exactly_the_actions_in_display_order() -> None:
+    assert _documented_codes("Actions") == [code.value for code in ActionCode]
+
+
+def test_every_action_and_stage_is_used_by_a_rule() -> None:
+    rules = load_ruleset().rules
+    used_actions = {code for rule in rules for code in rule.actions}
+    used_stages = {rule.stage for rule in rules if rule.stage is not None}
+    assert set(ActionCode) - used_actions == set()
+    # conservative is also the default stage, but rules conclude it explicitly too
+    assert set(Stage) - used_stages == set()
+
+
+def test_documented_ladder_stage_of_each_action_matches_the_code() -> None:
+    text = (DOCS / "vocabulary.md").read_text()
+    for code in ActionCode:
+        row = re.search(rf"^\| `{code.value}` \| ([a-z_]+) \|", text, flags=re.MULTILINE)
+        assert row is not None, code
+        expected = "any" if code.ladder_stage is None else code.ladder_stage.value
+        assert row.group(1) == expected, code
+
+
+def test_the_rule_catalogue_is_current() -> None:
+    committed = (DOCS / "rule-catalogue.md").read_text()
+    assert committed == markdown_catalogue(load_ruleset()), "run `make catalogue`"
+
+
+def _parameters_in(condition: Condition) -> set[str]:
+    match condition:
+        case Compare(param=str(name)):
+            return {name}
+        case AllOf(items=items) | AnyOf(items=items):
+            return set().union(*(_parameters_in(item) for item in items))
+        case _:
+            return set()
+
+
+def test_every_parameter_and_source_is_used() -> None:
+    ruleset = load_ruleset()
+    used = set()
+    for rule in ruleset.rules:
+        used |= _parameters_in(rule.when)
+        used |= set(re.findall(r"\{([a-z0-9_]+)\}", rule.reason + (rule.warning or "")))
+        if rule.expected_benefit is not None:
+            used |= {rule.expected_benefit.low_param, rule.expected_benefit.high_param}
+    assert set(ruleset.parameters) - used == set()
+    cited = {s for rule in ruleset.rules for s in rule.sources}
+    cited |= {s for p in ruleset.parameters.values() for s in p.sources}
+    assert set(ruleset.sources) - cited == set()
+
+
+def test_the_fact_catalogue_is_what_extraction_reads() -> None:
+    record = PatientRecord.model_validate(
+        patched(
+            {
+                "treatments": [
+                    {"kind": "exercise_therapy", "duration_weeks": 12, "adherence": "good"},
+                    {"kind": "analgesics", "opioid": True, "benefit": True, "side_effects": "mild"},
+                    {"kind": "medial_branch_block", "relief_percent": 70},
+                    {
+                        "kind": "radiofrequency_denervation",
+                        "relief_percent": 70,
+                        "relief_duration_months": 8,
+                    },
+                    {"kind": "scs_trial", "relief_percent": 70},
+                    {"kind": "scs_implant", "relief_percent": 70},
+                ],
+                "psychosocial": {"psychological_evaluation": "no_concerns"},
+                "scs": {"team_assessment_done": True},
+                "in_fitness_programme": True,
+            }
+        )
+    )
+    assert set(extract_facts(record)) == set(FACTS)
+
+
+def test_exported_names_are_sorted_and_importable() -> None:
+    assert fbss_pathway.__all__ == sorted(fbss_pathway.__all__)
+    for name in fbss_pathway.__all__:
+        assert hasattr(fbss_pathway, name), name
+    public = {
+        n
+        for n in dir(fbss_pathway)
+        if (not n.startswith("_") and n[0].isupper()) or n in {"evaluate", "load_ruleset"}
+    }
+    assert public <= set(fbss_pathway.__all__)
