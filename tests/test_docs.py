@@ -112,3 +112,7 @@ def test_exported_names_are_sorted_and_importable() -> None:
         if (not n.startswith("_") and n[0].isupper()) or n in {"evaluate", "load_ruleset"}
     }
     assert public <= set(fbss_pathway.__all__)
+
+
+def test_the_package_declares_its_types() -> None:
+    assert (Path(fbss_pathway.__file__).parent / "py.typed").is_file()
