@@ -31,6 +31,7 @@ import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import durable_rules_engine
@@ -42,6 +43,21 @@ from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
 __all__ = ["CompiledRules", "Firing", "compile_rules"]
+
+
+def _unix_now() -> float:
+    """durable_rules' own clock, without the ``utcfromtimestamp`` call deprecated in 3.12.
+
+    The same value as the original (naive local now minus the naive epoch), which
+    durable_rules uses only to time actions. The original warns on every action,
+    so an application running with warnings as errors could not evaluate anyone.
+    """
+    return (datetime.now() - _EPOCH).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1)
+if getattr(durable_engine, "_unix_now", None) is not None:  # present in the pinned 2.0.28
+    durable_engine._unix_now = _unix_now
 
 #: One lock for every engine call in the process (see the module docstring).
 ENGINE_LOCK = threading.Lock()
