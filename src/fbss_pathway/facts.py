@@ -16,12 +16,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
 
 from .record import (
     Adherence,
+    Examination,
+    Findings,
     PatientRecord,
-    PsychologicalEvaluation,
+    Psychosocial,
+    RedFlags,
+    ScsWorkup,
     SideEffects,
     Treatment,
     TreatmentKind,
@@ -71,6 +77,43 @@ def _latest(kind: TreatmentKind) -> str:
     return f"treatments[{kind.value}, most recent]"
 
 
+def _type_of(annotation: Any) -> tuple[FactType, tuple[str, ...]]:
+    """The fact type of a record item's annotation (``bool | None`` is a flag, ...)."""
+    for candidate in (annotation, *get_args(annotation)):
+        if candidate is bool:
+            return "flag", ()
+        if candidate in (int, float) or get_origin(candidate) is Annotated:
+            return "number", ()
+        if isinstance(candidate, type) and issubclass(candidate, StrEnum):
+            return "category", tuple(member.value for member in candidate)
+    raise TypeError(f"no fact type for {annotation!r}")
+
+
+#: Record sections whose every item is a fact of the same name (renamed where the
+#: bare name would be ambiguous in a rule).
+_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("findings", Findings),
+    ("red_flags", RedFlags),
+    ("scs", ScsWorkup),
+    ("psychosocial", Psychosocial),
+    ("examination", Examination),
+)
+_RENAMED = {("scs", "team_assessment_done"): "scs_team_assessment_done"}
+
+
+def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec, str]]:
+    """Facts read one-to-one from a record section, with the record attribute they read."""
+    facts = []
+    for name, info in model.model_fields.items():
+        kind, categories = _type_of(info.annotation)
+        fact = _RENAMED.get((section, name), name)
+        spec = FactSpec(fact, kind, f"{section}.{name}", info.description or name, categories)
+        facts.append((spec, name))
+    return facts
+
+
+_DIRECT = {section: _section_facts(section, model) for section, model in _SECTIONS}
+
 _EX = _latest(TreatmentKind.EXERCISE_THERAPY)
 _AN = "treatments[analgesics with opioid, most recent]"
 _MBB = _latest(TreatmentKind.MEDIAL_BRANCH_BLOCK)
@@ -78,7 +121,8 @@ _RF = _latest(TreatmentKind.RADIOFREQUENCY_DENERVATION)
 _TRIAL = _latest(TreatmentKind.SCS_TRIAL)
 _IMPLANT = _latest(TreatmentKind.SCS_IMPLANT)
 
-_SPECS: tuple[FactSpec, ...] = (
+#: Facts that select, count or measure; the rest come from _DIRECT.
+_DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number("age_years", "age_years", "Age in years."),
     _number("operation_count", "operations", "Number of spine operations on record."),
     _number(
@@ -91,42 +135,6 @@ _SPECS: tuple[FactSpec, ...] = (
     _flag("radiating_leg_pain", "pain.radiating_leg_pain", "Pain radiates into a leg."),
     _flag("neuropathic_features", "pain.neuropathic_features", "Neuropathic pain features."),
     _number("pain_months", "pain.duration_months", "Months of this pain."),
-    _flag("facet_arthropathy", "findings.facet_arthropathy", "Facet-joint arthropathy."),
-    _flag(
-        "adjacent_segment_degeneration",
-        "findings.adjacent_segment_degeneration",
-        "Degeneration of the segment next to a fusion.",
-    ),
-    _flag("foraminal_stenosis", "findings.foraminal_stenosis", "Foraminal stenosis."),
-    _flag(
-        "internal_disc_disruption", "findings.internal_disc_disruption", "Internal disc disruption."
-    ),
-    _flag(
-        "recurrent_disc_herniation",
-        "findings.recurrent_disc_herniation",
-        "Recurrent disc herniation.",
-    ),
-    _flag(
-        "concordant_radiculopathy",
-        "findings.concordant_radiculopathy",
-        "Radicular signs matching the imaging finding.",
-    ),
-    _flag("epidural_fibrosis", "findings.epidural_fibrosis", "Epidural fibrosis (scar)."),
-    _flag("pseudarthrosis", "findings.pseudarthrosis", "Pseudarthrosis (failed fusion)."),
-    _flag("sacroiliac_joint_pain", "findings.sacroiliac_joint_pain", "Sacroiliac-joint pain."),
-    _flag("cauda_equina_signs", "red_flags.cauda_equina_signs", "Cauda equina signs."),
-    _flag(
-        "progressive_motor_deficit",
-        "red_flags.progressive_motor_deficit",
-        "New or progressive motor deficit.",
-    ),
-    _flag("suspected_infection", "red_flags.suspected_infection", "Suspected infection."),
-    _flag(
-        "suspected_structural_failure",
-        "red_flags.suspected_structural_failure",
-        "Suspected fracture, hardware failure or gross instability.",
-    ),
-    _flag("suspected_malignancy", "red_flags.suspected_malignancy", "Suspected malignancy."),
     _number(
         "exercise_weeks",
         f"{_EX}.duration_weeks",
@@ -155,7 +163,9 @@ _SPECS: tuple[FactSpec, ...] = (
     _flag("rf_on_record", "treatments[radiofrequency_denervation]", "Radiofrequency is on record."),
     _number("rf_relief_percent", f"{_RF}.relief_percent", "Relief from radiofrequency."),
     _number(
-        "rf_relief_months", f"{_RF}.relief_duration_months", "Months radiofrequency relief lasted."
+        "rf_relief_months",
+        f"{_RF}.relief_duration_months",
+        "Months radiofrequency relief lasted.",
     ),
     _flag("scs_trial_on_record", "treatments[scs_trial]", "An SCS trial is on record."),
     _number("scs_trial_relief_percent", f"{_TRIAL}.relief_percent", "Relief in the SCS trial."),
@@ -163,58 +173,13 @@ _SPECS: tuple[FactSpec, ...] = (
     _number(
         "scs_implant_relief_percent", f"{_IMPLANT}.relief_percent", "Relief from the SCS implant."
     ),
-    _flag(
-        "scs_team_assessment_done",
-        "scs.team_assessment_done",
-        "Multidisciplinary assessment for SCS done.",
-    ),
-    _flag("active_infection", "scs.active_infection", "Active infection."),
-    _flag(
-        "uncorrectable_coagulopathy",
-        "scs.uncorrectable_coagulopathy",
-        "Uncorrectable coagulopathy or anticoagulation that cannot be paused.",
-    ),
-    _flag(
-        "unable_to_operate_device",
-        "scs.unable_to_operate_device",
-        "Unable to operate a stimulator.",
-    ),
-    _flag("pregnancy", "scs.pregnancy", "Pregnancy."),
-    _flag(
-        "mri_need_incompatible",
-        "scs.mri_need_incompatible",
-        "Foreseeable MRI need the device cannot meet.",
-    ),
-    _number("phq9", "psychosocial.phq9", "PHQ-9 depression score, 0-27."),
-    _number("gad7", "psychosocial.gad7", "GAD-7 anxiety score, 0-21."),
-    _flag("sleep_disorder", "psychosocial.sleep_disorder", "Sleep disorder."),
-    _flag("family_problems", "psychosocial.family_problems", "Family problems."),
-    _flag("economic_problems", "psychosocial.economic_problems", "Economic problems."),
-    _flag("social_problems", "psychosocial.social_problems", "Social problems."),
-    _flag(
-        "active_substance_misuse",
-        "psychosocial.active_substance_misuse",
-        "Active substance misuse.",
-    ),
-    _category(
-        "psychological_evaluation",
-        "psychosocial.psychological_evaluation",
-        "Psychological evaluation for neuromodulation.",
-        tuple(p.value for p in PsychologicalEvaluation),
-    ),
-    _flag(
-        "myofascial_trigger_zones",
-        "examination.myofascial_trigger_zones",
-        "Myofascial trigger zones.",
-    ),
-    _flag("skin_allodynia", "examination.skin_allodynia", "Skin allodynia zones."),
-    _flag("scar_trigger_zones", "examination.scar_trigger_zones", "Trigger zones of the scar."),
-    _flag("scar_allodynia", "examination.scar_allodynia", "Allodynia of the scar."),
     _flag("in_fitness_programme", "in_fitness_programme", "Already in a fitness programme."),
     _number(
         "oswestry_disability_index", "oswestry_disability_index", "Oswestry Disability Index, %."
     ),
 )
+
+_SPECS = _DERIVED_SPECS + tuple(spec for facts in _DIRECT.values() for spec, _ in facts)
 
 #: Every fact rules may name, by name.
 FACTS: Mapping[str, FactSpec] = {spec.name: spec for spec in _SPECS}
@@ -242,9 +207,7 @@ def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment 
 
 def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
     """Read the catalogue's facts from a validated record; unknown items are left out."""
-    pain, findings, flags = record.pain, record.findings, record.red_flags
-    psych, exam, scs = record.psychosocial, record.examination, record.scs
-    treatments = record.treatments
+    pain, treatments = record.pain, record.treatments
     last_operation = max(operation.date for operation in record.operations)
 
     exercise = _most_recent(treatments, TreatmentKind.EXERCISE_THERAPY)
@@ -270,20 +233,6 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "radiating_leg_pain": pain.radiating_leg_pain,
         "neuropathic_features": pain.neuropathic_features,
         "pain_months": pain.duration_months,
-        "facet_arthropathy": findings.facet_arthropathy,
-        "adjacent_segment_degeneration": findings.adjacent_segment_degeneration,
-        "foraminal_stenosis": findings.foraminal_stenosis,
-        "internal_disc_disruption": findings.internal_disc_disruption,
-        "recurrent_disc_herniation": findings.recurrent_disc_herniation,
-        "concordant_radiculopathy": findings.concordant_radiculopathy,
-        "epidural_fibrosis": findings.epidural_fibrosis,
-        "pseudarthrosis": findings.pseudarthrosis,
-        "sacroiliac_joint_pain": findings.sacroiliac_joint_pain,
-        "cauda_equina_signs": flags.cauda_equina_signs,
-        "progressive_motor_deficit": flags.progressive_motor_deficit,
-        "suspected_infection": flags.suspected_infection,
-        "suspected_structural_failure": flags.suspected_structural_failure,
-        "suspected_malignancy": flags.suspected_malignancy,
         "exercise_weeks": 0 if exercise is None else exercise.duration_weeks,
         "exercise_adherence": None if exercise is None else exercise.adherence,
         "opioid_in_use": opioid_in_use,
@@ -298,27 +247,13 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
         "scs_implant_on_record": implant is not None,
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
-        "scs_team_assessment_done": scs.team_assessment_done,
-        "active_infection": scs.active_infection,
-        "uncorrectable_coagulopathy": scs.uncorrectable_coagulopathy,
-        "unable_to_operate_device": scs.unable_to_operate_device,
-        "pregnancy": scs.pregnancy,
-        "mri_need_incompatible": scs.mri_need_incompatible,
-        "phq9": psych.phq9,
-        "gad7": psych.gad7,
-        "sleep_disorder": psych.sleep_disorder,
-        "family_problems": psych.family_problems,
-        "economic_problems": psych.economic_problems,
-        "social_problems": psych.social_problems,
-        "active_substance_misuse": psych.active_substance_misuse,
-        "psychological_evaluation": psych.psychological_evaluation,
-        "myofascial_trigger_zones": exam.myofascial_trigger_zones,
-        "skin_allodynia": exam.skin_allodynia,
-        "scar_trigger_zones": exam.scar_trigger_zones,
-        "scar_allodynia": exam.scar_allodynia,
         "in_fitness_programme": record.in_fitness_programme,
         "oswestry_disability_index": record.oswestry_disability_index,
     }
+    for section, facts in _DIRECT.items():
+        items = getattr(record, section)
+        for spec, attribute in facts:
+            values[spec.name] = getattr(items, attribute)
     # Categories leave as plain strings, so results and the engine never see enum types.
     return {
         name: value.value if isinstance(value, StrEnum) else value

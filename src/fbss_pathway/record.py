@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -61,6 +61,11 @@ Weeks = Annotated[float, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
 Flag = bool | None
 
 
+def _item(description: str) -> Any:
+    """An item that may be unknown (None, the default), with the description clinicians read."""
+    return Field(default=None, description=description)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -103,37 +108,33 @@ class Pain(_Model):
 class Findings(_Model):
     """Findings that point to a cause of the persistent pain."""
 
-    facet_arthropathy: Flag = None
-    adjacent_segment_degeneration: Flag = None
-    foraminal_stenosis: Flag = None
-    internal_disc_disruption: Flag = None
-    recurrent_disc_herniation: Flag = None
-    concordant_radiculopathy: Flag = Field(
-        default=None, description="Radicular signs matching the imaging finding."
-    )
-    epidural_fibrosis: Flag = None
-    pseudarthrosis: Flag = None
-    sacroiliac_joint_pain: Flag = None
+    facet_arthropathy: Flag = _item("Facet-joint arthropathy.")
+    adjacent_segment_degeneration: Flag = _item("Degeneration of the segment next to a fusion.")
+    foraminal_stenosis: Flag = _item("Foraminal stenosis.")
+    internal_disc_disruption: Flag = _item("Internal disc disruption.")
+    recurrent_disc_herniation: Flag = _item("Recurrent disc herniation.")
+    concordant_radiculopathy: Flag = _item("Radicular signs matching the imaging finding.")
+    epidural_fibrosis: Flag = _item("Epidural fibrosis (scar).")
+    pseudarthrosis: Flag = _item("Pseudarthrosis (failed fusion).")
+    sacroiliac_joint_pain: Flag = _item("Sacroiliac-joint pain.")
 
 
 class RedFlags(_Model):
     """Signs of a serious cause that must be excluded before calling pain FBSS."""
 
-    cauda_equina_signs: Flag = Field(
-        default=None,
-        description="Urinary retention or incontinence, faecal incontinence, saddle anaesthesia.",
+    cauda_equina_signs: Flag = _item(
+        "Cauda equina signs: urinary retention or incontinence, faecal incontinence, "
+        "saddle anaesthesia."
     )
-    progressive_motor_deficit: Flag = Field(
-        default=None, description="New or progressive motor deficit, e.g. foot drop."
+    progressive_motor_deficit: Flag = _item("New or progressive motor deficit, e.g. foot drop.")
+    suspected_infection: Flag = _item(
+        "Suspected infection: fever, wound signs or raised inflammatory markers after surgery."
     )
-    suspected_infection: Flag = Field(
-        default=None, description="Fever, wound signs or raised inflammatory markers after surgery."
+    suspected_structural_failure: Flag = _item(
+        "Suspected fracture, hardware failure or gross instability."
     )
-    suspected_structural_failure: Flag = Field(
-        default=None, description="Suspected fracture, hardware failure or gross instability."
-    )
-    suspected_malignancy: Flag = Field(
-        default=None, description="History of cancer with new pain, weight loss or night pain."
+    suspected_malignancy: Flag = _item(
+        "Suspected malignancy: history of cancer with new pain, weight loss or night pain."
     )
 
 
@@ -207,41 +208,38 @@ class PsychologicalEvaluation(StrEnum):
 class Psychosocial(_Model):
     """Mood, anxiety and the patient's circumstances."""
 
-    phq9: Annotated[int, Field(ge=0, le=27, description="PHQ-9 total, 0-27.")] | None = None
-    gad7: Annotated[int, Field(ge=0, le=21, description="GAD-7 total, 0-21.")] | None = None
-    sleep_disorder: Flag = None
-    family_problems: Flag = None
-    economic_problems: Flag = None
-    social_problems: Flag = None
-    active_substance_misuse: Flag = None
-    psychological_evaluation: PsychologicalEvaluation | None = None
+    phq9: Annotated[int, Field(ge=0, le=27)] | None = _item("PHQ-9 depression score, 0-27.")
+    gad7: Annotated[int, Field(ge=0, le=21)] | None = _item("GAD-7 anxiety score, 0-21.")
+    sleep_disorder: Flag = _item("Sleep disorder.")
+    family_problems: Flag = _item("Family problems.")
+    economic_problems: Flag = _item("Economic problems.")
+    social_problems: Flag = _item("Social problems.")
+    active_substance_misuse: Flag = _item("Active substance misuse.")
+    psychological_evaluation: PsychologicalEvaluation | None = _item(
+        "Result of the psychological evaluation for neuromodulation."
+    )
 
 
 class Examination(_Model):
     """Examination for the interdisciplinary algorithm."""
 
-    myofascial_trigger_zones: Flag = None
-    skin_allodynia: Flag = None
-    scar_trigger_zones: Flag = None
-    scar_allodynia: Flag = None
+    myofascial_trigger_zones: Flag = _item("Myofascial trigger zones.")
+    skin_allodynia: Flag = _item("Zones of skin allodynia.")
+    scar_trigger_zones: Flag = _item("Trigger zones of the operation scar.")
+    scar_allodynia: Flag = _item("Allodynia of the operation scar.")
 
 
 class ScsWorkup(_Model):
     """Work-up for spinal cord stimulation: team assessment and contraindications."""
 
-    team_assessment_done: Flag = Field(
-        default=None, description="Multidisciplinary assessment for SCS has been done."
+    team_assessment_done: Flag = _item("Multidisciplinary assessment for SCS has been done.")
+    active_infection: Flag = _item("Active infection.")
+    uncorrectable_coagulopathy: Flag = _item(
+        "Uncorrectable coagulopathy, or anticoagulation that cannot be paused."
     )
-    active_infection: Flag = None
-    uncorrectable_coagulopathy: Flag = Field(
-        default=None,
-        description="Uncorrectable coagulopathy or anticoagulation that cannot be paused.",
-    )
-    unable_to_operate_device: Flag = None
-    pregnancy: Flag = None
-    mri_need_incompatible: Flag = Field(
-        default=None, description="Foreseeable need for MRI that the device cannot meet."
-    )
+    unable_to_operate_device: Flag = _item("Unable to operate a stimulator.")
+    pregnancy: Flag = _item("Pregnancy.")
+    mri_need_incompatible: Flag = _item("Foreseeable need for MRI that the device cannot meet.")
 
 
 class PatientRecord(_Model):
