@@ -16,9 +16,9 @@ from .recommendation import (
     ExpectedBenefit,
     InputValue,
     MissingInput,
+    PathwayWarning,
     Recommendation,
     TraceEntry,
-    Warning,
 )
 from .record import PatientRecord
 from .ruleset import RuleSet, load_ruleset
@@ -34,6 +34,7 @@ __all__ = [
     "FbssPathwayError",
     "InputValue",
     "MissingInput",
+    "PathwayWarning",
     "PatientRecord",
     "Recommendation",
     "RuleIssue",
@@ -41,7 +42,6 @@ __all__ = [
     "RuleSetError",
     "Stage",
     "TraceEntry",
-    "Warning",
     "__version__",
     "evaluate",
     "load_ruleset",

@@ -22,9 +22,9 @@ from .recommendation import (
     ExpectedBenefit,
     InputValue,
     MissingInput,
+    PathwayWarning,
     Recommendation,
     TraceEntry,
-    Warning,
 )
 from .record import PatientRecord
 from .rules_engine.conditions import evaluate as truth
@@ -106,7 +106,7 @@ def explain(
 
     actions = _actions(ruleset, facts, kept)
     warnings = [
-        Warning.model_construct(
+        PathwayWarning.model_construct(
             rule_id=rules[i].id, message=render(text, facts, ruleset.parameters)
         )
         for i in kept

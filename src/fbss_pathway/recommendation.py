@@ -16,9 +16,9 @@ __all__ = [
     "ExpectedBenefit",
     "InputValue",
     "MissingInput",
+    "PathwayWarning",
     "Recommendation",
     "TraceEntry",
-    "Warning",
 ]
 
 
@@ -66,7 +66,7 @@ class MissingInput(_Result):
     needed_by: list[str] = Field(description="Ids of the rules it leaves undecided.")
 
 
-class Warning(_Result):
+class PathwayWarning(_Result):
     """Something the clinician must know: a deferral, a caution, an early assessment."""
 
     rule_id: str
@@ -98,7 +98,7 @@ class Recommendation(_Result):
     stage_basis: list[str]
     actions: list[Action]
     missing: list[MissingInput]
-    warnings: list[Warning]
+    warnings: list[PathwayWarning]
     trace: list[TraceEntry]
     ruleset_version: str
 
