@@ -8,8 +8,10 @@ from random import Random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fbss_pathway import ActionCode, PatientRecord, Recommendation, Stage, evaluate
+from fbss_pathway import ActionCode, PatientRecord, Recommendation, Stage, evaluate, load_ruleset
+from fbss_pathway.facts import extract_facts
 from fbss_pathway.record import OperationKind, SpineOperation, Treatment, TreatmentKind
+from fbss_pathway.rules_engine.conditions import evaluate as truth
 
 from . import clinical
 from .strategies import ladder_records, records
@@ -214,10 +216,6 @@ def test_the_engine_agrees_with_three_valued_logic_for_every_rule(record: Patien
     the engine concluded, must be True exactly for the rules that fired, and each
     derived fact must equal its definition's truth (None: not concluded).
     """
-    from fbss_pathway import load_ruleset
-    from fbss_pathway.facts import extract_facts
-    from fbss_pathway.rules_engine.conditions import evaluate as truth
-
     ruleset = load_ruleset()
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)

@@ -74,7 +74,8 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
 
 def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
     results = []
-    for path in example_paths():
+    paths = example_paths()
+    for path in paths:
         record = PatientRecord.model_validate_json(path.read_text(encoding="utf-8"))
         recommendation = evaluate(record, ruleset=ruleset)
         if args.format == "json":
@@ -87,7 +88,7 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
     if args.format == "json":
         print(json.dumps(results, indent=2))
     else:
-        print(f"{len(example_paths())} example patients evaluated with rule set {ruleset.version}.")
+        print(f"{len(paths)} example patients evaluated with rule set {ruleset.version}.")
     return 0
 
 

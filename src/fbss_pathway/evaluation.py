@@ -27,7 +27,6 @@ from .recommendation import (
     TraceEntry,
 )
 from .record import PatientRecord
-from .rules_engine.conditions import evaluate as truth
 from .rules_engine.conditions import unknown_facts
 from .rules_engine.engine import Firing
 from .rules_engine.loading import render
@@ -169,9 +168,8 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
             entry["also_from"].append(rule.id)
             if reason not in entry["reason"]:
                 entry["reason"] += f"; {reason}"
-            entry["inputs"] += [
-                i for i in inputs if i.fact not in {j.fact for j in entry["inputs"]}
-            ]
+            listed = {i.fact for i in entry["inputs"]}
+            entry["inputs"] += [i for i in inputs if i.fact not in listed]
             entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
     order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
     return [Action.model_construct(**merged[code]) for code in order]
@@ -195,8 +193,7 @@ def _missing(
             continue  # a lower stage cannot change the stage or the actions shown
         if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
             continue  # it would add nothing that is not already there
-        if truth(rule.when, facts, derived) is not None:
-            continue
+        # Yields nothing when the rule is decided either way.
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
     return [

@@ -72,7 +72,6 @@ class _Model(BaseModel):
         frozen=True,
         hide_input_in_errors=True,
         str_strip_whitespace=True,
-        use_enum_values=False,
     )
 
 

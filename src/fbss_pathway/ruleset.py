@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .facts import FACTS, FactSpec
 from .rules_engine.conditions import Condition, facts_read
-from .rules_engine.engine import CompiledRules, compile_rules
+from .rules_engine.engine import CompiledRules
 from .rules_engine.loading import RuleDirectory, facts_in_template, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
 
@@ -53,7 +53,7 @@ class RuleSet:
             for rule in self.rules
         )
         # A unique engine name per version: durable_rules refuses a name twice.
-        self.compiled: CompiledRules = compile_rules(f"fbss_pathway_{self.version}", self.rules)
+        self.compiled: CompiledRules = CompiledRules(f"fbss_pathway_{self.version}", self.rules)
 
     def __repr__(self) -> str:
         return (

@@ -42,7 +42,7 @@ from ..facts import FactValue
 from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
-__all__ = ["CompiledRules", "Firing", "compile_rules"]
+__all__ = ["CompiledRules", "Firing"]
 
 
 def _unix_now() -> float:
@@ -211,8 +211,3 @@ def _join(branch: Branch) -> list[dict[str, Any]]:
             }
         )
     return patterns
-
-
-def compile_rules(name: str, rules: Sequence[Rule]) -> CompiledRules:
-    """Compile rules into a durable_rules ruleset registered under ``name``."""
-    return CompiledRules(name, rules)
