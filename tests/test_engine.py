@@ -10,6 +10,7 @@ import pytest
 
 from fbss_pathway import EvaluationError, evaluate, load_ruleset
 from fbss_pathway.rules_engine import engine
+from fbss_pathway.synth import synthetic_cohort
 
 from .helpers import patched
 
@@ -43,11 +44,18 @@ def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
 
 
 def test_more_evaluations_than_the_engine_holds_sessions_succeed() -> None:
-    # durable_rules keeps at most 1,024 live sessions per ruleset.
+    # durable_rules keeps at most 1,024 live sessions per ruleset; 5,000 in a row
+    # succeed only if each evaluation's session is deleted.
     patient = patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}})
+    compiled = load_ruleset().compiled
     first = evaluate(patient)
-    for _ in range(1_500):
-        assert evaluate(patient).stage == first.stage
+    start = next(engine._SESSION_IDS) + 1
+    for _ in range(5_000):
+        assert evaluate(patient) == first
+    end = next(engine._SESSION_IDS)
+    for sid in range(start, end, 97):  # a sample across the run
+        with pytest.raises(Exception, match="error code"):
+            compiled._ruleset.get_state(str(sid))
 
 
 def test_no_session_outlives_its_evaluation() -> None:
@@ -66,18 +74,15 @@ def test_loading_rules_starts_no_threads() -> None:
 
 
 def test_concurrent_threads_get_the_results_of_sequential_evaluation() -> None:
-    patients = [
-        patched({}),
-        patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}}),
-        patched({"pain": {"back_nrs": 3, "leg_nrs": 8, "radiating_leg_pain": True}}),
-        patched({"red_flags": {"suspected_malignancy": True}}),
-    ]
+    patients = list(synthetic_cohort(64, seed=8))
     expected = [evaluate(p).model_dump(mode="json") for p in patients]
     failures: list[str] = []
 
     def worker(offset: int) -> None:
-        for round_ in range(40):
-            index = (offset + round_) % len(patients)
+        # Each thread walks the cohort from its own offset: at any moment the
+        # threads evaluate different patients.
+        for round_ in range(3 * len(patients)):
+            index = (offset * 8 + round_) % len(patients)
             if evaluate(patients[index]).model_dump(mode="json") != expected[index]:
                 failures.append(f"thread {offset} round {round_}")
 

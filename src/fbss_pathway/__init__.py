@@ -9,6 +9,7 @@ recommendation whose every part shows its rule, reason, inputs and sources.
 It supports a clinician's decision; it does not make it.
 """
 
+from .batch import BatchResult, FieldError, RecordError, evaluate_many
 from .errors import EvaluationError, FbssPathwayError, RuleIssue, RuleSetError
 from .evaluation import evaluate
 from .recommendation import (
@@ -29,14 +30,17 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "ActionCode",
+    "BatchResult",
     "EvaluationError",
     "ExpectedBenefit",
     "FbssPathwayError",
+    "FieldError",
     "InputValue",
     "MissingInput",
     "PathwayWarning",
     "PatientRecord",
     "Recommendation",
+    "RecordError",
     "RuleIssue",
     "RuleSet",
     "RuleSetError",
@@ -44,5 +48,6 @@ __all__ = [
     "TraceEntry",
     "__version__",
     "evaluate",
+    "evaluate_many",
     "load_ruleset",
 ]

@@ -1,7 +1,9 @@
-"""The ``fbss-pathway`` command: evaluate records, run the demo, export the schema, list rules.
+"""The ``fbss-pathway`` command: evaluate records and cohorts, run the demo, list rules.
 
-Exit status: 0 success, 1 a record or rule directory was refused (the error
-says which field or rule, never the patient's values), 2 usage errors.
+Exit status: 0 success (for ``batch``: every line was read and answered, even
+if some records were rejected), 1 a record, file or rule directory was refused
+(the error says which field or rule, never the patient's values), 2 usage
+errors.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
 from .catalogue import markdown_catalogue
 from .errors import FbssPathwayError, RuleSetError
 from .evaluation import evaluate
+from .ndjson import count_lines, run_batch
 from .record import PatientRecord
 from .report import format_recommendation
 from .ruleset import RuleSet, load_ruleset
+from .synth import synthetic_cohort
 
 __all__ = ["example_paths", "main"]
 
@@ -92,6 +96,52 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
+    source = Path(args.input)
+    try:
+        total = count_lines(source)
+        with source.open("rb") as reading, _output(args.output) as writing:
+            summary = run_batch(
+                reading,
+                writing,
+                processes=args.processes,
+                ruleset=ruleset,
+                progress=False if args.no_progress else None,
+                total=total,
+            )
+    except OSError as error:
+        print(f"error: cannot read or write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _output(path: str) -> BinaryIO:
+    return sys.stdout.buffer if path == "-" else Path(path).open("wb")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    with _output(args.output) as writing:
+        for record in synthetic_cohort(args.count, seed=args.seed):
+            writing.write(record.model_dump_json(exclude_none=True).encode() + b"\n")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def _rules(args: argparse.Namespace, ruleset: RuleSet) -> int:
     if args.markdown:
         sys.stdout.write(markdown_catalogue(ruleset))
@@ -125,6 +175,22 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="evaluate the bundled example patients")
     demo.add_argument("--format", choices=("text", "json"), default="text")
     with_rules(demo)
+    batch = commands.add_parser(
+        "batch", help="evaluate a cohort: one JSON record per line in, one result per line out"
+    )
+    batch.add_argument("input", help="NDJSON file of patient records")
+    batch.add_argument("-o", "--output", required=True, help="NDJSON results file (- for stdout)")
+    batch.add_argument(
+        "--processes", type=_positive, default=None, help="worker processes (default: CPUs)"
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    with_rules(batch)
+    synth = commands.add_parser(
+        "synth", help="write N synthetic patients (invented, seeded) as NDJSON"
+    )
+    synth.add_argument("count", type=_count)
+    synth.add_argument("-o", "--output", required=True, help="NDJSON file (- for stdout)")
+    synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same cohort")
     commands.add_parser("schema", help="print the patient record's JSON Schema")
     rules = commands.add_parser("rules", help="list the rules and validate a rule directory")
     rules.add_argument(
@@ -142,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(PatientRecord.model_json_schema(), indent=2))
         return 0
+    if args.command == "synth":
+        return _synth(args)
     directory = args.directory if args.command == "rules" else args.rules
     try:
         ruleset = load_ruleset(directory)
@@ -153,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args, ruleset)
         if args.command == "demo":
             return _demo(args, ruleset)
+        if args.command == "batch":
+            return _batch(args, ruleset)
         return _rules(args, ruleset)
     except FbssPathwayError as error:
         print(f"error: {error}", file=sys.stderr)
