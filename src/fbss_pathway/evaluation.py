@@ -16,21 +16,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .facts import FACTS, FactValue, extract_facts
+from .facts import FACTS, FactSpec, FactValue, extract_facts
 from .recommendation import (
     Action,
-    ExpectedBenefit,
     InputValue,
     MissingInput,
     PathwayWarning,
     Recommendation,
-    TraceEntry,
 )
 from .record import PatientRecord
 from .rules_engine.conditions import unknown_facts
 from .rules_engine.engine import Firing
 from .rules_engine.loading import render
-from .rules_engine.model import Rule
 from .ruleset import RuleSet, load_ruleset
 from .vocabulary import ActionCode, Stage
 
@@ -87,12 +84,7 @@ def explain(
 ) -> Recommendation:
     """Combine the fired rules into a recommendation with its basis."""
     rules = ruleset.rules
-    trace = [
-        TraceEntry.model_construct(
-            rule_id=rules[f.rule_index].id, concluded=_conclusion(rules[f.rule_index], f.value)
-        )
-        for f in firings
-    ]
+    trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
 
     urgent = [i for i in fired if rules[i].stage is Stage.URGENT_REVIEW]
@@ -105,14 +97,12 @@ def explain(
 
     actions = _actions(ruleset, facts, kept)
     warnings = [
-        PathwayWarning.model_construct(
-            rule_id=rules[i].id, message=render(text, facts, ruleset.parameters)
-        )
+        PathwayWarning(rule_id=rules[i].id, message=render(text, facts, ruleset.parameters))
         for i in kept
         if (text := rules[i].warning) is not None
     ]
     missing = [] if urgent else _missing(ruleset, facts, derived, set(fired), stage, actions)
-    return Recommendation.model_construct(
+    return Recommendation(
         stage=stage,
         stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],
         actions=actions,
@@ -123,16 +113,6 @@ def explain(
     )
 
 
-def _conclusion(rule: Rule, value: bool) -> str:
-    if rule.derive is not None:
-        return f"{rule.derive} = {'true' if value else 'false'}"
-    parts = [f"stage {rule.stage}"] if rule.stage is not None else []
-    parts += [str(code) for code in rule.actions]
-    if rule.warning is not None:
-        parts.append("warning")
-    return ", ".join(parts)
-
-
 def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) -> list[Action]:
     merged: dict[ActionCode, dict[str, Any]] = {}
     first: set[ActionCode] = set()
@@ -141,16 +121,12 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
         if not rule.actions:
             continue
         reason = render(rule.reason, facts, ruleset.parameters)
-        inputs = [
-            InputValue.model_construct(field=spec.field, fact=spec.name, value=facts.get(spec.name))
-            for spec in ruleset.inputs[index]
-        ]
+        inputs = [_input_value(spec, facts.get(spec.name)) for spec in ruleset.inputs[index]]
         for code in rule.actions:
             if rule.first:
                 first.add(code)
             entry = merged.get(code)
             if entry is None:
-                benefit = rule.expected_benefit
                 merged[code] = {
                     "code": code,
                     "rule_id": rule.id,
@@ -158,11 +134,7 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
                     "inputs": list(inputs),
                     "sources": list(rule.sources),
                     "also_from": [],
-                    "expected_benefit": None
-                    if benefit is None
-                    else ExpectedBenefit.model_construct(
-                        low_percent=benefit.low_percent, high_percent=benefit.high_percent
-                    ),
+                    "expected_benefit": ruleset.benefits[index],
                 }
                 continue
             entry["also_from"].append(rule.id)
@@ -172,7 +144,23 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
             entry["inputs"] += [i for i in inputs if i.fact not in listed]
             entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
     order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
-    return [Action.model_construct(**merged[code]) for code in order]
+    return [Action(**merged[code]) for code in order]
+
+
+#: Results are frozen, so an input shown with the same value is the same object.
+#: Bounded: cleared when full (values such as relief percentages vary widely).
+_INPUT_VALUES: dict[tuple[str, type, FactValue | None], InputValue] = {}
+_INPUT_VALUES_MAX = 20_000
+
+
+def _input_value(spec: FactSpec, value: FactValue | None) -> InputValue:
+    key = (spec.name, type(value), value)  # the type keeps True apart from 1, and 3 from 3.0
+    found = _INPUT_VALUES.get(key)
+    if found is None:
+        if len(_INPUT_VALUES) >= _INPUT_VALUES_MAX:
+            _INPUT_VALUES.clear()
+        found = _INPUT_VALUES[key] = InputValue(field=spec.field, fact=spec.name, value=value)
+    return found
 
 
 def _missing(
@@ -186,9 +174,10 @@ def _missing(
     """Unknown inputs of rules that are undecided and could change this result."""
     present = {action.code for action in actions}
     needed: dict[str, list[str]] = {}
+    known = facts.keys()
     for index, rule in enumerate(ruleset.rules):
-        if index in fired or rule.derive is not None:
-            continue
+        if index in fired or rule.derive is not None or ruleset.reads[index] <= known:
+            continue  # decided: fired, or every fact it reads is known
         if rule.stage is not None and rule.stage.rank < stage.rank:
             continue  # a lower stage cannot change the stage or the actions shown
         if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
@@ -197,6 +186,6 @@ def _missing(
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
     return [
-        MissingInput.model_construct(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
+        MissingInput(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
     ]

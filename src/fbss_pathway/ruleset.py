@@ -9,6 +9,7 @@ from os import PathLike
 from pathlib import Path
 
 from .facts import FACTS, FactSpec
+from .recommendation import ExpectedBenefit, TraceEntry
 from .rules_engine.conditions import Condition, facts_read
 from .rules_engine.engine import CompiledRules
 from .rules_engine.loading import RuleDirectory, facts_in_template, read_rule_directory
@@ -52,6 +53,23 @@ class RuleSet:
             )
             for rule in self.rules
         )
+        # The facts each rule's condition reads, through derived facts: when all
+        # are known the rule is decided and cannot be missing anything.
+        self.reads: tuple[frozenset[str], ...] = tuple(
+            frozenset(facts_read(rule.when, self.definitions)) for rule in self.rules
+        )
+        # Results are frozen, so the parts that depend only on the rule are built once.
+        self.trace_entries: Mapping[tuple[int, bool], TraceEntry] = {
+            (index, value): TraceEntry(rule_id=rule.id, concluded=_conclusion(rule, value))
+            for index, rule in enumerate(self.rules)
+            for value in (True, False)
+        }
+        self.benefits: tuple[ExpectedBenefit | None, ...] = tuple(
+            None
+            if (benefit := rule.expected_benefit) is None
+            else ExpectedBenefit(low_percent=benefit.low_percent, high_percent=benefit.high_percent)
+            for rule in self.rules
+        )
         # A unique engine name per version: durable_rules refuses a name twice.
         self.compiled: CompiledRules = CompiledRules(f"fbss_pathway_{self.version}", self.rules)
 
@@ -59,6 +77,17 @@ class RuleSet:
         return (
             f"RuleSet(path={str(self.path)!r}, version={self.version!r}, rules={len(self.rules)})"
         )
+
+
+def _conclusion(rule: Rule, value: bool) -> str:
+    """What a trace says a rule concluded."""
+    if rule.derive is not None:
+        return f"{rule.derive} = {'true' if value else 'false'}"
+    parts = [f"stage {rule.stage}"] if rule.stage is not None else []
+    parts += [str(code) for code in rule.actions]
+    if rule.warning is not None:
+        parts.append("warning")
+    return ", ".join(parts)
 
 
 def default_rules_path() -> Path:

@@ -159,24 +159,48 @@ def unknown_facts(
     facts: Mapping[str, FactValue],
     derived: Mapping[str, bool],
     definitions: Mapping[str, Condition],
-) -> Iterator[str]:
+) -> list[str]:
     """The unknown facts that leave ``condition`` undecided, following derived facts.
 
     Only the parts of the condition that are themselves undecided are searched,
-    so a fact is reported only when knowing it could change the answer.
+    so a fact is reported only when knowing it could change the answer. Empty
+    when the condition is decided.
     """
-    if evaluate(condition, facts, derived) is not None:
-        return
+    return _undecided(condition, facts, derived, definitions)[1]
+
+
+def _undecided(
+    condition: Condition,
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, bool],
+    definitions: Mapping[str, Condition],
+) -> tuple[Truth, list[str]]:
+    """Kleene truth and, when it is unknown, the unknown facts behind it (one pass)."""
     match condition:
         case Compare(fact=fact, other_fact=other):
-            yield from (name for name in (fact, other) if name is not None and name not in facts)
-        case Derived(name=name):
-            yield from unknown_facts(definitions[name], facts, derived, definitions)
+            truth = evaluate(condition, facts, derived)
+            if truth is not None:
+                return truth, []
+            return None, [name for name in (fact, other) if name is not None and name not in facts]
+        case Known():
+            return evaluate(condition, facts, derived), []
+        case Derived(name=name, value=value):
+            found = derived.get(name)
+            if found is not None:
+                return found is value, []
+            return None, _undecided(definitions[name], facts, derived, definitions)[1]
         case AllOf(items=items) | AnyOf(items=items):
+            deciding = isinstance(condition, AnyOf)  # the value that settles it
+            unknown: list[str] = []
+            undecided = False
             for item in items:
-                yield from unknown_facts(item, facts, derived, definitions)
-        case Known():  # always decided
-            pass
+                truth, names = _undecided(item, facts, derived, definitions)
+                if truth is deciding:
+                    return deciding, []
+                if truth is None:
+                    undecided = True
+                    unknown += names
+            return (None, unknown) if undecided else (not deciding, [])
 
 
 def facts_read(condition: Condition, definitions: Mapping[str, Condition]) -> Iterator[str]:

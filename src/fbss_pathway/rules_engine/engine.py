@@ -42,7 +42,7 @@ from ..facts import FactValue
 from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
-__all__ = ["CompiledRules", "Firing"]
+__all__ = ["CompiledRules", "DurableRule", "Firing", "durable_rules_for"]
 
 
 def _unix_now() -> float:
@@ -93,6 +93,53 @@ class _Run:
     failure: BaseException | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DurableRule:
+    """One durable_rules rule: a branch of one polarity of one of our rules.
+
+    ``index`` is the rule's position in the rule set, or None for the no-op
+    catch-all. Benchmarks attach bare callbacks to these to measure the engine floor.
+    """
+
+    name: str
+    index: int | None
+    value: bool
+    patterns: list[dict[str, Any]]
+
+
+def durable_rules_for(
+    rules: Sequence[Rule],
+) -> tuple[list[DurableRule], frozenset[tuple[str, bool]]]:
+    """The durable_rules rules for a rule set, and the derived values some rule reads.
+
+    A rule that concludes a derived fact compiles twice, for true and for false
+    (the negation pushed down to comparisons), so that both are concluded.
+    """
+    compiled: dict[tuple[int, bool], list[Branch]] = {}
+    for index, rule in enumerate(rules):
+        for value in (True, False) if rule.derive is not None else (True,):
+            compiled[index, value] = branches(rule.when if value else negate(rule.when))
+    # Only derived values some rule reads are asserted: an assert that matches
+    # nothing leaves a session that durable_rules corrupts memory deleting.
+    read = frozenset(
+        (derived.name, derived.value)
+        for found in compiled.values()
+        for branch in found
+        for derived in branch.derived
+    )
+    durable = [
+        DurableRule(
+            f"{rules[index].id}:{'t' if value else 'f'}:{number}", index, value, _join(branch)
+        )
+        for (index, value), found in compiled.items()
+        for number, branch in enumerate(found)
+    ]
+    if not any(rule.when == AllOf(()) for rule in rules):
+        # Likewise every patient fact must match some rule: a no-op catch-all.
+        durable.append(DurableRule("$every_patient", None, True, _join(Branch((), ()))))
+    return durable, read
+
+
 class CompiledRules:
     """A rule set compiled into its own durable_rules ruleset."""
 
@@ -100,28 +147,14 @@ class CompiledRules:
         self.name = name
         self._rules = tuple(rules)
         self._run: _Run | None = None
-        compiled: dict[tuple[int, bool], list[Branch]] = {}
-        for index, rule in enumerate(self._rules):
-            for value in (True, False) if rule.derive is not None else (True,):
-                compiled[index, value] = branches(rule.when if value else negate(rule.when))
-        # Only derived values some rule reads are asserted: an assert that matches
-        # nothing leaves a session that durable_rules corrupts memory deleting.
-        self._read = frozenset(
-            (derived.name, derived.value)
-            for found in compiled.values()
-            for branch in found
-            for derived in branch.derived
-        )
-        definition: dict[str, Any] = {}
-        for (index, value), found in compiled.items():
-            for number, branch in enumerate(found):
-                definition[f"{self._rules[index].id}:{'t' if value else 'f'}:{number}"] = {
-                    "all": _join(branch),
-                    "run": self._action(index, value),
-                }
-        if not any(rule.when == AllOf(()) for rule in self._rules):
-            # Likewise every patient fact must match some rule: a no-op catch-all.
-            definition["$every_patient"] = {"all": _join(Branch((), ())), "run": _nothing}
+        durable, self._read = durable_rules_for(self._rules)
+        definition = {
+            rule.name: {
+                "all": rule.patterns,
+                "run": _nothing if rule.index is None else self._action(rule.index, rule.value),
+            }
+            for rule in durable
+        }
         self._host = _QuietHost()
         with ENGINE_LOCK:
             self._host.register_rulesets({name: definition})
