@@ -276,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "engine floor p50 / p99 (bare callbacks)",
             f"{_us(_percentile(floor, 50))} / {_us(_percentile(floor, 99))}",
         ),
-        Figure("overhead: evaluate / engine floor (means)", f"{overhead:.2f}x", "<= 1.3x", overhead <= 1.3),
+        Figure(
+            "overhead: evaluate / engine floor (means)",
+            f"{overhead:.2f}x",
+            "<= 1.3x",
+            overhead <= 1.3,
+        ),
         Figure("plain-Python decisions p50", _us(_percentile(plain, 50))),
         Figure("evaluate / plain Python (means)", f"{mean_total / mean_plain:,.0f}x"),
         Figure("engine floor / plain Python (means)", f"{mean_floor / mean_plain:,.0f}x"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -117,6 +118,16 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:  # pragma: no cover - runs forever
+    import uvicorn
+
+    from .cds_hooks.service import create_app
+
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(create_app(ruleset=ruleset), host=args.host, port=args.port, access_log=False)
+    return 0
+
+
 def _output(path: str) -> BinaryIO:
     return sys.stdout.buffer if path == "-" else Path(path).open("wb")
 
@@ -125,6 +136,21 @@ def _synth(args: argparse.Namespace) -> int:
     with _output(args.output) as writing:
         for record in synthetic_cohort(args.count, seed=args.seed):
             writing.write(record.model_dump_json(exclude_none=True).encode() + b"\n")
+    return 0
+
+
+def _to_fhir(args: argparse.Namespace) -> int:
+    from .fhir import bundle_from_record
+
+    try:
+        record = PatientRecord.model_validate_json(Path(args.file).read_bytes())
+    except OSError as error:
+        print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 1
+    except ValidationError as error:
+        print(f"error: {_field_errors(error)}", file=sys.stderr)
+        return 1
+    print(json.dumps(bundle_from_record(record), indent=2))
     return 0
 
 
@@ -191,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("count", type=_count)
     synth.add_argument("-o", "--output", required=True, help="NDJSON file (- for stdout)")
     synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same cohort")
+    serve = commands.add_parser("serve", help="run the CDS Hooks service (patient-view)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: localhost only)")
+    serve.add_argument("--port", type=int, default=8080)
+    with_rules(serve)
+    to_fhir = commands.add_parser("to-fhir", help="print a record (JSON file) as a FHIR R4 Bundle")
+    to_fhir.add_argument("file")
     commands.add_parser("schema", help="print the patient record's JSON Schema")
     rules = commands.add_parser("rules", help="list the rules and validate a rule directory")
     rules.add_argument(
@@ -210,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "synth":
         return _synth(args)
+    if args.command == "to-fhir":
+        return _to_fhir(args)
     directory = args.directory if args.command == "rules" else args.rules
     try:
         ruleset = load_ruleset(directory)
@@ -223,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args, ruleset)
         if args.command == "batch":
             return _batch(args, ruleset)
+        if args.command == "serve":
+            return _serve(args, ruleset)
         return _rules(args, ruleset)
     except FbssPathwayError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,167 @@
+"""The code mapping between FHIR codings and record items: data, validated at load.
+
+The packaged ``codes.toml`` holds the standard codes; a site extends it with a
+file of the same form for its local codes (see ``docs/fhir.md``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from ..errors import FbssPathwayError
+from ..record import OperationKind, PatientRecord, TreatmentKind
+
+__all__ = ["LOCAL_SYSTEM", "SCALAR_ITEMS", "CodeEntry", "CodeMap", "CodeMapError"]
+
+#: This library's own code system: the code is a record field path.
+LOCAL_SYSTEM = "urn:fbss-pathway:item"
+#: Extensions carrying treatment details FHIR has no element for.
+EXTENSION = "urn:fbss-pathway:extension:"
+
+_SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs")
+_TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index")
+
+
+def _scalar_items() -> dict[str, Any]:
+    """Every single-valued record item, by path, with its annotation."""
+    fields = PatientRecord.model_fields
+    items: dict[str, Any] = {name: fields[name].annotation for name in _TOP_LEVEL}
+    for section in _SECTIONS:
+        model = fields[section].annotation
+        for name, info in model.model_fields.items():  # type: ignore[union-attr]
+            items[f"{section}.{name}"] = info.annotation
+    return items
+
+
+#: The record items an Observation or Condition can set.
+SCALAR_ITEMS: Mapping[str, Any] = _scalar_items()
+
+Kind = Literal["observation", "condition", "procedure", "medication"]
+
+
+class CodeMapError(FbssPathwayError, ValueError):
+    """A code mapping file is not valid; the message names the file and entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeEntry:
+    """One coding and what it means for the record."""
+
+    kind: Kind
+    system: str
+    code: str
+    source: str
+    prefix: bool = False
+    item: str | None = None
+    body_site: str | None = None
+    operation: OperationKind | None = None
+    treatment: TreatmentKind | None = None
+    opioid: bool | None = None
+    context: bool = False
+
+    def matches(self, system: str | None, code: str | None) -> bool:
+        """Whether a coding is this entry's."""
+        if system != self.system or code is None:
+            return False
+        return code.startswith(self.code) if self.prefix else code == self.code
+
+
+class CodeMap:
+    """The codings the FHIR reader understands and the writer uses."""
+
+    def __init__(self, entries: tuple[CodeEntry, ...]) -> None:
+        self.entries = entries
+
+    @classmethod
+    def default(cls) -> CodeMap:
+        """The packaged standard codes."""
+        path = Path(str(resources.files("fbss_pathway.fhir").joinpath("codes.toml")))
+        return cls(tuple(_read(path)))
+
+    def extended(self, path: str | PathLike[str]) -> CodeMap:
+        """These codes plus a site's file; the site's entries are tried first."""
+        return CodeMap((*_read(Path(path)), *self.entries))
+
+    def find(self, kind: Kind, system: str | None, code: str | None) -> list[CodeEntry]:
+        """The entries of ``kind`` matching a coding, site entries first."""
+        return [e for e in self.entries if e.kind == kind and e.matches(system, code)]
+
+    def first(self, kind: Kind, **wanted: Any) -> CodeEntry | None:
+        """The first entry of ``kind`` whose attributes equal ``wanted`` (for writing)."""
+        for entry in self.entries:
+            if entry.kind == kind and all(getattr(entry, k) == v for k, v in wanted.items()):
+                return entry
+        return None
+
+
+_KEYS = {
+    "observation": {"system", "code", "item", "body_site", "source", "prefix"},
+    "condition": {"system", "code", "item", "context", "source", "prefix"},
+    "procedure": {"system", "code", "operation", "treatment", "source", "prefix"},
+    "medication": {"system", "code", "treatment", "opioid", "source", "prefix"},
+}
+
+
+def _read(path: Path) -> Iterator[CodeEntry]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CodeMapError(f"{path.name}: cannot read the code mapping ({error})") from error
+    problems: list[str] = []
+    entries: list[CodeEntry] = []
+    for kind, listed in data.items():
+        if kind not in _KEYS or not isinstance(listed, list):
+            problems.append(f"{path.name}: unknown table [[{kind}]]")
+            continue
+        for number, raw in enumerate(listed, start=1):
+            where = f"{path.name}: [[{kind}]] #{number}"
+            unknown = set(raw) - _KEYS[kind]
+            if unknown:
+                problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+                continue
+            try:
+                entries.append(_entry(cast(Kind, kind), raw))
+            except (KeyError, ValueError, TypeError) as error:
+                problems.append(f"{where}: {error}")
+    if problems:
+        raise CodeMapError("\n".join(problems))
+    return iter(entries)
+
+
+def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
+    for key in ("system", "code", "source"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ValueError(f"{key} must be a non-empty string")
+    entry = CodeEntry(
+        kind=kind,
+        system=raw["system"],
+        code=raw["code"],
+        source=raw["source"],
+        prefix=bool(raw.get("prefix", False)),
+        item=raw.get("item"),
+        body_site=raw.get("body_site"),
+        operation=OperationKind(raw["operation"]) if "operation" in raw else None,
+        treatment=TreatmentKind(raw["treatment"]) if "treatment" in raw else None,
+        opioid=raw.get("opioid"),
+        context=bool(raw.get("context", False)),
+    )
+    if (
+        kind in ("observation", "condition")
+        and not entry.context
+        and entry.item not in SCALAR_ITEMS
+    ):
+        raise ValueError(f"item {entry.item!r} is not a record item")
+    if kind == "condition" and entry.item is not None and SCALAR_ITEMS[entry.item] != bool | None:
+        raise ValueError(f"item {entry.item!r} is not a yes/no item a condition can set")
+    if kind == "procedure" and (entry.operation is None) == (entry.treatment is None):
+        raise ValueError("a procedure sets exactly one of operation and treatment")
+    if kind == "medication" and entry.treatment is not TreatmentKind.ANALGESICS:
+        raise ValueError("medications map to the analgesics treatment")
+    return entry

@@ -1,0 +1,142 @@
+"""PatientRecord out as a FHIR R4 Bundle, so that every example also ships as FHIR.
+
+Standard codes are used where the mapping has one (LOINC for scores, CPT for
+operations and procedures, ATC for analgesic classes); other items use this
+library's own code system. Only known items are written: an unknown item has
+no resource, so it reads back as unknown. Reading the bundle back with
+:func:`~fbss_pathway.fhir.record_from_bundle` gives the same record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..record import PatientRecord, Treatment, TreatmentKind
+from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeMap
+from .reading import _TREATMENT_DETAILS, _default_codes
+
+__all__ = ["bundle_from_record"]
+
+_SNOMED = "http://snomed.info/sct"
+
+
+def bundle_from_record(record: PatientRecord, *, codes: CodeMap | None = None) -> dict[str, Any]:
+    """A FHIR R4 ``collection`` Bundle with everything the record knows.
+
+    The bundle's ``timestamp`` carries the assessment date.
+    """
+    codes = codes or _default_codes()
+    # Resources refer to the patient by a bundle-local URN (fullUrl), stable per id.
+    patient: dict[str, Any] = {"resourceType": "Patient"}
+    if record.patient_id is not None:
+        patient["id"] = record.patient_id
+    name = f"fbss-pathway:patient:{record.patient_id or ''}"
+    reference = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+    subject = {"reference": reference}
+    resources: list[dict[str, Any]] = [patient]
+    assessed = record.assessment_date.isoformat()
+    items = record.model_dump(mode="json")
+    for item in SCALAR_ITEMS:
+        section, _, name = item.rpartition(".")
+        value = (items[section] if section else items).get(name)
+        if value is not None:
+            resources.append(_observation(codes, item, value, subject, assessed))
+    for operation in record.operations:
+        entry = codes.first("procedure", operation=operation.kind)
+        resource: dict[str, Any] = {
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": _concept(entry.system, entry.code)
+            if entry
+            else _concept(LOCAL_SYSTEM, f"operation.{operation.kind}"),
+            "subject": subject,
+            "performedDateTime": operation.date.isoformat(),
+        }
+        if operation.levels:
+            resource["bodySite"] = [{"text": level} for level in operation.levels]
+        resources.append(resource)
+    resources += [_treatment(codes, treatment, subject) for treatment in record.treatments]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": f"{assessed}T00:00:00Z",
+        "entry": [
+            {"fullUrl": reference, "resource": patient},
+            *({"resource": resource} for resource in resources[1:]),
+        ],
+    }
+
+
+def _concept(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _observation(
+    codes: CodeMap, item: str, value: Any, subject: dict[str, str], assessed: str
+) -> dict[str, Any]:
+    entry = codes.first("observation", item=item)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": _concept(entry.system, entry.code) if entry else _concept(LOCAL_SYSTEM, item),
+        "subject": subject,
+        "effectiveDateTime": assessed,
+    }
+    if entry is not None and entry.body_site is not None:
+        resource["bodySite"] = _concept(_SNOMED, entry.body_site)
+    if isinstance(value, bool):
+        resource["valueBoolean"] = value
+    elif isinstance(value, int):
+        resource["valueInteger"] = value
+    elif isinstance(value, float):
+        resource["valueQuantity"] = {"value": value}
+    else:
+        resource["valueString"] = str(value)
+    return resource
+
+
+def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) -> dict[str, Any]:
+    details = treatment.model_dump(mode="json")
+    extensions = []
+    for suffix, name in _TREATMENT_DETAILS.items():
+        value = details.get(name)
+        if value is None:
+            continue
+        kind = (
+            "valueBoolean"
+            if isinstance(value, bool)
+            else "valueCode"
+            if isinstance(value, str)
+            else "valueDecimal"
+        )
+        extensions.append({"url": f"{EXTENSION}{suffix}", kind: value})
+    if treatment.kind is TreatmentKind.ANALGESICS:
+        entry = (
+            None if treatment.opioid is None else codes.first("medication", opioid=treatment.opioid)
+        )
+        resource: dict[str, Any] = {
+            "resourceType": "MedicationStatement",
+            "status": "active",
+            "medicationCodeableConcept": _concept(entry.system, entry.code)
+            if entry
+            else _concept(LOCAL_SYSTEM, "treatment.analgesics"),
+            "subject": subject,
+        }
+        if treatment.start_date is not None:
+            resource["effectivePeriod"] = {"start": treatment.start_date.isoformat()}
+    else:
+        entry = codes.first("procedure", treatment=treatment.kind)
+        resource = {
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": _concept(entry.system, entry.code)
+            if entry
+            else _concept(LOCAL_SYSTEM, f"treatment.{treatment.kind}"),
+            "subject": subject,
+        }
+        if treatment.start_date is not None:
+            resource["performedPeriod"] = {"start": treatment.start_date.isoformat()}
+    if extensions:
+        resource["extension"] = extensions
+    return resource

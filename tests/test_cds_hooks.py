@@ -1,0 +1,226 @@
+"""CDS Hooks: spec-conformant cards, and the real service driven through an HTTP client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate
+from fbss_pathway.cds_hooks import card_problems, cards
+from fbss_pathway.cds_hooks.cards import RULE_SYSTEM
+from fbss_pathway.cds_hooks.service import PREFETCH, SERVICE_ID, create_app
+from fbss_pathway.cli import example_paths
+from fbss_pathway.fhir import bundle_from_record
+from fbss_pathway.synth import synthetic_cohort
+
+HOOK = f"/cds-services/{SERVICE_ID}"
+
+
+def _examples() -> list[PatientRecord]:
+    return [PatientRecord.model_validate_json(p.read_bytes()) for p in example_paths()]
+
+
+def _topics(result: list[dict[str, Any]]) -> list[str]:
+    return [card["source"]["topic"]["code"] for card in result]
+
+
+def _check(recommendation: Recommendation, result: list[dict[str, Any]]) -> None:
+    """The cards say what the recommendation says, in order, and each conforms."""
+    for card in result:
+        assert card_problems(card) == [], card
+    stage_card, rest = result[0], result[1:]
+    assert stage_card["summary"].startswith("FBSS pathway: ")
+    assert str(recommendation.stage).replace("_", " ") in stage_card["summary"].lower()
+    expected_stage_indicator = "critical" if recommendation.stage is Stage.URGENT_REVIEW else "info"
+    assert stage_card["indicator"] == expected_stage_indicator
+    warnings, actions = rest[: len(recommendation.warnings)], rest[len(recommendation.warnings) :]
+    assert _topics(warnings) == [w.rule_id for w in recommendation.warnings]
+    assert all(card["indicator"] == "warning" for card in warnings)
+    assert _topics(actions) == [a.rule_id for a in recommendation.actions]
+    for card, action in zip(actions, recommendation.actions, strict=True):
+        assert card["source"]["label"] == f"fbss-pathway rule {action.rule_id}"
+        assert card["source"]["topic"]["system"] == RULE_SYSTEM
+        assert "**Why:**" in card["detail"]
+        assert "**Sources:**" in card["detail"]
+        if action.code == "reoperation_caution":
+            assert card["indicator"] == "warning"
+    assert len({card["uuid"] for card in result}) == len(result)
+
+
+def test_cards_for_every_example_and_a_cohort_conform() -> None:
+    for record in [*_examples(), *synthetic_cohort(200, seed=31)]:
+        recommendation = evaluate(record)
+        _check(recommendation, cards(recommendation))
+
+
+def test_missing_information_reaches_the_cards() -> None:
+    recommendation = next(
+        result for record in synthetic_cohort(100, seed=32) if (result := evaluate(record)).missing
+    )
+    detail = cards(recommendation)[0]["detail"]
+    assert "**Missing information**" in detail
+    assert all(item.field in detail for item in recommendation.missing)
+
+
+def test_card_problems_finds_what_the_spec_forbids() -> None:
+    card = {"summary": "x" * 140, "indicator": "urgent", "source": {"label": ""}, "detail": None}
+    problems = card_problems(card)
+    assert any("140" in p for p in problems)
+    assert any("indicator" in p for p in problems)
+    assert any("uuid" in p for p in problems)
+    assert any("card.detail is null" in p for p in problems)
+    assert any("card.source.label is null or empty" in p for p in problems)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def _request(record: PatientRecord, **changes: Any) -> dict[str, Any]:
+    """A patient-view call whose prefetch is the record's bundle, split by template."""
+    bundle = bundle_from_record(record)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
+
+    def searchset(kind: str) -> dict[str, Any] | None:
+        entries = by_type.get(kind)
+        return (
+            {"resourceType": "Bundle", "type": "searchset", "entry": entries} if entries else None
+        )
+
+    request = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": record.patient_id or "anonymous"},
+        "prefetch": {
+            "patient": by_type["Patient"][0]["resource"],
+            "conditions": searchset("Condition"),
+            "observations": searchset("Observation"),
+            "procedures": searchset("Procedure"),
+            "medications": searchset("MedicationStatement"),
+        },
+    }
+    request.update(changes)
+    return request
+
+
+def test_discovery_lists_the_patient_view_service(client: TestClient) -> None:
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    [service] = response.json()["services"]
+    assert service["hook"] == "patient-view"
+    assert service["id"] == SERVICE_ID
+    assert service["description"]
+    assert service["prefetch"] == PREFETCH
+    assert all("{{context.patientId}}" in template for template in PREFETCH.values())
+
+
+def test_each_example_goes_through_the_service_as_evaluate_says(client: TestClient) -> None:
+    for record in _examples():
+        response = client.post(HOOK, json=_request(record))
+        assert response.status_code == 200, response.text
+        # The service assesses today; the examples were assessed on their own date.
+        expected = evaluate(record.model_copy(update={"assessment_date": date.today()}))
+        _check(expected, response.json()["cards"])
+
+
+def test_missing_prefetch_is_412(client: TestClient) -> None:
+    request = _request(_examples()[0])
+    del request["prefetch"]["observations"]
+    response = client.post(HOOK, json=request)
+    assert response.status_code == 412
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "observations" in response.json()["issue"][0]["diagnostics"]
+    without = _request(_examples()[0])
+    del without["prefetch"]
+    assert client.post(HOOK, json=without).status_code == 412
+
+
+def test_null_prefetch_means_no_data_and_stays_unknown(client: TestClient) -> None:
+    record = _examples()[1]
+    request = _request(record)
+    request["prefetch"]["observations"] = None
+    response = client.post(HOOK, json=request)
+    assert response.status_code == 200
+    detail = response.json()["cards"][0]["detail"]
+    assert "Missing information" in detail
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"hook": "order-sign", "hookInstance": "x", "context": {}}', "patient-view"),
+        (b'{"hook": "patient-view", "hookInstance": "x", "context": {}}', "patientId"),
+    ],
+)
+def test_malformed_requests_get_400_with_an_operation_outcome(
+    client: TestClient, body: bytes, expected: str
+) -> None:
+    response = client.post(HOOK, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert expected in outcome["issue"][0]["diagnostics"]
+
+
+def test_malformed_fhir_in_the_prefetch_is_400_naming_the_element(client: TestClient) -> None:
+    request = _request(_examples()[1])
+    observation = request["prefetch"]["observations"]["entry"][0]["resource"]
+    observation["valueInteger"] = "MRN-SECRET"
+    observation.pop("valueQuantity", None)
+    response = client.post(HOOK, json=request)
+    assert response.status_code == 400
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "(Observation)" in diagnostics
+    assert "MRN-SECRET" not in diagnostics
+    request = _request(_examples()[1])
+    request["prefetch"]["patient"] = "Patient/123"
+    assert client.post(HOOK, json=request).status_code == 400
+
+
+def test_an_unknown_service_is_404(client: TestClient) -> None:
+    assert client.post("/cds-services/other", json=_request(_examples()[0])).status_code == 404
+
+
+def test_feedback_is_accepted_and_logged_without_patient_data(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = _examples()[0]
+    with caplog.at_level(logging.INFO, logger="fbss_pathway.cds_hooks"):
+        card = client.post(HOOK, json=_request(record)).json()["cards"][0]
+        feedback = {
+            "feedback": [
+                {
+                    "card": card["uuid"],
+                    "outcome": "overridden",
+                    "overrideReason": {"userComment": "patient EXAMPLE-01 declined"},
+                    "outcomeTimestamp": "2026-11-21T10:00:00Z",
+                }
+            ]
+        }
+        response = client.post(f"{HOOK}/feedback", json=feedback)
+    assert response.status_code == 200
+    assert card["uuid"] in caplog.text
+    assert "EXAMPLE-01" not in caplog.text
+    assert record.patient_id == "EXAMPLE-01"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"feedback": []}, {"feedback": [{"card": "x", "outcome": "liked"}]}, {"feedback": "x"}],
+)
+def test_malformed_feedback_is_400(client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post(f"{HOOK}/feedback", json=body)
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
