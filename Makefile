@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-quick fhir-examples catalogue clean
+.PHONY: demo test lint typecheck unit bench bench-service bench-quick fhir-examples catalogue clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "fbss-pathway needs CPython 3.11 or 3.12 (durable_rules does not import on 3.13); set PYTHON=...")'
@@ -34,6 +34,9 @@ unit: $(STAMP)
 # Benchmarks print figures (see docs/performance.md); they are not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+bench-service: $(STAMP)
+	$(BIN)/python benchmarks/service.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --patients 2000 --evaluations 100000

@@ -1,0 +1,105 @@
+"""Loopback benchmark of the CDS Hooks service: hook-call latency under 20 concurrent clients.
+
+Run with ``make bench-service``. It starts ``fbss-pathway serve`` on 127.0.0.1 (a
+free port), sends a bounded number of patient-view calls built from the example
+patients, prints p50/p99 against the target (p99 <= 50 ms), and stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from fbss_pathway import PatientRecord
+from fbss_pathway.cli import example_paths
+from fbss_pathway.fhir import bundle_from_record
+
+CLIENTS = 20
+CALLS = 2_000
+
+
+def _request(record: PatientRecord) -> dict[str, Any]:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle_from_record(record)["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
+
+    def searchset(kind: str) -> dict[str, Any] | None:
+        found = by_type.get(kind)
+        return {"resourceType": "Bundle", "type": "searchset", "entry": found} if found else None
+
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": record.patient_id or "x"},
+        "prefetch": {
+            "patient": by_type["Patient"][0]["resource"],
+            "conditions": searchset("Condition"),
+            "observations": searchset("Observation"),
+            "procedures": searchset("Procedure"),
+            "medications": searchset("MedicationStatement"),
+        },
+    }
+
+
+async def _load(base: str, bodies: list[dict[str, Any]]) -> list[float]:
+    times: list[float] = []
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for number in range(CALLS):
+        queue.put_nowait(bodies[number % len(bodies)])
+
+    async def client(http: httpx2.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            response = await http.post(f"{base}/cds-services/fbss-pathway", json=body)
+            times.append(time.perf_counter() - started)
+            response.raise_for_status()
+
+    async with httpx2.AsyncClient(timeout=10) as http:
+        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
+    return times
+
+
+def main() -> int:
+    """Start the server, load it, print the figures."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    command = [Path(sys.executable).with_name("fbss-pathway"), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                httpx2.get(f"{base}/cds-services", timeout=1).raise_for_status()
+                break
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+        bodies = [
+            _request(PatientRecord.model_validate_json(p.read_bytes())) for p in example_paths()
+        ]
+        asyncio.run(_load(base, bodies[:2]))  # warm up
+        times = sorted(asyncio.run(_load(base, bodies)))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    p50, p99 = statistics.median(times), times[round(0.99 * (len(times) - 1))]
+    print(f"CDS Hooks patient-view on loopback, {CLIENTS} concurrent clients, {CALLS:,} calls")
+    print(f"| hook call p50 | {p50 * 1e3:.1f} ms | | |")
+    verdict = "met" if p99 <= 0.05 else "MISSED"
+    print(f"| hook call p99 | {p99 * 1e3:.1f} ms | <= 50 ms | {verdict} |")
+    print(f"| throughput | {len(times) / sum(times) * CLIENTS:,.0f} calls/s (approx.) | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
