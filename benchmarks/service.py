@@ -20,6 +20,7 @@ from typing import Any
 import httpx2
 
 from fbss_pathway import PatientRecord
+from fbss_pathway.cds_hooks.service import prefetch_from_bundle
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 
@@ -28,25 +29,11 @@ CALLS = 2_000
 
 
 def _request(record: PatientRecord) -> dict[str, Any]:
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for entry in bundle_from_record(record)["entry"]:
-        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
-
-    def searchset(kind: str) -> dict[str, Any] | None:
-        found = by_type.get(kind)
-        return {"resourceType": "Bundle", "type": "searchset", "entry": found} if found else None
-
     return {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
         "context": {"userId": "Practitioner/1", "patientId": record.patient_id or "x"},
-        "prefetch": {
-            "patient": by_type["Patient"][0]["resource"],
-            "conditions": searchset("Condition"),
-            "observations": searchset("Observation"),
-            "procedures": searchset("Procedure"),
-            "medications": searchset("MedicationStatement"),
-        },
+        "prefetch": prefetch_from_bundle(bundle_from_record(record)),
     }
 
 

@@ -14,7 +14,12 @@ from starlette.testclient import TestClient
 from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate
 from fbss_pathway.cds_hooks import card_problems, cards
 from fbss_pathway.cds_hooks.cards import RULE_SYSTEM
-from fbss_pathway.cds_hooks.service import PREFETCH, SERVICE_ID, create_app
+from fbss_pathway.cds_hooks.service import (
+    PREFETCH,
+    SERVICE_ID,
+    create_app,
+    prefetch_from_bundle,
+)
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
@@ -84,33 +89,14 @@ def client() -> Iterator[TestClient]:
         yield test_client
 
 
-def _request(record: PatientRecord, **changes: Any) -> dict[str, Any]:
-    """A patient-view call whose prefetch is the record's bundle, split by template."""
-    bundle = bundle_from_record(record)
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for entry in bundle["entry"]:
-        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
-
-    def searchset(kind: str) -> dict[str, Any] | None:
-        entries = by_type.get(kind)
-        return (
-            {"resourceType": "Bundle", "type": "searchset", "entry": entries} if entries else None
-        )
-
-    request = {
+def _request(record: PatientRecord) -> dict[str, Any]:
+    """A patient-view call whose prefetch is the record's bundle."""
+    return {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
         "context": {"userId": "Practitioner/1", "patientId": record.patient_id or "anonymous"},
-        "prefetch": {
-            "patient": by_type["Patient"][0]["resource"],
-            "conditions": searchset("Condition"),
-            "observations": searchset("Observation"),
-            "procedures": searchset("Procedure"),
-            "medications": searchset("MedicationStatement"),
-        },
+        "prefetch": prefetch_from_bundle(bundle_from_record(record)),
     }
-    request.update(changes)
-    return request
 
 
 def test_discovery_lists_the_patient_view_service(client: TestClient) -> None:

@@ -29,7 +29,7 @@ from .errors import EvaluationError, FbssPathwayError
 from .evaluation import evaluate
 from .recommendation import Recommendation
 from .record import PatientRecord
-from .ruleset import RuleSet, load_ruleset
+from .ruleset import RuleSet, default_ruleset, load_ruleset
 from .vocabulary import Stage
 
 __all__ = ["BatchResult", "FieldError", "RecordError", "evaluate_many"]
@@ -152,7 +152,7 @@ def evaluate_outcomes(
         processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if processes < 1:
         raise ValueError("processes must be at least 1")
-    ruleset = load_ruleset() if ruleset is None else ruleset
+    ruleset = default_ruleset() if ruleset is None else ruleset
     if processes == 1:
         for index, item in items:
             yield _evaluate_one(index, item, ruleset)

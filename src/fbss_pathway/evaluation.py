@@ -12,7 +12,6 @@ conclusions by three fixed policies, documented in ``docs/pathway.md``:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,22 +27,12 @@ from .record import PatientRecord
 from .rules_engine.conditions import unknown_facts
 from .rules_engine.engine import Firing
 from .rules_engine.loading import render
-from .ruleset import RuleSet, load_ruleset
+from .ruleset import RuleSet, default_ruleset
 from .vocabulary import ActionCode, Stage
 
 __all__ = ["evaluate"]
 
-_DEFAULT: list[RuleSet] = []
-_DEFAULT_LOCK = threading.Lock()
 _ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
-
-
-def _default_ruleset() -> RuleSet:
-    if not _DEFAULT:
-        with _DEFAULT_LOCK:
-            if not _DEFAULT:
-                _DEFAULT.append(load_ruleset())
-    return _DEFAULT[0]
 
 
 def evaluate(
@@ -68,7 +57,7 @@ def evaluate(
             )
         record = PatientRecord.model_validate(record)
     if ruleset is None:
-        ruleset = _default_ruleset()
+        ruleset = default_ruleset()
     elif not isinstance(ruleset, RuleSet):
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
     facts = extract_facts(record)

@@ -15,7 +15,7 @@ from .rules_engine.engine import CompiledRules
 from .rules_engine.loading import RuleDirectory, facts_in_template, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
 
-__all__ = ["RuleSet", "default_rules_path", "load_ruleset"]
+__all__ = ["RuleSet", "default_rules_path", "default_ruleset", "load_ruleset"]
 
 _CACHE: dict[str, RuleSet] = {}
 _CACHE_LOCK = threading.Lock()
@@ -93,6 +93,24 @@ def _conclusion(rule: Rule, value: bool) -> str:
 def default_rules_path() -> Path:
     """The rule directory shipped inside the installed package."""
     return Path(str(resources.files("fbss_pathway").joinpath("rules")))
+
+
+_DEFAULT: list[RuleSet] = []
+
+
+def default_ruleset() -> RuleSet:
+    """The packaged rule set, read once per process.
+
+    :func:`load_ruleset` re-reads and hashes the files on every call (so that an
+    edited directory is noticed); callers that want the packaged rules on a hot
+    path use this instead.
+    """
+    if not _DEFAULT:
+        ruleset = load_ruleset()
+        with _CACHE_LOCK:
+            if not _DEFAULT:
+                _DEFAULT.append(ruleset)
+    return _DEFAULT[0]
 
 
 def load_ruleset(path: str | PathLike[str] | None = None) -> RuleSet:

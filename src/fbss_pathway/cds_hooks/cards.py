@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..recommendation import Action, MissingInput, Recommendation
-from ..ruleset import RuleSet, load_ruleset
+from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import ActionCode, Stage
 
 __all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards"]
@@ -37,7 +37,7 @@ def cards(
         ruleset: The rule set that produced it, for rule titles and citations;
             the packaged rules by default.
     """
-    ruleset = ruleset or load_ruleset()
+    ruleset = ruleset or default_ruleset()
     titles = {rule.id: rule.title for rule in ruleset.rules}
     urgent = recommendation.stage is Stage.URGENT_REVIEW
     stage_rule = recommendation.stage_basis[0] if recommendation.stage_basis else None

@@ -28,10 +28,10 @@ from starlette.routing import Route
 from ..errors import EvaluationError
 from ..evaluation import evaluate
 from ..fhir import FhirError, read_bundle
-from ..ruleset import RuleSet, load_ruleset
+from ..ruleset import RuleSet, default_ruleset
 from .cards import cards
 
-__all__ = ["PREFETCH", "SERVICE_ID", "create_app"]
+__all__ = ["PREFETCH", "SERVICE_ID", "create_app", "prefetch_from_bundle"]
 
 SERVICE_ID = "fbss-pathway"
 #: What the hook needs, fetched by the client: every key must be present (null: no data).
@@ -55,7 +55,33 @@ def _outcome(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/fhir+json")
 
 
-async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
+def prefetch_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
+    """What a client would prefetch for this service from a patient's bundle.
+
+    The reverse of how the hook reads its prefetch: the Patient read as a
+    resource, each search as a ``searchset`` Bundle, or null when the bundle has
+    no such resources. Useful to build test calls and demos.
+    """
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle.get("entry") or []:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
+    prefetch: dict[str, Any] = {}
+    for key, template in PREFETCH.items():
+        kind, is_search = template.split("?")[0].split("/")[0], "?" in template
+        found = by_type.get(kind, [])
+        if not is_search:
+            prefetch[key] = found[0]["resource"] if found else None
+        else:
+            prefetch[key] = (
+                {"resourceType": "Bundle", "type": "searchset", "entry": found} if found else None
+            )
+    return prefetch
+
+
+async def _call_body(request: Request) -> dict[str, Any] | JSONResponse:
+    """The JSON object a call to this service posted, or the error response to send."""
+    if request.path_params["service_id"] != SERVICE_ID:
+        return _outcome(404, "not-found", "no such CDS service")
     try:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -83,7 +109,7 @@ def _bundle_of(prefetch: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
     """The ASGI application; ``ruleset`` defaults to the packaged rules."""
-    rules = ruleset or load_ruleset()
+    rules = ruleset or default_ruleset()
 
     async def discovery(request: Request) -> Response:
         service = {
@@ -99,9 +125,7 @@ def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
 
     async def hook(request: Request) -> Response:
         started = time.perf_counter()
-        if request.path_params["service_id"] != SERVICE_ID:
-            return _outcome(404, "not-found", "no such CDS service")
-        body = await _json_object(request)
+        body = await _call_body(request)
         if isinstance(body, JSONResponse):
             return body
         instance = body.get("hookInstance")
@@ -128,19 +152,18 @@ def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
         except EvaluationError as error:
             log.error("hook %s: evaluation failed: %s", instance, error)
             return _outcome(500, "exception", "the rule engine failed; no recommendation")
+        result = cards(recommendation, ruleset=rules)
         log.info(
             "hook %s: %d card(s), %d resource(s) ignored, %.1f ms",
             instance,
-            1 + len(recommendation.warnings) + len(recommendation.actions),
+            len(result),
             len(reading.ignored),
             (time.perf_counter() - started) * 1e3,
         )
-        return JSONResponse({"cards": cards(recommendation, ruleset=rules)})
+        return JSONResponse({"cards": result})
 
     async def feedback(request: Request) -> Response:
-        if request.path_params["service_id"] != SERVICE_ID:
-            return _outcome(404, "not-found", "no such CDS service")
-        body = await _json_object(request)
+        body = await _call_body(request)
         if isinstance(body, JSONResponse):
             return body
         items = body.get("feedback")

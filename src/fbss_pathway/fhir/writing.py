@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ..record import PatientRecord, Treatment, TreatmentKind
-from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeMap
+from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap
 from .reading import _TREATMENT_DETAILS, _default_codes
 
 __all__ = ["bundle_from_record"]
@@ -47,9 +47,7 @@ def bundle_from_record(record: PatientRecord, *, codes: CodeMap | None = None) -
         resource: dict[str, Any] = {
             "resourceType": "Procedure",
             "status": "completed",
-            "code": _concept(entry.system, entry.code)
-            if entry
-            else _concept(LOCAL_SYSTEM, f"operation.{operation.kind}"),
+            "code": _coded(entry, f"operation.{operation.kind}"),
             "subject": subject,
             "performedDateTime": operation.date.isoformat(),
         }
@@ -72,6 +70,11 @@ def _concept(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
 
+def _coded(entry: CodeEntry | None, local_code: str) -> dict[str, Any]:
+    """The mapping's code when it has one, else this library's own."""
+    return _concept(entry.system, entry.code) if entry else _concept(LOCAL_SYSTEM, local_code)
+
+
 def _observation(
     codes: CodeMap, item: str, value: Any, subject: dict[str, str], assessed: str
 ) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def _observation(
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "status": "final",
-        "code": _concept(entry.system, entry.code) if entry else _concept(LOCAL_SYSTEM, item),
+        "code": _coded(entry, item),
         "subject": subject,
         "effectiveDateTime": assessed,
     }
@@ -118,9 +121,7 @@ def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) ->
         resource: dict[str, Any] = {
             "resourceType": "MedicationStatement",
             "status": "active",
-            "medicationCodeableConcept": _concept(entry.system, entry.code)
-            if entry
-            else _concept(LOCAL_SYSTEM, "treatment.analgesics"),
+            "medicationCodeableConcept": _coded(entry, "treatment.analgesics"),
             "subject": subject,
         }
         if treatment.start_date is not None:
@@ -130,9 +131,7 @@ def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) ->
         resource = {
             "resourceType": "Procedure",
             "status": "completed",
-            "code": _concept(entry.system, entry.code)
-            if entry
-            else _concept(LOCAL_SYSTEM, f"treatment.{treatment.kind}"),
+            "code": _coded(entry, f"treatment.{treatment.kind}"),
             "subject": subject,
         }
         if treatment.start_date is not None:
