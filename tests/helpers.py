@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fbss_pathway import Recommendation
+from fbss_pathway import PatientRecord, Recommendation
 
 RULE_CASES = Path(__file__).parent / "rule_cases"
 UNKNOWN = "<unknown>"
@@ -49,3 +50,11 @@ def contributes(recommendation: Recommendation, rule_id: str) -> bool:
     return any(
         t.rule_id == rule_id and t.concluded.endswith("= true") for t in recommendation.trace
     )
+
+
+def unordered(record: PatientRecord) -> dict[str, Any]:
+    """The record with its operations and treatments as sets: the same record in any order."""
+    data = record.model_dump(mode="json")
+    for name in ("operations", "treatments"):
+        data[name] = sorted(json.dumps(item, sort_keys=True) for item in data[name])
+    return data

@@ -22,6 +22,8 @@ from fbss_pathway.fhir import (
 )
 from fbss_pathway.synth import synthetic_cohort
 
+from .helpers import unordered
+
 FHIR_EXAMPLES = Path(__file__).parent.parent / "examples" / "fhir"
 LOINC, CPT, SCT = "http://loinc.org", "http://www.ama-assn.org/go/cpt", "http://snomed.info/sct"
 ICD10, ATC = "http://hl7.org/fhir/sid/icd-10", "http://www.whocc.no/atc"
@@ -65,8 +67,10 @@ def test_every_record_survives_a_round_trip_through_fhir() -> None:
         bundle = bundle_from_record(record)
         Bundle.model_validate(bundle)  # conformant to the R4 (R4B) models
         reading = read_bundle(json.dumps(bundle))
-        assert reading.record == record
+        assert reading.record is not None
+        assert unordered(reading.record) == unordered(record)
         assert reading.ignored == []
+        assert reading.conflicts == []
 
 
 def test_the_shipped_fhir_examples_are_current_and_evaluate_alike() -> None:
@@ -111,10 +115,10 @@ def test_standard_codes_are_read() -> None:
     assert (record.psychosocial.phq9, record.psychosocial.gad7) == (14, 9)
     assert record.oswestry_disability_index == 42.5
     assert record.operations[0].kind == "decompression_discectomy"
-    assert [(t.kind, t.opioid) for t in record.treatments] == [
+    assert {(t.kind, t.opioid) for t in record.treatments} == {
         ("medial_branch_block", None),
         ("analgesics", True),
-    ]
+    }
 
 
 def test_items_the_bundle_does_not_contain_stay_unknown() -> None:
@@ -172,7 +176,6 @@ def test_a_malformed_bundle_names_the_resource_and_element_not_the_value() -> No
     [
         ("{not json", "not valid JSON"),
         ({"resourceType": "Patient"}, "expected a FHIR Bundle"),
-        ({"resourceType": "Bundle", "type": "collection"}, "no lumbar spine operation"),
     ],
 )
 def test_bundles_that_cannot_be_read(bundle: Any, expected: str) -> None:

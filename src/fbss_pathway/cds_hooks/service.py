@@ -26,7 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import EvaluationError
-from ..evaluation import evaluate
 from ..fhir import FhirError, read_bundle
 from ..ruleset import RuleSet, default_ruleset
 from .cards import cards
@@ -142,8 +141,12 @@ def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
             log.info("hook %s: 412, prefetch missing: %s", instance, ", ".join(missing))
             return _outcome(412, "incomplete", f"required prefetch missing: {', '.join(missing)}")
         try:
-            reading = read_bundle(_bundle_of(prefetch), assessment_date=date.today())
-            recommendation = evaluate(reading.record, ruleset=rules)
+            reading = read_bundle(
+                _bundle_of(prefetch),
+                assessment_date=date.today(),
+                patient_id=context["patientId"],
+            )
+            recommendation = reading.evaluate(ruleset=rules)
         except FhirError as error:
             return _outcome(400, "invalid", str(error))
         except ValidationError as error:
@@ -152,6 +155,9 @@ def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
         except EvaluationError as error:
             log.error("hook %s: evaluation failed: %s", instance, error)
             return _outcome(500, "exception", "the rule engine failed; no recommendation")
+        if recommendation is None:  # outside the pathway: an answer, not an error
+            log.info("hook %s: patient outside the pathway, no cards", instance)
+            return JSONResponse({"cards": []})
         result = cards(recommendation, ruleset=rules)
         log.info(
             "hook %s: %d card(s), %d resource(s) ignored, %.1f ms",

@@ -6,6 +6,7 @@ file of the same form for its local codes (see ``docs/fhir.md``).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ __all__ = ["LOCAL_SYSTEM", "SCALAR_ITEMS", "CodeEntry", "CodeMap", "CodeMapError
 LOCAL_SYSTEM = "urn:fbss-pathway:item"
 #: Extensions carrying treatment details FHIR has no element for.
 EXTENSION = "urn:fbss-pathway:extension:"
+#: ICD-10 code systems: codes compare without their dot ("M96.1" is "M961").
+_ICD_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"})
 
 _SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs")
 _TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index")
@@ -64,12 +67,28 @@ class CodeEntry:
     treatment: TreatmentKind | None = None
     opioid: bool | None = None
     context: bool = False
+    name: str | None = None
 
-    def matches(self, system: str | None, code: str | None) -> bool:
-        """Whether a coding is this entry's."""
-        if system != self.system or code is None:
+    def matches(self, system: str | None, code: str | None, display: str | None = None) -> bool:
+        """Whether a coding is this entry's: by code, or (medications) by ingredient name."""
+        if system != self.system:
             return False
-        return code.startswith(self.code) if self.prefix else code == self.code
+        if code and self.code:
+            mine, theirs = (
+                (_icd(self.code), _icd(code)) if system in _ICD_SYSTEMS else (self.code, code)
+            )
+            if theirs.startswith(mine) if self.prefix else theirs == mine:
+                return True
+        return bool(self.name and display and _names(self.name, display))
+
+
+def _icd(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+def _names(name: str, display: str) -> bool:
+    """Whether an ingredient name stands as a whole word in a drug's name, any case."""
+    return re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", display.lower()) is not None
 
 
 class CodeMap:
@@ -88,9 +107,14 @@ class CodeMap:
         """These codes plus a site's file; the site's entries are tried first."""
         return CodeMap((*_read(Path(path)), *self.entries))
 
-    def find(self, kind: Kind, system: str | None, code: str | None) -> list[CodeEntry]:
-        """The entries of ``kind`` matching a coding, site entries first."""
-        return [e for e in self.entries if e.kind == kind and e.matches(system, code)]
+    def find(
+        self, kind: Kind, system: str | None, code: str | None, display: str | None = None
+    ) -> list[CodeEntry]:
+        """The entries of ``kind`` matching a coding, site entries first.
+
+        ``display`` is consulted only by medication entries that name an ingredient.
+        """
+        return [e for e in self.entries if e.kind == kind and e.matches(system, code, display)]
 
     def first(self, kind: Kind, **wanted: Any) -> CodeEntry | None:
         """The first entry of ``kind`` whose attributes equal ``wanted`` (for writing)."""
@@ -104,7 +128,7 @@ _KEYS = {
     "observation": {"system", "code", "item", "body_site", "source", "prefix"},
     "condition": {"system", "code", "item", "context", "source", "prefix"},
     "procedure": {"system", "code", "operation", "treatment", "source", "prefix"},
-    "medication": {"system", "code", "treatment", "opioid", "source", "prefix"},
+    "medication": {"system", "code", "name", "treatment", "opioid", "source", "prefix"},
 }
 
 
@@ -136,13 +160,16 @@ def _read(path: Path) -> Iterator[CodeEntry]:
 
 
 def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
-    for key in ("system", "code", "source"):
+    named = kind == "medication" and "name" in raw  # an ingredient matched by name may lack a code
+    for key in ("system", "source") if named else ("system", "code", "source"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ValueError(f"{key} must be a non-empty string")
+    if "name" in raw and (not isinstance(raw["name"], str) or not raw["name"].islower()):
+        raise ValueError("name must be an ingredient name in lower case")
     entry = CodeEntry(
         kind=kind,
         system=raw["system"],
-        code=raw["code"],
+        code=raw.get("code", ""),
         source=raw["source"],
         prefix=bool(raw.get("prefix", False)),
         item=raw.get("item"),
@@ -151,6 +178,7 @@ def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
         treatment=TreatmentKind(raw["treatment"]) if "treatment" in raw else None,
         opioid=raw.get("opioid"),
         context=bool(raw.get("context", False)),
+        name=raw.get("name"),
     )
     if (
         kind in ("observation", "condition")

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..record import PatientRecord, Treatment, TreatmentKind
 from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap
-from .reading import _TREATMENT_DETAILS, _default_codes
+from .reading import _default_codes
+from .resources import TREATMENT_DETAILS
 
 __all__ = ["bundle_from_record"]
 
@@ -27,13 +28,13 @@ def bundle_from_record(record: PatientRecord, *, codes: CodeMap | None = None) -
     The bundle's ``timestamp`` carries the assessment date.
     """
     codes = codes or _default_codes()
-    # Resources refer to the patient by a bundle-local URN (fullUrl), stable per id.
     patient: dict[str, Any] = {"resourceType": "Patient"}
     if record.patient_id is not None:
         patient["id"] = record.patient_id
     name = f"fbss-pathway:patient:{record.patient_id or ''}"
     reference = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
-    subject = {"reference": reference}
+    # As an EHR refers to its patients; a patient without an id by the entry's fullUrl.
+    subject = {"reference": f"Patient/{record.patient_id}" if record.patient_id else reference}
     resources: list[dict[str, Any]] = [patient]
     assessed = record.assessment_date.isoformat()
     items = record.model_dump(mode="json")
@@ -102,7 +103,7 @@ def _observation(
 def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) -> dict[str, Any]:
     details = treatment.model_dump(mode="json")
     extensions = []
-    for suffix, name in _TREATMENT_DETAILS.items():
+    for suffix, name in TREATMENT_DETAILS.items():
         value = details.get(name)
         if value is None:
             continue

@@ -1,0 +1,146 @@
+"""The raw side of reading a bundle: parsing with bounds, whose patient, validation per resource.
+
+A bundle is walked as plain JSON; only the resources the mapping reads are
+validated with fhir.resources' R4B models, one at a time, so that a chart of
+10,000 entries costs what its few relevant entries cost. Everything that can go
+wrong with the input becomes a :class:`FhirError` naming the entry, the
+resource type and the element, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from pydantic import BaseModel, ValidationError
+
+from .errors import FhirError
+
+__all__ = ["MAX_DEPTH", "MODELS", "RawEntry", "codings", "load", "raw_entries", "validate"]
+
+#: The deepest nesting of objects and arrays accepted in a resource that is read.
+MAX_DEPTH = 64
+#: The resource types the reader validates and reads; every other type is skipped.
+MODELS: Mapping[str, type[BaseModel]] = {
+    "Patient": Patient,
+    "Condition": Condition,
+    "Observation": Observation,
+    "Procedure": Procedure,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "Medication": Medication,
+    "QuestionnaireResponse": QuestionnaireResponse,
+}
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def load(bundle: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
+    """The bundle as a mapping; JSON text is parsed with Python's bounds turned into FhirError."""
+    if isinstance(bundle, str | bytes):
+        try:
+            bundle = json.loads(bundle)
+        except RecursionError as error:
+            raise FhirError("the bundle is nested too deeply to be FHIR") from error
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+            raise FhirError("the bundle is not valid JSON") from error
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+        raise FhirError("expected a FHIR Bundle (resourceType 'Bundle')")
+    return bundle
+
+
+class RawEntry:
+    """One entry of the bundle, before validation."""
+
+    __slots__ = ("full_url", "number", "resource", "type")
+
+    def __init__(self, number: int, full_url: str | None, resource: Mapping[str, Any]) -> None:
+        self.number = number
+        self.full_url = full_url
+        self.resource = resource
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str) or not kind:
+            raise FhirError(f"entry[{number}] resourceType: must be a resource type name")
+        self.type = kind if _TYPE_NAME.match(kind) else "(not a resource type)"
+
+
+def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
+    """Every entry that holds a resource; a malformed entry raises FhirError naming it."""
+    listed = bundle.get("entry")
+    if listed is None:
+        return
+    if not isinstance(listed, list):
+        raise FhirError("Bundle entry: must be an array")
+    for number, entry in enumerate(listed):
+        if not isinstance(entry, Mapping):
+            raise FhirError(f"entry[{number}]: must be an object")
+        resource = entry.get("resource")
+        if resource is None:
+            continue
+        if not isinstance(resource, Mapping):
+            raise FhirError(f"entry[{number}] resource: must be an object")
+        full_url = entry.get("fullUrl")
+        yield RawEntry(number, full_url if isinstance(full_url, str) else None, resource)
+
+
+def validate(entry: RawEntry) -> Any:
+    """The entry's resource as its R4B model; FhirError names the element that is wrong."""
+    where = f"entry[{entry.number}] ({entry.type})"
+    if _too_deep(entry.resource):
+        raise FhirError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    try:
+        return MODELS[entry.type].model_validate(entry.resource)
+    except ValidationError as error:
+        problems = error.errors(include_input=False, include_url=False)
+        lines = [f"{where} is not valid FHIR R4 ({len(problems)} problem(s)):"]
+        for problem in problems[:20]:
+            element = ".".join(str(part) for part in problem["loc"]) or "(resource)"
+            lines.append(f"  - {where} {element}: {problem['msg']}")
+        raise FhirError("\n".join(lines)) from None
+    except (RecursionError, TypeError, ValueError) as error:
+        raise FhirError(f"{where}: cannot be read as FHIR R4 ({type(error).__name__})") from None
+
+
+def _too_deep(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | None:
+    """(system, code, display) of a raw CodeableConcept; None when its shape is not FHIR's.
+
+    Used to decide, before validating, whether the mapping reads a resource at all.
+    """
+    if concept is None:
+        return []
+    if not isinstance(concept, Mapping):
+        return None
+    listed = concept.get("coding")
+    if listed is None:
+        return []
+    if not isinstance(listed, list) or not all(isinstance(c, Mapping) for c in listed):
+        return None
+    found = []
+    for coding in listed:
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not all(value is None or isinstance(value, str) for value in (system, code, display)):
+            return None
+        found.append((system, code, display))
+    return found

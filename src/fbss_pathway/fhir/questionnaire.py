@@ -1,0 +1,218 @@
+"""The pathway assessment as a FHIR R4 Questionnaire, and its responses read back.
+
+Much of what the pathway needs has no standard code (adherence, block relief,
+examination findings, the SCS work-up). EHRs collect such items with
+structured forms, so the assessment ships as a Questionnaire generated from the
+record model: one question per record item, ``linkId`` = the record path
+(``pain.back_nrs``; ``operations`` and ``treatments`` are repeating groups),
+answer types and options from the model. A ``QuestionnaireResponse`` to it in a
+bundle is read into the record; an unanswered question stays unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from enum import StrEnum
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from .. import __version__
+from ..record import PatientRecord
+from .codes import SCALAR_ITEMS
+from .entries import RawEntry, validate
+from .statements import when_of
+
+if TYPE_CHECKING:
+    from .resources import Chart
+
+__all__ = [
+    "ANSWER_SYSTEM",
+    "QUESTIONNAIRE_URL",
+    "questionnaire",
+    "read_response",
+    "response_from_record",
+]
+
+#: The Questionnaire's canonical URL; responses name it in ``questionnaire``.
+QUESTIONNAIRE_URL = "urn:fbss-pathway:questionnaire:assessment"
+#: The code system of the answer options (the record's enumerated values).
+ANSWER_SYSTEM = "urn:fbss-pathway:answer"
+_DONE = frozenset({"completed", "amended"})
+_TYPES = {bool: "boolean", int: "integer", float: "decimal", date: "date", str: "string"}
+_SKIPPED = frozenset({"patient_id"})  # the Patient resource's id, not a question
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the base type, whether it repeats) of a field's annotation."""
+    repeats = False
+    while True:
+        origin = get_origin(annotation)
+        if origin in (Union, UnionType, Annotated):
+            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+        elif origin is list:
+            repeats, annotation = True, get_args(annotation)[0]
+        else:
+            return annotation, repeats
+
+
+def _questions(model: type[BaseModel], prefix: str) -> Iterator[dict[str, Any]]:
+    for name, info in model.model_fields.items():
+        if name in _SKIPPED:
+            continue
+        base, repeats = _unwrap(info.annotation)
+        link = f"{prefix}{name}"
+        question: dict[str, Any] = {
+            "linkId": link,
+            "text": info.description or name.replace("_", " ").capitalize(),
+        }
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            question["type"] = "group"
+            question["item"] = list(_questions(base, f"{link}."))
+        elif isinstance(base, type) and issubclass(base, StrEnum):
+            question["type"] = "choice"
+            question["answerOption"] = [
+                {"valueCoding": {"system": ANSWER_SYSTEM, "code": member.value}}
+                for member in base
+            ]
+        else:
+            question["type"] = _TYPES[base]
+        if repeats:
+            question["repeats"] = True
+        if info.is_required():
+            question["required"] = True
+        yield question
+
+
+def questionnaire() -> dict[str, Any]:
+    """The pathway assessment as a FHIR R4 Questionnaire (SDC style), from the record model."""
+    return {
+        "resourceType": "Questionnaire",
+        "id": "fbss-pathway-assessment",
+        "url": QUESTIONNAIRE_URL,
+        "version": __version__,
+        "name": "FbssPathwayAssessment",
+        "title": "FBSS pathway assessment",
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": "Every item the FBSS pathway reads; leave a question unanswered when "
+        "the item was not assessed (unknown is not 'no').",
+        "item": list(_questions(PatientRecord, "")),
+    }
+
+
+def read_response(chart: Chart, entry: RawEntry) -> None:
+    """Read a completed response to the pathway assessment into the chart."""
+    resource = validate(entry)
+    if (resource.questionnaire or "").split("|")[0] != QUESTIONNAIRE_URL:
+        chart.skip(entry, "not a response to the pathway assessment")
+        return
+    if resource.status not in _DONE:
+        chart.skip(entry, "status is not completed or amended")
+        return
+    when = when_of(resource.authored)
+    for item in resource.item or []:
+        _read_item(chart, entry, item, when)
+
+
+def _answers(item: Any) -> list[Any]:
+    values = []
+    for answer in item.answer or []:
+        for name in ("valueBoolean", "valueInteger", "valueDecimal", "valueDate", "valueString"):
+            value = getattr(answer, name, None)
+            if value is not None:
+                values.append(value)
+                break
+        else:
+            if answer.valueCoding is not None and answer.valueCoding.code is not None:
+                values.append(answer.valueCoding.code)
+    return values
+
+
+def _read_item(chart: Chart, entry: RawEntry, item: Any, when: Any) -> None:
+    link = item.linkId or ""
+    if link in ("operations", "treatments"):
+        draft = {
+            (sub.linkId or "").removeprefix(f"{link}."): _group_value(sub)
+            for sub in item.item or []
+            if _answers(sub)
+        }
+        if link == "operations":
+            chart.operations.append({**draft, "_entry": entry.number, "_type": entry.type})
+        else:
+            chart.treatment(entry, draft)
+        return
+    if item.item:  # a section group
+        for sub in item.item:
+            _read_item(chart, entry, sub, when)
+        return
+    values = _answers(item)
+    if not values:
+        return
+    if link == "assessment_date":
+        chart.assessment_dates.append(values[0])
+    elif link in SCALAR_ITEMS:
+        chart.state(entry, link, values[0], when)
+    else:
+        chart.skip(entry, "an answer to a question the assessment does not have")
+
+
+def _group_value(item: Any) -> Any:
+    values = _answers(item)
+    return values if item.linkId and item.linkId.endswith(".levels") else values[0]
+
+
+def response_from_record(
+    record: PatientRecord, *, subject: str | None = None, authored: str | None = None
+) -> dict[str, Any]:
+    """A completed QuestionnaireResponse with everything the record knows (for integrators).
+
+    Args:
+        record: The record to write.
+        subject: The reference to the Patient (``Patient/<id>`` by default).
+        authored: When it was completed (the assessment date by default).
+    """
+    data = record.model_dump(mode="json", exclude_none=True)
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": QUESTIONNAIRE_URL,
+        "status": "completed",
+        "authored": authored or record.assessment_date.isoformat(),
+        "item": _answered(questionnaire()["item"], data),
+    }
+    if subject or record.patient_id:
+        response["subject"] = {"reference": subject or f"Patient/{record.patient_id}"}
+    return response
+
+
+_ANSWER_KEYS = {
+    "boolean": "valueBoolean",
+    "integer": "valueInteger",
+    "decimal": "valueDecimal",
+    "date": "valueDate",
+    "string": "valueString",
+}
+
+
+def _answered(questions: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for question in questions:
+        link = question["linkId"]
+        value = data.get(link.rpartition(".")[2])
+        if value is None or value == [] or value == {}:
+            continue
+        if question["type"] == "group":
+            groups = value if question.get("repeats") else [value]
+            items += [
+                {"linkId": link, "item": _answered(question["item"], group)} for group in groups
+            ]
+            continue
+        values = value if question.get("repeats") else [value]
+        if question["type"] == "choice":
+            answers = [{"valueCoding": {"system": ANSWER_SYSTEM, "code": v}} for v in values]
+        else:
+            answers = [{_ANSWER_KEYS[question["type"]]: v} for v in values]
+        items.append({"linkId": link, "answer": answers})
+    return items

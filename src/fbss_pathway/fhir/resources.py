@@ -1,0 +1,311 @@
+"""Reading each kind of resource: statuses as allow-lists, codes through the mapping.
+
+A resource counts only in a status that says it happened (see ``docs/fhir.md``,
+"Statuses"); anything else sets nothing and is listed with its reason. Each
+reader first looks at the raw codes, so that a resource the mapping does not
+know is listed without the cost of validating it; a resource that is read is
+validated with the R4B models first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+
+from ..record import OperationKind, TreatmentKind
+from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap, Kind
+from .entries import RawEntry, codings, validate
+from .statements import Statement, When, when_of
+from .values import fit
+
+__all__ = ["Chart", "TREATMENT_DETAILS"]
+
+OBSERVATION_DONE = frozenset({"final", "amended", "corrected"})
+PROCEDURE_DONE = frozenset({"completed"})
+MEDICATION_TAKEN = frozenset({"active", "completed", "stopped"})
+_ASSERTED = frozenset({"confirmed", "provisional", "differential", "unconfirmed"})
+_PRESENT = frozenset({"active", "recurrence", "relapse"})
+_GONE = frozenset({"inactive", "remission", "resolved"})
+_PAIN_SCORE = ("http://loinc.org", "72514-3")
+#: Treatment details FHIR has no element for, as extensions: suffix -> Treatment field.
+TREATMENT_DETAILS = {
+    "duration-weeks": "duration_weeks",
+    "adherence": "adherence",
+    "relief-percent": "relief_percent",
+    "relief-duration-months": "relief_duration_months",
+    "side-effects": "side_effects",
+    "benefit": "benefit",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A resource, or part of one, that set nothing in the record, and why."""
+
+    entry: int
+    resource_type: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Chart:
+    """What the resources of one patient say, gathered entry by entry."""
+
+    codes: CodeMap
+    statements: list[Statement] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    treatments: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    ages: list[tuple[When | None, int]] = field(default_factory=list)
+    medications: dict[str, Any] = field(default_factory=dict)
+    assessment_dates: list[date] = field(default_factory=list)
+
+    def treatment(self, entry: RawEntry, draft: dict[str, Any]) -> None:
+        """A treatment draft, marked with its entry for reporting if it proves invalid."""
+        self.treatments.append({**draft, "_entry": entry.number, "_type": entry.type})
+
+    def skip(self, entry: RawEntry, reason: str) -> None:
+        self.ignored.append(Ignored(entry.number, entry.type, reason))
+
+    def state(self, entry: RawEntry, item: str, value: Any, when: When | None) -> None:
+        """Record one entry's word on an item, if the value fits the item."""
+        if item == "age_years" and isinstance(value, int | float) and not isinstance(value, bool):
+            self.ages.append((when, int(value)))
+            return
+        fitted, problem = fit(item, value)
+        if problem is not None:
+            self.skip(entry, f"{item}: {problem}")
+        else:
+            self.statements.append(Statement(item, fitted, when, entry.type, entry.number))
+
+    # --- Observation ---------------------------------------------------------------
+    def observation(self, entry: RawEntry) -> None:
+        found = codings(entry.resource.get("code"))
+        if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
+            self.skip(entry, "code not in the mapping")
+            return
+        resource = validate(entry)
+        if resource.status not in OBSERVATION_DONE:
+            self.skip(entry, "status is not final, amended or corrected")
+            return
+        sites = {c.code for c in (resource.bodySite.coding or [])} if resource.bodySite else set()
+        item, pain_without_site = None, False
+        for coding in (resource.code.coding if resource.code else None) or []:
+            if coding.system == LOCAL_SYSTEM and coding.code in SCALAR_ITEMS:
+                item = coding.code
+                break
+            for mapped in self.codes.find("observation", coding.system, coding.code):
+                if mapped.body_site is None or mapped.body_site in sites:
+                    item = mapped.item
+                    break
+                pain_without_site = (coding.system, coding.code) == _PAIN_SCORE
+            if item:
+                break
+        if item is None:
+            why = (
+                "pain score without a body site saying back or leg"
+                if pain_without_site
+                else "body site not in the mapping"
+            )
+            self.skip(entry, why)
+            return
+        value = _observed_value(resource)
+        if value is None:
+            self.skip(entry, "no value")
+            return
+        when = (
+            when_of(resource.effectiveDateTime)
+            or when_of(resource.effectivePeriod.start if resource.effectivePeriod else None)
+            or when_of(resource.effectiveInstant)
+            or when_of(resource.issued)
+        )
+        self.state(entry, item, value, when)
+
+    def _observation_code(self, system: str | None, code: str | None) -> bool:
+        return (system == LOCAL_SYSTEM and code in SCALAR_ITEMS) or bool(
+            self.codes.find("observation", system, code)
+        )
+
+    # --- Condition -------------------------------------------------------------------
+    def condition(self, entry: RawEntry) -> None:
+        found = codings(entry.resource.get("code"))
+        if found is not None and not any(self.codes.find("condition", s, c) for s, c, _ in found):
+            self.skip(entry, "code not in the mapping")
+            return
+        resource = validate(entry)
+        verification = _code(resource.verificationStatus)
+        clinical = _code(resource.clinicalStatus)
+        if verification == "entered-in-error":
+            self.skip(entry, "entered in error")
+            return
+        mapped = {
+            e.item
+            for coding in (resource.code.coding if resource.code else None) or []
+            for e in self.codes.find("condition", coding.system, coding.code)
+        }
+        items = sorted(item for item in mapped if item is not None)
+        gone = verification == "refuted" or clinical in _GONE
+        when = (
+            (when_of(resource.abatementDateTime) if clinical in _GONE else None)
+            or when_of(resource.recordedDate)
+            or when_of(resource.onsetDateTime)
+            or when_of(resource.onsetPeriod.start if resource.onsetPeriod else None)
+        )
+        for item in items:
+            if item.startswith("red_flags."):
+                # A red flag is a suspicion: any assertion sets it, unknown statuses included.
+                self.state(entry, item, not gone, when)
+            elif gone:
+                self.state(entry, item, False, when)
+            elif verification not in (None, "confirmed") or clinical not in (None, *_PRESENT):
+                self.skip(entry, f"{item}: not confirmed and active, left unknown")
+            else:
+                self.state(entry, item, True, when)
+
+    # --- Procedure ---------------------------------------------------------------------
+    def procedure(self, entry: RawEntry) -> None:
+        found = codings(entry.resource.get("code"))
+        if found is not None and not any(self._coded_raw("procedure", s, c) for s, c, _ in found):
+            self.skip(entry, "code not in the mapping")
+            return
+        resource = validate(entry)
+        if resource.status not in PROCEDURE_DONE:
+            self.skip(entry, "status is not completed")
+            return
+        mapped = self._coded(resource.code, "procedure")
+        if mapped is None:
+            self.skip(entry, "code not in the mapping")
+            return
+        when = when_of(resource.performedDateTime) or when_of(
+            resource.performedPeriod.start if resource.performedPeriod else None
+        )
+        if mapped.operation is not None:
+            if when is None:
+                self.skip(entry, "operation without a date")
+                return
+            operation: dict[str, Any] = {
+                "date": when.day,
+                "kind": mapped.operation,
+                "_entry": entry.number,
+                "_type": entry.type,
+            }
+            levels = [site.text for site in resource.bodySite or [] if site.text]
+            if levels:
+                operation["levels"] = levels
+            self.operations.append(operation)
+        else:
+            self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
+
+    # --- MedicationStatement / MedicationRequest -------------------------------------
+    def medication(self, entry: RawEntry) -> None:
+        found = codings(entry.resource.get("medicationCodeableConcept"))
+        if found and not any(self._coded_raw("medication", s, c, d) for s, c, d in found):
+            self.skip(entry, "medication not in the mapping")
+            return
+        resource = validate(entry)
+        if resource.status not in MEDICATION_TAKEN or getattr(resource, "doNotPerform", None):
+            self.skip(entry, "status is not active, completed or stopped")
+            return
+        concept = resource.medicationCodeableConcept
+        if concept is None and resource.medicationReference is not None:
+            concept = self._referenced(resource)
+        mapped = self._coded(concept, "medication")
+        if mapped is None:
+            self.skip(entry, "medication not in the mapping")
+            return
+        period = getattr(resource, "effectivePeriod", None)
+        when = when_of(period.start if period else None) or when_of(
+            getattr(resource, "effectiveDateTime", None) or getattr(resource, "authoredOn", None)
+        )
+        self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
+
+    def _referenced(self, resource: Any) -> Any:
+        """The code of the Medication a request or statement refers to (in the bundle)."""
+        reference = resource.medicationReference.reference or ""
+        if reference.startswith("#"):
+            contained = [c for c in resource.contained or [] if c.id == reference[1:]]
+            return getattr(contained[0], "code", None) if contained else None
+        raw = self.medications.get(reference.split("/_history/")[0])
+        if raw is None:
+            return None
+        return CodeableConcept.model_validate(raw) if isinstance(raw, Mapping) else None
+
+    def _coded_raw(
+        self, kind: Kind, system: str | None, code: str | None, display: str | None = None
+    ) -> bool:
+        if system == LOCAL_SYSTEM and code:
+            return _local_entry(kind, code) is not None
+        return bool(self.codes.find(kind, system, code, display))
+
+    def _coded(self, concept: Any, kind: Kind) -> CodeEntry | None:
+        """The mapping's entry for a concept; for medications, opioid if any coding is one."""
+        found: list[CodeEntry] = []
+        for coding in (concept.coding if concept else None) or []:
+            if coding.system == LOCAL_SYSTEM and coding.code:
+                local = _local_entry(kind, coding.code)
+                if local is not None:
+                    found.append(local)
+            found += self.codes.find(kind, coding.system, coding.code, coding.display)
+        if not found:
+            return None
+        opioids = [entry for entry in found if entry.opioid]
+        return opioids[0] if opioids else found[0]
+
+
+def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
+    """This library's own operation and treatment codes: operation.<kind>, treatment.<kind>."""
+    group, _, value = code.partition(".")
+    try:
+        if kind == "procedure" and group == "operation":
+            return CodeEntry(
+                "procedure", LOCAL_SYSTEM, code, "local", operation=OperationKind(value)
+            )
+        if group == "treatment":
+            return CodeEntry(kind, LOCAL_SYSTEM, code, "local", treatment=TreatmentKind(value))
+    except ValueError:
+        return None
+    return None
+
+
+def _code(concept: Any) -> str | None:
+    codings = (concept.coding if concept else None) or []
+    return codings[0].code if codings else None
+
+
+def _observed_value(resource: Any) -> Any:
+    for name in ("valueBoolean", "valueInteger", "valueString"):
+        value = getattr(resource, name, None)
+        if value is not None:
+            return value
+    if resource.valueQuantity is not None and resource.valueQuantity.value is not None:
+        return resource.valueQuantity.value
+    if resource.valueCodeableConcept is not None:
+        return _code(resource.valueCodeableConcept)
+    return None
+
+
+def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, Any]:
+    treatment: dict[str, Any] = {"kind": entry.treatment}
+    if when is not None:
+        treatment["start_date"] = when
+    if entry.opioid is not None:
+        treatment["opioid"] = entry.opioid
+    for extension in resource.extension or []:
+        url = extension.url or ""
+        name = TREATMENT_DETAILS.get(url.removeprefix(EXTENSION)) if url.startswith(EXTENSION) else None
+        if name is None:
+            continue
+        value = next(
+            (
+                getattr(extension, attribute)
+                for attribute in ("valueDecimal", "valueCode", "valueBoolean", "valueInteger")
+                if getattr(extension, attribute, None) is not None
+            ),
+            None,
+        )
+        treatment[name] = float(value) if hasattr(value, "as_tuple") else value
+    return treatment

@@ -1,0 +1,90 @@
+"""Whose data is this? Resources about another patient are never merged into this one.
+
+The patient is the one the caller names (a CDS Hooks ``context.patientId``), else
+the bundle's one Patient. A resource belongs to them when its ``subject``
+refers to that Patient by ``Patient/<id>`` (relative or absolute, any history
+version) or by the Patient entry's ``fullUrl``. A resource with no ``subject``
+is read as the bundle's (search results scoped to one patient omit nothing
+else); one whose subject cannot be matched is ignored, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .entries import RawEntry
+from .errors import FhirError
+
+__all__ = ["PatientScope"]
+
+
+class PatientScope:
+    """The patient a reading is about, and the test of whether a resource is theirs."""
+
+    def __init__(self, ids: frozenset[str], urls: frozenset[str]) -> None:
+        self.ids = ids
+        self.urls = urls
+
+    @classmethod
+    def of(cls, entries: Iterable[RawEntry], patient_id: str | None) -> PatientScope:
+        """The scope from the bundle's Patient entries (or the caller's patient id)."""
+        entries = list(entries)
+        patients = [entry for entry in entries if entry.type == "Patient"]
+        if patient_id is not None:
+            ids = frozenset({patient_id})
+        else:
+            found = {entry.resource.get("id") for entry in patients}
+            if len(found) > 1:
+                raise FhirError(
+                    "the bundle holds more than one Patient: name the patient (patient_id)"
+                )
+            ids = frozenset(i for i in found if isinstance(i, str))
+            if not ids and not any(entry.full_url for entry in patients):
+                ids = _the_one_referenced(entries)
+        urls = frozenset(
+            entry.full_url
+            for entry in patients
+            if entry.full_url and entry.resource.get("id") in ids | {None}
+        )
+        return cls(ids, urls)
+
+    def is_patient(self, entry: RawEntry) -> bool:
+        """Whether a Patient entry is this patient (by id, or by fullUrl when it has no id)."""
+        own = entry.resource.get("id")
+        return own in self.ids if own is not None else entry.full_url in self.urls
+
+    def foreign(self, resource: Mapping[str, Any]) -> str | None:
+        """Why a resource is not about this patient, or None when it is."""
+        subject = resource.get("subject")
+        if subject is None:
+            return None
+        reference = subject.get("reference") if isinstance(subject, Mapping) else None
+        if not isinstance(reference, str):
+            return "its subject cannot be matched to the patient"
+        if reference in self.urls:
+            return None
+        parts = reference.split("/_history/")[0].rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "Patient":
+            if parts[-1] in self.ids:
+                return None
+            return "about another patient"
+        return "its subject is not this patient"
+
+
+def _the_one_referenced(entries: list[RawEntry]) -> frozenset[str]:
+    """With no Patient in the bundle: the one patient its resources refer to."""
+    referenced = set()
+    for entry in entries:
+        subject = entry.resource.get("subject")
+        reference = subject.get("reference") if isinstance(subject, Mapping) else None
+        if isinstance(reference, str):
+            parts = reference.split("/_history/")[0].rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] == "Patient":
+                referenced.add(parts[-1])
+    if len(referenced) > 1:
+        raise FhirError(
+            "the bundle has no Patient and its resources refer to more than one patient: "
+            "name the patient (patient_id)"
+        )
+    return frozenset(referenced)

@@ -1,0 +1,152 @@
+"""What the chart says about each item, and how disagreeing entries are settled.
+
+Every Observation, Condition or questionnaire answer that speaks to a record
+item becomes a :class:`Statement`. Settling them never depends on the order of
+the entries:
+
+- **Red flags are suspicions.** Any statement that the flag is present sets
+  it. A "no" clears a "yes" only when it comes from the same kind of source
+  (a Condition for a Condition, an Observation for an Observation, ...) and is
+  dated strictly later; a "no" of equal or unknown date never outvotes a "yes".
+- **Every other item** takes the most recent dated statement; undated
+  statements count only when nothing is dated. Statements that tie for most
+  recent and disagree leave the item unknown.
+
+Whenever entries disagree and the disagreement is not simply an older value
+superseded by a newer one, a :class:`Conflict` names the item and the entries,
+so that the clinician sees it (it becomes a warning on the recommendation).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = ["Conflict", "Statement", "When", "resolve", "when_of"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class When:
+    """When a statement was made: a day, and the instant where the source gives one."""
+
+    day: date
+    instant: datetime | None = None
+
+    def later_than(self, other: When) -> bool:
+        """Strictly later: a later day, or the same day at a later known instant."""
+        if self.day != other.day:
+            return self.day > other.day
+        if self.instant is None or other.instant is None:
+            return False
+        return self.instant > other.instant
+
+
+def when_of(value: Any) -> When | None:
+    """The When of a FHIR date, dateTime or instant (typed or text); None when absent."""
+    if isinstance(value, datetime):
+        instant = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return When(value.date(), instant)
+    if isinstance(value, date):
+        return When(value)
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(
+                date.fromisoformat(value)
+            )
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One entry's word on one record item."""
+
+    item: str
+    value: Any
+    when: When | None
+    source: str  # the kind of source: resource type
+    entry: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Entries that disagree about an item, and what the reading made of it."""
+
+    item: str
+    entries: tuple[int, ...]
+    resolution: str
+
+
+def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Conflict]]:
+    """The value of each item (absent: unknown) and the conflicts found, sorted by item."""
+    by_item: dict[str, list[Statement]] = defaultdict(list)
+    for statement in statements:
+        by_item[statement.item].append(statement)
+    values: dict[str, Any] = {}
+    conflicts: list[Conflict] = []
+    for item in sorted(by_item):
+        said = by_item[item]
+        settle = _red_flag if item.startswith("red_flags.") else _latest
+        value, conflict = settle(item, said)
+        if value is not None:
+            values[item] = value
+        if conflict is not None:
+            conflicts.append(conflict)
+    return values, conflicts
+
+
+def _entries(statements: Iterable[Statement]) -> tuple[int, ...]:
+    return tuple(sorted({statement.entry for statement in statements}))
+
+
+def _red_flag(item: str, said: list[Statement]) -> tuple[bool | None, Conflict | None]:
+    yes = [s for s in said if s.value is True]
+    no = [s for s in said if s.value is False]
+    standing = [s for s in yes if not any(_clears(n, s) for n in no)]
+    if standing:
+        if no:
+            why = "read as present: a red flag is cleared only by a later 'no' of the same kind"
+            return True, Conflict(item, _entries(said), why)
+        return True, None
+    return (False if no else None), None
+
+
+def _clears(no: Statement, yes: Statement) -> bool:
+    return (
+        no.source == yes.source
+        and no.when is not None
+        and yes.when is not None
+        and no.when.later_than(yes.when)
+    )
+
+
+def _latest(item: str, said: list[Statement]) -> tuple[Any, Conflict | None]:
+    newest = _newest([(s.when, s) for s in said if s.when is not None]) or said
+    values = {_key(s.value) for s in newest}
+    if len(values) > 1:
+        return None, Conflict(item, _entries(newest), "left unknown: equally recent entries disagree")
+    value = newest[0].value
+    undated_disagreeing = [s for s in said if s.when is None and _key(s.value) not in values]
+    if undated_disagreeing:
+        why = "the most recent dated entry was read; undated entries disagree"
+        return value, Conflict(item, _entries([*newest, *undated_disagreeing]), why)
+    return value, None
+
+
+def _newest(dated: list[tuple[When, Statement]]) -> list[Statement]:
+    """The statements no other is strictly later than (in one pass)."""
+    if not dated:
+        return []
+    top = max(when.day for when, _ in dated)
+    today = [(when, s) for when, s in dated if when.day == top]
+    latest = max((when.instant for when, _ in today if when.instant is not None), default=None)
+    return [s for when, s in today if when.instant is None or when.instant == latest]
+
+
+def _key(value: Any) -> tuple[str, Any]:
+    """Values compare by type too: True is not 1."""
+    return (type(value).__name__, value)
