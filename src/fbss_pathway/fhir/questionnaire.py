@@ -74,8 +74,7 @@ def _questions(model: type[BaseModel], prefix: str) -> Iterator[dict[str, Any]]:
         elif isinstance(base, type) and issubclass(base, StrEnum):
             question["type"] = "choice"
             question["answerOption"] = [
-                {"valueCoding": {"system": ANSWER_SYSTEM, "code": member.value}}
-                for member in base
+                {"valueCoding": {"system": ANSWER_SYSTEM, "code": member.value}} for member in base
             ]
         else:
             question["type"] = _TYPES[base]

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..evaluation import evaluate
-from ..record import PatientRecord, SpineOperation, Treatment
 from ..recommendation import PathwayWarning, Recommendation
+from ..record import PatientRecord, SpineOperation, Treatment
 from ..ruleset import RuleSet
 from .codes import CodeMap
 from .entries import RawEntry, load, raw_entries, validate

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -22,7 +23,7 @@ from .entries import RawEntry, codings, validate
 from .statements import Statement, When, when_of
 from .values import fit
 
-__all__ = ["Chart", "TREATMENT_DETAILS"]
+__all__ = ["TREATMENT_DETAILS", "Chart"]
 
 OBSERVATION_DONE = frozenset({"final", "amended", "corrected"})
 PROCEDURE_DONE = frozenset({"completed"})
@@ -69,6 +70,7 @@ class Chart:
         self.treatments.append({**draft, "_entry": entry.number, "_type": entry.type})
 
     def skip(self, entry: RawEntry, reason: str) -> None:
+        """List an entry (or part of it) that sets nothing, with the reason."""
         self.ignored.append(Ignored(entry.number, entry.type, reason))
 
     def state(self, entry: RawEntry, item: str, value: Any, when: When | None) -> None:
@@ -82,8 +84,8 @@ class Chart:
         else:
             self.statements.append(Statement(item, fitted, when, entry.type, entry.number))
 
-    # --- Observation ---------------------------------------------------------------
     def observation(self, entry: RawEntry) -> None:
+        """A score or a yes/no item; pain scores need a body site saying back or leg."""
         found = codings(entry.resource.get("code"))
         if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
@@ -130,8 +132,8 @@ class Chart:
             self.codes.find("observation", system, code)
         )
 
-    # --- Condition -------------------------------------------------------------------
     def condition(self, entry: RawEntry) -> None:
+        """A red flag (any assertion) or a finding (confirmed and active); refuted is no."""
         found = codings(entry.resource.get("code"))
         if found is not None and not any(self.codes.find("condition", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
@@ -166,8 +168,8 @@ class Chart:
             else:
                 self.state(entry, item, True, when)
 
-    # --- Procedure ---------------------------------------------------------------------
     def procedure(self, entry: RawEntry) -> None:
+        """A lumbar operation or a treatment, counted only when completed."""
         found = codings(entry.resource.get("code"))
         if found is not None and not any(self._coded_raw("procedure", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
@@ -200,8 +202,8 @@ class Chart:
         else:
             self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
 
-    # --- MedicationStatement / MedicationRequest -------------------------------------
     def medication(self, entry: RawEntry) -> None:
+        """An analgesic statement or request, counted when active, completed or stopped."""
         found = codings(entry.resource.get("medicationCodeableConcept"))
         if found and not any(self._coded_raw("medication", s, c, d) for s, c, d in found):
             self.skip(entry, "medication not in the mapping")
@@ -296,7 +298,11 @@ def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, 
         treatment["opioid"] = entry.opioid
     for extension in resource.extension or []:
         url = extension.url or ""
-        name = TREATMENT_DETAILS.get(url.removeprefix(EXTENSION)) if url.startswith(EXTENSION) else None
+        name = (
+            TREATMENT_DETAILS.get(url.removeprefix(EXTENSION))
+            if url.startswith(EXTENSION)
+            else None
+        )
         if name is None:
             continue
         value = next(
@@ -307,5 +313,5 @@ def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, 
             ),
             None,
         )
-        treatment[name] = float(value) if hasattr(value, "as_tuple") else value
+        treatment[name] = float(value) if isinstance(value, Decimal) else value
     return treatment

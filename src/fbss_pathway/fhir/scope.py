@@ -31,6 +31,9 @@ class PatientScope:
         """The scope from the bundle's Patient entries (or the caller's patient id)."""
         entries = list(entries)
         patients = [entry for entry in entries if entry.type == "Patient"]
+        for entry in patients:
+            if not isinstance(entry.resource.get("id", ""), str):
+                raise FhirError(f"entry[{entry.number}] (Patient) id: must be a string")
         if patient_id is not None:
             ids = frozenset({patient_id})
         else:

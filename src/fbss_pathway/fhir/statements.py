@@ -53,8 +53,10 @@ def when_of(value: Any) -> When | None:
         return When(value)
     if isinstance(value, str) and len(value) >= 10:
         try:
-            return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(
-                date.fromisoformat(value)
+            return (
+                when_of(datetime.fromisoformat(value))
+                if len(value) > 10
+                else When(date.fromisoformat(value))
             )
         except ValueError:
             return None
@@ -128,7 +130,9 @@ def _latest(item: str, said: list[Statement]) -> tuple[Any, Conflict | None]:
     newest = _newest([(s.when, s) for s in said if s.when is not None]) or said
     values = {_key(s.value) for s in newest}
     if len(values) > 1:
-        return None, Conflict(item, _entries(newest), "left unknown: equally recent entries disagree")
+        return None, Conflict(
+            item, _entries(newest), "left unknown: equally recent entries disagree"
+        )
     value = newest[0].value
     undated_disagreeing = [s for s in said if s.when is None and _key(s.value) not in values]
     if undated_disagreeing:
