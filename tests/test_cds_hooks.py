@@ -24,6 +24,8 @@ from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
 
+from .fhir_builders import flag
+
 HOOK = f"/cds-services/{SERVICE_ID}"
 
 
@@ -210,3 +212,48 @@ def test_malformed_feedback_is_400(client: TestClient, body: dict[str, Any]) -> 
     response = client.post(f"{HOOK}/feedback", json=body)
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_patient_outside_the_pathway_gets_no_cards(client: TestClient) -> None:
+    request = _request(_examples()[1])
+    request["prefetch"]["procedures"] = None  # no operation on record
+    response = client.post(HOOK, json=request)
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}
+
+
+def test_conflicting_entries_become_a_warning_card(client: TestClient) -> None:
+    request = _request(_examples()[1])
+    undated_cauda_equina = {
+        "resourceType": "Condition",
+        "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G83.4"}]},
+    }
+    request["prefetch"]["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": undated_cauda_equina}],
+    }
+    request["prefetch"]["observations"]["entry"].append(
+        {
+            "resource": {
+                **flag("red_flags.cauda_equina_signs", False),
+                "subject": undated_cauda_equina["subject"],
+            }
+        }
+    )
+    result = client.post(HOOK, json=request).json()["cards"]
+    assert result[0]["indicator"] == "critical"  # the red flag stands
+    assert "FHIR-CONFLICT" in _topics(result)
+
+
+def test_resources_about_another_patient_never_reach_the_cards(client: TestClient) -> None:
+    request = _request(_examples()[1])
+    someone_else = {
+        **flag("red_flags.cauda_equina_signs", True),
+        "subject": {"reference": "Patient/x"},
+    }
+    request["prefetch"]["observations"]["entry"].append({"resource": someone_else})
+    result = client.post(HOOK, json=request).json()["cards"]
+    assert result[0]["indicator"] == "info"
+    assert "Urgent" not in result[0]["summary"]

@@ -23,6 +23,7 @@ from .catalogue import markdown_catalogue
 from .errors import FbssPathwayError, RuleSetError
 from .evaluation import evaluate
 from .ndjson import count_lines, run_batch
+from .recommendation import Recommendation
 from .record import PatientRecord
 from .report import format_recommendation
 from .ruleset import RuleSet, load_ruleset
@@ -66,7 +67,12 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
         print("error: the record must be a JSON object", file=sys.stderr)
         return 1
     try:
-        recommendation = evaluate(data, ruleset=ruleset)
+        if data.get("resourceType") == "Bundle":
+            recommendation = _evaluate_bundle(data, ruleset)
+            if recommendation is None:
+                return 0
+        else:
+            recommendation = evaluate(data, ruleset=ruleset)
     except ValidationError as error:
         print(f"error: {_field_errors(error)}", file=sys.stderr)
         return 1
@@ -74,6 +80,28 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
         print(recommendation.model_dump_json(indent=2))
     else:
         print(format_recommendation(recommendation))
+    return 0
+
+
+def _evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | None:
+    """A FHIR Bundle read with the safety rules of docs/fhir.md; None when out of scope."""
+    from .fhir import read_bundle
+
+    reading = read_bundle(data)
+    for item in reading.ignored:
+        print(
+            f"ignored: entry[{item.entry}] ({item.resource_type}): {item.reason}", file=sys.stderr
+        )
+    recommendation = reading.evaluate(ruleset=ruleset)
+    if recommendation is None:
+        print("outside the FBSS pathway: " + "; ".join(reading.not_applicable))
+    return recommendation
+
+
+def _questionnaire() -> int:
+    from .fhir import questionnaire
+
+    print(json.dumps(questionnaire(), indent=2))
     return 0
 
 
@@ -193,7 +221,8 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     evaluate_cmd = commands.add_parser(
-        "evaluate", help="evaluate one patient record (JSON file, or - for stdin)"
+        "evaluate",
+        help="evaluate one patient record or FHIR R4 Bundle (JSON file, or - for stdin)",
     )
     evaluate_cmd.add_argument("file")
     evaluate_cmd.add_argument("--format", choices=("text", "json"), default="text")
@@ -224,6 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     to_fhir = commands.add_parser("to-fhir", help="print a record (JSON file) as a FHIR R4 Bundle")
     to_fhir.add_argument("file")
     commands.add_parser("schema", help="print the patient record's JSON Schema")
+    commands.add_parser(
+        "questionnaire", help="print the pathway assessment as a FHIR R4 Questionnaire"
+    )
     rules = commands.add_parser("rules", help="list the rules and validate a rule directory")
     rules.add_argument(
         "directory", nargs="?", help="rule directory to validate (default: the packaged rules)"
@@ -244,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _synth(args)
     if args.command == "to-fhir":
         return _to_fhir(args)
+    if args.command == "questionnaire":
+        return _questionnaire()
     directory = args.directory if args.command == "rules" else args.rules
     try:
         ruleset = load_ruleset(directory)

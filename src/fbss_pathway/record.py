@@ -87,8 +87,8 @@ class OperationKind(StrEnum):
 class SpineOperation(_Model):
     """One spine operation; the pathway counts them and dates the last one."""
 
-    date: date
-    kind: OperationKind
+    date: Annotated[date, Field(description="Date of the operation.")]
+    kind: OperationKind = Field(description="Kind of operation.")
     levels: list[Annotated[str, Field(pattern=r"^[LST]\d{1,2}(-[LST]\d{1,2})?$")]] | None = Field(
         default=None, description='Operated levels, e.g. "L4-L5" or "L5-S1".'
     )
@@ -97,10 +97,10 @@ class SpineOperation(_Model):
 class Pain(_Model):
     """Current pain, rated on 0-10 numeric rating scales."""
 
-    back_nrs: NRS | None = None
-    leg_nrs: NRS | None = None
+    back_nrs: NRS | None = Field(default=None, description="Back pain now, 0-10 (NRS).")
+    leg_nrs: NRS | None = Field(default=None, description="Leg pain now, 0-10 (NRS).")
     radiating_leg_pain: Flag = Field(default=None, description="Pain radiates into a leg.")
-    neuropathic_features: Flag = None
+    neuropathic_features: Flag = _item("Neuropathic features of the pain.")
     duration_months: Months | None = Field(default=None, description="Months of this pain.")
 
 
@@ -172,15 +172,15 @@ class Treatment(_Model):
     When a kind appears more than once, the pathway reads the most recent entry.
     """
 
-    kind: TreatmentKind
-    start_date: date | None = None
-    duration_weeks: Weeks | None = None
-    adherence: Adherence | None = None
+    kind: TreatmentKind = Field(description="Kind of treatment.")
+    start_date: date | None = Field(default=None, description="When it started.")
+    duration_weeks: Weeks | None = Field(default=None, description="How many weeks it lasted.")
+    adherence: Adherence | None = Field(default=None, description="How well it was kept to.")
     relief_percent: Percent | None = Field(default=None, description="Pain relief achieved.")
     relief_duration_months: Months | None = Field(
         default=None, description="How long relief lasted."
     )
-    side_effects: SideEffects | None = None
+    side_effects: SideEffects | None = Field(default=None, description="Worst side effects.")
     opioid: Flag = Field(default=None, description="Analgesics only: an opioid is part of it.")
     benefit: Flag = Field(
         default=None,
@@ -254,8 +254,10 @@ class PatientRecord(_Model):
         max_length=128,
         description="Opaque identifier, echoed into nothing but the caller's own data.",
     )
-    assessment_date: date
-    age_years: Annotated[int, Field(ge=18, le=120, description="Adults only.")] | None = None
+    assessment_date: date = Field(description="Date of this assessment.")
+    age_years: Annotated[int, Field(ge=18, le=120)] | None = Field(
+        default=None, description="Age in years (adults only)."
+    )
     operations: list[SpineOperation] = Field(min_length=1)
     pain: Pain = Field(default_factory=Pain)
     findings: Findings = Field(default_factory=Findings)
@@ -264,7 +266,7 @@ class PatientRecord(_Model):
     psychosocial: Psychosocial = Field(default_factory=Psychosocial)
     examination: Examination = Field(default_factory=Examination)
     scs: ScsWorkup = Field(default_factory=ScsWorkup)
-    in_fitness_programme: Flag = None
+    in_fitness_programme: Flag = _item("Takes part in a fitness programme.")
     oswestry_disability_index: Percent | None = Field(default=None, description="ODI, 0-100 %.")
 
     @field_validator("assessment_date")

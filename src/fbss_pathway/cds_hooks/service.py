@@ -4,6 +4,9 @@ Start it with ``fbss-pathway serve`` (localhost:8080 by default). The hook reads
 only prefetched data: it does not call the client's FHIR server, so a request
 without every prefetch key gets 412, as the specification asks. A prefetch key
 whose value is null means the client has no such data; those items stay unknown.
+The prefetch is read with the FHIR reader's safety rules for ``context.patientId``
+(resources about another patient are ignored); a patient outside the pathway
+gets ``200 {"cards": []}``, and conflicting entries become warning cards.
 
 Malformed requests get 400 with a FHIR OperationOutcome naming the problem; the
 log records request ids, outcomes and timings, never patient data.
@@ -40,6 +43,7 @@ PREFETCH = {
     "observations": "Observation?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
     "medications": "MedicationStatement?patient={{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
 log = logging.getLogger("fbss_pathway.cds_hooks")
@@ -100,7 +104,10 @@ def _bundle_of(prefetch: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise FhirError(f"prefetch {key} is not a FHIR resource")
         if value.get("resourceType") == "Bundle":
-            entries += [entry for entry in value.get("entry") or [] if isinstance(entry, dict)]
+            listed = value.get("entry") or []
+            if not isinstance(listed, list):
+                raise FhirError(f"prefetch {key}: entry must be an array")
+            entries += listed  # the reader names any malformed entry
         else:
             entries.append({"resource": value})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}

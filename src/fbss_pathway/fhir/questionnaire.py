@@ -58,24 +58,32 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
             return annotation, repeats
 
 
+def _text(description: str | None, base: Any, name: str) -> str:
+    """The question as a clinician reads it: the field's description, or its group's."""
+    if description:
+        return description
+    if isinstance(base, type) and issubclass(base, BaseModel) and base.__doc__:
+        return base.__doc__.strip().splitlines()[0]
+    return name.replace("_", " ").capitalize()
+
+
+def _coding(value: str) -> dict[str, str]:
+    return {"system": ANSWER_SYSTEM, "code": value, "display": value.replace("_", " ").capitalize()}
+
+
 def _questions(model: type[BaseModel], prefix: str) -> Iterator[dict[str, Any]]:
     for name, info in model.model_fields.items():
         if name in _SKIPPED:
             continue
         base, repeats = _unwrap(info.annotation)
         link = f"{prefix}{name}"
-        question: dict[str, Any] = {
-            "linkId": link,
-            "text": info.description or name.replace("_", " ").capitalize(),
-        }
+        question: dict[str, Any] = {"linkId": link, "text": _text(info.description, base, name)}
         if isinstance(base, type) and issubclass(base, BaseModel):
             question["type"] = "group"
             question["item"] = list(_questions(base, f"{link}."))
         elif isinstance(base, type) and issubclass(base, StrEnum):
             question["type"] = "choice"
-            question["answerOption"] = [
-                {"valueCoding": {"system": ANSWER_SYSTEM, "code": member.value}} for member in base
-            ]
+            question["answerOption"] = [{"valueCoding": _coding(member.value)} for member in base]
         else:
             question["type"] = _TYPES[base]
         if repeats:
@@ -210,7 +218,7 @@ def _answered(questions: list[dict[str, Any]], data: dict[str, Any]) -> list[dic
             continue
         values = value if question.get("repeats") else [value]
         if question["type"] == "choice":
-            answers = [{"valueCoding": {"system": ANSWER_SYSTEM, "code": v}} for v in values]
+            answers = [{"valueCoding": _coding(v)} for v in values]
         else:
             answers = [{_ANSWER_KEYS[question["type"]]: v} for v in values]
         items.append({"linkId": link, "answer": answers})
