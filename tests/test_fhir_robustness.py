@@ -104,6 +104,18 @@ def _deep(depth: int) -> dict[str, Any]:
     return nested
 
 
+def _deep_response(depth: int) -> dict[str, Any]:
+    item: dict[str, Any] = {"linkId": SECRET}
+    for _ in range(depth):
+        item = {"linkId": "pain", "item": [item]}
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "urn:fbss-pathway:questionnaire:assessment",
+        "status": "completed",
+        "item": [item],
+    }
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -129,9 +141,9 @@ def _deep(depth: int) -> dict[str, Any]:
             id="bad-value",
         ),
         pytest.param(
-            _with(lambda d: d["entry"][2]["resource"].update(extension=[_deep(3000)])),
-            "entry[2] (Observation): nested more than 64 levels deep",
-            id="deep-dict",
+            _with(lambda d: d["entry"].append({"resource": _deep_response(3000)})),
+            "entry[3] (QuestionnaireResponse) item.0.item.0",
+            id="deep-response",
         ),
         pytest.param(
             _with(lambda d: d["entry"][2]["resource"]["code"].update(coding=SECRET)),
@@ -160,6 +172,13 @@ def test_malformed_bundles_raise_fhir_error_naming_the_place(data: Any, expected
         read_bundle(data)
     assert expected in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_deep_nesting_in_an_element_the_pathway_does_not_read_is_never_walked() -> None:
+    deep = bundle({**observation("44261-6", {"valueInteger": 5}), "extension": [_deep(100_000)]})
+    reading = read_bundle(deep)
+    assert reading.record is not None
+    assert reading.record.psychosocial.phq9 == 5
 
 
 @pytest.mark.parametrize("kind", ["MedicinalProduct", "Foo", "Claim"])

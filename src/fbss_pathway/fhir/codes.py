@@ -96,6 +96,9 @@ class CodeMap:
 
     def __init__(self, entries: tuple[CodeEntry, ...]) -> None:
         self.entries = entries
+        self._index: dict[tuple[str, str], list[CodeEntry]] = {}
+        for entry in entries:  # in order: a site's entries stay first
+            self._index.setdefault((entry.kind, entry.system), []).append(entry)
 
     @classmethod
     def default(cls) -> CodeMap:
@@ -114,7 +117,10 @@ class CodeMap:
 
         ``display`` is consulted only by medication entries that name an ingredient.
         """
-        return [e for e in self.entries if e.kind == kind and e.matches(system, code, display)]
+        if system is None:
+            return []
+        candidates = self._index.get((kind, system), ())
+        return [entry for entry in candidates if entry.matches(system, code, display)]
 
     def first(self, kind: Kind, **wanted: Any) -> CodeEntry | None:
         """The first entry of ``kind`` whose attributes equal ``wanted`` (for writing)."""

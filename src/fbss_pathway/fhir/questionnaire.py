@@ -130,7 +130,9 @@ def _answers(item: Any) -> list[Any]:
         for name in ("valueBoolean", "valueInteger", "valueDecimal", "valueDate", "valueString"):
             value = getattr(answer, name, None)
             if value is not None:
-                values.append(value)
+                # A full date is a day; a partial one (2024-03) stays text and is refused.
+                is_day = name == "valueDate" and len(value) == 10
+                values.append(date.fromisoformat(value) if is_day else value)
                 break
         else:
             if answer.valueCoding is not None and answer.valueCoding.code is not None:
@@ -159,7 +161,8 @@ def _read_item(chart: Chart, entry: RawEntry, item: Any, when: Any) -> None:
     if not values:
         return
     if link == "assessment_date":
-        chart.assessment_dates.append(values[0])
+        if isinstance(values[0], date):
+            chart.assessment_dates.append(values[0])
     elif link in SCALAR_ITEMS:
         chart.state(entry, link, values[0], when)
     else:

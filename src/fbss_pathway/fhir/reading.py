@@ -150,7 +150,7 @@ def read_bundle(
             if not scope.is_patient(entry):
                 chart.skip(entry, "another patient")
                 continue
-            birth_date = validate(entry).birthDate or birth_date
+            birth_date = _full_date(validate(entry).birthDate) or birth_date
             continue
         reader = _READERS.get(entry.type)
         if reader is None:
@@ -217,7 +217,7 @@ def _valid(
         draft = {k: v for k, v in marked.items() if not k.startswith("_")}
         number, kind = marked["_entry"], marked["_type"]
         dated = draft.get("date") or draft.get("start_date")
-        if dated is not None and dated > assessed:
+        if isinstance(dated, date) and dated > assessed:
             chart.ignored.append(Ignored(number, kind, f"{what} dated after the assessment"))
             continue
         try:
@@ -239,6 +239,11 @@ def _order(draft: dict[str, Any]) -> tuple[Any, ...]:
     return (draft.get("date") or draft.get("start_date") or date.min, repr(sorted(draft.items())))
 
 
+def _full_date(value: str | None) -> date | None:
+    """A FHIR date that names a day (a partial date, 1970 or 1970-05, does not)."""
+    return date.fromisoformat(value) if value is not None and len(value) == 10 else None
+
+
 def _timestamp(data: Mapping[str, Any]) -> date | None:
     stamp = data.get("timestamp")
     if not isinstance(stamp, str) or len(stamp) < 10:
@@ -250,12 +255,12 @@ def _timestamp(data: Mapping[str, Any]) -> date | None:
 
 
 def _remember_medication(chart: Chart, entry: RawEntry) -> None:
-    code = entry.resource.get("code")
-    own = entry.resource.get("id")
-    if isinstance(own, str):
-        chart.medications[f"Medication/{own}"] = code
+    """A Medication, by the references a statement or request may use for it."""
+    medication = validate(entry)
+    if medication.id is not None:
+        chart.medications[f"Medication/{medication.id}"] = medication.code
     if entry.full_url:
-        chart.medications[entry.full_url] = code
+        chart.medications[entry.full_url] = medication.code
 
 
 _DEFAULT_CODES: list[CodeMap] = []

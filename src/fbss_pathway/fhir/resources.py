@@ -4,7 +4,7 @@ A resource counts only in a status that says it happened (see ``docs/fhir.md``,
 "Statuses"); anything else sets nothing and is listed with its reason. Each
 reader first looks at the raw codes, so that a resource the mapping does not
 know is listed without the cost of validating it; a resource that is read is
-validated with the R4B models first.
+validated first, in the elements it is read by (:mod:`.shapes`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
-
-from fhir.resources.R4B.codeableconcept import CodeableConcept
 
 from ..record import OperationKind, TreatmentKind
 from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap, Kind
@@ -226,15 +223,12 @@ class Chart:
         self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
 
     def _referenced(self, resource: Any) -> Any:
-        """The code of the Medication a request or statement refers to (in the bundle)."""
+        """The code of the Medication a request or statement refers to (contained or in the bundle)."""
         reference = resource.medicationReference.reference or ""
         if reference.startswith("#"):
             contained = [c for c in resource.contained or [] if c.id == reference[1:]]
-            return getattr(contained[0], "code", None) if contained else None
-        raw = self.medications.get(reference.split("/_history/")[0])
-        if raw is None:
-            return None
-        return CodeableConcept.model_validate(raw) if isinstance(raw, Mapping) else None
+            return contained[0].code if contained else None
+        return self.medications.get(reference.split("/_history/")[0])
 
     def _coded_raw(
         self, kind: Kind, system: str | None, code: str | None, display: str | None = None
@@ -313,5 +307,5 @@ def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, 
             ),
             None,
         )
-        treatment[name] = float(value) if isinstance(value, Decimal) else value
+        treatment[name] = value
     return treatment

@@ -3,7 +3,8 @@
 The patient is the one the caller names (a CDS Hooks ``context.patientId``), else
 the bundle's one Patient. A resource belongs to them when its ``subject``
 refers to that Patient by ``Patient/<id>`` (relative or absolute, any history
-version) or by the Patient entry's ``fullUrl``. A resource with no ``subject``
+version), by the Patient entry's ``fullUrl``, or by ``urn:uuid:<id>`` (bundles
+such as Synthea's give a Patient whose id is a UUID that fullUrl). A resource with no ``subject``
 is read as the bundle's (search results scoped to one patient omit nothing
 else); one whose subject cannot be matched is ignored, never guessed.
 """
@@ -65,7 +66,7 @@ class PatientScope:
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
         if not isinstance(reference, str):
             return "its subject cannot be matched to the patient"
-        if reference in self.urls:
+        if reference in self.urls or reference.removeprefix("urn:uuid:") in self.ids:
             return None
         parts = reference.split("/_history/")[0].rstrip("/").split("/")
         if len(parts) >= 2 and parts[-2] == "Patient":

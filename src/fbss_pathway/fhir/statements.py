@@ -53,13 +53,13 @@ def when_of(value: Any) -> When | None:
         return When(value)
     if isinstance(value, str) and len(value) >= 10:
         try:
-            return (
-                when_of(datetime.fromisoformat(value))
-                if len(value) > 10
-                else When(date.fromisoformat(value))
-            )
+            day = date.fromisoformat(value[:10])
         except ValueError:
             return None
+        try:
+            return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(day)
+        except ValueError:  # a time Python cannot parse (a leap second): the day still counts
+            return When(day)
     return None
 
 
