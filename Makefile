@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-service bench-quick fhir-examples catalogue clean
+.PHONY: demo test lint typecheck unit bench bench-service bench-quick bench-fhir fhir-examples fhir-codes-doc catalogue clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "fbss-pathway needs CPython 3.11 or 3.12 (durable_rules does not import on 3.13); set PYTHON=...")'
@@ -38,6 +38,9 @@ bench: $(STAMP)
 bench-service: $(STAMP)
 	$(BIN)/python benchmarks/service.py
 
+bench-fhir: $(STAMP)
+	$(BIN)/python benchmarks/fhir_reader.py
+
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --patients 2000 --evaluations 100000
 
@@ -46,6 +49,12 @@ fhir-examples: $(STAMP)
 	for record in examples/patients/*.json; do \
 		$(BIN)/fbss-pathway to-fhir $$record > examples/fhir/$$(basename $$record .json).bundle.json; \
 	done
+
+# Regenerates the table of packaged codes in docs/fhir.md (a test checks it is current).
+fhir-codes-doc: $(STAMP)
+	$(BIN)/python -c 'import pathlib, re; from fbss_pathway.fhir import CodeMap; \
+	doc = pathlib.Path("docs/fhir.md"); table = CodeMap.default().markdown(); \
+	doc.write_text(re.sub(r"(?s)(<!-- codes:start -->\n).*(<!-- codes:end -->)", lambda m: m[1] + table + m[2], doc.read_text()))'
 
 # Regenerates docs/rule-catalogue.md from the rule files (a test checks it is current).
 catalogue: $(STAMP)

@@ -9,6 +9,7 @@ import fbss_pathway
 from fbss_pathway import ActionCode, PatientRecord, Stage, load_ruleset
 from fbss_pathway.catalogue import markdown_catalogue
 from fbss_pathway.facts import FACTS, extract_facts
+from fbss_pathway.fhir import CodeMap
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
 
 from .helpers import patched
@@ -116,3 +117,9 @@ def test_exported_names_are_sorted_and_importable() -> None:
 
 def test_the_package_declares_its_types() -> None:
     assert (Path(fbss_pathway.__file__).parent / "py.typed").is_file()
+
+
+def test_the_fhir_code_table_is_current() -> None:
+    doc = (DOCS / "fhir.md").read_text(encoding="utf-8")
+    table = doc.split("<!-- codes:start -->\n", 1)[1].split("<!-- codes:end -->", 1)[0]
+    assert table == CodeMap.default().markdown(), "run make fhir-codes-doc"

@@ -325,3 +325,12 @@ def test_a_child_is_outside_the_pathway() -> None:
     reading = read_bundle(data)
     assert reading.record is None
     assert reading.not_applicable == ("under 18: the pathway is for adults",)
+
+
+@pytest.mark.parametrize("death", [{"deceasedBoolean": True}, {"deceasedDateTime": "2025-02-01"}])
+def test_a_patient_who_has_died_is_outside_the_pathway(death: dict[str, Any]) -> None:
+    data = bundle()
+    data["entry"][0]["resource"].update(death)
+    reading = read_bundle(data)
+    assert reading.record is None
+    assert reading.not_applicable == ("the patient has died",)

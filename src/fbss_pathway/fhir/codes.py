@@ -27,6 +27,15 @@ EXTENSION = "urn:fbss-pathway:extension:"
 #: ICD-10 code systems: codes compare without their dot ("M96.1" is "M961").
 _ICD_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"})
 
+_SYSTEM_NAMES = {
+    "http://loinc.org": "LOINC",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://www.ama-assn.org/go/cpt": "CPT",
+    "http://www.whocc.no/atc": "ATC",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+}
 _SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs")
 _TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index")
 
@@ -121,6 +130,25 @@ class CodeMap:
             return []
         candidates = self._index.get((kind, system), ())
         return [entry for entry in candidates if entry.matches(system, code, display)]
+
+    def markdown(self) -> str:
+        """The codes as a Markdown table with their sources (docs/fhir.md embeds it)."""
+        rows = ["| resource | system | code | sets | source |", "|---|---|---|---|---|"]
+        for entry in self.entries:
+            code = f"`{entry.code}{'*' if entry.prefix else ''}`" if entry.code else ""
+            if entry.name:
+                code = f"{code} name `{entry.name}`".strip()
+            if entry.kind == "medication":
+                sets = "analgesics (opioid)" if entry.opioid else "analgesics"
+            elif entry.operation or entry.treatment:
+                sets = f"operation {entry.operation}" if entry.operation else f"{entry.treatment}"
+            else:
+                sets = entry.item or "context: read, sets no item"
+            if entry.body_site:
+                sets += f", body site {entry.body_site}"
+            system = _SYSTEM_NAMES.get(entry.system, entry.system)
+            rows.append(f"| {entry.kind} | {system} | {code} | {sets} | {entry.source} |")
+        return "\n".join(rows) + "\n"
 
     def first(self, kind: Kind, **wanted: Any) -> CodeEntry | None:
         """The first entry of ``kind`` whose attributes equal ``wanted`` (for writing)."""

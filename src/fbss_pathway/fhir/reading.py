@@ -142,6 +142,7 @@ def read_bundle(
     scope = PatientScope.of(entries, patient_id)
     chart = Chart(codes or _default_codes())
     birth_date: date | None = None
+    deceased = False
     for entry in entries:
         if entry.type == "Medication":
             _remember_medication(chart, entry)
@@ -150,7 +151,9 @@ def read_bundle(
             if not scope.is_patient(entry):
                 chart.skip(entry, "another patient")
                 continue
-            birth_date = _full_date(validate(entry).birthDate) or birth_date
+            person = validate(entry)
+            birth_date = _full_date(person.birthDate) or birth_date
+            deceased = deceased or person.deceased
             continue
         reader = _READERS.get(entry.type)
         if reader is None:
@@ -165,11 +168,11 @@ def read_bundle(
     if assessment_date is None:
         answered = max(chart.assessment_dates, default=None)
         assessment_date = answered or _timestamp(data) or date.today()
-    return _reading(chart, assessment_date, birth_date, scope)
+    return _reading(chart, assessment_date, birth_date, scope, deceased=deceased)
 
 
 def _reading(
-    chart: Chart, assessed: date, birth_date: date | None, scope: PatientScope
+    chart: Chart, assessed: date, birth_date: date | None, scope: PatientScope, *, deceased: bool
 ) -> BundleReading:
     values, conflicts = resolve(chart.statements)
     age = _age(chart, assessed, birth_date)
@@ -181,6 +184,8 @@ def _reading(
         not_applicable.append("no completed lumbar spine operation on record")
     if age is not None and age < ADULT_AGE:
         not_applicable.append("under 18: the pathway is for adults")
+    if deceased:
+        not_applicable.append("the patient has died")
     if not_applicable:
         return BundleReading(None, tuple(not_applicable), ignored, conflicts)
     draft: dict[str, Any] = {

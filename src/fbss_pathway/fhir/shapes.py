@@ -102,10 +102,17 @@ class Extension(_Element):
 
 
 class Patient(_Element):
-    """Patient: its id and birth date."""
+    """Patient: its id, birth date and whether they have died."""
 
     id: str | None = None
     birthDate: FhirDate | None = None  # noqa: N815
+    deceasedBoolean: bool | None = None  # noqa: N815
+    deceasedDateTime: FhirDateTime | None = None  # noqa: N815
+
+    @property
+    def deceased(self) -> bool:
+        """Whether the record says the patient has died."""
+        return bool(self.deceasedBoolean) or self.deceasedDateTime is not None
 
 
 class Observation(_Element):
