@@ -9,7 +9,6 @@ validated first, in the elements it is read by (:mod:`.shapes`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -223,7 +222,7 @@ class Chart:
         self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
 
     def _referenced(self, resource: Any) -> Any:
-        """The code of the Medication a request or statement refers to (contained or in the bundle)."""
+        """The code of the Medication referred to (contained, or elsewhere in the bundle)."""
         reference = resource.medicationReference.reference or ""
         if reference.startswith("#"):
             contained = [c for c in resource.contained or [] if c.id == reference[1:]]

@@ -15,7 +15,7 @@ element's path (``valueQuantity.value``).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -209,7 +209,7 @@ def model_for(resource_type: str) -> type[_Element]:
     return _MODELS[resource_type]
 
 
-_MODELS: dict[str, Any] = {
+_MODELS: dict[str, type[_Element]] = {
     "Patient": Patient,
     "Observation": Observation,
     "Condition": Condition,
