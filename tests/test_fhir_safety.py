@@ -10,6 +10,7 @@ from fbss_pathway.fhir import NotApplicableError, read_bundle, record_from_bundl
 from fbss_pathway.fhir.reading import CONFLICT_WARNING
 
 from .fhir_builders import (
+    LOCAL,
     SCT,
     bundle,
     condition,
@@ -59,6 +60,17 @@ def test_a_red_flag_and_a_no_of_equal_date_give_the_flag_in_either_order(
 )
 def test_any_assertion_of_a_red_flag_sets_it(status: str | None) -> None:
     assert _red_flag(condition("G83.4", verification=status)) is True
+
+
+def test_a_preliminary_result_counts_only_as_a_red_flag_suspicion() -> None:
+    preliminary_yes = observation(CAUDA, {"valueBoolean": True}, system=LOCAL, status="preliminary")
+    assert _red_flag(preliminary_yes) is True
+    preliminary_no = observation(CAUDA, {"valueBoolean": False}, system=LOCAL, status="preliminary")
+    assert _red_flag(preliminary_no) is None
+    score = observation("44261-6", {"valueInteger": 12}, status="preliminary")
+    reading = read_bundle(bundle(score))
+    assert reading.record is not None
+    assert reading.record.psychosocial.phq9 is None
 
 
 def test_a_later_no_of_the_same_kind_clears_a_red_flag() -> None:

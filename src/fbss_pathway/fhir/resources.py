@@ -81,13 +81,16 @@ class Chart:
             self.statements.append(Statement(item, fitted, when, entry.type, entry.number))
 
     def observation(self, entry: RawEntry) -> None:
-        """A score or a yes/no item; pain scores need a body site saying back or leg."""
+        """A score or a yes/no item; pain scores need a body site saying back or leg.
+
+        A preliminary result counts only when it suspects a red flag.
+        """
         found = codings(entry.resource.get("code"))
         if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
         resource = validate(entry)
-        if resource.status not in OBSERVATION_DONE:
+        if resource.status not in OBSERVATION_DONE | {"preliminary"}:
             self.skip(entry, "status is not final, amended or corrected")
             return
         sites = {c.code for c in (resource.bodySite.coding or [])} if resource.bodySite else set()
@@ -112,6 +115,10 @@ class Chart:
             self.skip(entry, why)
             return
         value = _observed_value(resource)
+        if resource.status == "preliminary" and not (item.startswith("red_flags.") and value):
+            # A preliminary result counts only as a red-flag suspicion, never as a "no".
+            self.skip(entry, "status is not final, amended or corrected")
+            return
         if value is None:
             self.skip(entry, "no value")
             return
