@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal, cast
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from ..errors import FbssPathwayError
 from ..record import OperationKind, PatientRecord, TreatmentKind
 
-__all__ = ["LOCAL_SYSTEM", "SCALAR_ITEMS", "CodeEntry", "CodeMap", "CodeMapError"]
+__all__ = ["LOCAL_SYSTEM", "SCALAR_ITEMS", "CodeEntry", "CodeMap", "CodeMapError", "base_type"]
 
 #: This library's own code system: the code is a record field path.
 LOCAL_SYSTEM = "urn:fbss-pathway:item"
@@ -38,6 +39,19 @@ _SYSTEM_NAMES = {
 }
 _SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs")
 _TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index")
+
+
+def base_type(annotation: Any) -> tuple[Any, bool]:
+    """(the type under Optional, Annotated and list, whether it is a list) of a field."""
+    repeats = False
+    while True:
+        origin = get_origin(annotation)
+        if origin in (Union, UnionType, Annotated):
+            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+        elif origin is list:
+            repeats, annotation = True, get_args(annotation)[0]
+        else:
+            return annotation, repeats
 
 
 def _scalar_items() -> dict[str, Any]:

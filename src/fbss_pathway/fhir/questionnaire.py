@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
-from types import UnionType
-from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from .. import __version__
 from ..record import PatientRecord
-from .codes import SCALAR_ITEMS
+from .codes import SCALAR_ITEMS, base_type
 from .entries import RawEntry, validate
 from .statements import when_of
 
@@ -45,19 +44,6 @@ _TYPES = {bool: "boolean", int: "integer", float: "decimal", date: "date", str: 
 _SKIPPED = frozenset({"patient_id"})  # the Patient resource's id, not a question
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """(the base type, whether it repeats) of a field's annotation."""
-    repeats = False
-    while True:
-        origin = get_origin(annotation)
-        if origin in (Union, UnionType, Annotated):
-            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-        elif origin is list:
-            repeats, annotation = True, get_args(annotation)[0]
-        else:
-            return annotation, repeats
-
-
 def _text(description: str | None, base: Any, name: str) -> str:
     """The question as a clinician reads it: the field's description, or its group's."""
     if description:
@@ -75,7 +61,7 @@ def _questions(model: type[BaseModel], prefix: str) -> Iterator[dict[str, Any]]:
     for name, info in model.model_fields.items():
         if name in _SKIPPED:
             continue
-        base, repeats = _unwrap(info.annotation)
+        base, repeats = base_type(info.annotation)
         link = f"{prefix}{name}"
         question: dict[str, Any] = {"linkId": link, "text": _text(info.description, base, name)}
         if isinstance(base, type) and issubclass(base, BaseModel):

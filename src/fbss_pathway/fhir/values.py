@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from .codes import SCALAR_ITEMS
+from .codes import SCALAR_ITEMS, base_type
 
 __all__ = ["NRS_ITEMS", "fit"]
 
@@ -54,10 +53,7 @@ def fit(item: str, value: Any) -> tuple[Any, str | None]:
 @cache
 def _base(item: str) -> Any:
     """The item's type without Optional and Annotated: bool, int, float or an enum."""
-    annotation = SCALAR_ITEMS[item]
-    while get_origin(annotation) in (Union, UnionType, Annotated):
-        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-    return annotation
+    return base_type(SCALAR_ITEMS[item])[0]
 
 
 def _wants_int(item: str) -> bool:
