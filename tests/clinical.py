@@ -8,11 +8,13 @@ treatment of each kind, which keeps "the" treatment of a kind unambiguous.
 
 from __future__ import annotations
 
+import calendar
+from datetime import date
+
 from fbss_pathway import PatientRecord, load_ruleset
 from fbss_pathway.record import Adherence, Treatment, TreatmentKind
 
 _PARAMETERS = load_ruleset().parameters
-_DAYS_PER_MONTH = 365.2425 / 12
 
 
 def threshold(name: str) -> float:
@@ -29,9 +31,20 @@ def red_flag(record: PatientRecord) -> bool:
     return any(value is True for value in record.red_flags.model_dump().values())
 
 
-def months_since_last_operation(record: PatientRecord) -> float:
+def _plus_months(day: date, months: int) -> date:
+    """The same day of the month ``months`` later, or that month's last day when shorter."""
+    years, month = divmod(day.month - 1 + months, 12)
+    year = day.year + years
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def months_since_last_operation(record: PatientRecord) -> int:
+    """Calendar months, counted one at a time (pathway section 1)."""
     last = max(operation.date for operation in record.operations)
-    return round((record.assessment_date - last).days / _DAYS_PER_MONTH, 1)
+    months = 0
+    while _plus_months(last, months + 1) <= record.assessment_date:
+        months += 1
+    return months
 
 
 def fbss_established(record: PatientRecord) -> bool:

@@ -12,6 +12,7 @@ rule files. An unknown item is absent from the extracted facts, never False.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -37,9 +38,6 @@ __all__ = ["FACTS", "FactSpec", "FactValue", "extract_facts"]
 
 FactValue = bool | int | float | str
 FactType = Literal["flag", "number", "category"]
-
-#: Mean length of a month in days, for months between dates.
-_DAYS_PER_MONTH = 365.2425 / 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +126,7 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number(
         "months_since_last_operation",
         "operations[].date, assessment_date",
-        "Months from the most recent spine operation to the assessment.",
+        "Whole calendar months from the most recent spine operation to the assessment.",
     ),
     _number("back_nrs", "pain.back_nrs", "Back pain intensity, NRS 0-10."),
     _number("leg_nrs", "pain.leg_nrs", "Leg pain intensity, NRS 0-10."),
@@ -185,8 +183,18 @@ _SPECS = _DERIVED_SPECS + tuple(spec for facts in _DIRECT.values() for spec, _ i
 FACTS: Mapping[str, FactSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def _months_between(start: date, end: date) -> float:
-    return round((end - start).days / _DAYS_PER_MONTH, 1)
+def _calendar_months(start: date, end: date) -> int:
+    """Whole calendar months from ``start`` to ``end``: 2 July to 2 October is 3, to 1 October 2.
+
+    A month is complete on the same day of the month; when the later month is
+    shorter, on its last day (31 January to 30 April is 3). Counting whole
+    months, never rounding, keeps every month threshold on its calendar date.
+    """
+    months = (end.year - start.year) * 12 + end.month - start.month
+    last_day = calendar.monthrange(end.year, end.month)[1]
+    if end.day < start.day and end.day != last_day:
+        months -= 1
+    return max(months, 0)
 
 
 def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment | None:
@@ -227,7 +235,7 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
     values: dict[str, FactValue | None] = {
         "age_years": record.age_years,
         "operation_count": len(record.operations),
-        "months_since_last_operation": _months_between(last_operation, record.assessment_date),
+        "months_since_last_operation": _calendar_months(last_operation, record.assessment_date),
         "back_nrs": pain.back_nrs,
         "leg_nrs": pain.leg_nrs,
         "radiating_leg_pain": pain.radiating_leg_pain,
