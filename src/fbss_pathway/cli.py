@@ -1,9 +1,11 @@
 """The ``fbss-pathway`` command: evaluate records and cohorts, run the demo, list rules.
 
 Exit status: 0 success (for ``batch``: every line was read and answered, even
-if some records were rejected), 1 a record, file or rule directory was refused
-(the error says which field or rule, never the patient's values), 2 usage
-errors.
+if some records were rejected; for ``evaluate`` of a bundle: also a patient
+outside the pathway, which is said), 1 a record, file, rule directory or
+address was refused (the error says which field, rule or file, never the
+patient's values), 2 usage errors, 130 interrupted (Ctrl-C), 141 the output
+pipe was closed by its reader (``| head``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
+from . import __version__
 from .catalogue import markdown_catalogue
 from .errors import FbssPathwayError, RuleSetError
 from .evaluation import evaluate
@@ -46,23 +52,36 @@ def _field_errors(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _InputError(Exception):
+    """An input the command cannot use; the message says why (never the data)."""
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise _InputError(f"cannot read {path}: {error.strerror}") from None
+
+
 def _read_json(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return json.loads(text)
+    """The JSON in a file (or stdin for -); _InputError for anything that is not plain JSON."""
+    raw = _read_bytes(path)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _InputError(f"{path} is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise _InputError(
+            f"{path} is not JSON (line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise _InputError(f"{path} is nested too deeply to be a record or a bundle") from None
+    except ValueError:  # e.g. an integer of thousands of digits
+        raise _InputError(f"{path} holds a number too large to read") from None
 
 
 def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    try:
-        data = _read_json(args.file)
-    except OSError as error:
-        print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
-        return 1
-    except json.JSONDecodeError as error:
-        print(
-            f"error: {args.file} is not JSON (line {error.lineno}, column {error.colno})",
-            file=sys.stderr,
-        )
-        return 1
+    data = _read_json(args.file)
     if not isinstance(data, dict):
         print("error: the record must be a JSON object", file=sys.stderr)
         return 1
@@ -146,18 +165,24 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:  # pragma: no cover - runs forever
+def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     import uvicorn
 
     from .cds_hooks.service import create_app
 
-    logging.basicConfig(level=logging.INFO)
+    try:  # a clear error before the server starts, rather than uvicorn's log line
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as error:
+        raise _InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    logging.basicConfig(level=logging.INFO)  # pragma: no cover - from here it runs until stopped
     uvicorn.run(create_app(ruleset=ruleset), host=args.host, port=args.port, access_log=False)
     return 0
 
 
-def _output(path: str) -> BinaryIO:
-    return sys.stdout.buffer if path == "-" else Path(path).open("wb")
+def _output(path: str) -> AbstractContextManager[BinaryIO]:
+    """The file to write, or standard output for - (left open for the rest of the program)."""
+    return nullcontext(sys.stdout.buffer) if path == "-" else Path(path).open("wb")
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -171,10 +196,7 @@ def _to_fhir(args: argparse.Namespace) -> int:
     from .fhir import bundle_from_record
 
     try:
-        record = PatientRecord.model_validate_json(Path(args.file).read_bytes())
-    except OSError as error:
-        print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
-        return 1
+        record = PatientRecord.model_validate_json(_read_bytes(args.file))
     except ValidationError as error:
         print(f"error: {_field_errors(error)}", file=sys.stderr)
         return 1
@@ -182,18 +204,28 @@ def _to_fhir(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    """A whole number in range, or a usage error that says so (argparse exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1)
 
 
 def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+    return _whole(text, 0)
+
+
+def _port(text: str) -> int:
+    return _whole(text, 1, 65535)
 
 
 def _rules(args: argparse.Namespace, ruleset: RuleSet) -> int:
@@ -206,12 +238,26 @@ def _rules(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """--version: the package, and the rule set it evaluates with (loaded only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"fbss-pathway {__version__}, rule set {load_ruleset().version}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fbss-pathway",
         description="Explained treatment-pathway recommendations for persistent pain after "
         "spine surgery. "
         "It supports a clinician's decision; it does not make it.",
+    )
+    parser.add_argument(
+        "--version", action=_Version, help="print the package and packaged rule-set versions"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -248,9 +294,11 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same cohort")
     serve = commands.add_parser("serve", help="run the CDS Hooks service (patient-view)")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: localhost only)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (default: 8080)")
     with_rules(serve)
-    to_fhir = commands.add_parser("to-fhir", help="print a record (JSON file) as a FHIR R4 Bundle")
+    to_fhir = commands.add_parser(
+        "to-fhir", help="print a record (JSON file, or - for stdin) as a FHIR R4 Bundle"
+    )
     to_fhir.add_argument("file")
     commands.add_parser("schema", help="print the patient record's JSON Schema")
     commands.add_parser(
@@ -267,7 +315,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (see the module docstring)."""
+    try:
+        return _run(argv)
+    except _InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a program killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so the exit's flush cannot fail again
+        return 141
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "schema":
         print(json.dumps(PatientRecord.model_json_schema(), indent=2))
