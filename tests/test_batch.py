@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from fbss_pathway import (
     load_ruleset,
 )
 from fbss_pathway import batch as batch_module
+from fbss_pathway import ndjson as ndjson_module
 from fbss_pathway.cli import main
 from fbss_pathway.ndjson import count_lines, run_batch
 from fbss_pathway.synth import synthetic_cohort
@@ -222,3 +225,94 @@ def test_synth_command_writes_valid_records(tmp_path: Path) -> None:
 def test_a_negative_cohort_size_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         list(synthetic_cohort(-1))
+
+
+# --- A batch never loses a file -----------------------------------------------------------
+
+
+def _small_cohort(path: Path, count: int = 5) -> bytes:
+    text = b"".join(
+        record.model_dump_json(exclude_none=True).encode() + b"\n"
+        for record in synthetic_cohort(count, seed=4)
+    )
+    path.write_bytes(text)
+    return text
+
+
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], through_a_link: bool
+) -> None:
+    source = tmp_path / "cohort.ndjson"
+    text = _small_cohort(source)
+    target = source
+    if through_a_link:
+        target = tmp_path / "link.ndjson"
+        target.symlink_to(source)
+    assert main(["batch", str(source), "-o", str(target), "--processes", "1"]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == text
+
+
+def test_a_failed_write_names_the_output_and_leaves_no_partial_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = tmp_path / "cohort.ndjson", tmp_path / "results.ndjson"
+    _small_cohort(source)
+    target.write_bytes(b"yesterday's results\n")
+    written = 0
+
+    def full_disk(self: Any, data: bytes) -> int:
+        nonlocal written
+        written += 1
+        if written > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(data)
+
+    monkeypatch.setattr(tempfile._TemporaryFileWrapper, "write", full_disk, raising=False)
+    assert main(["batch", str(source), "-o", str(target), "--processes", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {target}: No space left on device" in err
+    assert "None" not in err
+    assert target.read_bytes() == b"yesterday's results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.ndjson", "results.ndjson"]
+
+
+def test_an_interrupted_batch_says_how_far_it_got_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = tmp_path / "cohort.ndjson", tmp_path / "results.ndjson"
+    _small_cohort(source)
+    real = ndjson_module.evaluate_outcomes
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        for number, outcome in enumerate(real(*args, **kwargs)):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield outcome
+
+    monkeypatch.setattr(ndjson_module, "evaluate_outcomes", interrupted)
+    assert main(["batch", str(source), "-o", str(target), "--processes", "1"]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after 3 record(s); {target} was not written" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.ndjson"]
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle this")
+
+
+def test_an_input_that_cannot_reach_a_worker_is_that_records_error_only() -> None:
+    records: list[Any] = [
+        patched({}),
+        {**patched({}), "patient_id": _Unpicklable()},
+        patched({}),
+    ]
+    results = list(evaluate_many(records, processes=2))
+    assert [result.ok for result in results] == [True, False, True]
+    error = results[1].error
+    assert error is not None
+    assert error.kind == "invalid_record"
+    assert "could not be sent to a worker process" in error.message

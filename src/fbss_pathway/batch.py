@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -190,10 +191,27 @@ def _in_workers(
                 future.cancel()
 
 
-def _portable(item: RecordInput) -> Mapping[str, Any] | str | bytes:
-    """What is sent to a worker: JSON text for records (cheaper than pickling models)."""
+@dataclass(frozen=True, slots=True)
+class _Unsendable:
+    """Stands in for an input that cannot be pickled to a worker; it becomes its error."""
+
+    type_name: str
+
+
+def _portable(item: RecordInput) -> Mapping[str, Any] | str | bytes | _Unsendable:
+    """What is sent to a worker: JSON text for records (cheaper than pickling models).
+
+    Anything else must survive pickling; one that does not would stop the whole
+    chunk, so it is replaced by a marker that answers for that record alone.
+    """
     if isinstance(item, PatientRecord):
         return item.model_dump_json()
+    if isinstance(item, str | bytes):
+        return item
+    try:
+        pickle.dumps(item)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError):
+        return _Unsendable(type(item).__name__)
     return item
 
 
@@ -208,12 +226,17 @@ def _start_worker(path: str, version: str) -> None:
     _WORKER.append(ruleset)
 
 
-def _evaluate_chunk(chunk: list[tuple[int, Mapping[str, Any] | str | bytes]]) -> list[Outcome]:
+def _evaluate_chunk(
+    chunk: list[tuple[int, Mapping[str, Any] | str | bytes | _Unsendable]],
+) -> list[Outcome]:
     ruleset = _WORKER[-1]
     return [_evaluate_one(index, item, ruleset) for index, item in chunk]
 
 
 def _evaluate_one(index: int, item: Any, ruleset: RuleSet) -> Outcome:
+    if isinstance(item, _Unsendable):
+        message = f"the {item.type_name} could not be sent to a worker process (not picklable)"
+        return _error(index, RecordError(kind="invalid_record", message=message))
     try:
         if isinstance(item, PatientRecord):
             record = item

@@ -28,7 +28,7 @@ from . import __version__
 from .catalogue import markdown_catalogue
 from .errors import FbssPathwayError, RuleSetError
 from .evaluation import evaluate
-from .ndjson import count_lines, run_batch
+from .ndjson import BatchSummary, run_batch_file
 from .recommendation import Recommendation
 from .record import PatientRecord
 from .report import format_recommendation
@@ -145,21 +145,24 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
 
 
 def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    source = Path(args.input)
+    summary = BatchSummary()
     try:
-        total = count_lines(source)
-        with source.open("rb") as reading, _output(args.output) as writing:
-            summary = run_batch(
-                reading,
-                writing,
-                processes=args.processes,
-                ruleset=ruleset,
-                progress=False if args.no_progress else None,
-                total=total,
-            )
-    except OSError as error:
-        print(f"error: cannot read or write {error.filename}: {error.strerror}", file=sys.stderr)
-        return 1
+        run_batch_file(
+            Path(args.input),
+            args.output,
+            processes=args.processes,
+            ruleset=ruleset,
+            progress=False if args.no_progress else None,
+            summary=summary,
+        )
+    except KeyboardInterrupt:
+        where = (
+            "the results so far went to standard output"
+            if args.output == "-"
+            else f"{args.output} was not written"
+        )
+        print(f"interrupted after {summary.read} record(s); {where}", file=sys.stderr)
+        return 130
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0

@@ -12,19 +12,23 @@ input by ``line``:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .batch import evaluate_outcomes
+from .errors import FbssPathwayError
 from .ruleset import RuleSet
 from .vocabulary import Stage
 
-__all__ = ["BatchSummary", "run_batch"]
+__all__ = ["BatchFileError", "BatchSummary", "run_batch", "run_batch_file"]
 
 
 @dataclass(slots=True)
@@ -45,14 +49,103 @@ class BatchSummary:
         return lines
 
 
+class BatchFileError(FbssPathwayError):
+    """A batch file cannot be read or written; the message names the file."""
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def run_batch_file(
+    source: Path,
+    output: str,
+    *,
+    processes: int | None = None,
+    ruleset: RuleSet | None = None,
+    progress: bool | None = None,
+    summary: BatchSummary | None = None,
+) -> BatchSummary:
+    """Run :func:`run_batch` from a file to a file (or ``-``, standard output), never losing one.
+
+    The output is written to a temporary file beside it and moved into place
+    only when complete, so a failed write, a killed worker or Ctrl-C leaves no
+    truncated file (and an existing one as it was). An output that is the input
+    (also through a link) is refused before anything is opened for writing.
+    ``summary`` is filled in as records are done, so a caller that is
+    interrupted can still say how far the run got.
+
+    Raises:
+        BatchFileError: the input cannot be read, the output cannot be written,
+            or the output is the input.
+    """
+    summary = BatchSummary() if summary is None else summary
+    try:
+        total = count_lines(source)
+        reading = source.open("rb")
+    except OSError as error:
+        raise BatchFileError(f"cannot read {source}: {error.strerror}") from None
+    with reading:
+        if output == "-":
+            return run_batch(
+                reading,
+                sys.stdout.buffer,
+                processes=processes,
+                ruleset=ruleset,
+                progress=progress,
+                total=total,
+                summary=summary,
+            )
+        target = Path(output)
+        if target.exists() and os.path.samefile(source, target):
+            raise BatchFileError(f"the output {output} is the input file: choose another output")
+        try:
+            partial = tempfile.NamedTemporaryFile(  # noqa: SIM115 - moved into place below
+                dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False
+            )
+        except OSError as error:
+            raise BatchFileError(f"cannot write {output}: {error.strerror}") from None
+        try:
+            with partial:
+                run_batch(
+                    reading,
+                    _Named(partial, output),
+                    processes=processes,
+                    ruleset=ruleset,
+                    progress=progress,
+                    total=total,
+                    summary=summary,
+                )
+            os.replace(partial.name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial.name)
+            raise
+    return summary
+
+
+class _Named:
+    """A file being written whose write errors name the output the user gave."""
+
+    def __init__(self, handle: _Writable, name: str) -> None:
+        self.handle, self.name = handle, name
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            raise BatchFileError(f"cannot write {self.name}: {error.strerror}") from None
+
+
 def run_batch(
     source: BinaryIO,
-    target: BinaryIO,
+    target: _Writable,
     *,
     processes: int | None = None,
     ruleset: RuleSet | None = None,
     progress: bool | None = None,
     total: int | None = None,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
     """Evaluate every line of ``source`` and write one result line per input line to ``target``.
 
@@ -64,10 +157,11 @@ def run_batch(
         progress: Show a progress bar on standard error; by default only when it
             is a terminal.
         total: The number of lines, if known, for the progress bar.
+        summary: Filled in as lines are done (a new one by default).
     """
     from tqdm import tqdm  # imported here: the library itself does not need it
 
-    summary = BatchSummary()
+    summary = BatchSummary() if summary is None else summary
     with tqdm(
         total=total,
         unit=" records",
