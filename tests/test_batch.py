@@ -283,7 +283,7 @@ def test_an_interrupted_batch_says_how_far_it_got_and_writes_nothing(
 ) -> None:
     source, target = tmp_path / "cohort.ndjson", tmp_path / "results.ndjson"
     _small_cohort(source)
-    real = ndjson_module.evaluate_outcomes
+    real = batch_module.evaluate_outcomes
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         for number, outcome in enumerate(real(*args, **kwargs)):
