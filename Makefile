@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-service bench-quick bench-fhir fhir-examples fhir-codes-doc catalogue clean
+.PHONY: demo test lint typecheck unit package-check bench bench-service bench-quick bench-fhir fhir-examples fhir-codes-doc catalogue clean
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "fbss-pathway needs CPython 3.11 or 3.12 (durable_rules does not import on 3.13); set PYTHON=...")'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/dev.lock
 demo: $(STAMP)
 	$(BIN)/fbss-pathway demo
 
-test: lint typecheck unit
+test: lint typecheck unit package-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,6 +30,21 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# The standard build (an sdist, then a wheel from the sdist), installed in a fresh venv
+# and run from another directory: what a user of the package gets.
+PACKAGE := build/package-check
+package-check: $(STAMP)
+	rm -rf $(PACKAGE)
+	$(BIN)/python -m build --outdir $(PACKAGE)/dist . > /dev/null
+	$(PYTHON) -m venv $(PACKAGE)/venv
+	$(PACKAGE)/venv/bin/python -m pip install --quiet --disable-pip-version-check $(PACKAGE)/dist/*.whl
+	cd $$(mktemp -d) && $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway --version \
+		&& $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway demo > demo.txt \
+		&& grep -q "8 example patients evaluated" demo.txt \
+		&& $(CURDIR)/$(PACKAGE)/venv/bin/python -c 'import pathlib, fbss_pathway; \
+		assert len(list(pathlib.Path(fbss_pathway.__file__).parent.glob("examples/fhir/*.bundle.json"))) == 8'
+	@echo "package-check: the wheel built from the sdist installs and runs the demo"
 
 # Benchmarks print figures (see docs/performance.md); they are not part of `make test`.
 bench: $(STAMP)

@@ -39,8 +39,11 @@ __all__ = ["example_paths", "main"]
 
 
 def example_paths() -> list[Path]:
-    """The bundled example patients, one or more per stage, in name order."""
-    folder = Path(str(resources.files("fbss_pathway").joinpath("examples")))
+    """The bundled example patients, one or more per stage, in name order.
+
+    The same patients as FHIR bundles are installed beside them, in ``examples/fhir``.
+    """
+    folder = Path(str(resources.files("fbss_pathway").joinpath("examples", "patients")))
     return sorted(folder.glob("*.json"))
 
 
