@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import resources
 from os import PathLike
@@ -17,7 +18,10 @@ from .rules_engine.model import Parameter, Rule, Source
 
 __all__ = ["RuleSet", "default_rules_path", "default_ruleset", "load_ruleset"]
 
-_CACHE: dict[str, RuleSet] = {}
+#: Compiled rule sets by content hash, most recently used last; bounded, so that a
+#: service reloading an edited directory does not grow without end.
+_CACHE: OrderedDict[str, RuleSet] = OrderedDict()
+CACHE_SIZE = 16
 _CACHE_LOCK = threading.Lock()
 
 
@@ -128,4 +132,8 @@ def load_ruleset(path: str | PathLike[str] | None = None) -> RuleSet:
         cached = _CACHE.get(directory.version)
         if cached is None:
             cached = _CACHE[directory.version] = RuleSet(directory)
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)  # freed once no caller holds it
+        else:
+            _CACHE.move_to_end(directory.version)
         return cached

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,9 @@ if getattr(durable_engine, "_unix_now", None) is not None:  # present in the pin
 #: One lock for every engine call in the process (see the module docstring).
 ENGINE_LOCK = threading.Lock()
 _SESSION_IDS = itertools.count(1)
+#: C rulesets of compiled rule sets that are gone, freed under the lock at the next use.
+#: (A finalizer may run inside another ruleset's assert, where freeing is not safe.)
+_RETIRED: list[int] = []
 _ENGINE_CODE_ERROR: type[BaseException] = durable_rules_engine.error
 _PATIENT = "patient"
 _DERIVED = "derived"
@@ -157,8 +161,11 @@ class CompiledRules:
         }
         self._host = _QuietHost()
         with ENGINE_LOCK:
+            _free_retired()
             self._host.register_rulesets({name: definition})
             self._ruleset = self._host.get_ruleset(name)
+        # When this object is collected, its C ruleset is freed (durable_rules never does).
+        weakref.finalize(self, _RETIRED.append, self._ruleset._handle)
         self.durable_rule_count = len(definition)
 
     def _action(self, index: int, value: bool) -> Callable[[Any], None]:
@@ -193,6 +200,7 @@ class CompiledRules:
                 message names the rule, never the patient's values.
         """
         with ENGINE_LOCK:
+            _free_retired()
             run = self._run = _Run()
             sid = str(next(_SESSION_IDS))
             fact: dict[str, Any] = {"sid": sid, "t": _PATIENT, **facts}
@@ -223,6 +231,12 @@ class CompiledRules:
         if engine_error:
             raise EvaluationError("the rule engine reported an error in an action")
         return run.firings, run.derived
+
+
+def _free_retired() -> None:
+    """Free the C rulesets of compiled rule sets that are gone; call with ENGINE_LOCK held."""
+    while _RETIRED:
+        durable_rules_engine.delete_ruleset(_RETIRED.pop())
 
 
 def _nothing(c: Any) -> None:

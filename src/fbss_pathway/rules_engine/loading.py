@@ -30,6 +30,18 @@ from .conditions import (
     Derived,
     Known,
 )
+from .limits import (
+    MAX_BRANCHES,
+    MAX_COMPARISONS,
+    MAX_DERIVED_CHAIN,
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    MAX_RULES,
+    chain_depths,
+    comparisons,
+    number_problem,
+    polarity_branches,
+)
 from .model import BenefitRange, Parameter, Rule, Source
 
 __all__ = ["RuleDirectory", "facts_in_template", "read_rule_directory", "render"]
@@ -90,10 +102,16 @@ class _Reader:
 
     def load_toml(self, path: Path) -> dict[str, Any] | None:
         try:
-            with path.open("rb") as handle:
-                return tomllib.load(handle)
+            if path.stat().st_size > MAX_FILE_BYTES:
+                self.issue(None, f"is larger than {MAX_FILE_BYTES // 1024} KiB")
+                return None
+            return tomllib.loads(path.read_bytes().decode("utf-8"))
         except tomllib.TOMLDecodeError as error:
             self.issue(None, f"not valid TOML: {error}")
+        except UnicodeDecodeError:
+            self.issue(None, "is not UTF-8 text")
+        except RecursionError:
+            self.issue(None, "is nested too deeply")
         except OSError as error:
             self.issue(None, f"cannot be read: {error.strerror}")
         return None
@@ -114,8 +132,9 @@ class _Reader:
             for key in table.keys() - _PARAMETER_KEYS:
                 self.issue(f"{name}.{key}", "unknown key" + _suggest(key, _PARAMETER_KEYS))
             value = table.get("value")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                self.issue(f"{name}.value", "must be a number")
+            problem = number_problem(value)
+            if problem is not None or not isinstance(value, int | float):
+                self.issue(f"{name}.value", problem or "must be a number")
                 continue
             unit, description = table.get("unit"), table.get("description")
             if not isinstance(unit, str) or not isinstance(description, str) or not description:
@@ -150,10 +169,18 @@ class _Reader:
     # -- conditions -------------------------------------------------------------------
 
     def condition(
-        self, data: Any, key: str, parameters: Mapping[str, Parameter], derived_names: set[str]
+        self,
+        data: Any,
+        key: str,
+        parameters: Mapping[str, Parameter],
+        derived_names: set[str],
+        depth: int = 0,
     ) -> Condition | None:
         if not isinstance(data, dict):
             self.issue(key, "a condition must be a table")
+            return None
+        if depth > MAX_NESTING:
+            self.issue(key, f"all/any groups are nested more than {MAX_NESTING} deep")
             return None
         if "derived" in data or "is" in data:
             return self._derived(data, key, derived_names)
@@ -169,8 +196,13 @@ class _Reader:
             if not isinstance(items, list) or not items:
                 self.issue(f"{key}.{groups[0]}", "must be a non-empty list of conditions")
                 return None
+            if len(items) > MAX_COMPARISONS:
+                self.issue(f"{key}.{groups[0]}", f"holds more than {MAX_COMPARISONS} conditions")
+                return None
             parsed = [
-                self.condition(item, f"{key}.{groups[0]}[{index}]", parameters, derived_names)
+                self.condition(
+                    item, f"{key}.{groups[0]}[{index}]", parameters, derived_names, depth + 1
+                )
                 for index, item in enumerate(items)
             ]
             if any(item is None for item in parsed):
@@ -189,6 +221,9 @@ class _Reader:
         name, value = data["derived"], data["is"]
         if not isinstance(value, bool):
             self.issue(f"{key}.is", "must be true or false")
+            return None
+        if not isinstance(name, str):
+            self.issue(f"{key}.derived", "must be the name of a derived fact")
             return None
         if name not in derived_names:
             self.issue(
@@ -226,7 +261,7 @@ class _Reader:
             return None
         if operands[0] == "than_fact":
             other = data["than_fact"]
-            if other not in FACTS or FACTS[other].type != spec.type:
+            if not isinstance(other, str) or other not in FACTS or FACTS[other].type != spec.type:
                 self.issue(
                     f"{key}.than_fact",
                     f"{other!r} is not a {spec.type} fact" + _suggest(str(other), FACTS),
@@ -235,7 +270,7 @@ class _Reader:
             return Compare(fact, op, other_fact=other)
         if operands[0] == "param":
             name = data["param"]
-            if name not in parameters:
+            if not isinstance(name, str) or name not in parameters:
                 self.issue(
                     f"{key}.param", f"unknown parameter {name!r}" + _suggest(str(name), parameters)
                 )
@@ -251,6 +286,10 @@ class _Reader:
             )
             self.issue(f"{key}.value", f"{fact} takes {expected}")
             return None
+        problem = number_problem(value) if spec.type == "number" else None
+        if problem is not None:
+            self.issue(f"{key}.value", problem)
+            return None
         return Compare(fact, op, value)
 
     @staticmethod
@@ -259,7 +298,7 @@ class _Reader:
             return isinstance(value, bool)
         if kind == "number":
             return isinstance(value, int | float) and not isinstance(value, bool)
-        return value in categories
+        return isinstance(value, str) and value in categories
 
     # -- rules ------------------------------------------------------------------------
 
@@ -332,7 +371,7 @@ class _Reader:
         concludes = [key for key in ("actions", "stage", "warning") if key in data]
         if (derive is None) == (not concludes):
             self.issue("derive", "a rule either derives a fact or concludes actions/stage/warning")
-        if derive is not None and derive not in derived_names:
+        if derive is not None and (not isinstance(derive, str) or derive not in derived_names):
             self.issue("derive", "a derived fact name must be snake_case and not a fact name")
         actions: list[ActionCode] = []
         raw_actions = data.get("actions", [])
@@ -381,7 +420,7 @@ class _Reader:
             return None
         names = data["low"], data["high"]
         for name in names:
-            if name not in parameters:
+            if not isinstance(name, str) or name not in parameters:
                 self.issue(
                     "expected_benefit",
                     f"unknown parameter {name!r}" + _suggest(str(name), parameters),
@@ -468,6 +507,43 @@ def _check_graph(rules: list[Rule], reader: _Reader) -> None:
             visit(name)
 
 
+def _check_limits(rules: list[Rule], reader: _Reader) -> None:
+    """Refuse rule shapes the engine cannot take (see ``limits``)."""
+    if len(rules) > MAX_RULES:
+        reader.file, reader.rule_id = "(the rule directory)", None
+        reader.issue(None, f"the rule set holds {len(rules)} rules; at most {MAX_RULES}")
+    reads: dict[str, set[str]] = {}
+    for rule in rules:
+        reader.file, reader.rule_id = rule.file, rule.id
+        if comparisons(rule.when) > MAX_COMPARISONS:
+            reader.issue("when", f"has more than {MAX_COMPARISONS} comparisons")
+        elif polarity_branches(rule.when, rule.derive is not None) > MAX_BRANCHES:
+            reader.issue(
+                "when",
+                f"its ORs over derived facts make more than {MAX_BRANCHES} combinations",
+            )
+        if rule.derive is not None:
+            reads[rule.derive] = set(_derived_read(rule.when))
+    by_fact = {rule.derive: rule for rule in rules if rule.derive is not None}
+    depths = chain_depths(reads)
+    for name, depth in sorted(depths.items()):
+        # Only where a chain first passes the limit: one problem per chain, not per link.
+        if depth == MAX_DERIVED_CHAIN + 1:
+            rule = by_fact[name]
+            reader.file, reader.rule_id = rule.file, rule.id
+            reader.issue(
+                "derive", f"rests on a chain of {depth} derived facts; at most {MAX_DERIVED_CHAIN}"
+            )
+
+
+def _derived_read(condition: Condition) -> set[str]:
+    if isinstance(condition, Derived):
+        return {condition.name}
+    if isinstance(condition, AllOf | AnyOf):
+        return set().union(*(_derived_read(item) for item in condition.items))
+    return set()
+
+
 def read_rule_directory(path: Path) -> RuleDirectory:
     """Read and validate a rule directory.
 
@@ -505,7 +581,11 @@ def read_rule_directory(path: Path) -> RuleDirectory:
             reader.issue(None, "holds no [[rule]] tables")
             continue
         rule_tables[file.name] = items
-    if not rule_tables and not reader.issues:
+    if reader.issues:
+        # A file that does not parse hides the facts it derives: listing every rule
+        # that names them would bury the one real problem.
+        raise RuleSetError(reader.issues)
+    if not rule_tables:
         reader.file = str(path)
         reader.issue(None, "holds no rule files")
 
@@ -523,6 +603,7 @@ def read_rule_directory(path: Path) -> RuleDirectory:
         reader.file, reader.rule_id = str(path), None
         reader.issue(name, "derived fact is referenced but its rule did not load")
     _check_graph(rules, reader)
+    _check_limits(rules, reader)
     if reader.issues:
         raise RuleSetError(reader.issues)
     return RuleDirectory(path, _version(files, path), parameters, sources, tuple(rules))
