@@ -1,17 +1,26 @@
 # The two commands of the README's quickstart: `make demo` and `make test`.
 # Each creates .venv from the pinned lock file on first use, so a fresh clone
-# needs nothing but CPython 3.11 or 3.12 and the package registry.
+# needs nothing but CPython 3.11, 3.12 or 3.13 and the package registry.
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit package-check bench bench-service bench-quick bench-fhir fhir-examples fhir-codes-doc catalogue clean
 
+# durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 it is
+# built from source with that name mapped onto PyObject_CallObject (its build ignores
+# CFLAGS but honours CC), without the wheel cache, so that no unmapped build is reused.
+DURABLE_ON_313 := CC='$(or $(CC),cc) -DPyEval_CallObject(f,a)=PyObject_CallObject(f,a)'
+
 $(STAMP): pyproject.toml requirements/dev.lock
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "fbss-pathway needs CPython 3.11 or 3.12 (durable_rules does not import on 3.13); set PYTHON=...")'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 14) else "fbss-pathway needs CPython 3.11, 3.12 or 3.13; set PYTHON=...")'
 	$(PYTHON) -m venv $(VENV)
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then \
+		$(DURABLE_ON_313) $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+			--no-cache-dir --no-binary durable-rules durable-rules==2.0.28; \
+	fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
