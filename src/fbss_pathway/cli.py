@@ -11,6 +11,7 @@ pipe was closed by its reader (``| head``).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -174,16 +175,53 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
 def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     import uvicorn
 
+    from .cds_hooks.auth import Authenticator, load_clients
     from .cds_hooks.service import create_app
 
+    authenticator = None
+    if args.clients is not None:
+        if not args.base_url:
+            raise _InputError("--clients needs --base-url: tokens are checked against that URL")
+        authenticator = Authenticator(load_clients(args.clients), args.base_url)
+    elif not _is_loopback(args.host):
+        raise _InputError(
+            f"refusing to serve on {args.host} without authentication: "
+            "give --clients (trusted EHRs) and --base-url, or use a loopback address"
+        )
+    if authenticator is not None and "*" in args.cors_origin:
+        raise _InputError("--cors-origin '*' is refused together with --clients")
     try:  # a clear error before the server starts, rather than uvicorn's log line
         with socket.create_server((args.host, args.port)):
             pass
     except OSError as error:
         raise _InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
-    logging.basicConfig(level=logging.INFO)  # pragma: no cover - from here it runs until stopped
-    uvicorn.run(create_app(ruleset=ruleset), host=args.host, port=args.port, access_log=False)
-    return 0
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # pragma: no cover
+    if authenticator is None:  # pragma: no cover - from here it runs until stopped
+        logging.getLogger("fbss_pathway.cds_hooks").warning(
+            json.dumps({"event": "unauthenticated", "detail": "every caller is served"})
+        )
+    uvicorn.run(  # pragma: no cover
+        create_app(
+            ruleset=ruleset,
+            authenticator=authenticator,
+            cors_origins=args.cors_origin,
+            max_body=args.max_body,
+        ),
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        timeout_keep_alive=5,
+        limit_concurrency=100,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    return 0  # pragma: no cover
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _output(path: str) -> AbstractContextManager[BinaryIO]:
@@ -301,6 +339,26 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the CDS Hooks service (patient-view)")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: localhost only)")
     serve.add_argument("--port", type=_port, default=8080, help="TCP port (default: 8080)")
+    serve.add_argument(
+        "--clients", metavar="FILE", help="trusted CDS clients (TOML); required off loopback"
+    )
+    serve.add_argument(
+        "--base-url", metavar="URL", help="the service's public URL, which tokens must name"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call (repeatable; none by default)",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=_positive,
+        default=5 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest request body (default: 5 MB)",
+    )
     with_rules(serve)
     to_fhir = commands.add_parser(
         "to-fhir", help="print a record (JSON file, or - for stdin) as a FHIR R4 Bundle"

@@ -17,20 +17,24 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import EvaluationError
 from ..fhir import FhirError, read_bundle
 from ..ruleset import RuleSet, default_ruleset
+from .auth import Authenticator, AuthError
+from .calls import DEFAULT_MAX_BODY, RefusedCallError, outcome, read_call, safe_id
 from .cards import cards
 
 __all__ = ["PREFETCH", "SERVICE_ID", "create_app", "prefetch_from_bundle"]
@@ -47,15 +51,6 @@ PREFETCH = {
 }
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
 log = logging.getLogger("fbss_pathway.cds_hooks")
-
-
-def _outcome(status: int, code: str, message: str) -> JSONResponse:
-    """An error as a FHIR OperationOutcome."""
-    body = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "diagnostics": message}],
-    }
-    return JSONResponse(body, status_code=status, media_type="application/fhir+json")
 
 
 def prefetch_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -81,19 +76,6 @@ def prefetch_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     return prefetch
 
 
-async def _call_body(request: Request) -> dict[str, Any] | JSONResponse:
-    """The JSON object a call to this service posted, or the error response to send."""
-    if request.path_params["service_id"] != SERVICE_ID:
-        return _outcome(404, "not-found", "no such CDS service")
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _outcome(400, "invalid", "the request body is not valid JSON")
-    if not isinstance(body, dict):
-        return _outcome(400, "invalid", "the request body must be a JSON object")
-    return body
-
-
 def _bundle_of(prefetch: dict[str, Any]) -> dict[str, Any]:
     """One collection Bundle from the prefetched resources and search sets."""
     entries: list[dict[str, Any]] = []
@@ -113,102 +95,176 @@ def _bundle_of(prefetch: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
-def create_app(*, ruleset: RuleSet | None = None) -> Starlette:
-    """The ASGI application; ``ruleset`` defaults to the packaged rules."""
+def create_app(
+    *,
+    ruleset: RuleSet | None = None,
+    authenticator: Authenticator | None = None,
+    cors_origins: Sequence[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Starlette:
+    """The ASGI application.
+
+    Args:
+        ruleset: The rules; the packaged rules by default.
+        authenticator: Verifies each call's JWT (docs/cds-hooks.md); without it
+            every caller is served, for a service on a loopback address only.
+        cors_origins: Browser origins allowed to call (none by default); ``*``
+            only without authentication.
+        max_body: The largest request body read, in bytes.
+    """
     rules = ruleset or default_ruleset()
+    if authenticator is not None and "*" in cors_origins:
+        raise ValueError("CORS for any origin ('*') is refused together with authentication")
+
+    async def guarded(
+        request: Request, answer: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Authenticate, then answer; refusals become OperationOutcomes, never tracebacks."""
+        try:
+            if authenticator is not None:
+                issuer = await run_in_threadpool(
+                    authenticator.verify, request.headers.get("authorization"), request.url.path
+                )
+                _event("authenticated", issuer_known=bool(issuer))
+            return await answer(request)
+        except AuthError as error:
+            _event("refused", status=401, reason=error.reason)
+            response = outcome(401, "login", f"not authenticated: {error.reason}")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        except RefusedCallError as error:
+            _event("refused", status=error.status, reason=error.message)
+            return error.response()
+        except ClientDisconnect:
+            _event("client disconnected")
+            return Response(status_code=400)
 
     async def discovery(request: Request) -> Response:
-        service = {
-            "hook": "patient-view",
-            "id": SERVICE_ID,
-            "title": "FBSS treatment pathway",
-            "description": "Explained treatment-pathway stage and actions for persistent pain "
-            "after lumbar spine surgery (FBSS / PSPS type 2). Supports, does not replace, "
-            "clinical judgement.",
-            "prefetch": PREFETCH,
-        }
-        return JSONResponse({"services": [service]})
+        async def answer(_: Request) -> Response:
+            service = {
+                "hook": "patient-view",
+                "id": SERVICE_ID,
+                "title": "FBSS treatment pathway",
+                "description": "Explained treatment-pathway stage and actions for persistent "
+                "pain after lumbar spine surgery (FBSS / PSPS type 2). Supports, does not "
+                "replace, clinical judgement.",
+                "prefetch": PREFETCH,
+            }
+            return JSONResponse({"services": [service]})
+
+        return await guarded(request, answer)
 
     async def hook(request: Request) -> Response:
-        started = time.perf_counter()
-        body = await _call_body(request)
-        if isinstance(body, JSONResponse):
-            return body
-        instance = body.get("hookInstance")
-        if body.get("hook") != "patient-view" or not isinstance(instance, str) or not instance:
-            return _outcome(400, "invalid", "expected hook 'patient-view' and a hookInstance")
-        context = body.get("context")
-        if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
-            return _outcome(400, "invalid", "context.patientId is required")
-        prefetch = body.get("prefetch")
-        if not isinstance(prefetch, dict):
-            prefetch = {}
-        missing = [key for key in PREFETCH if key not in prefetch]
-        if missing:
-            log.info("hook %s: 412, prefetch missing: %s", instance, ", ".join(missing))
-            return _outcome(412, "incomplete", f"required prefetch missing: {', '.join(missing)}")
-        try:
-            reading = read_bundle(
-                _bundle_of(prefetch),
-                assessment_date=date.today(),
-                patient_id=context["patientId"],
+        async def answer(request: Request) -> Response:
+            started = time.perf_counter()
+            body = await _service_call(request, max_body)
+            instance = body.get("hookInstance")
+            if body.get("hook") != "patient-view" or not isinstance(instance, str) or not instance:
+                raise RefusedCallError(
+                    400, "invalid", "expected hook 'patient-view' and a hookInstance"
+                )
+            context = body.get("context")
+            if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
+                raise RefusedCallError(400, "invalid", "context.patientId is required")
+            prefetch = body.get("prefetch")
+            if not isinstance(prefetch, dict):
+                prefetch = {}
+            missing = [key for key in PREFETCH if key not in prefetch]
+            if missing:
+                raise RefusedCallError(
+                    412, "incomplete", f"required prefetch missing: {', '.join(missing)}"
+                )
+            # Off the event loop, so that a large chart never stalls other callers.
+            result, ignored = await run_in_threadpool(
+                _answer, prefetch, context["patientId"], rules
             )
-            recommendation = reading.evaluate(ruleset=rules)
-        except FhirError as error:
-            return _outcome(400, "invalid", str(error))
-        except ValidationError as error:
-            fields = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
-            return _outcome(400, "invalid", f"the prefetched data is not a valid record: {fields}")
-        except EvaluationError as error:
-            log.error("hook %s: evaluation failed: %s", instance, error)
-            return _outcome(500, "exception", "the rule engine failed; no recommendation")
-        if recommendation is None:  # outside the pathway: an answer, not an error
-            log.info("hook %s: patient outside the pathway, no cards", instance)
-            return JSONResponse({"cards": []})
-        result = cards(recommendation, ruleset=rules)
-        log.info(
-            "hook %s: %d card(s), %d resource(s) ignored, %.1f ms",
-            instance,
-            len(result),
-            len(reading.ignored),
-            (time.perf_counter() - started) * 1e3,
-        )
-        return JSONResponse({"cards": result})
+            _event(
+                "hook",
+                hook_instance=safe_id(instance),
+                status=200,
+                cards=len(result),
+                ignored=ignored,
+                ms=round((time.perf_counter() - started) * 1e3, 1),
+            )
+            return JSONResponse({"cards": result})
+
+        return await guarded(request, answer)
 
     async def feedback(request: Request) -> Response:
-        body = await _call_body(request)
-        if isinstance(body, JSONResponse):
-            return body
-        items = body.get("feedback")
-        if not isinstance(items, list) or not items:
-            return _outcome(400, "invalid", "feedback must be a non-empty array")
-        for number, item in enumerate(items):
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("card"), str)
-                or item.get("outcome") not in _FEEDBACK_OUTCOMES
-                or not isinstance(item.get("outcomeTimestamp"), str)
-            ):
-                return _outcome(
-                    400, "invalid", f"feedback[{number}] needs card, outcome and outcomeTimestamp"
-                )
-        for item in items:  # card ids and outcomes only: comments may hold patient data
-            log.info("feedback: card %s %s", item["card"], item["outcome"])
-        return Response(status_code=200)
+        async def answer(request: Request) -> Response:
+            body = await _service_call(request, max_body)
+            items = body.get("feedback")
+            if not isinstance(items, list) or not items:
+                raise RefusedCallError(400, "invalid", "feedback must be a non-empty array")
+            for number, item in enumerate(items):
+                if (
+                    not isinstance(item, dict)
+                    or not isinstance(item.get("card"), str)
+                    or item.get("outcome") not in _FEEDBACK_OUTCOMES
+                    or not isinstance(item.get("outcomeTimestamp"), str)
+                ):
+                    raise RefusedCallError(
+                        400,
+                        "invalid",
+                        f"feedback[{number}] needs card, outcome and outcomeTimestamp",
+                    )
+            for item in items:  # card ids and outcomes only: comments may hold patient data
+                _event("feedback", card=safe_id(item["card"]), outcome=item["outcome"])
+            return Response(status_code=200)
 
+        return await guarded(request, answer)
+
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+            )
+        )
     return Starlette(
         routes=[
             Route("/cds-services", discovery, methods=["GET"]),
             Route("/cds-services/{service_id}", hook, methods=["POST"]),
             Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
         ],
-        # Browser-based clients such as the public CDS Hooks sandbox call across origins.
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "POST"],
-                allow_headers=["*"],
-            )
-        ],
+        middleware=middleware,
     )
+
+
+async def _service_call(request: Request, max_body: int) -> dict[str, Any]:
+    if request.path_params["service_id"] != SERVICE_ID:
+        raise RefusedCallError(404, "not-found", "no such CDS service")
+    return await read_call(request, max_body)
+
+
+def _answer(
+    prefetch: dict[str, Any], patient_id: str, rules: RuleSet
+) -> tuple[list[dict[str, Any]], int]:
+    """The cards for a prefetch (run in a worker thread), and how many resources were ignored."""
+    try:
+        reading = read_bundle(
+            _bundle_of(prefetch), assessment_date=date.today(), patient_id=patient_id
+        )
+        recommendation = reading.evaluate(ruleset=rules)
+    except FhirError as error:
+        raise RefusedCallError(400, "invalid", str(error)) from None
+    except ValidationError as error:
+        fields = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
+        raise RefusedCallError(
+            400, "invalid", f"the prefetched data is not a valid record: {fields}"
+        ) from None
+    except EvaluationError:
+        raise RefusedCallError(
+            500, "exception", "the rule engine failed; no recommendation"
+        ) from None
+    if recommendation is None:  # outside the pathway: an answer, not an error
+        return [], len(reading.ignored)
+    return cards(recommendation, ruleset=rules), len(reading.ignored)
+
+
+def _event(event: str, **fields: Any) -> None:
+    """One log line, a JSON object of fields that never hold patient data or tokens."""
+    log.info(json.dumps({"event": event, **fields}, sort_keys=True))

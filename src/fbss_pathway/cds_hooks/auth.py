@@ -1,0 +1,266 @@
+"""Trusting CDS clients: the JWT bearer token an EHR signs on every call (CDS Hooks 2.0).
+
+The service verifies, on every call, the token's signature against the
+client's JSON Web Key Set, and the claims the specification requires: ``iss``
+one of the configured trusted clients, ``aud`` this service's own endpoint URL,
+``exp`` and ``iat``, ``jti`` (a token seen before within its lifetime is a
+replay), ``kid`` in the header. A ``jku`` header is followed only when it is on
+that client's allow-list. Failures raise :class:`AuthError` whose reason names
+what is wrong, never the token. Signatures are checked by PyJWT with
+``cryptography``; no cryptography is written here.
+
+Clients are configured in a TOML file (``fbss-pathway serve --clients``)::
+
+    [[client]]
+    issuer = "https://ehr.example.org"
+    jwks = { keys = [ { kty = "EC", crv = "P-384", kid = "k1", x = "...", y = "..." } ] }
+    # or: jwks = '{"keys": [...]}'   or: jwks_url = "https://ehr.example.org/jwks.json"
+    jku = ["https://ehr.example.org/jwks.json"]   # optional allow-list
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from ..errors import FbssPathwayError
+
+__all__ = [
+    "ALGORITHMS",
+    "AuthError",
+    "Authenticator",
+    "ClientsError",
+    "TrustedClient",
+    "load_clients",
+]
+
+#: Signature algorithms accepted (the specification requires ES384 and RS384 support).
+ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512")
+#: How much clock difference between EHR and service is tolerated, in seconds.
+LEEWAY = 30
+#: The largest key set fetched from a URL, in bytes.
+MAX_JWKS_BYTES = 256 * 1024
+_FETCH_TIMEOUT = 5.0
+
+
+class ClientsError(FbssPathwayError, ValueError):
+    """A clients file that cannot be used; the message names the entry."""
+
+
+class AuthError(Exception):
+    """A call that is not from a trusted client; ``reason`` says why (never the token)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedClient:
+    """One EHR allowed to call the service."""
+
+    issuer: str
+    jwks: Mapping[str, Any] | None = None
+    jwks_url: str | None = None
+    jku: tuple[str, ...] = ()
+
+
+def load_clients(path: str | PathLike[str]) -> tuple[TrustedClient, ...]:
+    """Read ``[[client]]`` tables from a TOML file; ClientsError names each bad entry."""
+    name = Path(path).name
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ClientsError(
+            f"{name}: cannot read the clients file ({type(error).__name__})"
+        ) from None
+    entries = data.get("client")
+    if not isinstance(entries, list) or not entries:
+        raise ClientsError(f"{name}: no [[client]] tables")
+    clients, problems = [], []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            clients.append(_client(entry))
+        except ValueError as error:
+            problems.append(f"{name}: [[client]] #{number}: {error}")
+    if problems:
+        raise ClientsError("\n".join(problems))
+    return tuple(clients)
+
+
+def _client(entry: Any) -> TrustedClient:
+    if not isinstance(entry, dict):
+        raise ValueError("must be a table")
+    unknown = set(entry) - {"issuer", "jwks", "jwks_url", "jku"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
+    issuer = entry.get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        raise ValueError("issuer must be a non-empty string")
+    jwks, url = entry.get("jwks"), entry.get("jwks_url")
+    if (jwks is None) == (url is None):
+        raise ValueError("give exactly one of jwks (the key set) and jwks_url")
+    if isinstance(jwks, str):
+        try:
+            jwks = json.loads(jwks)
+        except ValueError:
+            raise ValueError("jwks is not a JSON Web Key Set") from None
+    if jwks is not None:
+        _key_set(jwks)  # refuse a set that cannot be used now, not at the first call
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("https://", "http://"))
+    ):
+        raise ValueError("jwks_url must be an http(s) URL")
+    allowed = entry.get("jku", [])
+    if not isinstance(allowed, list) or not all(isinstance(u, str) for u in allowed):
+        raise ValueError("jku must be a list of URLs")
+    return TrustedClient(issuer, jwks, url, tuple(allowed))
+
+
+def _key_set(data: Any) -> dict[str, jwt.PyJWK]:
+    """The keys of a JWK Set by kid; ValueError when it is not one."""
+    try:
+        keys = jwt.PyJWKSet.from_dict(data).keys
+    except (jwt.PyJWKSetError, jwt.PyJWKError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"not a usable JSON Web Key Set ({type(error).__name__})") from None
+    return {key.key_id: key for key in keys if key.key_id}
+
+
+def _fetch(url: str) -> Any:
+    """A key set from a URL, bounded in time and size."""
+    with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
+        body = response.read(MAX_JWKS_BYTES + 1)
+    if len(body) > MAX_JWKS_BYTES:
+        raise ValueError("the key set is too large")
+    return json.loads(body)
+
+
+@dataclass(slots=True)
+class Authenticator:
+    """Verifies CDS clients' tokens for one service base URL.
+
+    Args:
+        clients: The trusted clients.
+        base_url: The service's public base URL; a token's ``aud`` must be
+            ``{base_url}/cds-services/{service id}``.
+        fetch: Reads a JWK Set from a URL (blocking; called off the event loop).
+        clock: Seconds since the epoch, for the replay cache.
+    """
+
+    clients: tuple[TrustedClient, ...]
+    base_url: str
+    fetch: Callable[[str], Any] = _fetch
+    clock: Callable[[], float] = time.time
+    _keys: dict[str, dict[str, jwt.PyJWK]] = field(default_factory=dict)
+    _seen: set[tuple[str, str]] = field(default_factory=set)
+    _expiries: list[tuple[float, tuple[str, str]]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        for client in self.clients:
+            if client.jwks is not None:
+                self._keys[client.issuer] = _key_set(client.jwks)
+
+    def audience(self, path: str) -> str:
+        """The ``aud`` a token for an endpoint must carry: its URL (``/cds-services/{id}``)."""
+        return f"{self.base_url}{path}"
+
+    def verify(self, authorization: str | None, path: str) -> str:
+        """The trusted issuer of a call's bearer token; AuthError when it is not trusted.
+
+        Args:
+            authorization: The request's Authorization header.
+            path: The endpoint called, e.g. ``/cds-services/fbss-pathway``.
+        """
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("no bearer token")
+        token = token.strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthError("the bearer token is not a JWT") from None
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in ALGORITHMS:
+            raise AuthError("the token's signature algorithm is not accepted")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("the token's header has no kid")
+        client = next((c for c in self.clients if c.issuer == unverified.get("iss")), None)
+        if client is None:
+            raise AuthError("the token's issuer is not a trusted client")
+        key = self._key(client, kid, header.get("jku"))
+        if not algorithm.startswith({"EC": "ES", "RSA": "RS"}.get(key.key_type or "", "?")):
+            raise AuthError("the token's algorithm does not fit the key its kid names")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                audience=self.audience(path),
+                issuer=client.issuer,
+                leeway=LEEWAY,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("the token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("the token's aud is not this service's endpoint") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise AuthError(f"the token has no {error.claim} claim") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("the token is issued in the future") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("the token's signature does not verify") from None
+        except (jwt.PyJWTError, TypeError, ValueError) as error:
+            raise AuthError(f"the token is not valid ({type(error).__name__})") from None
+        self._not_replayed(client.issuer, claims)
+        return client.issuer
+
+    def _key(self, client: TrustedClient, kid: str, jku: Any) -> jwt.PyJWK:
+        if jku is not None:
+            if jku not in client.jku:
+                raise AuthError("the token's jku is not on this client's allow-list")
+            source = f"jku:{jku}"
+            url: str | None = jku
+        else:
+            source, url = client.issuer, client.jwks_url
+        keys = self._keys.get(source)
+        if (keys is None or kid not in keys) and url is not None:
+            keys = self._refresh(source, url)  # a new kid: the client may have rotated keys
+        if keys is None or kid not in keys:
+            raise AuthError("the token's kid is not in the client's key set")
+        return keys[kid]
+
+    def _refresh(self, source: str, url: str) -> dict[str, jwt.PyJWK]:
+        try:
+            keys = _key_set(self.fetch(url))
+        except (OSError, ValueError):
+            raise AuthError("the client's key set could not be fetched") from None
+        with self._lock:
+            self._keys[source] = keys
+        return keys
+
+    def _not_replayed(self, issuer: str, claims: Mapping[str, Any]) -> None:
+        seen, expires = (issuer, str(claims["jti"])), float(claims["exp"])
+        now = self.clock()
+        with self._lock:
+            # Forget tokens that have expired: they can no longer be replayed anyway.
+            while self._expiries and self._expiries[0][0] + LEEWAY < now:
+                self._seen.discard(heapq.heappop(self._expiries)[1])
+            if seen in self._seen:
+                raise AuthError("the token was used before (jti replayed)")
+            self._seen.add(seen)
+            heapq.heappush(self._expiries, (expires, seen))

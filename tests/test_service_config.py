@@ -1,0 +1,76 @@
+"""Configuring the service: trusted clients from TOML; no unauthenticated service off loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from fbss_pathway.cds_hooks.auth import ClientsError, load_clients
+from fbss_pathway.cli import main
+
+KEY = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key(), as_dict=True)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "clients.toml"
+    path.write_text(text)
+    return path
+
+
+def test_clients_load_from_a_table_a_json_string_or_a_url(tmp_path: Path) -> None:
+    key = {**KEY, "kid": "k1"}
+    inline = ", ".join(f'{name} = "{value}"' for name, value in key.items())
+    path = _write(
+        tmp_path,
+        f'[[client]]\nissuer = "https://a"\njwks = {{ keys = [ {{ {inline} }} ] }}\n'
+        f"[[client]]\nissuer = \"https://b\"\njwks = '{json.dumps({'keys': [key]})}'\n"
+        '[[client]]\nissuer = "https://c"\njwks_url = "https://c/jwks.json"\n'
+        'jku = ["https://c/jwks.json"]\n',
+    )
+    clients = load_clients(path)
+    assert [c.issuer for c in clients] == ["https://a", "https://b", "https://c"]
+    assert clients[0].jwks == clients[1].jwks
+    assert clients[2].jku == ("https://c/jwks.json",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "no [[client]] tables"),
+        ('[[client]]\nissuer = "https://a"\n', "exactly one of jwks"),
+        ('[[client]]\nissuer = "https://a"\njwks = "{not json"\n', "not a JSON Web Key Set"),
+        ('[[client]]\nissuer = "https://a"\njwks = { keys = [ { kty = "EC" } ] }\n', "usable"),
+        ('[[client]]\nissuer = "https://a"\njwks_url = "file:///etc/passwd"\n', "http(s) URL"),
+        ('[[client]]\nissuer = "https://a"\njwks_url = "https://a"\nsecret = 1\n', "unknown key"),
+        ("[[client]\n", "cannot read"),
+    ],
+)
+def test_a_bad_clients_file_names_the_entry(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ClientsError) as caught:
+        load_clients(_write(tmp_path, text))
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--host", "0.0.0.0"], "refusing to serve on 0.0.0.0 without authentication"),
+        (["--host", "192.0.2.10"], "without authentication"),
+        (["--clients", "{clients}"], "--clients needs --base-url"),
+        (
+            ["--clients", "{clients}", "--base-url", "https://cds.example", "--cors-origin", "*"],
+            "'*' is refused together with --clients",
+        ),
+    ],
+)
+def test_serve_refuses_to_start_insecurely(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    clients = _write(tmp_path, '[[client]]\nissuer = "https://a"\njwks_url = "https://a/k"\n')
+    argv = ["serve", *(arg.format(clients=clients) for arg in args)]
+    assert main(argv) == 1
+    assert expected in capsys.readouterr().err
