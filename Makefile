@@ -25,6 +25,13 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
+# A real FHIR server for the tests (fhirsnake, from PyPI), in its own virtual environment.
+FHIRSNAKE := .venv-fhirsnake
+$(FHIRSNAKE)/.installed: requirements/fhirsnake.lock
+	$(PYTHON) -m venv $(FHIRSNAKE)
+	$(FHIRSNAKE)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/fhirsnake.lock
+	@touch $@
+
 demo: $(STAMP)
 	$(BIN)/fbss-pathway demo
 
@@ -37,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(FHIRSNAKE)/.installed
 	$(BIN)/pytest
 
 # The standard build (an sdist, then a wheel from the sdist), installed in a fresh venv
@@ -85,4 +92,4 @@ catalogue: $(STAMP)
 	$(BIN)/fbss-pathway rules --markdown > docs/rule-catalogue.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(FHIRSNAKE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -15,7 +14,6 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
@@ -25,6 +23,8 @@ from fbss_pathway.cds_hooks.auth import Authenticator, TrustedClient
 from fbss_pathway.cds_hooks.service import SERVICE_ID, create_app, prefetch_from_bundle
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
+
+from .servers import LoopbackServer, free_port
 
 ISSUER = "https://ehr.example.org"
 SECRET = "MRN-4711-SECRET"
@@ -37,36 +37,6 @@ def _jwk(key: Any, kid: str) -> dict[str, Any]:
     algorithm = ECAlgorithm if isinstance(key, ec.EllipticCurvePrivateKey) else RSAAlgorithm
     public: dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
     return {**public, "kid": kid}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-class _Server:
-    """uvicorn serving an app on a loopback port, in a thread, for one module's tests."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.port = port
-        self.base = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 class _KeySetServer(http.server.ThreadingHTTPServer):
@@ -99,8 +69,8 @@ def key_set_server() -> Iterator[_KeySetServer]:
 
 
 @pytest.fixture(scope="module")
-def service(key_set_server: _KeySetServer) -> Iterator[_Server]:
-    port = _free_port()
+def service(key_set_server: _KeySetServer) -> Iterator[LoopbackServer]:
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     clients = (
         TrustedClient(
@@ -110,7 +80,7 @@ def service(key_set_server: _KeySetServer) -> Iterator[_Server]:
         ),
     )
     app = create_app(authenticator=Authenticator(clients, base), max_body=5 * 1024 * 1024)
-    with _Server(app, port) as server:
+    with LoopbackServer(app, port) as server:
         yield server
 
 
@@ -152,7 +122,7 @@ def _call(record: PatientRecord | None = None) -> dict[str, Any]:
     }
 
 
-def _post(service: _Server, body: Any, token: str | None, **kwargs: Any) -> httpx2.Response:
+def _post(service: LoopbackServer, body: Any, token: str | None, **kwargs: Any) -> httpx2.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     headers.update(kwargs.pop("headers", {}))
     return httpx2.post(
@@ -171,14 +141,14 @@ def _post(service: _Server, body: Any, token: str | None, **kwargs: Any) -> http
     ("key", "algorithm", "kid"), [(EC_KEY, "ES384", "ec-1"), (RSA_KEY, "RS384", "rsa-1")]
 )
 def test_a_signed_call_from_a_trusted_client_gets_cards(
-    service: _Server, key: Any, algorithm: str, kid: str
+    service: LoopbackServer, key: Any, algorithm: str, kid: str
 ) -> None:
     response = _post(service, _call(), _token(service.base, key=key, algorithm=algorithm, kid=kid))
     assert response.status_code == 200, response.text
     assert response.json()["cards"][0]["summary"].startswith("FBSS pathway: Radiofrequency")
 
 
-def test_discovery_needs_a_token_for_its_own_url(service: _Server) -> None:
+def test_discovery_needs_a_token_for_its_own_url(service: LoopbackServer) -> None:
     url = f"{service.base}/cds-services"
     assert httpx2.get(url).status_code == 401
     token = _token(service.base, path="/cds-services")
@@ -224,7 +194,7 @@ def _forged_none(base: str) -> str:
     ],
 )
 def test_an_untrusted_call_is_401_naming_the_reason_never_the_token(
-    service: _Server, make_token: Any, reason: str
+    service: LoopbackServer, make_token: Any, reason: str
 ) -> None:
     token = make_token(service.base)
     response = _post(service, _call(), token)
@@ -237,7 +207,7 @@ def test_an_untrusted_call_is_401_naming_the_reason_never_the_token(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_a_replayed_token_is_refused(service: _Server) -> None:
+def test_a_replayed_token_is_refused(service: LoopbackServer) -> None:
     token = _token(service.base)
     assert _post(service, _call(), token).status_code == 200
     replay = _post(service, _call(), token)
@@ -246,7 +216,7 @@ def test_a_replayed_token_is_refused(service: _Server) -> None:
 
 
 def test_a_jku_on_the_allow_list_is_followed(
-    service: _Server, key_set_server: _KeySetServer
+    service: LoopbackServer, key_set_server: _KeySetServer
 ) -> None:
     token = _token(service.base, key=ROTATED_KEY, kid="rotated-1", jku=key_set_server.url)
     assert _post(service, _call(), token).status_code == 200
@@ -255,7 +225,9 @@ def test_a_jku_on_the_allow_list_is_followed(
 # --- Bounds: never a 500 for bad input -----------------------------------------------------
 
 
-def _raw(service: _Server, body: bytes, content_type: str = "application/json") -> httpx2.Response:
+def _raw(
+    service: LoopbackServer, body: bytes, content_type: str = "application/json"
+) -> httpx2.Response:
     return httpx2.post(
         f"{service.base}/cds-services/{SERVICE_ID}",
         content=body,
@@ -309,7 +281,7 @@ def _with_prefetch(change: Any) -> bytes:
     ],
 )
 def test_bad_requests_get_a_4xx_operation_outcome_never_a_500(
-    service: _Server, body: bytes, content_type: str, status: int, expected: str | None
+    service: LoopbackServer, body: bytes, content_type: str, status: int, expected: str | None
 ) -> None:
     response = _raw(service, body, content_type)
     assert response.status_code == status, response.text[:300]
@@ -319,7 +291,7 @@ def test_bad_requests_get_a_4xx_operation_outcome_never_a_500(
 
 
 def test_an_evaluation_in_progress_never_stalls_other_callers(
-    service: _Server, monkeypatch: pytest.MonkeyPatch
+    service: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release, entered = threading.Event(), threading.Event()
     real = service_module._answer
@@ -349,7 +321,7 @@ def test_an_evaluation_in_progress_never_stalls_other_callers(
 
 
 def test_logs_hold_no_patient_data_tokens_or_forged_lines(
-    service: _Server, caplog: pytest.LogCaptureFixture
+    service: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     record = PatientRecord.model_validate_json(example_paths()[1].read_bytes())
     record = record.model_copy(update={"patient_id": SECRET})
@@ -392,7 +364,7 @@ def test_logs_hold_no_patient_data_tokens_or_forged_lines(
     assert all(event.get("hook_instance", "(not a UUID)") == "(not a UUID)" for event in events)
 
 
-def test_cors_is_off_unless_an_origin_is_given(service: _Server) -> None:
+def test_cors_is_off_unless_an_origin_is_given(service: LoopbackServer) -> None:
     token = _token(service.base, path="/cds-services")
     response = httpx2.get(
         f"{service.base}/cds-services",

@@ -16,6 +16,7 @@ Clients are configured in a TOML file (``fbss-pathway serve --clients``)::
     jwks = { keys = [ { kty = "EC", crv = "P-384", kid = "k1", x = "...", y = "..." } ] }
     # or: jwks = '{"keys": [...]}'   or: jwks_url = "https://ehr.example.org/jwks.json"
     jku = ["https://ehr.example.org/jwks.json"]   # optional allow-list
+    fhir_servers = ["https://ehr.example.org/fhir"]  # optional: where data may be fetched
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class TrustedClient:
     jwks: Mapping[str, Any] | None = None
     jwks_url: str | None = None
     jku: tuple[str, ...] = ()
+    #: FHIR server base URLs the service may fetch from for this client (none: never).
+    fhir_servers: tuple[str, ...] = ()
 
 
 def load_clients(path: str | PathLike[str]) -> tuple[TrustedClient, ...]:
@@ -102,7 +105,7 @@ def load_clients(path: str | PathLike[str]) -> tuple[TrustedClient, ...]:
 def _client(entry: Any) -> TrustedClient:
     if not isinstance(entry, dict):
         raise ValueError("must be a table")
-    unknown = set(entry) - {"issuer", "jwks", "jwks_url", "jku"}
+    unknown = set(entry) - {"issuer", "jwks", "jwks_url", "jku", "fhir_servers"}
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
     issuer = entry.get("issuer")
@@ -122,10 +125,15 @@ def _client(entry: Any) -> TrustedClient:
         not isinstance(url, str) or not url.startswith(("https://", "http://"))
     ):
         raise ValueError("jwks_url must be an http(s) URL")
-    allowed = entry.get("jku", [])
-    if not isinstance(allowed, list) or not all(isinstance(u, str) for u in allowed):
-        raise ValueError("jku must be a list of URLs")
-    return TrustedClient(issuer, jwks, url, tuple(allowed))
+    lists = {}
+    for key in ("jku", "fhir_servers"):
+        listed = entry.get(key, [])
+        if not isinstance(listed, list) or not all(
+            isinstance(u, str) and u.startswith(("https://", "http://")) for u in listed
+        ):
+            raise ValueError(f"{key} must be a list of http(s) URLs")
+        lists[key] = tuple(listed)
+    return TrustedClient(issuer, jwks, url, lists["jku"], lists["fhir_servers"])
 
 
 def _key_set(data: Any) -> dict[str, jwt.PyJWK]:
@@ -177,8 +185,8 @@ class Authenticator:
         """The ``aud`` a token for an endpoint must carry: its URL (``/cds-services/{id}``)."""
         return f"{self.base_url}{path}"
 
-    def verify(self, authorization: str | None, path: str) -> str:
-        """The trusted issuer of a call's bearer token; AuthError when it is not trusted.
+    def verify(self, authorization: str | None, path: str) -> TrustedClient:
+        """The trusted client a call's bearer token is from; AuthError when it is not trusted.
 
         Args:
             authorization: The request's Authorization header.
@@ -227,7 +235,7 @@ class Authenticator:
         except (jwt.PyJWTError, TypeError, ValueError) as error:
             raise AuthError(f"the token is not valid ({type(error).__name__})") from None
         self._not_replayed(client.issuer, claims)
-        return client.issuer
+        return client
 
     def _key(self, client: TrustedClient, kid: str, jku: Any) -> jwt.PyJWK:
         if jku is not None:

@@ -1,9 +1,9 @@
 """A CDS Hooks 2.0 service (ASGI, Starlette): discovery, the patient-view hook, feedback.
 
-Start it with ``fbss-pathway serve`` (localhost:8080 by default). The hook reads
-only prefetched data: it does not call the client's FHIR server, so a request
-without every prefetch key gets 412, as the specification asks. A prefetch key
-whose value is null means the client has no such data; those items stay unknown.
+Start it with ``fbss-pathway serve`` (localhost:8080 by default). What the
+client did not prefetch (a key missing or null) is fetched from the call's
+``fhirServer`` when the service may fetch from it (:mod:`.fetch`); otherwise a
+missing key gets 412, and a null key means the client has no such data.
 The prefetch is read with the FHIR reader's safety rules for ``context.patientId``
 (resources about another patient are ignored); a patient outside the pathway
 gets ``200 {"cards": []}``, and conflicting entries become warning cards.
@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,10 +33,12 @@ from starlette.routing import Route
 
 from ..errors import EvaluationError
 from ..fhir import FhirError, read_bundle
+from ..recommendation import PathwayWarning
 from ..ruleset import RuleSet, default_ruleset
-from .auth import Authenticator, AuthError
+from .auth import Authenticator, AuthError, TrustedClient
 from .calls import DEFAULT_MAX_BODY, RefusedCallError, outcome, read_call, safe_id
 from .cards import cards
+from .fetch import fetch_missing
 
 __all__ = ["PREFETCH", "SERVICE_ID", "create_app", "prefetch_from_bundle"]
 
@@ -50,6 +53,8 @@ PREFETCH = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
 }
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
+#: The rule id of the warning that some data could not be read from the FHIR server.
+UNREAD_WARNING = "FHIR-UNREAD"
 log = logging.getLogger("fbss_pathway.cds_hooks")
 
 
@@ -121,11 +126,11 @@ def create_app(
     ) -> Response:
         """Authenticate, then answer; refusals become OperationOutcomes, never tracebacks."""
         try:
+            request.state.client = None
             if authenticator is not None:
-                issuer = await run_in_threadpool(
+                request.state.client = await run_in_threadpool(
                     authenticator.verify, request.headers.get("authorization"), request.url.path
                 )
-                _event("authenticated", issuer_known=bool(issuer))
             return await answer(request)
         except AuthError as error:
             _event("refused", status=401, reason=error.reason)
@@ -169,6 +174,24 @@ def create_app(
             prefetch = body.get("prefetch")
             if not isinstance(prefetch, dict):
                 prefetch = {}
+            unread: dict[str, str] = {}
+            server = _fhir_server(body, request.state.client, authenticator is not None)
+            if server is not None and any(prefetch.get(key) is None for key in PREFETCH):
+                fetched = await run_in_threadpool(
+                    partial(
+                        fetch_missing,
+                        prefetch,
+                        PREFETCH,
+                        fhir_server=server,
+                        access_token=_access_token(body),
+                        patient_id=context["patientId"],
+                    )
+                )
+                prefetch, unread = fetched.prefetch, fetched.unread
+                if all(prefetch.get(key) is None for key in PREFETCH):
+                    raise RefusedCallError(
+                        412, "incomplete", "no data could be read from the FHIR server"
+                    )
             missing = [key for key in PREFETCH if key not in prefetch]
             if missing:
                 raise RefusedCallError(
@@ -176,7 +199,7 @@ def create_app(
                 )
             # Off the event loop, so that a large chart never stalls other callers.
             result, ignored = await run_in_threadpool(
-                _answer, prefetch, context["patientId"], rules
+                _answer, prefetch, context["patientId"], rules, unread
             )
             _event(
                 "hook",
@@ -184,6 +207,7 @@ def create_app(
                 status=200,
                 cards=len(result),
                 ignored=ignored,
+                unread=sorted(unread),
                 ms=round((time.perf_counter() - started) * 1e3, 1),
             )
             return JSONResponse({"cards": result})
@@ -240,8 +264,32 @@ async def _service_call(request: Request, max_body: int) -> dict[str, Any]:
     return await read_call(request, max_body)
 
 
+def _fhir_server(
+    body: dict[str, Any], client: TrustedClient | None, authenticated: bool
+) -> str | None:
+    """The call's FHIR server when the service may fetch from it.
+
+    With authentication, only a server on the calling client's ``fhir_servers``
+    list: the service never fetches from an address a caller merely names.
+    """
+    server = body.get("fhirServer")
+    if not isinstance(server, str) or not server.startswith(("https://", "http://")):
+        return None
+    if authenticated and not (
+        client is not None and any(server.startswith(allowed) for allowed in client.fhir_servers)
+    ):
+        return None
+    return server
+
+
+def _access_token(body: dict[str, Any]) -> str | None:
+    authorization = body.get("fhirAuthorization")
+    token = authorization.get("access_token") if isinstance(authorization, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
 def _answer(
-    prefetch: dict[str, Any], patient_id: str, rules: RuleSet
+    prefetch: dict[str, Any], patient_id: str, rules: RuleSet, unread: dict[str, str]
 ) -> tuple[list[dict[str, Any]], int]:
     """The cards for a prefetch (run in a worker thread), and how many resources were ignored."""
     try:
@@ -262,6 +310,16 @@ def _answer(
         ) from None
     if recommendation is None:  # outside the pathway: an answer, not an error
         return [], len(reading.ignored)
+    if unread:
+        what = "; ".join(f"{key} ({reason})" for key, reason in sorted(unread.items()))
+        warning = PathwayWarning(
+            rule_id=UNREAD_WARNING,
+            message=f"Not read from the EHR's FHIR server: {what}. "
+            "The items these would give are unknown, not absent.",
+        )
+        recommendation = recommendation.model_copy(
+            update={"warnings": [warning, *recommendation.warnings]}
+        )
     return cards(recommendation, ruleset=rules), len(reading.ignored)
 
 

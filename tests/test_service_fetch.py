@@ -1,0 +1,213 @@
+"""Fetching what was not prefetched: from a real FHIR server (fhirsnake, from PyPI) on loopback.
+
+fhirsnake serves resource files and answers every search with all resources of
+the type (it ignores search parameters), so each search returns every example
+patient's resources: the reader's patient guard must keep only the called
+patient's. Paging and OperationOutcome answers, which fhirsnake does not
+produce, are tested against a scripted loopback endpoint (a stand-in, said so).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from fbss_pathway import PatientRecord
+from fbss_pathway.cds_hooks.auth import TrustedClient
+from fbss_pathway.cds_hooks.service import (
+    PREFETCH,
+    SERVICE_ID,
+    _fhir_server,
+    create_app,
+    prefetch_from_bundle,
+)
+from fbss_pathway.cli import example_paths
+from fbss_pathway.fhir import bundle_from_record
+
+from .servers import LoopbackServer, free_port
+
+FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
+
+
+def _records() -> list[PatientRecord]:
+    return [PatientRecord.model_validate_json(p.read_bytes()) for p in example_paths()]
+
+
+@pytest.fixture(scope="module")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    python = FHIRSNAKE / "bin" / "python"
+    assert python.exists(), "the test FHIR server is not installed: run make unit"
+    root = tmp_path_factory.mktemp("fhirsnake")
+    for record in _records():
+        for number, entry in enumerate(bundle_from_record(record)["entry"]):
+            resource = entry["resource"]
+            kind = resource["resourceType"]
+            ident = resource.get("id") or f"{record.patient_id}-{number}"
+            (root / "resources" / kind).mkdir(parents=True, exist_ok=True)
+            (root / "resources" / kind / f"{ident}.json").write_text(json.dumps(resource))
+    package = next((FHIRSNAKE / "lib").glob("python3*/site-packages/fhirsnake"))
+    port = free_port()
+    command = [str(python), "-m", "uvicorn", "main:app", "--app-dir", str(package)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx2.get(f"{base}/", timeout=2).raise_for_status()
+                break
+            except httpx2.HTTPError:
+                assert server.poll() is None, "fhirsnake stopped"
+                assert time.monotonic() < deadline, "fhirsnake did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if server.stderr:
+            server.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[LoopbackServer]:
+    with LoopbackServer(create_app(), free_port()) as server:  # loopback: no authentication
+        yield server
+
+
+def _hook(service: LoopbackServer, record: PatientRecord, **call: Any) -> httpx2.Response:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": record.patient_id},
+        **call,
+    }
+    return httpx2.post(f"{service.base}/cds-services/{SERVICE_ID}", json=body, timeout=60)
+
+
+def _shown(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(c["summary"], c["indicator"], c["source"]["label"]) for c in cards]
+
+
+@pytest.mark.parametrize("record", _records(), ids=lambda r: str(r.patient_id))
+def test_without_prefetch_the_cards_equal_those_of_the_prefetch_call(
+    service: LoopbackServer, fhir_server: str, record: PatientRecord
+) -> None:
+    prefetched = _hook(service, record, prefetch=prefetch_from_bundle(bundle_from_record(record)))
+    fetched = _hook(
+        service,
+        record,
+        fhirServer=fhir_server,
+        fhirAuthorization={"access_token": "t0ken", "token_type": "Bearer", "scope": "x"},
+    )
+    assert prefetched.status_code == fetched.status_code == 200, fetched.text
+    assert _shown(fetched.json()["cards"]) == _shown(prefetched.json()["cards"])
+
+
+def test_a_server_that_cannot_be_reached_is_412_not_no_data(service: LoopbackServer) -> None:
+    record = _records()[0]
+    response = _hook(service, record, fhirServer=f"http://127.0.0.1:{free_port()}/fhir")
+    assert response.status_code == 412
+    assert "no data could be read" in response.text
+
+
+class _ScriptedFhir(http.server.ThreadingHTTPServer):
+    """A stand-in FHIR endpoint: paged observations, an OperationOutcome, a 404."""
+
+    def __init__(self, patient_id: str) -> None:
+        subject = {"reference": f"Patient/{patient_id}"}
+        red_flag = {
+            "resourceType": "Observation",
+            "status": "final",
+            "subject": subject,
+            "code": {
+                "coding": [
+                    {"system": "urn:fbss-pathway:item", "code": "red_flags.cauda_equina_signs"}
+                ]
+            },
+            "valueBoolean": True,
+        }
+        pages = {
+            "/fhir/Observation": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "link": [{"relation": "next", "url": "/fhir/page2"}],
+                "entry": [],
+            },
+            "/fhir/page2": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": red_flag}],
+            },
+            "/fhir/Condition": {"resourceType": "OperationOutcome", "issue": []},
+            "/fhir/MedicationStatement": {"resourceType": "Bundle", "type": "searchset"},
+        }
+        self.seen: list[str] = []
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("authorization", ""))
+                answer = pages.get(self.path.split("?")[0])
+                self.send_response(200 if answer else 404)
+                self.send_header("content-type", "application/fhir+json")
+                self.end_headers()
+                self.wfile.write(json.dumps(answer or {}).encode())
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server_address[1]}/fhir"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_pages_are_followed_and_unreadable_searches_are_said_not_hidden(
+    service: LoopbackServer,
+) -> None:
+    record = _records()[1]
+    full = prefetch_from_bundle(bundle_from_record(record))
+    prefetch = {"patient": full["patient"], "procedures": full["procedures"]}
+    scripted = _ScriptedFhir(str(record.patient_id))
+    try:
+        response = _hook(
+            service,
+            record,
+            prefetch=prefetch,
+            fhirServer=scripted.base,
+            fhirAuthorization={"access_token": "abc", "token_type": "Bearer"},
+        )
+    finally:
+        scripted.shutdown()
+        scripted.server_close()
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    assert cards[0]["indicator"] == "critical"  # the red flag on page 2 was read
+    unread = next(c for c in cards if c["source"].get("topic", {}).get("code") == "FHIR-UNREAD")
+    assert "conditions (the FHIR server answered with an OperationOutcome)" in unread["detail"]
+    assert "medicationRequests (the FHIR server answered 404)" in unread["detail"]
+    assert set(scripted.seen) == {"Bearer abc"}
+    assert len(scripted.seen) == len(PREFETCH) - len(prefetch) + 1  # one search had 2 pages
+
+
+def test_with_authentication_only_the_clients_own_fhir_servers_are_fetched_from() -> None:
+    client = TrustedClient(
+        "https://ehr", jwks_url="https://ehr/k", fhir_servers=("https://ehr/fhir",)
+    )
+    body = {"fhirServer": "https://ehr/fhir/R4"}
+    assert _fhir_server(body, client, authenticated=True) == "https://ehr/fhir/R4"
+    assert (
+        _fhir_server({"fhirServer": "http://169.254.169.254/"}, client, authenticated=True) is None
+    )
+    assert _fhir_server(body, TrustedClient("https://other", jwks_url="https://o/k"), True) is None
+    assert _fhir_server({"fhirServer": "file:///etc/passwd"}, None, authenticated=False) is None
