@@ -101,14 +101,14 @@ def _request(record: PatientRecord) -> dict[str, Any]:
     }
 
 
-def test_discovery_lists_the_patient_view_service(client: TestClient) -> None:
+def test_discovery_lists_the_patient_view_and_order_sign_services(client: TestClient) -> None:
     response = client.get("/cds-services")
     assert response.status_code == 200
-    [service] = response.json()["services"]
-    assert service["hook"] == "patient-view"
-    assert service["id"] == SERVICE_ID
-    assert service["description"]
-    assert service["prefetch"] == PREFETCH
+    view, guard = response.json()["services"]
+    assert (view["hook"], view["id"]) == ("patient-view", SERVICE_ID)
+    assert (guard["hook"], guard["id"]) == ("order-sign", f"{SERVICE_ID}-order-sign")
+    assert view["description"]
+    assert view["prefetch"] == guard["prefetch"] == PREFETCH
     assert all("{{context.patientId}}" in template for template in PREFETCH.values())
 
 

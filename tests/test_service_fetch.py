@@ -24,13 +24,8 @@ import pytest
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.auth import TrustedClient
-from fbss_pathway.cds_hooks.service import (
-    PREFETCH,
-    SERVICE_ID,
-    _fhir_server,
-    create_app,
-    prefetch_from_bundle,
-)
+from fbss_pathway.cds_hooks.hooks import PREFETCH, SERVICE_ID, fhir_server_for, prefetch_from_bundle
+from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 
@@ -205,9 +200,12 @@ def test_with_authentication_only_the_clients_own_fhir_servers_are_fetched_from(
         "https://ehr", jwks_url="https://ehr/k", fhir_servers=("https://ehr/fhir",)
     )
     body = {"fhirServer": "https://ehr/fhir/R4"}
-    assert _fhir_server(body, client, authenticated=True) == "https://ehr/fhir/R4"
+    assert fhir_server_for(body, client, authenticated=True) == "https://ehr/fhir/R4"
     assert (
-        _fhir_server({"fhirServer": "http://169.254.169.254/"}, client, authenticated=True) is None
+        fhir_server_for({"fhirServer": "http://169.254.169.254/"}, client, authenticated=True)
+        is None
     )
-    assert _fhir_server(body, TrustedClient("https://other", jwks_url="https://o/k"), True) is None
-    assert _fhir_server({"fhirServer": "file:///etc/passwd"}, None, authenticated=False) is None
+    assert (
+        fhir_server_for(body, TrustedClient("https://other", jwks_url="https://o/k"), True) is None
+    )
+    assert fhir_server_for({"fhirServer": "file:///etc/passwd"}, None, authenticated=False) is None

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from fbss_pathway import PatientRecord
+from fbss_pathway.cds_hooks import hooks
 from fbss_pathway.cds_hooks import service as service_module
 from fbss_pathway.cds_hooks.auth import Authenticator, TrustedClient
 from fbss_pathway.cds_hooks.service import SERVICE_ID, create_app, prefetch_from_bundle
@@ -294,14 +295,14 @@ def test_an_evaluation_in_progress_never_stalls_other_callers(
     service: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release, entered = threading.Event(), threading.Event()
-    real = service_module._answer
+    real = hooks.patient_view
 
     def slow(*args: Any) -> Any:  # a chart that takes long to evaluate
         entered.set()
         release.wait(timeout=30)
         return real(*args)
 
-    monkeypatch.setattr(service_module, "_answer", slow)
+    monkeypatch.setattr(service_module, "patient_view", slow)
     hook_call = threading.Thread(target=_post, args=(service, _call(), _token(service.base)))
     hook_call.start()
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..recommendation import Action, MissingInput, Recommendation
 from ..ruleset import RuleSet, default_ruleset
+from ..steps import StepCheck
 from ..vocabulary import ActionCode, Stage
 
 __all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards"]
@@ -98,8 +99,13 @@ def cards(
     return result
 
 
+_ACRONYMS = {"scs": "SCS", "mri": "MRI", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS"}
+
+
 def _words(code: str) -> str:
-    text = str(code).replace("_", " ")
+    """A code in words: underscores as spaces, the first letter and acronyms capitalised."""
+    words = [_ACRONYMS.get(word, word) for word in str(code).split("_")]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 
@@ -198,3 +204,53 @@ def _empty_values(value: Any, path: str) -> Iterable[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _empty_values(item, f"{path}[{index}]")
+
+
+#: This service's reasons a clinician may give for signing an order the pathway does not
+#: support (CDS Hooks 2.0 leaves the codes to the service).
+OVERRIDE_SYSTEM = "urn:fbss-pathway:override-reason"
+OVERRIDE_REASONS = {
+    "clinical-judgement": "Clinical judgement: the pathway does not fit this patient",
+    "record-incomplete": "The record is incomplete or out of date",
+    "patient-preference": "The patient's informed preference",
+    "specialist-advice": "On a specialist's or the team's advice",
+}
+
+
+def order_warning_card(check: StepCheck, *, ruleset: RuleSet | None = None) -> dict[str, Any]:
+    """A warning for an order the pathway does not support now: why, and what it recommends."""
+    recommendation = check.recommendation
+    why: list[str] = []
+    if recommendation.stage is Stage.URGENT_REVIEW:
+        why.append("- A red flag: urgent specialist review comes before any step of the ladder.")
+    why += [f"- {warning.message}" for warning in recommendation.warnings]
+    title = check.rule_title or _words(check.step)
+    why += [f"- Not met ({title}): {criterion}" for criterion in check.unmet]
+    why += [f"- Not recorded ({title}): {criterion}" for criterion in check.unknown]
+    lines = [
+        f"**{_words(check.step)} is not what the FBSS pathway supports now.**",
+        "",
+        "**Why not:**",
+        "",
+        *(why or ["- No rule of the pathway recommends it for this patient."]),
+        "",
+        f"**The pathway recommends instead:** stage {_words(recommendation.stage).lower()}.",
+        "",
+        *[f"1. {_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
+        "",
+        f"Rule set {recommendation.ruleset_version}. "
+        "Supports, does not replace, clinical judgement.",
+    ]
+    titles = {rule.id: rule.title for rule in (ruleset or default_ruleset()).rules}
+    card = _card(
+        f"{_words(check.step)}: not supported by the FBSS pathway now",
+        "warning",
+        check.rule_id,
+        titles,
+        lines,
+    )
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS.items()
+    ]
+    return card

@@ -140,7 +140,7 @@ def read_bundle(
     data = load(bundle)
     entries = list(raw_entries(data))
     scope = PatientScope.of(entries, patient_id)
-    chart = Chart(codes or _default_codes())
+    chart = Chart(codes or default_codes())
     birth_date: date | None = None
     deceased = False
     for entry in entries:
@@ -271,7 +271,8 @@ def _remember_medication(chart: Chart, entry: RawEntry) -> None:
 _DEFAULT_CODES: list[CodeMap] = []
 
 
-def _default_codes() -> CodeMap:
+def default_codes() -> CodeMap:
+    """The packaged code mapping, read once per process."""
     if not _DEFAULT_CODES:
         _DEFAULT_CODES.append(CodeMap.default())
     return _DEFAULT_CODES[0]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..record import PatientRecord, Treatment, TreatmentKind
 from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap
-from .reading import _default_codes
+from .reading import default_codes
 from .resources import TREATMENT_DETAILS
 
 __all__ = ["bundle_from_record"]
@@ -27,7 +27,7 @@ def bundle_from_record(record: PatientRecord, *, codes: CodeMap | None = None) -
 
     The bundle's ``timestamp`` carries the assessment date.
     """
-    codes = codes or _default_codes()
+    codes = codes or default_codes()
     patient: dict[str, Any] = {"resourceType": "Patient"}
     if record.patient_id is not None:
         patient["id"] = record.patient_id

@@ -1,0 +1,158 @@
+"""The order-sign guardrail over HTTP: a warning when an ordered step is not supported now."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from fbss_pathway import PatientRecord
+from fbss_pathway.cds_hooks.cards import OVERRIDE_SYSTEM, card_problems
+from fbss_pathway.cds_hooks.hooks import ORDER_SIGN_ID, prefetch_from_bundle
+from fbss_pathway.cds_hooks.service import create_app
+from fbss_pathway.cli import example_paths
+from fbss_pathway.fhir import bundle_from_record
+
+from .servers import LoopbackServer, free_port
+
+CPT = "http://www.ama-assn.org/go/cpt"
+BLOCK, RADIOFREQUENCY, TRIAL, IMPLANT, FUSION = "64493", "64635", "63650", "63685", "22612"
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[LoopbackServer]:
+    with LoopbackServer(create_app(), free_port()) as server:
+        yield server
+
+
+def _example(prefix: str) -> PatientRecord:
+    path = next(p for p in example_paths() if p.name.startswith(prefix))
+    return PatientRecord.model_validate_json(path.read_bytes())
+
+
+def _order(code: str, system: str = CPT) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": str(uuid.uuid4()),
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
+
+
+def _sign(service: LoopbackServer, record: PatientRecord, *orders: dict[str, Any]) -> Any:
+    body = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": record.patient_id,
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": order} for order in orders],
+            },
+        },
+        "prefetch": prefetch_from_bundle(bundle_from_record(record)),
+    }
+    response = httpx2.post(f"{service.base}/cds-services/{ORDER_SIGN_ID}", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    result = response.json()["cards"]
+    for card in result:
+        assert card_problems(card) == [], card
+    return result
+
+
+@pytest.mark.parametrize(
+    ("example", "code"),
+    [
+        ("04_", RADIOFREQUENCY),  # positive block: radiofrequency is the next step
+        ("05_", TRIAL),  # SCS criteria met, work-up done: the trial is the next step
+        ("02_", "97110"),  # exercise therapy is not a ladder step: no opinion
+    ],
+)
+def test_an_order_the_pathway_recommends_gets_no_card(
+    service: LoopbackServer, example: str, code: str
+) -> None:
+    assert _sign(service, _example(example), _order(code)) == []
+
+
+def test_an_scs_trial_with_a_red_flag_is_warned_with_the_red_flag(service: LoopbackServer) -> None:
+    [card] = _sign(service, _example("01_"), _order(TRIAL))
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "SCS trial: not supported by the FBSS pathway now"
+    assert "A red flag" in card["detail"]
+    assert "urgent specialist review" in card["detail"].lower()
+    assert {reason["system"] for reason in card["overrideReasons"]} == {OVERRIDE_SYSTEM}
+
+
+def test_an_implant_while_scs_is_deferred_names_the_deferral(service: LoopbackServer) -> None:
+    [card] = _sign(service, _example("06_"), _order(IMPLANT))
+    assert "SCS-11" in card["detail"] or "deferred" in card["detail"].lower()
+    assert "Not met" in card["detail"]
+    assert "The pathway recommends instead:** stage neuromodulation" in card["detail"]
+
+
+def test_a_block_before_the_conservative_trial_failed_names_the_criterion(
+    service: LoopbackServer,
+) -> None:
+    [card] = _sign(service, _example("02_"), _order(BLOCK), _order(BLOCK))  # one card per step
+    assert "Not met (Diagnostic medial branch block" in card["detail"]
+    assert "Conservative trial failed" in card["detail"]
+    assert card["source"]["topic"]["code"].startswith("RFD-")
+
+
+def test_a_reoperation_is_warned_with_the_caution(service: LoopbackServer) -> None:
+    [card] = _sign(service, _example("02_"), _order(FUSION))
+    assert card["summary"].startswith("Reoperation: not supported")
+    assert "Reoperation caution" in card["detail"]
+
+
+def test_local_codes_and_r5_code_references_are_read(service: LoopbackServer) -> None:
+    local = _order("treatment.scs_trial", "urn:fbss-pathway:item")
+    r5 = _order(TRIAL)
+    r5["code"] = {"concept": r5["code"]}
+    assert len(_sign(service, _example("01_"), local)) == 1
+    assert len(_sign(service, _example("01_"), r5)) == 1
+
+
+def test_feedback_with_an_override_reason_logs_the_code_only(
+    service: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    [card] = _sign(service, _example("01_"), _order(TRIAL))
+    reason = card["overrideReasons"][0]
+    with caplog.at_level(logging.INFO, logger="fbss_pathway.cds_hooks"):
+        response = httpx2.post(
+            f"{service.base}/cds-services/{ORDER_SIGN_ID}/feedback",
+            json={
+                "feedback": [
+                    {
+                        "card": card["uuid"],
+                        "outcome": "overridden",
+                        "overrideReason": {"reason": reason, "userComment": "EXAMPLE-01 insists"},
+                        "outcomeTimestamp": "2026-11-22T10:00:00Z",
+                    }
+                ]
+            },
+            timeout=30,
+        )
+    assert response.status_code == 200
+    assert f'"reason": "{reason["code"]}"' in caplog.text
+    assert "EXAMPLE-01" not in caplog.text
+
+
+def test_draft_orders_that_are_not_a_bundle_are_400(service: LoopbackServer) -> None:
+    record = _example("02_")
+    body = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": record.patient_id, "draftOrders": 5},
+        "prefetch": prefetch_from_bundle(bundle_from_record(record)),
+    }
+    response = httpx2.post(f"{service.base}/cds-services/{ORDER_SIGN_ID}", json=body, timeout=30)
+    assert response.status_code == 400
+    assert "draftOrders" in response.json()["issue"][0]["diagnostics"]
