@@ -108,8 +108,8 @@ def test_a_block_before_the_conservative_trial_failed_names_the_criterion(
 
 def test_a_reoperation_is_warned_with_the_caution(service: LoopbackServer) -> None:
     [card] = _sign(service, _example("02_"), _order(FUSION))
-    assert card["summary"].startswith("Reoperation: not supported")
-    assert "Reoperation caution" in card["detail"]
+    assert card["summary"].startswith("Re-operation: not supported")
+    assert "Caution before another operation" in card["detail"]
 
 
 def test_local_codes_and_r5_code_references_are_read(service: LoopbackServer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from .recommendation import Recommendation
+from .words import item_label, percent_range
 
 __all__ = ["format_recommendation"]
 
@@ -26,8 +27,8 @@ def format_recommendation(recommendation: Recommendation, *, title: str | None =
         lines.append(f"  {number:>2}. {action.code}  [{rules}]")
         lines.append(_wrap(action.reason, "      "))
         if action.expected_benefit is not None:
-            low, high = action.expected_benefit.low_percent, action.expected_benefit.high_percent
-            span = f"{low:g} %" if low == high else f"{low:g}-{high:g} %"
+            benefit = action.expected_benefit
+            span = percent_range(benefit.low_percent, benefit.high_percent)
             lines.append(f"      expected benefit of one more operation: {span}")
         lines.append(f"      sources: {', '.join(action.sources)}")
     if recommendation.warnings:
@@ -36,7 +37,8 @@ def format_recommendation(recommendation: Recommendation, *, title: str | None =
     if recommendation.missing:
         lines.append("Missing information that would change the result:")
         lines += [
-            f"  - {m.field} (needed by {', '.join(m.needed_by)})" for m in recommendation.missing
+            f"  - {item_label(m.field)} [{m.field}] (needed by {', '.join(m.needed_by)})"
+            for m in recommendation.missing
         ]
     lines.append(f"Rule set version: {recommendation.ruleset_version}")
     return "\n".join(lines)

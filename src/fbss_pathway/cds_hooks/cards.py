@@ -1,10 +1,11 @@
-"""A Recommendation as CDS Hooks 2.0 cards.
+"""A Recommendation as CDS Hooks 2.0 cards a clinician reads in ten seconds.
 
-The stage card comes first, then one card per deferral or caution, then one per
-action. Every card names its rule in ``source`` and carries its basis in
-``detail`` (Markdown): the reason, the inputs read, the sources and what is
-missing. The specification forbids null and empty values, so absent parts are
-left out, never sent empty.
+At most four cards: the stage (with the standing actions), the step to decide
+on, what needs attention, and cautions. Every card names its first rule in
+``source`` and carries its basis in ``detail`` (Markdown with blank lines
+between blocks): the reasons, the inputs read in clinical words with units,
+the sources and what is not recorded. The specification forbids null and empty
+values, so absent parts are left out, never sent empty.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..recommendation import Action, MissingInput, Recommendation
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import StepCheck
 from ..vocabulary import ActionCode, Stage
+from ..words import code_words, fact_label, item_label, percent_range, value_text
 
 __all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards"]
 
@@ -31,7 +33,16 @@ _CAUTIONS = {ActionCode.REOPERATION_CAUTION}
 def cards(
     recommendation: Recommendation, *, ruleset: RuleSet | None = None
 ) -> list[dict[str, Any]]:
-    """CDS Hooks cards for a recommendation, the stage card first.
+    """At most four CDS Hooks cards for a recommendation, the stage card first.
+
+    1. The stage: why the patient is there, and the standing actions that go
+       with every stage, in one list.
+    2. The step to decide on (a ladder step, urgent review, a surgical opinion).
+    3. What needs attention (depression or anxiety to treat, an opioid to review).
+    4. Cautions: deferrals, warnings, the falling benefit of another operation.
+
+    The stage card carries the highest indicator of all, so that a client that
+    sorts cards by indicator (as the CDS Hooks sandbox does) still shows it first.
 
     Args:
         recommendation: From :func:`fbss_pathway.evaluate`.
@@ -41,17 +52,93 @@ def cards(
     ruleset = ruleset or default_ruleset()
     titles = {rule.id: rule.title for rule in ruleset.rules}
     urgent = recommendation.stage is Stage.URGENT_REVIEW
-    stage_rule = recommendation.stage_basis[0] if recommendation.stage_basis else None
-    lines = [
-        f"**Stage: {_words(recommendation.stage)}**",
-        f"Placed by: {', '.join(recommendation.stage_basis)}"
-        if recommendation.stage_basis
-        else "No rule placed the patient further than the conservative stage (the default).",
-    ]
-    if recommendation.actions:
-        lines += ["", "Recommended, in order:"]
+    steps = [a for a in recommendation.actions if a.code in _DECISIONS]
+    attention = [a for a in recommendation.actions if a.code in _ATTENTION]
+    cautions = [a for a in recommendation.actions if a.code in _CAUTIONS]
+    grouped = {a.code for a in (*steps, *attention, *cautions)}
+    standing = [a for a in recommendation.actions if a.code not in grouped]
+    result: list[dict[str, Any]] = []
+    if steps:
+        names = ", ".join(code_words(a.code) for a in steps)
+        result.append(
+            _card(
+                f"{'Now' if urgent else 'Next step'}: {names}",
+                "critical" if urgent else "info",
+                steps[0].rule_id,
+                titles,
+                _actions_detail(steps, ruleset, recommendation.missing),
+            )
+        )
+    if attention:
+        names = ", ".join(code_words(a.code) for a in attention)
+        result.append(
+            _card(
+                f"Needs attention: {names}",
+                "warning",
+                attention[0].rule_id,
+                titles,
+                _actions_detail(attention, ruleset, recommendation.missing),
+            )
+        )
+    if recommendation.warnings or cautions:
+        result.append(_cautions_card(recommendation, cautions, ruleset, titles))
+    order = ["info", "warning", "critical"]
+    highest = max((card["indicator"] for card in result), key=order.index, default="info")
+    next_step = f"; next: {code_words(steps[0].code)}" if steps and not urgent else ""
+    stage_card = _card(
+        f"FBSS pathway: {code_words(recommendation.stage)}{next_step}",
+        "critical" if urgent else highest,
+        recommendation.stage_basis[0] if recommendation.stage_basis else None,
+        titles,
+        _stage_detail(recommendation, standing, titles),
+    )
+    return [stage_card, *result]
+
+
+#: Actions that are a decision to take: the ladder's steps, urgent review, a surgical opinion.
+_DECISIONS = frozenset(
+    {code for code in ActionCode if code.ladder_stage is not None} | {ActionCode.SURGICAL_OPINION}
+)
+#: Actions that need attention beside the ladder.
+_ATTENTION = frozenset({ActionCode.TREAT_DEPRESSION_ANXIETY, ActionCode.OPIOID_REVIEW})
+
+
+def _cautions_card(
+    recommendation: Recommendation,
+    cautions: list[Action],
+    ruleset: RuleSet,
+    titles: dict[str, str],
+) -> dict[str, Any]:
+    warnings = recommendation.warnings
+    lines = [f"- {_cell(w.message)} ({w.rule_id})" for w in warnings]
+    if cautions:
+        lines += ["", *_actions_detail(cautions, ruleset, [])] if lines else []
+        lines += [] if warnings else _actions_detail(cautions, ruleset, [])
+    named = [titles.get(w.rule_id, w.rule_id) for w in warnings]
+    named += [code_words(a.code) for a in cautions]
+    first = warnings[0].rule_id if warnings else cautions[0].rule_id
+    return _card(f"Caution: {'; '.join(named)}", "warning", first, titles, lines)
+
+
+def _stage_detail(
+    recommendation: Recommendation, standing: list[Action], titles: dict[str, str]
+) -> list[str]:
+    placed = [a.reason for a in recommendation.actions if a.rule_id in recommendation.stage_basis]
+    if not placed:
+        placed = [titles.get(rule, rule) for rule in recommendation.stage_basis]
+    lines = [f"**Stage: {code_words(recommendation.stage)}**", ""]
+    if placed:
+        lines += ["Why: " + "; ".join(dict.fromkeys(placed)) + ".", ""]
+    else:
+        lines += ["No criterion for a further step is met: conservative care is the default.", ""]
+    if standing:
+        by_rule: dict[str, list[Action]] = {}
+        for action in standing:  # one line per rule: its actions share its reason
+            by_rule.setdefault(action.rule_id, []).append(action)
+        lines += ["**With every stage:**", ""]
         lines += [
-            f"1. {_words(action.code)} ({action.rule_id})" for action in recommendation.actions
+            f"- {', '.join(code_words(a.code) for a in group)}: {_cell(group[0].reason)} ({rule})"
+            for rule, group in by_rule.items()
         ]
     lines += _missing(recommendation.missing)
     lines += [
@@ -59,54 +146,19 @@ def cards(
         f"Rule set {recommendation.ruleset_version}. "
         "Supports, does not replace, clinical judgement.",
     ]
-    result = [
-        _card(
-            f"FBSS pathway: {_words(recommendation.stage)}"
-            f" ({len(recommendation.actions)} recommended action(s))",
-            "critical" if urgent else "info",
-            stage_rule,
-            titles,
-            lines,
-        )
-    ]
-    for warning in recommendation.warnings:
-        result.append(
-            _card(
-                warning.message,
-                "warning",
-                warning.rule_id,
-                titles,
-                [f"**{titles.get(warning.rule_id, warning.rule_id)}**", "", warning.message],
-            )
-        )
-    for action in recommendation.actions:
-        indicator = (
-            "critical"
-            if action.code is ActionCode.URGENT_SPECIALIST_REVIEW
-            else "warning"
-            if action.code in _CAUTIONS
-            else "info"
-        )
-        result.append(
-            _card(
-                f"{_words(action.code)}: {action.reason}",
-                indicator,
-                action.rule_id,
-                titles,
-                _action_detail(action, ruleset, recommendation.missing),
-            )
-        )
-    return result
+    return lines
 
 
-_ACRONYMS = {"scs": "SCS", "mri": "MRI", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS"}
-
-
-def _words(code: str) -> str:
-    """A code in words: underscores as spaces, the first letter and acronyms capitalised."""
-    words = [_ACRONYMS.get(word, word) for word in str(code).split("_")]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
+def _actions_detail(
+    actions: list[Action], ruleset: RuleSet, missing: list[MissingInput]
+) -> list[str]:
+    lines: list[str] = []
+    for action in actions:
+        if lines:
+            lines.append("")
+        lines += [f"**{code_words(action.code)}** ({action.rule_id})", ""]
+        lines += _action_detail(action, ruleset, missing)
+    return lines
 
 
 def _summary(text: str) -> str:
@@ -132,20 +184,20 @@ def _card(
 
 
 def _action_detail(action: Action, ruleset: RuleSet, missing: list[MissingInput]) -> list[str]:
-    lines = [f"**Why:** {action.reason}", "", "**Inputs read:**", ""]
-    lines += ["| item | value |", "|---|---|"]
+    lines = [f"Why: {_cell(action.reason)}.", "", "Inputs read:", ""]
     lines += [
-        f"| {item.field} | {'unknown' if item.value is None else _cell(item.value)} |"
+        f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}"
         for item in action.inputs
-    ] or ["| (none) | |"]
-    lines += ["", "**Sources:**", ""]
+    ] or ["- none"]
+    lines += ["", "Sources:", ""]
     lines += [
         f"- {ruleset.sources[key].citation if key in ruleset.sources else key}"
         for key in action.sources
     ]
     if action.expected_benefit is not None:
         benefit = action.expected_benefit
-        lines += ["", f"Expected benefit: {benefit.low_percent:g}-{benefit.high_percent:g} %."]
+        share = percent_range(benefit.low_percent, benefit.high_percent)
+        lines += ["", f"Expected benefit of one more operation: {share} of patients improve."]
     if action.also_from:
         lines += ["", f"Also recommended by: {', '.join(action.also_from)}."]
     rules = {action.rule_id, *action.also_from}
@@ -157,15 +209,14 @@ def _missing(missing: Iterable[MissingInput]) -> list[str]:
     items = list(missing)
     if not items:
         return []
-    return ["", "**Missing information** (would change or confirm this):", ""] + [
-        f"- {item.field} (needed by {', '.join(item.needed_by)})" for item in items
+    return ["", "**Not recorded** (would change or confirm this):", ""] + [
+        f"- {item_label(item.field)} (for {', '.join(item.needed_by)})" for item in items
     ]
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value).replace("|", "\\|")
+def _cell(text: str) -> str:
+    """Text kept on one Markdown line."""
+    return " ".join(str(text).split())
 
 
 def card_problems(card: dict[str, Any]) -> list[str]:
@@ -224,26 +275,26 @@ def order_warning_card(check: StepCheck, *, ruleset: RuleSet | None = None) -> d
     if recommendation.stage is Stage.URGENT_REVIEW:
         why.append("- A red flag: urgent specialist review comes before any step of the ladder.")
     why += [f"- {warning.message}" for warning in recommendation.warnings]
-    title = check.rule_title or _words(check.step)
+    title = check.rule_title or code_words(check.step)
     why += [f"- Not met ({title}): {criterion}" for criterion in check.unmet]
     why += [f"- Not recorded ({title}): {criterion}" for criterion in check.unknown]
     lines = [
-        f"**{_words(check.step)} is not what the FBSS pathway supports now.**",
+        f"**{code_words(check.step)} is not what the FBSS pathway supports now.**",
         "",
         "**Why not:**",
         "",
         *(why or ["- No rule of the pathway recommends it for this patient."]),
         "",
-        f"**The pathway recommends instead:** stage {_words(recommendation.stage).lower()}.",
+        f"**The pathway recommends instead:** stage {code_words(recommendation.stage).lower()}.",
         "",
-        *[f"1. {_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
+        *[f"1. {code_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
         "",
         f"Rule set {recommendation.ruleset_version}. "
         "Supports, does not replace, clinical judgement.",
     ]
     titles = {rule.id: rule.title for rule in (ruleset or default_ruleset()).rules}
     card = _card(
-        f"{_words(check.step)}: not supported by the FBSS pathway now",
+        f"{code_words(check.step)}: not supported by the FBSS pathway now",
         "warning",
         check.rule_id,
         titles,

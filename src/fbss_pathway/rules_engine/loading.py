@@ -614,23 +614,27 @@ def facts_in_template(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text)
 
 
+#: A placeholder and the unit written after it ("{block_relief_percent} %").
+_WITH_UNIT = re.compile(r"\{([^{}]*)\}( ?(?:%|/10|months|weeks))?")
+
+
 def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, Parameter]) -> str:
-    """Fill a template with the patient's facts (``unknown`` where not recorded)."""
+    """Fill a template with the patient's facts ("unknown", without a unit, where not recorded)."""
 
     def value(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, unit = match.group(1), match.group(2) or ""
         if name in parameters:
-            return _number(parameters[name].value)
+            return _number(parameters[name].value) + unit
         found = facts.get(name)
         if found is None:
-            return "unknown"
+            return "unknown"  # never "unknown %"
         if isinstance(found, bool):
-            return "yes" if found else "no"
+            return ("yes" if found else "no") + unit
         if isinstance(found, int | float):
-            return _number(found)
-        return str(found).replace("_", " ")
+            return _number(found) + (unit.rstrip("s") if found == 1 else unit)  # 1 month
+        return str(found).replace("_", " ") + unit
 
-    return _PLACEHOLDER.sub(value, text)
+    return _WITH_UNIT.sub(value, text)
 
 
 def _number(value: float) -> str:

@@ -1,0 +1,110 @@
+"""Facts, items and codes in the words a clinician reads: one voice for cards and reports.
+
+``item_label("examination.myofascial_trigger_zones")`` is "Myofascial trigger
+zones" (the record's own description of the item); ``value_text`` puts units on
+numbers ("7/10", "80 %", "53 months"); ``code_words`` turns a stage or action
+code into words with its acronyms ("SCS trial").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from .facts import FACTS
+from .record import PatientRecord, Treatment
+
+__all__ = ["code_words", "fact_label", "item_label", "percent_range", "value_text"]
+
+_ACRONYMS = {"scs": "SCS", "mri": "MRI", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS"}
+_UNITS = (
+    (re.compile(r"(^|_)nrs$"), "{}/10"),
+    (re.compile(r"percent$"), "{} %"),
+    (re.compile(r"(months$|^months_)"), "{} months"),
+    (re.compile(r"weeks$"), "{} weeks"),
+    (re.compile(r"^age_years$"), "{} years"),
+    (re.compile(r"oswestry_disability_index$"), "{} %"),
+)
+_TREATMENT_ITEM = re.compile(r"^treatments\[(?P<kind>[a-z_]+)[^\]]*\]\.(?P<name>[a-z_]+)$")
+
+
+#: Codes whose words alone would not read well.
+_PHRASES = {
+    "treat_depression_anxiety": "treat depression or anxiety",
+    "screen_depression_anxiety": "screen for depression and anxiety",
+    "examine_trigger_zones": "examine for trigger zones and allodynia",
+    "fitness_program": "fitness programme",
+    "reoperation_caution": "caution before another operation",
+    "reoperation": "re-operation",
+}
+
+
+def code_words(code: str) -> str:
+    """A stage or action code in words, first letter capitalised: ``scs_trial`` is 'SCS trial'."""
+    text = _PHRASES.get(str(code)) or " ".join(
+        _ACRONYMS.get(word, word) for word in str(code).split("_")
+    )
+    return text[:1].upper() + text[1:]
+
+
+def value_text(name: str, value: Any) -> str:
+    """A fact's or item's value with its unit; 'not recorded' for None."""
+    if value is None:
+        return "not recorded"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        number = f"{value:g}"
+        for pattern, form in _UNITS:
+            if pattern.search(name):
+                return form.format(number)
+        return number
+    return str(value).replace("_", " ")
+
+
+def percent_range(low: float, high: float) -> str:
+    """A range of percentages, 'about 30 %' when both ends are one figure."""
+    return f"about {low:g} %" if low == high else f"{low:g}-{high:g} %"
+
+
+def fact_label(fact: str) -> str:
+    """A fact rules read, in words (its catalogue description)."""
+    spec = FACTS.get(fact)
+    return _sentence(spec.description) if spec is not None else code_words(fact)
+
+
+def item_label(path: str) -> str:
+    """A record item (``pain.back_nrs``, ``treatments[exercise_therapy, ...].adherence``)."""
+    treatment = _TREATMENT_ITEM.match(path)
+    if treatment is not None:
+        detail = _descriptions(Treatment).get(treatment["name"], treatment["name"])
+        return f"{code_words(treatment['kind'])}: {detail[:1].lower()}{detail[1:]}"
+    return _record_labels().get(path, code_words(path.rsplit(".", 1)[-1]))
+
+
+@cache
+def _record_labels() -> dict[str, str]:
+    labels = {}
+    for name, info in PatientRecord.model_fields.items():
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            labels.update({f"{name}.{k}": v for k, v in _descriptions(section).items()})
+        elif info.description:
+            labels[name] = _sentence(info.description)
+    return labels
+
+
+@cache
+def _descriptions(model: type[BaseModel]) -> dict[str, str]:
+    return {
+        name: _sentence(info.description) if info.description else code_words(name)
+        for name, info in model.model_fields.items()
+    }
+
+
+def _sentence(description: str) -> str:
+    """The description as a label: its first sentence, without the closing full stop."""
+    return description.split(": ")[0].split(". ")[0].rstrip(".")
