@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
+import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.auth import ClientsError, load_clients
-from fbss_pathway.cli import main
+from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
+from fbss_pathway.cli import example_paths, main
+from fbss_pathway.fhir import bundle_from_record
+
+from .servers import free_port
 
 KEY = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key(), as_dict=True)
 
@@ -74,3 +84,36 @@ def test_serve_refuses_to_start_insecurely(
     argv = ["serve", *(arg.format(clients=clients) for arg in args)]
     assert main(argv) == 1
     assert expected in capsys.readouterr().err
+
+
+def test_serve_runs_worker_processes_that_answer_hooks(tmp_path: Path) -> None:
+    record = PatientRecord.model_validate_json(example_paths()[3].read_bytes())
+    port = free_port()
+    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
+    server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx2.get(f"{base}/cds-services", timeout=2).raise_for_status()
+                break
+            except httpx2.HTTPError:
+                assert server.poll() is None, "serve stopped"
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        call = {
+            "hook": "patient-view",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": record.patient_id},
+            "prefetch": prefetch_from_bundle(bundle_from_record(record)),
+        }
+        for _ in range(4):
+            response = httpx2.post(f"{base}/cds-services/fbss-pathway", json=call, timeout=30)
+            assert response.status_code == 200
+            assert response.json()["cards"][0]["summary"].startswith("FBSS pathway: Radio")
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert err.count("Started server process") == 2  # two workers
+    assert '"event": "unauthenticated"' in err

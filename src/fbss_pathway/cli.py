@@ -176,7 +176,7 @@ def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     import uvicorn
 
     from .cds_hooks.auth import Authenticator, load_clients
-    from .cds_hooks.service import create_app
+    from .cds_hooks.service import SERVE_SETTINGS
 
     authenticator = None
     if args.clients is not None:
@@ -200,13 +200,18 @@ def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
         logging.getLogger("fbss_pathway.cds_hooks").warning(
             json.dumps({"event": "unauthenticated", "detail": "every caller is served"})
         )
+    settings = {  # what each worker process builds its application from
+        "rules": args.rules,
+        "clients": args.clients,
+        "base_url": args.base_url,
+        "cors_origins": args.cors_origin,
+        "max_body": args.max_body,
+    }
+    os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
     uvicorn.run(  # pragma: no cover
-        create_app(
-            ruleset=ruleset,
-            authenticator=authenticator,
-            cors_origins=args.cors_origin,
-            max_body=args.max_body,
-        ),
+        "fbss_pathway.cds_hooks.service:app_from_environment",
+        factory=True,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         access_log=False,
@@ -351,6 +356,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ORIGIN",
         help="a browser origin allowed to call (repeatable; none by default)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes, each with its own engine (default: 1; the cores: more throughput)",
     )
     serve.add_argument(
         "--max-body",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -28,8 +29,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..ruleset import RuleSet, default_ruleset
-from .auth import Authenticator, AuthError
+from ..ruleset import RuleSet, default_ruleset, load_ruleset
+from .auth import Authenticator, AuthError, load_clients
 from .calls import DEFAULT_MAX_BODY, RefusedCallError, outcome, read_call, safe_id
 from .cards import OVERRIDE_REASONS
 from .hooks import (
@@ -43,7 +44,15 @@ from .hooks import (
     prefetch_from_bundle,
 )
 
-__all__ = ["ORDER_SIGN_ID", "PREFETCH", "SERVICE_ID", "create_app", "prefetch_from_bundle"]
+__all__ = [
+    "ORDER_SIGN_ID",
+    "PREFETCH",
+    "SERVE_SETTINGS",
+    "SERVICE_ID",
+    "app_from_environment",
+    "create_app",
+    "prefetch_from_bundle",
+]
 
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
 log = logging.getLogger("fbss_pathway.cds_hooks")
@@ -217,6 +226,29 @@ def create_app(
             Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
         ],
         middleware=middleware,
+    )
+
+
+#: The environment variable ``fbss-pathway serve`` passes its settings in, to each worker.
+SERVE_SETTINGS = "FBSS_PATHWAY_SERVE"
+
+
+def app_from_environment() -> Starlette:
+    """The application as ``fbss-pathway serve`` configured it (one per worker process).
+
+    uvicorn starts each worker from this factory; the settings come from the
+    environment, so that every worker loads the same rules and trusted clients.
+    """
+    settings = json.loads(os.environ.get(SERVE_SETTINGS, "{}"))
+    authenticator = None
+    if settings.get("clients"):
+        clients = load_clients(settings["clients"])
+        authenticator = Authenticator(clients, settings["base_url"])
+    return create_app(
+        ruleset=load_ruleset(settings.get("rules")),
+        authenticator=authenticator,
+        cors_origins=settings.get("cors_origins") or (),
+        max_body=settings.get("max_body") or DEFAULT_MAX_BODY,
     )
 
 
