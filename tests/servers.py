@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from typing import Any
 
+import httpx2
 import uvicorn
 
 
@@ -38,3 +40,16 @@ class LoopbackServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[Any], seconds: float = 60) -> None:
+    """Wait for a server process to answer ``url``; fail if it stops or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx2.get(url, timeout=2).raise_for_status()
+            return
+        except httpx2.HTTPError:
+            assert process.poll() is None, f"the server stopped ({url})"
+            assert time.monotonic() < deadline, f"the server did not start ({url})"
+            time.sleep(0.1)

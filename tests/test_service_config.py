@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
 from fbss_pathway.cli import example_paths, main
 from fbss_pathway.fhir import bundle_from_record
 
-from .servers import free_port
+from .servers import free_port, wait_until_answering
 
 KEY = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key(), as_dict=True)
 
@@ -93,15 +92,7 @@ def test_serve_runs_worker_processes_that_answer_hooks(tmp_path: Path) -> None:
     server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx2.get(f"{base}/cds-services", timeout=2).raise_for_status()
-                break
-            except httpx2.HTTPError:
-                assert server.poll() is None, "serve stopped"
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+        wait_until_answering(f"{base}/cds-services", server)
         call = {
             "hook": "patient-view",
             "hookInstance": str(uuid.uuid4()),

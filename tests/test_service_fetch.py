@@ -13,7 +13,6 @@ import http.server
 import json
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 
-from .servers import LoopbackServer, free_port
+from .servers import LoopbackServer, free_port, wait_until_answering
 
 FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
 
@@ -57,15 +56,7 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx2.get(f"{base}/", timeout=2).raise_for_status()
-                break
-            except httpx2.HTTPError:
-                assert server.poll() is None, "fhirsnake stopped"
-                assert time.monotonic() < deadline, "fhirsnake did not start"
-                time.sleep(0.1)
+        wait_until_answering(f"{base}/", server)
         yield base
     finally:
         server.terminate()
