@@ -75,10 +75,12 @@ bench-fhir: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --patients 2000 --evaluations 100000
 
-# Regenerates examples/fhir/ from examples/patients/ (a test checks they are current).
+# Regenerates examples/fhir/ from examples/patients/, with the invented names and birth
+# dates of examples/fhir/patients.json (a test checks they are current).
 fhir-examples: $(STAMP)
 	for record in examples/patients/*.json; do \
-		$(BIN)/fbss-pathway to-fhir $$record > examples/fhir/$$(basename $$record .json).bundle.json; \
+		$(BIN)/fbss-pathway to-fhir $$record --patients examples/fhir/patients.json \
+			> examples/fhir/$$(basename $$record .json).bundle.json; \
 	done
 
 # Regenerates the table of packaged codes in docs/fhir.md (a test checks it is current).

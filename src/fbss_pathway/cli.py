@@ -249,7 +249,11 @@ def _to_fhir(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"error: {_field_errors(error)}", file=sys.stderr)
         return 1
-    print(json.dumps(bundle_from_record(record), indent=2))
+    people = _read_json(args.patients) if args.patients else {}
+    if not isinstance(people, dict):
+        raise _InputError(f"{args.patients} must map patient ids to Patient elements")
+    details = people.get(record.patient_id) if record.patient_id else None
+    print(json.dumps(bundle_from_record(record, patient=details), indent=2))
     return 0
 
 
@@ -375,6 +379,11 @@ def _parser() -> argparse.ArgumentParser:
         "to-fhir", help="print a record (JSON file, or - for stdin) as a FHIR R4 Bundle"
     )
     to_fhir.add_argument("file")
+    to_fhir.add_argument(
+        "--patients",
+        metavar="FILE",
+        help="JSON: Patient elements (name, birthDate, ...) by patient_id, e.g. invented names",
+    )
     commands.add_parser("schema", help="print the patient record's JSON Schema")
     commands.add_parser(
         "questionnaire", help="print the pathway assessment as a FHIR R4 Questionnaire"

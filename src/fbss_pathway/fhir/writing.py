@@ -10,6 +10,7 @@ no resource, so it reads back as unknown. Reading the bundle back with
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from ..record import PatientRecord, Treatment, TreatmentKind
@@ -22,13 +23,25 @@ __all__ = ["bundle_from_record"]
 _SNOMED = "http://snomed.info/sct"
 
 
-def bundle_from_record(record: PatientRecord, *, codes: CodeMap | None = None) -> dict[str, Any]:
+def bundle_from_record(
+    record: PatientRecord,
+    *,
+    codes: CodeMap | None = None,
+    patient: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A FHIR R4 ``collection`` Bundle with everything the record knows.
 
     The bundle's ``timestamp`` carries the assessment date.
+
+    Args:
+        record: The record.
+        codes: The code mapping; the packaged codes by default.
+        patient: Elements of the Patient resource the record does not hold
+            (``name``, ``birthDate``, ``gender``), e.g. so that an EHR sandbox
+            can list an example patient by name.
     """
     codes = codes or default_codes()
-    patient: dict[str, Any] = {"resourceType": "Patient"}
+    patient = {**(patient or {}), "resourceType": "Patient"}
     if record.patient_id is not None:
         patient["id"] = record.patient_id
     name = f"fbss-pathway:patient:{record.patient_id or ''}"
