@@ -23,6 +23,7 @@ import pytest
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.auth import TrustedClient
+from fbss_pathway.cds_hooks.fetch import fetch_missing
 from fbss_pathway.cds_hooks.hooks import PREFETCH, SERVICE_ID, fhir_server_for, prefetch_from_bundle
 from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
@@ -200,3 +201,36 @@ def test_with_authentication_only_the_clients_own_fhir_servers_are_fetched_from(
         fhir_server_for(body, TrustedClient("https://other", jwks_url="https://o/k"), True) is None
     )
     assert fhir_server_for({"fhirServer": "file:///etc/passwd"}, None, authenticated=False) is None
+
+
+def test_a_next_page_elsewhere_is_not_followed_with_the_token() -> None:
+    asked: list[str] = []
+
+    class Answer:
+        def __init__(self, body: dict[str, Any]) -> None:
+            self.body = json.dumps(body).encode()
+
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+        def read(self, _: int) -> bytes:
+            return self.body
+
+    def opener(request: Any, timeout: float) -> Answer:
+        asked.append(request.full_url)
+        link = [{"relation": "next", "url": "http://169.254.169.254/latest/meta-data"}]
+        return Answer({"resourceType": "Bundle", "type": "searchset", "link": link})
+
+    fetched = fetch_missing(
+        {},
+        {"conditions": "Condition?patient={{context.patientId}}"},
+        fhir_server="https://ehr.example/fhir",
+        access_token="secret",
+        patient_id="p1",
+        opener=opener,
+    )
+    assert asked == ["https://ehr.example/fhir/Condition?patient=p1"]
+    assert fetched.unread == {"conditions": "a next page outside the FHIR server"}

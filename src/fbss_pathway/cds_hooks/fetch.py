@@ -61,14 +61,15 @@ def fetch_missing(
             continue
         query = template.replace("{{context.patientId}}", urllib.parse.quote(patient_id, safe=""))
         try:
-            result.prefetch[key] = _query(base + query, access_token, opener, budget)
+            result.prefetch[key] = _query(base, query, access_token, opener, budget)
         except _UnreadableError as error:
             result.prefetch[key] = None
             result.unread[key] = str(error)
     return result
 
 
-def _query(url: str, token: str | None, opener: Opener, budget: list[int]) -> Any:
+def _query(base: str, query: str, token: str | None, opener: Opener, budget: list[int]) -> Any:
+    url = base + query
     answer = _get(url, token, opener, budget)
     if answer.get("resourceType") != "Bundle":
         return answer
@@ -77,7 +78,10 @@ def _query(url: str, token: str | None, opener: Opener, budget: list[int]) -> An
     while (following := _next(answer)) is not None:
         if pages >= MAX_PAGES:
             raise _UnreadableError(f"more than {MAX_PAGES} pages")
-        answer = _get(urllib.parse.urljoin(url, following), token, opener, budget)
+        url = urllib.parse.urljoin(url, following)
+        if not url.startswith(base):  # the token goes only to the server the call named
+            raise _UnreadableError("a next page outside the FHIR server")
+        answer = _get(url, token, opener, budget)
         if answer.get("resourceType") != "Bundle":
             raise _UnreadableError("a page is not a Bundle")
         entries += _entries(answer)
