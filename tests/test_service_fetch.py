@@ -234,3 +234,33 @@ def test_a_next_page_elsewhere_is_not_followed_with_the_token() -> None:
     )
     assert asked == ["https://ehr.example/fhir/Condition?patient=p1"]
     assert fetched.unread == {"conditions": "a next page outside the FHIR server"}
+
+
+def test_redirects_are_not_followed() -> None:
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(302)
+            self.send_header("location", "/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetched = fetch_missing(
+            {},
+            {"patient": "Patient/{{context.patientId}}"},
+            fhir_server=f"http://127.0.0.1:{server.server_address[1]}/fhir",
+            access_token="secret",
+            patient_id="p1",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == ["/fhir/Patient/p1"]
+    assert fetched.unread == {"patient": "the FHIR server answered 302"}

@@ -137,5 +137,15 @@ def _next(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would send the access token along to any host."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _open(request: urllib.request.Request, timeout: float) -> Any:
-    return urllib.request.urlopen(request, timeout=timeout)  # http(s) only: checked in _get
+    return _OPENER.open(request, timeout=timeout)  # http(s) only: checked in _get
