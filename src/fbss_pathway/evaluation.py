@@ -26,7 +26,7 @@ from .recommendation import (
 from .record import PatientRecord
 from .rules_engine.conditions import unknown_facts
 from .rules_engine.engine import Firing
-from .rules_engine.loading import render
+from .rules_engine.templates import render
 from .ruleset import RuleSet, default_ruleset
 from .vocabulary import ActionCode, Stage
 

@@ -13,8 +13,9 @@ from .facts import FACTS, FactSpec
 from .recommendation import ExpectedBenefit, TraceEntry
 from .rules_engine.conditions import Condition, facts_read
 from .rules_engine.engine import CompiledRules
-from .rules_engine.loading import RuleDirectory, facts_in_template, read_rule_directory
+from .rules_engine.loading import RuleDirectory, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
+from .rules_engine.templates import facts_in_template
 
 __all__ = ["RuleSet", "default_rules_path", "default_ruleset", "load_ruleset"]
 

@@ -1,0 +1,429 @@
+"""Turning the TOML tables of a rule directory into the rule model, collecting every problem.
+
+The reader checks each table as it goes (keys, names, operators, values,
+references, templates, limits on shapes) and records a :class:`RuleIssue` naming
+file, rule and key for each problem, with a did-you-mean suggestion where one
+exists; :mod:`.loading` decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import RuleIssue
+from ..facts import FACTS
+from ..vocabulary import ActionCode, Stage
+from .conditions import (
+    OPERATORS,
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    Derived,
+    Known,
+)
+from .limits import (
+    MAX_COMPARISONS,
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    number_problem,
+)
+from .model import BenefitRange, Parameter, Rule, Source
+from .templates import PLACEHOLDER
+
+PARAMETERS_FILE = "parameters.toml"
+SOURCES_FILE = "sources.toml"
+
+_RULE_KEYS = frozenset(
+    {
+        "id",
+        "title",
+        "when",
+        "always",
+        "reason",
+        "sources",
+        "derive",
+        "actions",
+        "stage",
+        "warning",
+        "first",
+        "expected_benefit",
+    }
+)
+_CONDITION_KEYS = frozenset({"all", "any", "fact", "op", "value", "param", "than_fact", "known"})
+_DERIVED_KEYS = frozenset({"derived", "is"})
+_PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources"})
+_ID = re.compile(r"^[A-Z]{2,5}-\d{2}$")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """A did-you-mean suffix for a name close to a known one, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Reader:
+    """Collects issues while turning TOML tables into the rule model."""
+
+    def __init__(self) -> None:
+        self.issues: list[RuleIssue] = []
+        self.file = ""
+        self.rule_id: str | None = None
+
+    def issue(self, key: str | None, message: str) -> None:
+        """Record a problem at the current file and rule."""
+        self.issues.append(RuleIssue(self.file, self.rule_id, key, message))
+
+    def load_toml(self, path: Path) -> dict[str, Any] | None:
+        """A TOML file's tables, or None (with the problem recorded)."""
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                self.issue(None, f"is larger than {MAX_FILE_BYTES // 1024} KiB")
+                return None
+            return tomllib.loads(path.read_bytes().decode("utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            self.issue(None, f"not valid TOML: {error}")
+        except UnicodeDecodeError:
+            self.issue(None, "is not UTF-8 text")
+        except RecursionError:
+            self.issue(None, "is nested too deeply")
+        except OSError as error:
+            self.issue(None, f"cannot be read: {error.strerror}")
+        return None
+
+    # -- parameters and sources -------------------------------------------------------
+
+    def parameters(
+        self, data: dict[str, Any], sources: Mapping[str, Source]
+    ) -> dict[str, Parameter]:
+        """The named thresholds, each with a number, unit, description and sources."""
+        result = {}
+        for name, table in data.items():
+            if not NAME.match(name) or name in FACTS:
+                self.issue(name, "a parameter name must be snake_case and not a fact name")
+                continue
+            if not isinstance(table, dict):
+                self.issue(name, "must be a table with value, unit, description and sources")
+                continue
+            for key in table.keys() - _PARAMETER_KEYS:
+                self.issue(f"{name}.{key}", "unknown key" + suggest(key, _PARAMETER_KEYS))
+            value = table.get("value")
+            problem = number_problem(value)
+            if problem is not None or not isinstance(value, int | float):
+                self.issue(f"{name}.value", problem or "must be a number")
+                continue
+            unit, description = table.get("unit"), table.get("description")
+            if not isinstance(unit, str) or not isinstance(description, str) or not description:
+                self.issue(name, "needs a unit and a description (strings)")
+                continue
+            keys = self.source_keys(table.get("sources"), f"{name}.sources", sources)
+            result[name] = Parameter(name, value, unit, description, keys)
+        return result
+
+    def sources(self, data: dict[str, Any]) -> dict[str, Source]:
+        """The citation keys."""
+        result = {}
+        for key, table in data.items():
+            if not isinstance(table, dict) or set(table) != {"citation"}:
+                self.issue(key, "a source is a table with exactly one key, citation")
+                continue
+            citation = table["citation"]
+            if not isinstance(citation, str) or not citation.strip():
+                self.issue(f"{key}.citation", "must be a non-empty string")
+                continue
+            result[key] = Source(key, citation.strip())
+        return result
+
+    def source_keys(self, value: Any, key: str, sources: Mapping[str, Source]) -> tuple[str, ...]:
+        """A list of known source keys."""
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self.issue(key, "must list at least one source key")
+            return ()
+        for source in value:
+            if source not in sources:
+                self.issue(key, f"unknown source {source!r}" + suggest(source, sources))
+        return tuple(value)
+
+    # -- conditions -------------------------------------------------------------------
+
+    def condition(
+        self,
+        data: Any,
+        key: str,
+        parameters: Mapping[str, Parameter],
+        derived_names: set[str],
+        depth: int = 0,
+    ) -> Condition | None:
+        """A condition tree, or None (with the problem recorded)."""
+        if not isinstance(data, dict):
+            self.issue(key, "a condition must be a table")
+            return None
+        if depth > MAX_NESTING:
+            self.issue(key, f"all/any groups are nested more than {MAX_NESTING} deep")
+            return None
+        if "derived" in data or "is" in data:
+            return self._derived(data, key, derived_names)
+        for unknown in data.keys() - _CONDITION_KEYS:
+            self.issue(f"{key}.{unknown}", "unknown key" + suggest(unknown, _CONDITION_KEYS))
+            return None
+        groups = [name for name in ("all", "any") if name in data]
+        if groups:
+            if len(data) != 1:
+                self.issue(key, "an all/any group has no other keys")
+                return None
+            items = data[groups[0]]
+            if not isinstance(items, list) or not items:
+                self.issue(f"{key}.{groups[0]}", "must be a non-empty list of conditions")
+                return None
+            if len(items) > MAX_COMPARISONS:
+                self.issue(f"{key}.{groups[0]}", f"holds more than {MAX_COMPARISONS} conditions")
+                return None
+            parsed = [
+                self.condition(
+                    item, f"{key}.{groups[0]}[{index}]", parameters, derived_names, depth + 1
+                )
+                for index, item in enumerate(items)
+            ]
+            if any(item is None for item in parsed):
+                return None
+            children = tuple(item for item in parsed if item is not None)
+            return AllOf(children) if groups[0] == "all" else AnyOf(children)
+        return self._atom(data, key, parameters)
+
+    def _derived(self, data: dict[str, Any], key: str, derived_names: set[str]) -> Condition | None:
+        if set(data) != _DERIVED_KEYS:
+            extra = sorted(set(data) ^ _DERIVED_KEYS)
+            self.issue(
+                key, f"a derived-fact test has exactly the keys derived and is (not {extra})"
+            )
+            return None
+        name, value = data["derived"], data["is"]
+        if not isinstance(value, bool):
+            self.issue(f"{key}.is", "must be true or false")
+            return None
+        if not isinstance(name, str):
+            self.issue(f"{key}.derived", "must be the name of a derived fact")
+            return None
+        if name not in derived_names:
+            self.issue(
+                f"{key}.derived", f"unknown derived fact {name!r}" + suggest(name, derived_names)
+            )
+            return None
+        return Derived(name, value)
+
+    def _atom(
+        self, data: dict[str, Any], key: str, parameters: Mapping[str, Parameter]
+    ) -> Condition | None:
+        fact = data.get("fact")
+        if not isinstance(fact, str):
+            self.issue(key, "a condition names a fact (or is an all/any group)")
+            return None
+        spec = FACTS.get(fact)
+        if spec is None:
+            self.issue(f"{key}.fact", f"unknown fact {fact!r}" + suggest(fact, FACTS))
+            return None
+        if "known" in data:
+            if set(data) != {"fact", "known"} or not isinstance(data["known"], bool):
+                self.issue(key, "a known-test has exactly fact and known = true/false")
+                return None
+            return Known(fact, data["known"])
+        op = data.get("op")
+        if op not in OPERATORS:
+            self.issue(f"{key}.op", f"bad operator {op!r}; use one of {', '.join(OPERATORS)}")
+            return None
+        operands = [name for name in ("value", "param", "than_fact") if name in data]
+        if len(operands) != 1:
+            self.issue(key, "a comparison has exactly one of value, param or than_fact")
+            return None
+        if op not in ("==", "!=") and spec.type != "number":
+            self.issue(f"{key}.op", f"{op} compares numbers; {fact} is a {spec.type}")
+            return None
+        if operands[0] == "than_fact":
+            other = data["than_fact"]
+            if not isinstance(other, str) or other not in FACTS or FACTS[other].type != spec.type:
+                self.issue(
+                    f"{key}.than_fact",
+                    f"{other!r} is not a {spec.type} fact" + suggest(str(other), FACTS),
+                )
+                return None
+            return Compare(fact, op, other_fact=other)
+        if operands[0] == "param":
+            name = data["param"]
+            if not isinstance(name, str) or name not in parameters:
+                self.issue(
+                    f"{key}.param", f"unknown parameter {name!r}" + suggest(str(name), parameters)
+                )
+                return None
+            if spec.type != "number":
+                self.issue(f"{key}.param", f"parameters are numbers; {fact} is a {spec.type}")
+                return None
+            return Compare(fact, op, parameters[name].value, param=name)
+        value = data["value"]
+        if not self._value_fits(value, spec.type, spec.categories):
+            expected = {"flag": "true or false", "number": "a number"}.get(
+                spec.type, f"one of {list(spec.categories)}"
+            )
+            self.issue(f"{key}.value", f"{fact} takes {expected}")
+            return None
+        problem = number_problem(value) if spec.type == "number" else None
+        if problem is not None:
+            self.issue(f"{key}.value", problem)
+            return None
+        return Compare(fact, op, value)
+
+    @staticmethod
+    def _value_fits(value: Any, kind: str, categories: tuple[str, ...]) -> bool:
+        if kind == "flag":
+            return isinstance(value, bool)
+        if kind == "number":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, str) and value in categories
+
+    # -- rules ------------------------------------------------------------------------
+
+    def rule(
+        self,
+        data: Any,
+        parameters: Mapping[str, Parameter],
+        sources: Mapping[str, Source],
+        derived_names: set[str],
+    ) -> Rule | None:
+        """One rule, or None (with its problems recorded)."""
+        if not isinstance(data, dict):
+            self.issue(None, "each [[rule]] must be a table")
+            return None
+        rule_id = data.get("id")
+        self.rule_id = rule_id if isinstance(rule_id, str) else None
+        if not isinstance(rule_id, str) or not _ID.match(rule_id):
+            self.issue("id", "a rule id looks like ABC-01 (2-5 capitals, dash, two digits)")
+            return None
+        count = len(self.issues)
+        for key in data.keys() - _RULE_KEYS:
+            self.issue(key, "unknown key" + suggest(key, _RULE_KEYS))
+        title, reason = data.get("title"), data.get("reason")
+        if not isinstance(title, str) or not title.strip():
+            self.issue("title", "needs a title")
+        if not isinstance(reason, str) or not reason.strip():
+            self.issue("reason", "needs a reason template")
+        keys = self.source_keys(data.get("sources"), "sources", sources)
+
+        when: Condition | None = None
+        if ("when" in data) == ("always" in data):
+            self.issue("when", "give exactly one of when (a condition) or always = true")
+        elif "always" in data:
+            if data["always"] is not True:
+                self.issue("always", "must be true (or use when)")
+            when = AllOf(())
+        else:
+            when = self.condition(data["when"], "when", parameters, derived_names)
+
+        derive, actions, stage, warning, benefit = self._conclusions(
+            data, parameters, derived_names
+        )
+        first = data.get("first", False)
+        if not isinstance(first, bool):
+            self.issue("first", "must be true or false")
+        for name, text in (("reason", reason), ("warning", warning)):
+            if isinstance(text, str):
+                self.template(text, name, parameters)
+        if len(self.issues) > count or when is None or not isinstance(title, str):
+            return None
+        assert isinstance(reason, str)
+        return Rule(
+            id=rule_id,
+            title=title.strip(),
+            file=self.file,
+            when=when,
+            reason=reason.strip(),
+            sources=keys,
+            derive=derive,
+            actions=actions,
+            stage=stage,
+            warning=warning,
+            first=first,
+            expected_benefit=benefit,
+        )
+
+    def _conclusions(
+        self, data: dict[str, Any], parameters: Mapping[str, Parameter], derived_names: set[str]
+    ) -> tuple[str | None, tuple[ActionCode, ...], Stage | None, str | None, BenefitRange | None]:
+        derive = data.get("derive")
+        concludes = [key for key in ("actions", "stage", "warning") if key in data]
+        if (derive is None) == (not concludes):
+            self.issue("derive", "a rule either derives a fact or concludes actions/stage/warning")
+        if derive is not None and (not isinstance(derive, str) or derive not in derived_names):
+            self.issue("derive", "a derived fact name must be snake_case and not a fact name")
+        actions: list[ActionCode] = []
+        raw_actions = data.get("actions", [])
+        if not isinstance(raw_actions, list) or ("actions" in data and not raw_actions):
+            self.issue("actions", "must be a non-empty list of action codes")
+            raw_actions = []
+        for code in raw_actions:
+            try:
+                actions.append(ActionCode(code))
+            except ValueError:
+                self.issue(
+                    "actions",
+                    f"unknown action {code!r}" + suggest(str(code), [a.value for a in ActionCode]),
+                )
+        stage: Stage | None = None
+        if "stage" in data:
+            try:
+                stage = Stage(data["stage"])
+            except ValueError:
+                self.issue(
+                    "stage",
+                    f"unknown stage {data['stage']!r}"
+                    + suggest(str(data["stage"]), [s.value for s in Stage]),
+                )
+        for action in actions:
+            if action.ladder_stage is not None and action.ladder_stage is not stage:
+                self.issue(
+                    "actions",
+                    f"{action} is a step of stage {action.ladder_stage}; "
+                    "the rule must conclude that stage",
+                )
+        warning = data.get("warning")
+        if warning is not None and not (isinstance(warning, str) and warning.strip()):
+            self.issue("warning", "must be a non-empty template string")
+            warning = None
+        benefit = None
+        if "expected_benefit" in data:
+            benefit = self._benefit(data["expected_benefit"], parameters)
+            if ActionCode.REOPERATION_CAUTION not in actions:
+                self.issue("expected_benefit", "goes only with the action reoperation_caution")
+        return derive, tuple(actions), stage, warning, benefit
+
+    def _benefit(self, data: Any, parameters: Mapping[str, Parameter]) -> BenefitRange | None:
+        if not isinstance(data, dict) or set(data) != {"low", "high"}:
+            self.issue("expected_benefit", "must be a table { low = param, high = param }")
+            return None
+        names = data["low"], data["high"]
+        for name in names:
+            if not isinstance(name, str) or name not in parameters:
+                self.issue(
+                    "expected_benefit",
+                    f"unknown parameter {name!r}" + suggest(str(name), parameters),
+                )
+                return None
+        low, high = (parameters[name].value for name in names)
+        if low > high:
+            self.issue("expected_benefit", "low is above high")
+            return None
+        return BenefitRange(low, high, names[0], names[1])
+
+    def template(self, text: str, key: str, parameters: Mapping[str, Parameter]) -> None:
+        """Check a template's placeholders and braces."""
+        for name in PLACEHOLDER.findall(text):
+            if name not in FACTS and name not in parameters:
+                self.issue(
+                    key, f"unknown placeholder {{{name}}}" + suggest(name, [*FACTS, *parameters])
+                )
+        if text.count("{") != text.count("}"):
+            self.issue(key, "unbalanced braces")
