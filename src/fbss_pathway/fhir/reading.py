@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -39,8 +39,19 @@ __all__ = [
     "record_from_bundle",
 ]
 
+
+def _youngest_age() -> int:
+    """The youngest age the record accepts (its ``ge`` bound on ``age_years``)."""
+    for option in get_args(PatientRecord.model_fields["age_years"].annotation):
+        for field_info in getattr(option, "__metadata__", ()):
+            for bound in getattr(field_info, "metadata", ()):
+                if getattr(bound, "ge", None) is not None:
+                    return int(bound.ge)
+    raise AssertionError("age_years has no lower bound")  # pragma: no cover
+
+
 #: The pathway is for adults (the clinical specification, section 1).
-ADULT_AGE = 18
+ADULT_AGE = _youngest_age()
 #: The rule id a data conflict carries when it becomes a warning.
 CONFLICT_WARNING = "FHIR-CONFLICT"
 _READERS = {

@@ -27,7 +27,7 @@ MEDICATION_TAKEN = frozenset({"active", "completed", "stopped"})
 _ASSERTED = frozenset({"confirmed", "provisional", "differential", "unconfirmed"})
 _PRESENT = frozenset({"active", "recurrence", "relapse"})
 _GONE = frozenset({"inactive", "remission", "resolved"})
-_PAIN_SCORE = ("http://loinc.org", "72514-3")
+_PAIN_ITEMS = frozenset({"pain.back_nrs", "pain.leg_nrs"})
 #: Treatment details FHIR has no element for, as extensions: suffix -> Treatment field.
 TREATMENT_DETAILS = {
     "duration-weeks": "duration_weeks",
@@ -94,7 +94,7 @@ class Chart:
             self.skip(entry, "status is not final, amended or corrected")
             return
         sites = {c.code for c in (resource.bodySite.coding or [])} if resource.bodySite else set()
-        item, pain_without_site = None, False
+        item, sited = None, set()  # sited: items the code sets only with a body site
         for coding in (resource.code.coding if resource.code else None) or []:
             if coding.system == LOCAL_SYSTEM and coding.code in SCALAR_ITEMS:
                 item = coding.code
@@ -103,15 +103,16 @@ class Chart:
                 if mapped.body_site is None or mapped.body_site in sites:
                     item = mapped.item
                     break
-                pain_without_site = (coding.system, coding.code) == _PAIN_SCORE
+                sited.add(mapped.item)
             if item:
                 break
         if item is None:
-            why = (
-                "pain score without a body site saying back or leg"
-                if pain_without_site
-                else "body site not in the mapping"
-            )
+            if sites:
+                why = "body site not in the mapping"
+            elif sited <= _PAIN_ITEMS:
+                why = "pain score without a body site saying back or leg"
+            else:
+                why = "no body site saying which item it is"
             self.skip(entry, why)
             return
         value = _observed_value(resource)
