@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fbss_pathway import PatientRecord, RuleSet, evaluate, load_ruleset
-from fbss_pathway.evaluation import explain
+from fbss_pathway.explain import explain
 from fbss_pathway.facts import FactValue, extract_facts
 from fbss_pathway.ndjson import run_batch
 from fbss_pathway.rules_engine.conditions import evaluate as truth

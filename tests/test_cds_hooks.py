@@ -22,7 +22,7 @@ from fbss_pathway.cds_hooks.service import (
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
-from fbss_pathway.words import code_words, item_label
+from fbss_pathway.explain.words import code_words, item_label
 
 from .fhir_builders import flag
 

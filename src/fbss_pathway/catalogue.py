@@ -99,6 +99,8 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
         ]
         if rule.warning is not None:
             out.append(f"- **Warning:** {rule.warning}")
+        if rule.defers:
+            out.append(f"- **Holds back:** {', '.join(f'`{stage}`' for stage in rule.defers)}")
         if rule.expected_benefit is not None:
             b = rule.expected_benefit
             out.append(

@@ -33,8 +33,9 @@ from .record import (
     Treatment,
     TreatmentKind,
 )
+from .vocabulary import Stage
 
-__all__ = ["FACTS", "FactSpec", "FactValue", "extract_facts"]
+__all__ = ["FACTS", "STEP_RECORDS", "FactSpec", "FactValue", "extract_facts"]
 
 FactValue = bool | int | float | str
 FactType = Literal["flag", "number", "category"]
@@ -181,6 +182,25 @@ _SPECS = _DERIVED_SPECS + tuple(spec for facts in _DIRECT.values() for spec, _ i
 
 #: Every fact rules may name, by name.
 FACTS: Mapping[str, FactSpec] = {spec.name: spec for spec in _SPECS}
+
+#: Facts that record a step of the ladder (taken or not, and how it went), by the
+#: rung whose step it is. The ladder view asks whether a rung further up could
+#: still open once the steps below are taken: it treats these as not yet known.
+STEP_RECORDS: Mapping[str, Stage] = {
+    "exercise_weeks": Stage.CONSERVATIVE,
+    "exercise_adherence": Stage.CONSERVATIVE,
+    "block_on_record": Stage.RADIOFREQUENCY,
+    "block_relief_percent": Stage.RADIOFREQUENCY,
+    "rf_on_record": Stage.RADIOFREQUENCY,
+    "rf_relief_percent": Stage.RADIOFREQUENCY,
+    "rf_relief_months": Stage.RADIOFREQUENCY,
+    "scs_team_assessment_done": Stage.NEUROMODULATION,
+    "psychological_evaluation": Stage.NEUROMODULATION,
+    "scs_trial_on_record": Stage.NEUROMODULATION,
+    "scs_trial_relief_percent": Stage.NEUROMODULATION,
+    "scs_implant_on_record": Stage.NEUROMODULATION,
+    "scs_implant_relief_percent": Stage.NEUROMODULATION,
+}
 
 
 def _calendar_months(start: date, end: date) -> int:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .vocabulary import ActionCode, Stage
+from .vocabulary import ActionCode, RungStatus, Stage
 
 __all__ = [
     "Action",
     "ExpectedBenefit",
     "InputValue",
+    "LadderCriterion",
+    "LadderRung",
+    "LadderStep",
     "MissingInput",
     "PathwayWarning",
     "Recommendation",
@@ -80,6 +83,44 @@ class TraceEntry(_Result):
     concluded: str
 
 
+class LadderCriterion(_Result):
+    """One criterion of a rung, as a rule file states it, and whether this patient meets it.
+
+    ``met`` is None when unknown information decides it: never shown as met or unmet.
+    """
+
+    text: str = Field(description="The criterion in clinical words.")
+    met: bool | None
+    rule_id: str = Field(description="The rule that states it (for a derived fact, its rule).")
+    inputs: list[InputValue]
+
+
+class LadderStep(_Result):
+    """One way onto a rung: a rule that places the patient there, with its own criteria."""
+
+    rule_id: str
+    title: str
+    met: bool | None
+    criteria: list[LadderCriterion] = Field(
+        description="Its criteria beyond the rung's shared ones."
+    )
+
+
+class LadderRung(_Result):
+    """Where the patient stands on one rung of the ladder.
+
+    The rung is reached when every one of its ``criteria`` is met and at least
+    one of its ``steps`` is. ``blocked_by`` holds the deferrals, contraindications
+    or red flags that hold this rung back.
+    """
+
+    stage: Stage
+    status: RungStatus
+    criteria: list[LadderCriterion] = Field(description="Shared by every way onto the rung.")
+    steps: list[LadderStep]
+    blocked_by: list[PathwayWarning] = Field(default_factory=list)
+
+
 class Recommendation(_Result):
     """The pathway's recommendation for one patient; the clinician decides.
 
@@ -91,6 +132,8 @@ class Recommendation(_Result):
         missing: Unknown inputs that would change the result.
         warnings: Deferrals, cautions and other notes for the clinician.
         trace: Every rule that fired, in order, including derived facts.
+        ladder: Where the patient stands on each rung, in ladder order (with
+            ``urgent_review`` last when a red flag pre-empts).
         ruleset_version: Content hash of the rule files that produced this.
     """
 
@@ -100,6 +143,7 @@ class Recommendation(_Result):
     missing: list[MissingInput]
     warnings: list[PathwayWarning]
     trace: list[TraceEntry]
+    ladder: list[LadderRung]
     ruleset_version: str
 
     def action_codes(self) -> list[ActionCode]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .catalogue import describe_condition
-from .evaluation import explain
+from .explain import explain
 from .facts import extract_facts
 from .recommendation import Recommendation
 from .record import PatientRecord

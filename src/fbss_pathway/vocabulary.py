@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["LADDER", "ActionCode", "Stage"]
+__all__ = ["LADDER", "ActionCode", "RungStatus", "Stage"]
 
 
 class Stage(StrEnum):
@@ -41,6 +41,24 @@ LADDER: tuple[Stage, ...] = (
 )
 
 _RANK = {stage: index for index, stage in enumerate((*LADDER, Stage.URGENT_REVIEW))}
+
+
+class RungStatus(StrEnum):
+    """Where a rung of the ladder stands for one patient (the ladder view).
+
+    Below the patient's stage a rung is ``passed``; the stage's own rung is
+    ``current``; above it a rung is ``blocked`` (a deferral or a red flag holds
+    it back), ``undecided`` (unknown information could open it), ``ahead`` (the
+    steps below may still open it) or ``not_indicated`` (the patient's findings
+    rule it out whatever those steps show).
+    """
+
+    PASSED = "passed"
+    CURRENT = "current"
+    BLOCKED = "blocked"
+    NOT_INDICATED = "not_indicated"
+    UNDECIDED = "undecided"
+    AHEAD = "ahead"
 
 
 class ActionCode(StrEnum):

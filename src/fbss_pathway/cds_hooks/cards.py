@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, MissingInput, Recommendation
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import StepCheck
 from ..vocabulary import ActionCode, Stage
-from ..words import code_words, fact_label, item_label, percent_range, value_text
 
 __all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards"]
 

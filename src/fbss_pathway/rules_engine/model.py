@@ -45,6 +45,8 @@ class Rule:
 
     A rule either derives a fact (``derive``), which other rules read, or
     concludes any of actions, a stage and a warning for the recommendation.
+    ``defers`` names the ladder stages its warning holds the patient back from
+    (a deferral or a contraindication), for the ladder view.
     """
 
     id: str
@@ -59,3 +61,4 @@ class Rule:
     warning: str | None = None
     first: bool = False
     expected_benefit: BenefitRange | None = None
+    defers: tuple[Stage, ...] = ()

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import RuleIssue
 from ..facts import FACTS
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import LADDER, ActionCode, Stage
 from .conditions import (
     OPERATORS,
     AllOf,
@@ -53,6 +53,7 @@ _RULE_KEYS = frozenset(
         "warning",
         "first",
         "expected_benefit",
+        "defers",
     }
 )
 _CONDITION_KEYS = frozenset({"all", "any", "fact", "op", "value", "param", "than_fact", "known"})
@@ -329,6 +330,7 @@ class Reader:
         first = data.get("first", False)
         if not isinstance(first, bool):
             self.issue("first", "must be true or false")
+        defers = self._defers(data.get("defers"), stage, warning) if "defers" in data else ()
         for name, text in (("reason", reason), ("warning", warning)):
             if isinstance(text, str):
                 self.template(text, name, parameters)
@@ -348,6 +350,7 @@ class Reader:
             warning=warning,
             first=first,
             expected_benefit=benefit,
+            defers=defers,
         )
 
     def _conclusions(
@@ -399,6 +402,28 @@ class Reader:
             if ActionCode.REOPERATION_CAUTION not in actions:
                 self.issue("expected_benefit", "goes only with the action reoperation_caution")
         return derive, tuple(actions), stage, warning, benefit
+
+    def _defers(self, data: Any, stage: Stage | None, warning: str | None) -> tuple[Stage, ...]:
+        """The ladder stages a warning rule holds the patient back from (its own or later)."""
+        if stage is None or warning is None:
+            self.issue("defers", "goes only with a stage and a warning (what holds the step back)")
+            return ()
+        if not isinstance(data, list) or not data:
+            self.issue("defers", "must be a non-empty list of ladder stages")
+            return ()
+        deferred: list[Stage] = []
+        for name in data:
+            found = next((s for s in LADDER if s.value == name), None)
+            if found is None:
+                self.issue(
+                    "defers",
+                    f"not a ladder stage: {name!r}" + suggest(str(name), [s.value for s in LADDER]),
+                )
+            elif found.rank < stage.rank:
+                self.issue("defers", f"{found} is below the rule's own stage {stage}")
+            elif found not in deferred:
+                deferred.append(found)
+        return tuple(deferred)
 
     def _benefit(self, data: Any, parameters: Mapping[str, Parameter]) -> BenefitRange | None:
         if not isinstance(data, dict) or set(data) != {"low", "high"}:

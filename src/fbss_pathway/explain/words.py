@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .facts import FACTS
-from .record import PatientRecord, Treatment
+from ..facts import FACTS
+from ..record import PatientRecord, Treatment
 
 __all__ = ["code_words", "fact_label", "item_label", "percent_range", "value_text"]
 
@@ -28,6 +28,7 @@ _UNITS = (
     (re.compile(r"^age_years$"), "{} years"),
     (re.compile(r"oswestry_disability_index$"), "{} %"),
 )
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\. ")  # "e.g. " ends no sentence
 _TREATMENT_ITEM = re.compile(r"^treatments\[(?P<kind>[a-z_]+)[^\]]*\]\.(?P<name>[a-z_]+)$")
 
 
@@ -107,4 +108,4 @@ def _descriptions(model: type[BaseModel]) -> dict[str, str]:
 
 def _sentence(description: str) -> str:
     """The description as a label: its first sentence, without the closing full stop."""
-    return description.split(": ")[0].split(". ")[0].rstrip(".")
+    return _SENTENCE_END.split(description.split(": ")[0])[0].rstrip(".")

@@ -1,0 +1,51 @@
+"""A rule's condition in a clinician's words: "Back pain intensity, NRS 0-10: at least 5/10".
+
+The ladder view shows each criterion of a rung as its rule file states it; this
+module turns the condition tree into that sentence, with units on numbers and
+derived facts under the title of the rule that defines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..rules_engine.conditions import AllOf, AnyOf, Compare, Condition, Derived, Known
+from .words import fact_label, value_text
+
+__all__ = ["condition_text"]
+
+_OPERATOR_WORDS = {
+    "==": "",
+    "!=": "not ",
+    ">=": "at least ",
+    ">": "more than ",
+    "<": "less than ",
+    "<=": "at most ",
+}
+
+
+def condition_text(condition: Condition, titles: Mapping[str, str]) -> str:
+    """The condition as a sentence; ``titles`` names each derived fact by its rule's title."""
+    match condition:
+        case Compare(fact=fact, op=op, value=value, other_fact=other):
+            if other is not None:
+                compared = _lower_first(fact_label(other))
+            else:
+                compared = value_text(fact, value)
+            return f"{fact_label(fact)}: {_OPERATOR_WORDS[op]}{compared}"
+        case Known(fact=fact, known=known):
+            return f"{fact_label(fact)}: {'recorded' if known else 'not recorded'}"
+        case Derived(name=name, value=value):
+            return f"{titles.get(name, name)}: {'yes' if value else 'no'}"
+        case AllOf(items=()):
+            return "always"
+        case AllOf(items=items):
+            return "all of: " + "; ".join(condition_text(item, titles) for item in items)
+        case AnyOf(items=items):
+            return "any of: " + "; ".join(condition_text(item, titles) for item in items)
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter unless the first word is an acronym (SCS, PHQ-9)."""
+    first = text.split(" ", 1)[0]
+    return text if first.isupper() or first[:1].isdigit() else text[:1].lower() + text[1:]

@@ -1,0 +1,144 @@
+"""Combining the fired rules into a recommendation, and showing its basis.
+
+The engine decides which rules fire. This module only combines their
+conclusions by three fixed policies, documented in ``docs/pathway.md``:
+
+* red flags pre-empt: if an ``urgent_review`` rule fires, only urgent rules count;
+* one stage: the furthest stage any fired rule concludes (conservative when none
+  does), and conclusions of rules that place the patient on another stage are
+  superseded;
+* one entry per action: rules recommending the same action are merged.
+
+It then adds what a clinician checks the result with: the missing information
+and the ladder view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..facts import FACTS, FactValue
+from ..recommendation import (
+    Action,
+    MissingInput,
+    PathwayWarning,
+    Recommendation,
+)
+from ..rules_engine.conditions import unknown_facts
+from ..rules_engine.engine import Firing
+from ..rules_engine.templates import render
+from ..ruleset import RuleSet
+from ..vocabulary import ActionCode, Stage
+from .inputs import input_value
+from .ladder import ladder
+
+__all__ = ["explain"]
+
+_ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
+
+
+def explain(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    firings: list[Firing],
+    derived: Mapping[str, bool],
+) -> Recommendation:
+    """Combine the fired rules into a recommendation with its basis."""
+    rules = ruleset.rules
+    trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
+    fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
+
+    urgent = [i for i in fired if rules[i].stage is Stage.URGENT_REVIEW]
+    if urgent:
+        stage, kept = Stage.URGENT_REVIEW, urgent
+    else:
+        stages = [concluded for i in fired if (concluded := rules[i].stage) is not None]
+        stage = max(stages, key=lambda s: s.rank, default=Stage.CONSERVATIVE)
+        kept = [i for i in fired if rules[i].stage in (None, stage)]
+
+    actions = _actions(ruleset, facts, kept)
+    warnings = [
+        PathwayWarning(rule_id=rules[i].id, message=render(text, facts, ruleset.parameters))
+        for i in kept
+        if (text := rules[i].warning) is not None
+    ]
+    missing = [] if urgent else _missing(ruleset, facts, derived, set(fired), stage, actions)
+    red_flags = [
+        PathwayWarning(
+            rule_id=rules[i].id, message=render(rules[i].reason, facts, ruleset.parameters)
+        )
+        for i in urgent
+    ]
+    return Recommendation(
+        stage=stage,
+        stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],
+        actions=actions,
+        missing=missing,
+        warnings=warnings,
+        trace=trace,
+        ladder=ladder(ruleset, facts, derived, stage, warnings, red_flags),
+        ruleset_version=ruleset.version,
+    )
+
+
+def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) -> list[Action]:
+    merged: dict[ActionCode, dict[str, Any]] = {}
+    first: set[ActionCode] = set()
+    for index in kept:
+        rule = ruleset.rules[index]
+        if not rule.actions:
+            continue
+        reason = render(rule.reason, facts, ruleset.parameters)
+        inputs = [input_value(spec, facts.get(spec.name)) for spec in ruleset.inputs[index]]
+        for code in rule.actions:
+            if rule.first:
+                first.add(code)
+            entry = merged.get(code)
+            if entry is None:
+                merged[code] = {
+                    "code": code,
+                    "rule_id": rule.id,
+                    "reason": reason,
+                    "inputs": list(inputs),
+                    "sources": list(rule.sources),
+                    "also_from": [],
+                    "expected_benefit": ruleset.benefits[index],
+                }
+                continue
+            entry["also_from"].append(rule.id)
+            if reason not in entry["reason"]:
+                entry["reason"] += f"; {reason}"
+            listed = {i.fact for i in entry["inputs"]}
+            entry["inputs"] += [i for i in inputs if i.fact not in listed]
+            entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
+    order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
+    return [Action(**merged[code]) for code in order]
+
+
+def _missing(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, bool],
+    fired: set[int],
+    stage: Stage,
+    actions: list[Action],
+) -> list[MissingInput]:
+    """Unknown inputs of rules that are undecided and could change this result."""
+    present = {action.code for action in actions}
+    needed: dict[str, list[str]] = {}
+    known = facts.keys()
+    for index, rule in enumerate(ruleset.rules):
+        if index in fired or rule.derive is not None or ruleset.reads[index] <= known:
+            continue  # decided: fired, or every fact it reads is known
+        if rule.stage is not None and rule.stage.rank < stage.rank:
+            continue  # a lower stage cannot change the stage or the actions shown
+        if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
+            continue  # it would add nothing that is not already there
+        # Yields nothing when the rule is decided either way.
+        for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
+            needed.setdefault(fact, []).append(rule.id)
+    return [
+        MissingInput(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
+        for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
+    ]

@@ -1,0 +1,211 @@
+"""The ladder view: where the patient stands on every rung, as clinical invariants and cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate, load_ruleset
+from fbss_pathway.facts import extract_facts
+from fbss_pathway.recommendation import LadderCriterion, LadderRung
+from fbss_pathway.rules_engine.conditions import derived_values
+from fbss_pathway.vocabulary import LADDER, RungStatus
+
+from . import clinical
+from .strategies import ladder_records, records
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "patients"
+
+#: Items a record may leave unknown, by section: forgetting one must never flip
+#: a criterion the view has shown as met or unmet.
+_FORGETTABLE = {
+    "pain": ("back_nrs", "leg_nrs", "radiating_leg_pain", "duration_months"),
+    "findings": ("facet_arthropathy", "adjacent_segment_degeneration"),
+    "psychosocial": ("phq9", "psychological_evaluation", "active_substance_misuse"),
+    "scs": ("team_assessment_done", "active_infection", "unable_to_operate_device"),
+}
+
+
+def rung(result: Recommendation, stage: Stage) -> LadderRung:
+    return next(r for r in result.ladder if r.stage is stage)
+
+
+def shown(result: Recommendation) -> dict[tuple[str, str, str], bool | None]:
+    """Every criterion the view shows, by rung, step (or "" for the rung's own) and text."""
+    found = {}
+    for each in result.ladder:
+        for criterion in each.criteria:
+            found[each.stage.value, "", criterion.text] = criterion.met
+        for step in each.steps:
+            for criterion in step.criteria:
+                found[each.stage.value, step.rule_id, criterion.text] = criterion.met
+    return found
+
+
+def all_criteria(result: Recommendation) -> list[LadderCriterion]:
+    return [
+        c for r in result.ladder for c in [*r.criteria, *(c for s in r.steps for c in s.criteria)]
+    ]
+
+
+@given(st.one_of(records, ladder_records))
+def test_the_current_rung_is_the_stage_and_only_further_stages_pass_a_rung(
+    record: PatientRecord,
+) -> None:
+    result = evaluate(record)
+    current = [r.stage for r in result.ladder if r.status is RungStatus.CURRENT]
+    assert current == [result.stage]
+    for each in result.ladder:
+        if each.status is RungStatus.PASSED:
+            assert result.stage.rank > each.stage.rank
+        if result.stage is not Stage.URGENT_REVIEW and each.stage.rank < result.stage.rank:
+            assert each.status is RungStatus.PASSED
+
+
+@given(st.one_of(records, ladder_records))
+def test_the_rungs_come_in_ladder_order_with_urgent_review_only_for_a_red_flag(
+    record: PatientRecord,
+) -> None:
+    result = evaluate(record)
+    stages = [r.stage for r in result.ladder]
+    urgent = clinical.red_flag(record)
+    assert stages == [*LADDER, Stage.URGENT_REVIEW] if urgent else list(LADDER)
+
+
+@given(records)
+def test_a_red_flag_blocks_every_other_rung_and_names_itself(record: PatientRecord) -> None:
+    result = evaluate(record)
+    if not clinical.red_flag(record):
+        return
+    assert result.stage is Stage.URGENT_REVIEW
+    for each in result.ladder:
+        if each.stage is Stage.URGENT_REVIEW:
+            assert each.status is RungStatus.CURRENT
+            assert any(step.met is True for step in each.steps)
+        else:
+            assert each.status is RungStatus.BLOCKED
+            assert {w.rule_id for w in each.blocked_by} == set(result.stage_basis)
+
+
+@given(st.one_of(records, ladder_records))
+def test_no_rung_above_the_stage_is_shown_as_reached(record: PatientRecord) -> None:
+    """The stage is the furthest rung reached, so a rung above it has an unmet or unknown part."""
+    result = evaluate(record)
+    for each in result.ladder:
+        if each.stage.rank > result.stage.rank:
+            reached = all(c.met is True for c in each.criteria) and any(
+                s.met is True for s in each.steps
+            )
+            assert not reached, each.stage
+
+
+@given(st.one_of(records, ladder_records), st.data())
+def test_knowing_one_more_item_never_flips_a_criterion_already_shown(
+    record: PatientRecord, data: st.DataObject
+) -> None:
+    """An unknown criterion is never shown as met or unmet.
+
+    If forgetting an item still leaves a criterion met (or unmet), the item was
+    not needed to decide it, so with the item known it must read the same.
+    """
+    section = data.draw(st.sampled_from(sorted(_FORGETTABLE)))
+    item = data.draw(st.sampled_from(_FORGETTABLE[section]))
+    forgotten_data: dict[str, Any] = record.model_dump()
+    forgotten_data[section][item] = None
+    forgotten = evaluate(PatientRecord.model_validate(forgotten_data))
+    known = shown(evaluate(record))
+    for key, met in shown(forgotten).items():
+        if met is not None:
+            assert known[key] is met, key
+
+
+@given(st.one_of(records, ladder_records))
+def test_each_criterion_shows_the_inputs_it_read_and_an_existing_rule(
+    record: PatientRecord,
+) -> None:
+    result = evaluate(record)
+    ids = {rule.id for rule in load_ruleset().rules}
+    facts = extract_facts(record)
+    for criterion in all_criteria(result):
+        assert criterion.rule_id in ids
+        assert criterion.inputs, criterion.text
+        for value in criterion.inputs:
+            assert value.value == facts.get(value.fact)
+        if all(value.value is not None for value in criterion.inputs):
+            assert criterion.met is not None, criterion.text  # every input known: decided
+
+
+@given(st.one_of(records, ladder_records))
+def test_derived_facts_in_three_valued_logic_are_what_the_engine_concludes(
+    record: PatientRecord,
+) -> None:
+    ruleset = load_ruleset()
+    facts = extract_facts(record)
+    _, derived = ruleset.compiled.run(facts)
+    assert derived_values(ruleset.definitions, facts) == dict(derived)
+
+
+def _example(name: str, **changes: Any) -> Recommendation:
+    data = json.loads((EXAMPLES / name).read_text())
+    for path, value in changes.items():
+        section, _, item = path.partition("__")
+        if item:
+            data[section][item] = value
+        else:
+            data[section] = value
+    return evaluate(data)
+
+
+def test_a_patient_on_radiofrequency_passed_conservative_and_sees_what_is_next() -> None:
+    result = _example("04_radiofrequency_positive_block_after_fusion.json")
+    statuses = {r.stage: r.status for r in result.ladder}
+    assert statuses[Stage.CONSERVATIVE] is RungStatus.PASSED
+    assert statuses[Stage.RADIOFREQUENCY] is RungStatus.CURRENT
+    assert statuses[Stage.SPECIALIST_REVIEW] is RungStatus.AHEAD
+    current = rung(result, Stage.RADIOFREQUENCY)
+    assert [c.met for c in current.criteria] == [True, True]
+    assert [c.rule_id for c in current.criteria] == ["CON-05", "RFD-04"]
+    assert next(s for s in current.steps if s.met).rule_id == "RFD-06"
+
+
+def test_too_early_after_surgery_blocks_every_rung_above_conservative() -> None:
+    result = _example("03_conservative_early_after_surgery.json")
+    for stage in (Stage.RADIOFREQUENCY, Stage.NEUROMODULATION, Stage.SPECIALIST_REVIEW):
+        blocked = rung(result, stage)
+        assert blocked.status is RungStatus.BLOCKED
+        assert [w.rule_id for w in blocked.blocked_by] == ["CON-02"]
+        assert "not yet FBSS" in blocked.blocked_by[0].message
+
+
+def test_a_deferral_on_the_current_rung_is_shown_but_the_rung_stays_current() -> None:
+    result = _example("06_neuromodulation_deferred_severe_depression.json")
+    current = rung(result, Stage.NEUROMODULATION)
+    assert current.status is RungStatus.CURRENT
+    assert [w.rule_id for w in current.blocked_by] == ["SCS-11"]
+
+
+def test_pain_controlled_rules_the_ladder_out_and_an_unknown_pain_leaves_it_open() -> None:
+    controlled = _example(
+        "04_radiofrequency_positive_block_after_fusion.json", pain__back_nrs=2, pain__leg_nrs=1
+    )
+    assert controlled.stage is Stage.CONSERVATIVE
+    assert rung(controlled, Stage.RADIOFREQUENCY).status is RungStatus.NOT_INDICATED
+    unknown = _example("04_radiofrequency_positive_block_after_fusion.json", pain__back_nrs=None)
+    assert rung(unknown, Stage.RADIOFREQUENCY).status is RungStatus.UNDECIDED
+    facet = rung(unknown, Stage.RADIOFREQUENCY).criteria
+    assert [c.met for c in facet] == [None, None]  # both read the unknown back pain
+
+
+def test_an_inadequate_trial_leaves_a_facet_source_ahead_not_ruled_out() -> None:
+    result = _example(
+        "04_radiofrequency_positive_block_after_fusion.json",
+        treatments=[{"kind": "exercise_therapy", "duration_weeks": 2, "adherence": "good"}],
+    )
+    assert result.stage is Stage.CONSERVATIVE
+    radiofrequency = rung(result, Stage.RADIOFREQUENCY)
+    assert radiofrequency.status is RungStatus.AHEAD
+    assert radiofrequency.criteria[0].met is False  # the trial has not failed: not yet adequate
