@@ -20,9 +20,9 @@ from fbss_pathway.cds_hooks.service import (
     prefetch_from_bundle,
 )
 from fbss_pathway.cli import example_paths
+from fbss_pathway.explain.words import code_words, item_label
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
-from fbss_pathway.explain.words import code_words, item_label
 
 from .fhir_builders import flag
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate, load_ruleset
 from fbss_pathway.facts import extract_facts
 from fbss_pathway.recommendation import LadderCriterion, LadderRung
-from fbss_pathway.rules_engine.conditions import derived_values
+from fbss_pathway.rules_engine.conditions import evaluate as truth
+from fbss_pathway.rules_engine.truth import compile_truth, derived_values
 from fbss_pathway.vocabulary import LADDER, RungStatus
 
 from . import clinical
@@ -30,14 +31,19 @@ _FORGETTABLE = {
 }
 
 
+def rungs(result: Recommendation) -> list[LadderRung]:
+    assert result.ladder is not None, "evaluate() adds the ladder view by default"
+    return result.ladder
+
+
 def rung(result: Recommendation, stage: Stage) -> LadderRung:
-    return next(r for r in result.ladder if r.stage is stage)
+    return next(r for r in rungs(result) if r.stage is stage)
 
 
 def shown(result: Recommendation) -> dict[tuple[str, str, str], bool | None]:
     """Every criterion the view shows, by rung, step (or "" for the rung's own) and text."""
     found = {}
-    for each in result.ladder:
+    for each in rungs(result):
         for criterion in each.criteria:
             found[each.stage.value, "", criterion.text] = criterion.met
         for step in each.steps:
@@ -48,7 +54,7 @@ def shown(result: Recommendation) -> dict[tuple[str, str, str], bool | None]:
 
 def all_criteria(result: Recommendation) -> list[LadderCriterion]:
     return [
-        c for r in result.ladder for c in [*r.criteria, *(c for s in r.steps for c in s.criteria)]
+        c for r in rungs(result) for c in [*r.criteria, *(c for s in r.steps for c in s.criteria)]
     ]
 
 
@@ -57,9 +63,9 @@ def test_the_current_rung_is_the_stage_and_only_further_stages_pass_a_rung(
     record: PatientRecord,
 ) -> None:
     result = evaluate(record)
-    current = [r.stage for r in result.ladder if r.status is RungStatus.CURRENT]
+    current = [r.stage for r in rungs(result) if r.status is RungStatus.CURRENT]
     assert current == [result.stage]
-    for each in result.ladder:
+    for each in rungs(result):
         if each.status is RungStatus.PASSED:
             assert result.stage.rank > each.stage.rank
         if result.stage is not Stage.URGENT_REVIEW and each.stage.rank < result.stage.rank:
@@ -71,7 +77,7 @@ def test_the_rungs_come_in_ladder_order_with_urgent_review_only_for_a_red_flag(
     record: PatientRecord,
 ) -> None:
     result = evaluate(record)
-    stages = [r.stage for r in result.ladder]
+    stages = [r.stage for r in rungs(result)]
     urgent = clinical.red_flag(record)
     assert stages == [*LADDER, Stage.URGENT_REVIEW] if urgent else list(LADDER)
 
@@ -82,7 +88,7 @@ def test_a_red_flag_blocks_every_other_rung_and_names_itself(record: PatientReco
     if not clinical.red_flag(record):
         return
     assert result.stage is Stage.URGENT_REVIEW
-    for each in result.ladder:
+    for each in rungs(result):
         if each.stage is Stage.URGENT_REVIEW:
             assert each.status is RungStatus.CURRENT
             assert any(step.met is True for step in each.steps)
@@ -95,7 +101,7 @@ def test_a_red_flag_blocks_every_other_rung_and_names_itself(record: PatientReco
 def test_no_rung_above_the_stage_is_shown_as_reached(record: PatientRecord) -> None:
     """The stage is the furthest rung reached, so a rung above it has an unmet or unknown part."""
     result = evaluate(record)
-    for each in result.ladder:
+    for each in rungs(result):
         if each.stage.rank > result.stage.rank:
             reached = all(c.met is True for c in each.criteria) and any(
                 s.met is True for s in each.steps
@@ -139,6 +145,22 @@ def test_each_criterion_shows_the_inputs_it_read_and_an_existing_rule(
             assert criterion.met is not None, criterion.text  # every input known: decided
 
 
+def test_the_ladder_view_is_left_out_only_when_asked() -> None:
+    data = json.loads((EXAMPLES / "04_radiofrequency_positive_block_after_fusion.json").read_text())
+    assert evaluate(data, ladder=False).ladder is None
+    with_view = evaluate(data)
+    assert with_view.model_copy(update={"ladder": None}) == evaluate(data, ladder=False)
+
+
+@given(st.one_of(records, ladder_records))
+def test_compiled_truth_is_the_three_valued_logic_of_the_rule_files(record: PatientRecord) -> None:
+    ruleset = load_ruleset()
+    facts = extract_facts(record)
+    _, derived = ruleset.compiled.run(facts)
+    for rule in ruleset.rules:
+        assert compile_truth(rule.when)(facts, derived) is truth(rule.when, facts, derived), rule.id
+
+
 @given(st.one_of(records, ladder_records))
 def test_derived_facts_in_three_valued_logic_are_what_the_engine_concludes(
     record: PatientRecord,
@@ -162,7 +184,7 @@ def _example(name: str, **changes: Any) -> Recommendation:
 
 def test_a_patient_on_radiofrequency_passed_conservative_and_sees_what_is_next() -> None:
     result = _example("04_radiofrequency_positive_block_after_fusion.json")
-    statuses = {r.stage: r.status for r in result.ladder}
+    statuses = {r.stage: r.status for r in rungs(result)}
     assert statuses[Stage.CONSERVATIVE] is RungStatus.PASSED
     assert statuses[Stage.RADIOFREQUENCY] is RungStatus.CURRENT
     assert statuses[Stage.SPECIALIST_REVIEW] is RungStatus.AHEAD

@@ -107,6 +107,7 @@ def evaluate_many(
     *,
     processes: int | None = None,
     ruleset: RuleSet | None = None,
+    ladder: bool = False,
 ) -> Iterator[BatchResult]:
     """Evaluate records and yield one :class:`BatchResult` per record, in input order.
 
@@ -120,6 +121,9 @@ def evaluate_many(
             records are evaluated in the calling process (no start-up cost).
         ruleset: From :func:`load_ruleset`; the packaged rules by default. Each
             worker loads it from its directory and checks its version.
+        ladder: Add the ladder view to each recommendation. Off by default: a
+            cohort's results rarely need it, and it is several times the size of
+            the rest of a result. :func:`evaluate` adds it for one patient.
 
     Raises:
         ValueError: ``processes`` is less than 1.
@@ -129,7 +133,10 @@ def evaluate_many(
     Worker processes are started with the ``forkserver`` method, so a script
     calling this needs the usual ``if __name__ == "__main__":`` guard.
     """
-    for outcome in evaluate_outcomes(enumerate(records), processes=processes, ruleset=ruleset):
+    outcomes = evaluate_outcomes(
+        enumerate(records), processes=processes, ruleset=ruleset, ladder=ladder
+    )
+    for outcome in outcomes:
         if outcome.stage is None:
             yield BatchResult(outcome.index, error=RecordError.model_validate_json(outcome.json))
         else:
@@ -143,6 +150,7 @@ def evaluate_outcomes(
     *,
     processes: int | None,
     ruleset: RuleSet | None,
+    ladder: bool = False,
 ) -> Iterator[Outcome]:
     """Evaluate numbered records to JSON text: the engine room of :func:`evaluate_many`.
 
@@ -156,13 +164,13 @@ def evaluate_outcomes(
     ruleset = default_ruleset() if ruleset is None else ruleset
     if processes == 1:
         for index, item in items:
-            yield _evaluate_one(index, item, ruleset)
+            yield _evaluate_one(index, item, ruleset, ladder)
         return
-    yield from _in_workers(iter(items), processes, ruleset)
+    yield from _in_workers(iter(items), processes, ruleset, ladder)
 
 
 def _in_workers(
-    items: Iterator[tuple[int, RecordInput]], processes: int, ruleset: RuleSet
+    items: Iterator[tuple[int, RecordInput]], processes: int, ruleset: RuleSet, ladder: bool
 ) -> Iterator[Outcome]:
     context = multiprocessing.get_context("forkserver")
     pending: deque[Future[list[Outcome]]] = deque()
@@ -178,7 +186,7 @@ def _in_workers(
                     chunk = [(index, _portable(item)) for index, item in islice(items, CHUNK_SIZE)]
                     if not chunk:
                         break
-                    pending.append(pool.submit(_evaluate_chunk, chunk))
+                    pending.append(pool.submit(_evaluate_chunk, chunk, ladder))
                 if not pending:
                     return
                 yield from pending.popleft().result()
@@ -228,12 +236,13 @@ def _start_worker(path: str, version: str) -> None:
 
 def _evaluate_chunk(
     chunk: list[tuple[int, Mapping[str, Any] | str | bytes | _Unsendable]],
+    ladder: bool,
 ) -> list[Outcome]:
     ruleset = _WORKER[-1]
-    return [_evaluate_one(index, item, ruleset) for index, item in chunk]
+    return [_evaluate_one(index, item, ruleset, ladder) for index, item in chunk]
 
 
-def _evaluate_one(index: int, item: Any, ruleset: RuleSet) -> Outcome:
+def _evaluate_one(index: int, item: Any, ruleset: RuleSet, ladder: bool) -> Outcome:
     if isinstance(item, _Unsendable):
         message = f"the {item.type_name} could not be sent to a worker process (not picklable)"
         return _error(index, RecordError(kind="invalid_record", message=message))
@@ -252,7 +261,7 @@ def _evaluate_one(index: int, item: Any, ruleset: RuleSet) -> Outcome:
                     message=f"expected a record, mapping or JSON text, not {type(item).__name__}",
                 ),
             )
-        recommendation = evaluate(record, ruleset=ruleset)
+        recommendation = evaluate(record, ruleset=ruleset, ladder=ladder)
     except ValidationError as error:
         return _error(index, _validation_error(error))
     except EvaluationError as error:

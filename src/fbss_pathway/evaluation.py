@@ -19,13 +19,19 @@ __all__ = ["evaluate"]
 
 
 def evaluate(
-    record: PatientRecord | Mapping[str, Any], *, ruleset: RuleSet | None = None
+    record: PatientRecord | Mapping[str, Any],
+    *,
+    ruleset: RuleSet | None = None,
+    ladder: bool = True,
 ) -> Recommendation:
     """Recommend the pathway stage and actions for one patient, with their basis.
 
     Args:
         record: A :class:`PatientRecord`, or a mapping that is validated into one.
         ruleset: A rule set from :func:`load_ruleset`; the packaged rules by default.
+        ladder: Add the ladder view (:attr:`Recommendation.ladder`). Callers that
+            need only the decision (cards, population screens) pass False: the
+            view costs about as much as the rest of the evaluation.
 
     Raises:
         pydantic.ValidationError: the mapping is not a valid record (the error
@@ -45,4 +51,4 @@ def evaluate(
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)
-    return explain(ruleset, facts, firings, derived)
+    return explain(ruleset, facts, firings, derived, ladder=ladder)

@@ -133,7 +133,8 @@ class Recommendation(_Result):
         warnings: Deferrals, cautions and other notes for the clinician.
         trace: Every rule that fired, in order, including derived facts.
         ladder: Where the patient stands on each rung, in ladder order (with
-            ``urgent_review`` last when a red flag pre-empts).
+            ``urgent_review`` last when a red flag pre-empts); None when the
+            caller did not ask for it (``evaluate(..., ladder=False)``).
         ruleset_version: Content hash of the rule files that produced this.
     """
 
@@ -143,7 +144,7 @@ class Recommendation(_Result):
     missing: list[MissingInput]
     warnings: list[PathwayWarning]
     trace: list[TraceEntry]
-    ladder: list[LadderRung]
+    ladder: list[LadderRung] | None = None
     ruleset_version: str
 
     def action_codes(self) -> list[ActionCode]:

@@ -79,7 +79,7 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
     ruleset = ruleset or default_ruleset()
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)
-    recommendation = explain(ruleset, facts, firings, derived)
+    recommendation = explain(ruleset, facts, firings, derived, ladder=False)
     wanted = STEP_ACTIONS[step]
     if wanted & set(recommendation.action_codes()):
         return StepCheck(step, True, recommendation, (), ())

@@ -128,7 +128,7 @@ def patient_view(
     """The cards for a prefetch, and how many resources were ignored."""
     reading = _read(prefetch, patient_id)
     try:
-        recommendation = reading.evaluate(ruleset=rules)
+        recommendation = reading.evaluate(ruleset=rules, ladder=False)  # cards do not show it
     except EvaluationError:
         raise RefusedCallError(
             500, "exception", "the rule engine failed; no recommendation"

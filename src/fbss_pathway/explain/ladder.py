@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, cast
 
 from ..facts import FACTS, STEP_RECORDS, FactValue
 from ..recommendation import (
-    InputValue,
     LadderCriterion,
     LadderRung,
     LadderStep,
@@ -34,10 +34,9 @@ from ..rules_engine.conditions import (
     AllOf,
     Condition,
     Derived,
-    derived_values,
-    evaluate,
     facts_read,
 )
+from ..rules_engine.truth import Derivation, TruthFunction, compile_truth
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, RungStatus, Stage
 from .criteria import condition_text
@@ -48,27 +47,30 @@ __all__ = ["ladder"]
 Truth = bool | None
 
 
-@dataclass(frozen=True, slots=True)
+# Identity, not value, equality: the caches below key on these plan objects (cheaply).
+@dataclass(frozen=True, slots=True, eq=False)
 class _Criterion:
     condition: Condition
+    truth: TruthFunction
     text: str
     rule_id: str
     reads: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Step:
     rule_id: str
     title: str
     criteria: tuple[_Criterion, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Rung:
     stage: Stage
     criteria: tuple[_Criterion, ...]
     steps: tuple[_Step, ...]
     deferred_by: frozenset[str]  # ids of the rules whose warning defers this rung
+    reads: tuple[str, ...]  # every fact its criteria read: what its view depends on
 
 
 def ladder(
@@ -89,58 +91,115 @@ def ladder(
         warnings: The recommendation's warnings (deferrals among them).
         red_flags: For ``urgent_review``: each red flag that fired, as a warning.
     """
-    rungs = _plan(ruleset)
     urgent = stage is Stage.URGENT_REVIEW
+    view = _View(ruleset, facts, derived)
     result = []
-    for rung in rungs:
+    for rung in _plan(ruleset):
         if rung.stage is Stage.URGENT_REVIEW and not urgent:
             continue
-        criteria = [_show(c, facts, derived) for c in rung.criteria]
-        steps = [_show_step(step, facts, derived) for step in rung.steps]
-        blocked_by = [w for w in warnings if w.rule_id in rung.deferred_by]
         if urgent and rung.stage is not Stage.URGENT_REVIEW:
-            status, blocked_by = RungStatus.BLOCKED, list(red_flags)
+            blocked_by = list(red_flags)
+        else:
+            blocked_by = [w for w in warnings if w.rule_id in rung.deferred_by]
+        # A rung's view depends only on the facts it reads (the engine's derived facts
+        # are functions of them), the stage and what blocks it. A fact's values all
+        # have one type (the record's), so equal values show the same.
+        key = (
+            rung,
+            stage,
+            tuple(map(facts.get, rung.reads)),
+            tuple((w.rule_id, w.message) for w in blocked_by),
+        )
+        found = _SHOWN.get(key)
+        if found is None:
+            found = _remember(key, view.rung(rung, stage, blocked_by))
+        result.append(cast(LadderRung, found))
+    return result
+
+
+class _View:
+    """One patient's facts, with each criterion evaluated and shown once."""
+
+    def __init__(
+        self, ruleset: RuleSet, facts: Mapping[str, FactValue], derived: Mapping[str, bool]
+    ) -> None:
+        self.ruleset = ruleset
+        self.facts = facts
+        self.derived = derived
+        self.shown: dict[_Criterion, LadderCriterion] = {}
+        self.before: dict[Stage, Derivation] = {}
+
+    def rung(self, rung: _Rung, stage: Stage, blocked_by: list[PathwayWarning]) -> LadderRung:
+        criteria = [self.criterion(c) for c in rung.criteria]
+        steps = [self.step(step) for step in rung.steps]
+        if stage is Stage.URGENT_REVIEW and rung.stage is not stage:
+            status = RungStatus.BLOCKED
         elif rung.stage is stage:
             status = RungStatus.CURRENT
         elif rung.stage.rank < stage.rank:
             status = RungStatus.PASSED
         elif blocked_by:
             status = RungStatus.BLOCKED
+        # Never reached here: the stage is the furthest rung any fired rule reaches.
+        elif _reached([c.met for c in criteria], [s.met for s in steps]) is not False:
+            status = RungStatus.UNDECIDED
         else:
-            status = _above(ruleset, rung, facts, criteria, steps)
-        result.append(
-            LadderRung(
-                stage=rung.stage,
-                status=status,
-                criteria=criteria,
-                steps=steps,
-                blocked_by=blocked_by,
-            )
+            status = self.closed(rung)
+        return LadderRung(
+            stage=rung.stage, status=status, criteria=criteria, steps=steps, blocked_by=blocked_by
         )
-    return result
 
+    def criterion(self, criterion: _Criterion) -> LadderCriterion:
+        found = self.shown.get(criterion)
+        if found is None:
+            met = criterion.truth(self.facts, self.derived)
+            values = tuple(map(self.facts.get, criterion.reads))
+            key = (criterion, met, values)
+            found = _SHOWN.get(key)
+            if found is None:
+                inputs = [
+                    input_value(FACTS[name], value)
+                    for name, value in zip(criterion.reads, values, strict=True)
+                ]
+                found = _remember(
+                    key,
+                    LadderCriterion(
+                        text=criterion.text, met=met, rule_id=criterion.rule_id, inputs=inputs
+                    ),
+                )
+            self.shown[criterion] = found
+        return found
 
-def _above(
-    ruleset: RuleSet,
-    rung: _Rung,
-    facts: Mapping[str, FactValue],
-    criteria: list[LadderCriterion],
-    steps: list[LadderStep],
-) -> RungStatus:
-    """The status of a rung above the patient's stage that nothing defers."""
-    # Never true here: the stage is the furthest rung any fired rule reaches.
-    if _reached([c.met for c in criteria], [s.met for s in steps]) is not False:
-        return RungStatus.UNDECIDED
-    later = {name for name, rung_of in STEP_RECORDS.items() if rung_of.rank < rung.stage.rank}
-    before = {name: value for name, value in facts.items() if name not in later}
-    derived = derived_values(ruleset.definitions, before)
-    shown = [_show(c, before, derived).met for c in rung.criteria]
-    ways = [_show_step(step, before, derived).met for step in rung.steps]
-    return RungStatus.NOT_INDICATED if _reached(shown, ways) is False else RungStatus.AHEAD
+    def step(self, step: _Step) -> LadderStep:
+        criteria = [self.criterion(c) for c in step.criteria]
+        key = (step, *(id(c) for c in criteria))  # the step holds them: ids stay theirs
+        found = _SHOWN.get(key)
+        if found is None:
+            met = _reached([c.met for c in criteria], [])
+            found = _remember(
+                key, LadderStep(rule_id=step.rule_id, title=step.title, met=met, criteria=criteria)
+            )
+        return cast(LadderStep, found)
+
+    def closed(self, rung: _Rung) -> RungStatus:
+        """A closed rung above the stage: ``ahead`` if the steps below could still open it."""
+        derived = self.before.get(rung.stage)
+        if derived is None:
+            later = {name for name, of in STEP_RECORDS.items() if of.rank < rung.stage.rank}
+            facts = {name: value for name, value in self.facts.items() if name not in later}
+            derived = Derivation(_definitions(self.ruleset), facts)
+            self.before[rung.stage] = derived
+        before = derived.facts
+        criteria = [c.truth(before, derived) for c in rung.criteria]
+        steps = [
+            _reached([c.truth(before, derived) for c in step.criteria], []) for step in rung.steps
+        ]
+        closed = _reached(criteria, steps) is False
+        return RungStatus.NOT_INDICATED if closed else RungStatus.AHEAD
 
 
 def _reached(criteria: list[Truth], steps: list[Truth]) -> Truth:
-    """Kleene: every criterion and at least one step."""
+    """Kleene: every criterion and at least one step (no steps: the criteria alone)."""
     if False in criteria or (steps and all(met is False for met in steps)):
         return False
     if None in criteria or (steps and True not in steps):
@@ -148,31 +207,17 @@ def _reached(criteria: list[Truth], steps: list[Truth]) -> Truth:
     return True
 
 
-def _show(
-    criterion: _Criterion, facts: Mapping[str, FactValue], derived: Mapping[str, bool]
-) -> LadderCriterion:
-    return LadderCriterion(
-        text=criterion.text,
-        met=evaluate(criterion.condition, facts, derived),
-        rule_id=criterion.rule_id,
-        inputs=[_input(name, facts) for name in criterion.reads],
-    )
+#: Results are frozen, so a rung, step or criterion shown the same way is the same
+#: object. Bounded: cleared when full (the values criteria quote vary).
+_SHOWN: dict[tuple[object, ...], Any] = {}
+_SHOWN_MAX = 50_000
 
 
-def _show_step(
-    step: _Step, facts: Mapping[str, FactValue], derived: Mapping[str, bool]
-) -> LadderStep:
-    criteria = [_show(c, facts, derived) for c in step.criteria]
-    return LadderStep(
-        rule_id=step.rule_id,
-        title=step.title,
-        met=_reached([c.met for c in criteria], []),
-        criteria=criteria,
-    )
-
-
-def _input(name: str, facts: Mapping[str, FactValue]) -> InputValue:
-    return input_value(FACTS[name], facts.get(name))
+def _remember(key: tuple[object, ...], shown: Any) -> Any:
+    if len(_SHOWN) >= _SHOWN_MAX:
+        _SHOWN.clear()
+    _SHOWN[key] = shown
+    return shown
 
 
 @lru_cache(maxsize=16)
@@ -181,11 +226,19 @@ def _plan(ruleset: RuleSet) -> tuple[_Rung, ...]:
     titles = {rule.derive: rule.title for rule in ruleset.rules if rule.derive is not None}
     deriving = {rule.derive: rule.id for rule in ruleset.rules if rule.derive is not None}
 
+    made: dict[tuple[Condition, str], _Criterion] = {}
+
     def criterion(condition: Condition, rule_id: str) -> _Criterion:
-        reads = tuple(dict.fromkeys(facts_read(condition, ruleset.definitions)))
         if isinstance(condition, Derived):
             rule_id = deriving.get(condition.name, rule_id)
-        return _Criterion(condition, condition_text(condition, titles), rule_id, reads)
+        found = made.get((condition, rule_id))
+        if found is None:
+            reads = tuple(dict.fromkeys(facts_read(condition, ruleset.definitions)))
+            text = condition_text(condition, titles)
+            found = made[condition, rule_id] = _Criterion(
+                condition, compile_truth(condition), text, rule_id, reads
+            )
+        return found  # one object per criterion: a patient's view evaluates it once
 
     rungs = []
     for stage in (*LADDER, Stage.URGENT_REVIEW):
@@ -196,22 +249,28 @@ def _plan(ruleset: RuleSet) -> tuple[_Rung, ...]:
         ]
         parts = [_conjuncts(rule.when) for rule in ways]
         shared = [c for c in parts[0] if all(c in other for other in parts[1:])] if parts else []
+        criteria = tuple(criterion(c, ways[0].id) for c in shared)
+        steps = tuple(
+            _Step(rule.id, rule.title, tuple(criterion(c, rule.id) for c in own if c not in shared))
+            for rule, own in zip(ways, parts, strict=True)
+        )
+        reads = [name for c in criteria for name in c.reads]
+        reads += [name for step in steps for c in step.criteria for name in c.reads]
         rungs.append(
             _Rung(
                 stage=stage,
-                criteria=tuple(criterion(c, ways[0].id) for c in shared),
-                steps=tuple(
-                    _Step(
-                        rule.id,
-                        rule.title,
-                        tuple(criterion(c, rule.id) for c in own if c not in shared),
-                    )
-                    for rule, own in zip(ways, parts, strict=True)
-                ),
+                criteria=criteria,
+                steps=steps,
                 deferred_by=frozenset(r.id for r in ruleset.rules if stage in r.defers),
+                reads=tuple(dict.fromkeys(reads)),
             )
         )
     return tuple(rungs)
+
+
+@lru_cache(maxsize=16)
+def _definitions(ruleset: RuleSet) -> dict[str, TruthFunction]:
+    return {name: compile_truth(condition) for name, condition in ruleset.definitions.items()}
 
 
 def _conjuncts(condition: Condition) -> tuple[Condition, ...]:

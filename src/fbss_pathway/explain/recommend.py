@@ -31,7 +31,7 @@ from ..rules_engine.templates import render
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Stage
 from .inputs import input_value
-from .ladder import ladder
+from .ladder import ladder as ladder_view
 
 __all__ = ["explain"]
 
@@ -43,8 +43,10 @@ def explain(
     facts: Mapping[str, FactValue],
     firings: list[Firing],
     derived: Mapping[str, bool],
+    *,
+    ladder: bool = True,
 ) -> Recommendation:
-    """Combine the fired rules into a recommendation with its basis."""
+    """Combine the fired rules into a recommendation with its basis (and the ladder view)."""
     rules = ruleset.rules
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
@@ -70,6 +72,7 @@ def explain(
         )
         for i in urgent
     ]
+    rungs = ladder_view(ruleset, facts, derived, stage, warnings, red_flags) if ladder else None
     return Recommendation(
         stage=stage,
         stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],
@@ -77,7 +80,7 @@ def explain(
         missing=missing,
         warnings=warnings,
         trace=trace,
-        ladder=ladder(ruleset, facts, derived, stage, warnings, red_flags),
+        ladder=rungs,
         ruleset_version=ruleset.version,
     )
 

@@ -80,14 +80,17 @@ class BundleReading:
     ignored: list[Ignored] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
 
-    def evaluate(self, *, ruleset: RuleSet | None = None) -> Recommendation | None:
+    def evaluate(
+        self, *, ruleset: RuleSet | None = None, ladder: bool = True
+    ) -> Recommendation | None:
         """The recommendation for the record, carrying the conflicts as warnings.
 
         None when the patient is outside the pathway (see ``not_applicable``).
+        ``ladder`` as for :func:`fbss_pathway.evaluate`.
         """
         if self.record is None:
             return None
-        recommendation = evaluate(self.record, ruleset=ruleset)
+        recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
         if not self.conflicts:
             return recommendation
         warnings = [*recommendation.warnings, *self.warnings()]

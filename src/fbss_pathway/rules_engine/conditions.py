@@ -35,7 +35,6 @@ __all__ = [
     "Derived",
     "Known",
     "branches",
-    "derived_values",
     "evaluate",
     "facts_read",
     "negate",
@@ -153,29 +152,6 @@ def evaluate(
             if True in results:
                 return True
             return None if None in results else False
-
-
-def derived_values(
-    definitions: Mapping[str, Condition], facts: Mapping[str, FactValue]
-) -> dict[str, bool]:
-    """Every derived fact's value in three-valued logic, as the engine concludes them.
-
-    A derived fact is true when its definition holds and false when its negation
-    does; an undecided one is left out, as the engine leaves it unconcluded.
-    """
-    values: dict[str, bool | None] = {}
-
-    class _Lazy(dict[str, bool]):
-        def get(self, name: str, default: Any = None) -> Any:
-            if name not in values:
-                values[name] = None  # the loader refuses cycles; this only guards
-                values[name] = evaluate(definitions[name], facts, self)
-            return values[name]
-
-    lazy = _Lazy()
-    for name in definitions:
-        lazy.get(name)
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def unknown_facts(
