@@ -10,6 +10,7 @@ from fbss_pathway import ActionCode, PatientRecord, Stage, load_ruleset
 from fbss_pathway.catalogue import markdown_catalogue
 from fbss_pathway.facts import FACTS, extract_facts
 from fbss_pathway.fhir import CodeMap
+from fbss_pathway.vocabulary import RungStatus
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
 
 from .helpers import patched
@@ -25,6 +26,10 @@ def _documented_codes(heading: str) -> list[str]:
 
 def test_documented_stages_are_exactly_the_stages() -> None:
     assert _documented_codes("Stages") == [stage.value for stage in Stage]
+
+
+def test_documented_rung_statuses_are_exactly_the_statuses() -> None:
+    assert _documented_codes("Rung statuses") == [status.value for status in RungStatus]
 
 
 def test_documented_actions_are_exactly_the_actions_in_display_order() -> None:
