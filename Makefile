@@ -33,7 +33,7 @@ $(FHIRSNAKE)/.installed: requirements/fhirsnake.lock
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/fbss-pathway demo
+	$(BIN)/fbss-pathway demo --reports build/reports
 
 test: lint typecheck unit package-check
 

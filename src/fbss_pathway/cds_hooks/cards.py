@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from ..explain.summary import stage_reasons
 from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, MissingInput, Recommendation
 from ..ruleset import RuleSet, default_ruleset
@@ -123,12 +124,10 @@ def _cautions_card(
 def _stage_detail(
     recommendation: Recommendation, standing: list[Action], titles: dict[str, str]
 ) -> list[str]:
-    placed = [a.reason for a in recommendation.actions if a.rule_id in recommendation.stage_basis]
-    if not placed:
-        placed = [titles.get(rule, rule) for rule in recommendation.stage_basis]
+    placed = stage_reasons(recommendation, titles)
     lines = [f"**Stage: {code_words(recommendation.stage)}**", ""]
     if placed:
-        lines += ["Why: " + "; ".join(dict.fromkeys(placed)) + ".", ""]
+        lines += ["Why: " + "; ".join(placed) + ".", ""]
     else:
         lines += ["No criterion for a further step is met: conservative care is the default.", ""]
     if standing:

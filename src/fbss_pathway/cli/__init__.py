@@ -19,85 +19,40 @@ import socket
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from . import __version__
-from .catalogue import markdown_catalogue
-from .errors import FbssPathwayError, RuleSetError
-from .evaluation import evaluate
-from .ndjson import BatchSummary, run_batch_file
-from .recommendation import Recommendation
-from .record import PatientRecord
-from .report import format_recommendation
-from .ruleset import RuleSet, load_ruleset
-from .synth import synthetic_cohort
+from .. import __version__
+from ..catalogue import markdown_catalogue
+from ..errors import FbssPathwayError, RuleSetError
+from ..evaluation import evaluate
+from ..ndjson import BatchSummary, run_batch_file
+from ..record import PatientRecord
+from ..report import format_recommendation
+from ..ruleset import RuleSet, load_ruleset
+from ..synth import synthetic_cohort
+from .inputs import InputError, evaluate_bundle, example_paths, field_errors, read_bytes, read_json
+from .report import add_report_command, report, write_example_reports
 
 __all__ = ["example_paths", "main"]
 
 
-def example_paths() -> list[Path]:
-    """The bundled example patients, one or more per stage, in name order.
-
-    The same patients as FHIR bundles are installed beside them, in ``examples/fhir``.
-    """
-    folder = Path(str(resources.files("fbss_pathway").joinpath("examples", "patients")))
-    return sorted(folder.glob("*.json"))
-
-
-def _field_errors(error: ValidationError) -> str:
-    lines = [f"the record is not valid ({error.error_count()} problem(s)):"]
-    for item in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "(record)"
-        lines.append(f"  - {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
-class _InputError(Exception):
-    """An input the command cannot use; the message says why (never the data)."""
-
-
-def _read_bytes(path: str) -> bytes:
-    try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as error:
-        raise _InputError(f"cannot read {path}: {error.strerror}") from None
-
-
-def _read_json(path: str) -> Any:
-    """The JSON in a file (or stdin for -); _InputError for anything that is not plain JSON."""
-    raw = _read_bytes(path)
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _InputError(f"{path} is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise _InputError(
-            f"{path} is not JSON (line {error.lineno}, column {error.colno})"
-        ) from None
-    except RecursionError:
-        raise _InputError(f"{path} is nested too deeply to be a record or a bundle") from None
-    except ValueError:  # e.g. an integer of thousands of digits
-        raise _InputError(f"{path} holds a number too large to read") from None
-
-
 def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    data = _read_json(args.file)
+    data = read_json(args.file)
     if not isinstance(data, dict):
         print("error: the record must be a JSON object", file=sys.stderr)
         return 1
     try:
         if data.get("resourceType") == "Bundle":
-            recommendation = _evaluate_bundle(data, ruleset)
+            recommendation = evaluate_bundle(data, ruleset)
             if recommendation is None:
                 return 0
         else:
             recommendation = evaluate(data, ruleset=ruleset)
     except ValidationError as error:
-        print(f"error: {_field_errors(error)}", file=sys.stderr)
+        print(f"error: {field_errors(error)}", file=sys.stderr)
         return 1
     if args.format == "json":
         print(recommendation.model_dump_json(indent=2))
@@ -106,23 +61,8 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
-def _evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | None:
-    """A FHIR Bundle read with the safety rules of docs/fhir.md; None when out of scope."""
-    from .fhir import read_bundle
-
-    reading = read_bundle(data)
-    for item in reading.ignored:
-        print(
-            f"ignored: entry[{item.entry}] ({item.resource_type}): {item.reason}", file=sys.stderr
-        )
-    recommendation = reading.evaluate(ruleset=ruleset)
-    if recommendation is None:
-        print("outside the FBSS pathway: " + "; ".join(reading.not_applicable))
-    return recommendation
-
-
 def _questionnaire() -> int:
-    from .fhir import questionnaire
+    from ..fhir import questionnaire
 
     print(json.dumps(questionnaire(), indent=2))
     return 0
@@ -145,6 +85,9 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"{len(paths)} example patients evaluated with rule set {ruleset.version}.")
+    if args.reports:
+        written = write_example_reports(Path(args.reports), ruleset)
+        print(f"{len(written)} HTML reports written to {args.reports}", file=sys.stderr)
     return 0
 
 
@@ -175,26 +118,26 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
 def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     import uvicorn
 
-    from .cds_hooks.auth import Authenticator, load_clients
-    from .cds_hooks.service import SERVE_SETTINGS
+    from ..cds_hooks.auth import Authenticator, load_clients
+    from ..cds_hooks.service import SERVE_SETTINGS
 
     authenticator = None
     if args.clients is not None:
         if not args.base_url:
-            raise _InputError("--clients needs --base-url: tokens are checked against that URL")
+            raise InputError("--clients needs --base-url: tokens are checked against that URL")
         authenticator = Authenticator(load_clients(args.clients), args.base_url)
     elif not _is_loopback(args.host):
-        raise _InputError(
+        raise InputError(
             f"refusing to serve on {args.host} without authentication: "
             "give --clients (trusted EHRs) and --base-url, or use a loopback address"
         )
     if authenticator is not None and "*" in args.cors_origin:
-        raise _InputError("--cors-origin '*' is refused together with --clients")
+        raise InputError("--cors-origin '*' is refused together with --clients")
     try:  # a clear error before the server starts, rather than uvicorn's log line
         with socket.create_server((args.host, args.port)):
             pass
     except OSError as error:
-        raise _InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+        raise InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # pragma: no cover
     if authenticator is None:  # pragma: no cover - from here it runs until stopped
         logging.getLogger("fbss_pathway.cds_hooks").warning(
@@ -242,16 +185,16 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _to_fhir(args: argparse.Namespace) -> int:
-    from .fhir import bundle_from_record
+    from ..fhir import bundle_from_record
 
     try:
-        record = PatientRecord.model_validate_json(_read_bytes(args.file))
+        record = PatientRecord.model_validate_json(read_bytes(args.file))
     except ValidationError as error:
-        print(f"error: {_field_errors(error)}", file=sys.stderr)
+        print(f"error: {field_errors(error)}", file=sys.stderr)
         return 1
-    people = _read_json(args.patients) if args.patients else {}
+    people = read_json(args.patients) if args.patients else {}
     if not isinstance(people, dict):
-        raise _InputError(f"{args.patients} must map patient ids to Patient elements")
+        raise InputError(f"{args.patients} must map patient ids to Patient elements")
     details = people.get(record.patient_id) if record.patient_id else None
     print(json.dumps(bundle_from_record(record, patient=details), indent=2))
     return 0
@@ -328,7 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     with_rules(evaluate_cmd)
     demo = commands.add_parser("demo", help="evaluate the bundled example patients")
     demo.add_argument("--format", choices=("text", "json"), default="text")
+    demo.add_argument(
+        "--reports", metavar="DIR", help="also write one HTML report per example patient to DIR"
+    )
     with_rules(demo)
+    add_report_command(commands)
     batch = commands.add_parser(
         "batch", help="evaluate a cohort: one JSON record per line in, one result per line out"
     )
@@ -402,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     try:
         return _run(argv)
-    except _InputError as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:
@@ -436,6 +383,8 @@ def _run(argv: Sequence[str] | None) -> int:
             return _evaluate(args, ruleset)
         if args.command == "demo":
             return _demo(args, ruleset)
+        if args.command == "report":
+            return report(args, ruleset)
         if args.command == "batch":
             return _batch(args, ruleset)
         if args.command == "serve":

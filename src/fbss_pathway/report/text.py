@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from .explain.words import item_label, percent_range
-from .recommendation import Recommendation
+from ..explain.words import item_label, percent_range
+from ..recommendation import Recommendation
 
 __all__ = ["format_recommendation"]
 

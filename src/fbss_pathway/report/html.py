@@ -1,0 +1,158 @@
+"""One self-contained HTML page per patient: picture, stage, actions, missing information, sources.
+
+No scripts and no external requests: the styles are inline, the picture is
+inline SVG, and a Content-Security-Policy forbids fetching anything, so the
+page opens the same offline, inside an EHR viewer, or printed.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..explain.summary import INTENDED_USE, stage_reasons, stage_words
+from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
+from ..recommendation import Action, Recommendation
+from ..ruleset import RuleSet, default_ruleset
+from .svg import ladder_svg
+
+__all__ = ["html_report"]
+
+_STYLE = """
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #1a1a1a;
+       max-width: 900px; margin: 1.5em auto; padding: 0 1em; line-height: 1.45; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h2 { font-size: 1.15em; border-bottom: 1px solid #999; padding-bottom: 0.15em; margin-top: 1.6em; }
+.stage { font-size: 1.2em; font-weight: bold; }
+.warning { border-left: 4px solid #8a1c1c; padding: 0.2em 0.6em; background: #fbeeee; }
+table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.92em; }
+th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+.rule { color: #444; font-size: 0.9em; }
+footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #999; }
+svg { max-width: 100%; height: auto; }
+@media print { body { margin: 0; } .warning { background: none; } }
+"""
+
+
+def html_report(
+    recommendation: Recommendation,
+    *,
+    title: str | None = None,
+    ruleset: RuleSet | None = None,
+) -> str:
+    """The recommendation as one HTML page a clinician reads and can print.
+
+    Args:
+        recommendation: From :func:`fbss_pathway.evaluate` (with its ladder view).
+        title: The page's heading (a patient label the caller chooses); the
+            report names no patient otherwise.
+        ruleset: The rule set that made it, for source citations and rule
+            titles; the packaged one by default.
+
+    Raises:
+        ValueError: the recommendation has no ladder view.
+    """
+    ruleset = default_ruleset() if ruleset is None else ruleset
+    heading = title or "FBSS pathway recommendation"
+    picture = ladder_svg(recommendation)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(heading)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(heading)}</h1>",
+        f'<p class="stage" id="stage">Stage: {escape(stage_words(recommendation.stage))}</p>',
+        *_why(recommendation, ruleset),
+        *_warnings(recommendation),
+        "<h2>Where the patient stands</h2>",
+        picture,
+        "<h2>Recommended actions</h2>",
+        *_actions(recommendation, ruleset),
+        "<h2>Missing information</h2>",
+        *_missing(recommendation),
+        "<h2>Sources</h2>",
+        *_sources(recommendation, ruleset),
+        "<footer>",
+        f"<p>Rule set version <code>{escape(recommendation.ruleset_version)}</code>.</p>",
+        f'<p id="intended-use">{escape(INTENDED_USE)}</p>',
+        "</footer></body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _why(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    titles = {rule.id: rule.title for rule in ruleset.rules}
+    reasons = stage_reasons(recommendation, titles)
+    basis = ", ".join(recommendation.stage_basis)
+    if not reasons:
+        return ["<p>No criterion for a further step is met: conservative care is the default.</p>"]
+    return [f"<p>Why: {escape('; '.join(reasons))}. <span class=rule>({escape(basis)})</span></p>"]
+
+
+def _warnings(recommendation: Recommendation) -> list[str]:
+    return [
+        f'<p class="warning"><strong>Attention:</strong> {escape(w.message)} '
+        f"<span class=rule>({escape(w.rule_id)})</span></p>"
+        for w in recommendation.warnings
+    ]
+
+
+def _actions(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    out = ["<ol>"]
+    for action in recommendation.actions:
+        rules = ", ".join([action.rule_id, *action.also_from])
+        out += [
+            f"<li><strong>{escape(code_words(action.code))}</strong> "
+            f"<span class=rule>({escape(rules)})</span>",
+            f"<p>Why: {escape(action.reason)}.</p>",
+            *_inputs(action),
+        ]
+        if action.expected_benefit is not None:
+            share = percent_range(
+                action.expected_benefit.low_percent, action.expected_benefit.high_percent
+            )
+            out.append(f"<p>Expected benefit of one more operation: {escape(share)}.</p>")
+        cited = "; ".join(_citation(ruleset, key).rstrip(".") for key in action.sources)
+        out.append(f"<p>Sources: {escape(cited)}.</p></li>")
+    return [*out, "</ol>"]
+
+
+def _inputs(action: Action) -> list[str]:
+    if not action.inputs:
+        return []
+    rows = [
+        f"<tr><td>{escape(fact_label(item.fact))}</td>"
+        f"<td>{escape(value_text(item.fact, item.value))}</td>"
+        f"<td><code>{escape(item.field)}</code></td></tr>"
+        for item in action.inputs
+    ]
+    return [
+        "<table><tr><th>input read</th><th>value</th><th>record field</th></tr>",
+        *rows,
+        "</table>",
+    ]
+
+
+def _missing(recommendation: Recommendation) -> list[str]:
+    if not recommendation.missing:
+        return ["<p>Nothing unrecorded would change this recommendation.</p>"]
+    items = [
+        f"<li>{escape(item_label(item.field))} "
+        f"<span class=rule>(for {escape(', '.join(item.needed_by))})</span></li>"
+        for item in recommendation.missing
+    ]
+    return ["<p>Not recorded, and would change or confirm the result:</p><ul>", *items, "</ul>"]
+
+
+def _sources(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    keys = dict.fromkeys(key for action in recommendation.actions for key in action.sources)
+    basis = set(recommendation.stage_basis)
+    keys.update(dict.fromkeys(k for r in ruleset.rules if r.id in basis for k in r.sources))
+    items = [f"<li>{escape(_citation(ruleset, key))}</li>" for key in keys]
+    return ["<ul>", *items, "</ul>"] if items else ["<p>None.</p>"]
+
+
+def _citation(ruleset: RuleSet, key: str) -> str:
+    source = ruleset.sources.get(key)
+    return source.citation if source is not None else key
