@@ -10,8 +10,8 @@ from fbss_pathway import ActionCode, PatientRecord, Stage, load_ruleset
 from fbss_pathway.catalogue import markdown_catalogue
 from fbss_pathway.facts import FACTS, extract_facts
 from fbss_pathway.fhir import CodeMap
-from fbss_pathway.vocabulary import RungStatus
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
+from fbss_pathway.vocabulary import RungStatus
 
 from .helpers import patched
 

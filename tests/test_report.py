@@ -36,8 +36,10 @@ def test_the_picture_says_every_rung_and_its_status_in_words(name: str) -> None:
     svg = ET.fromstring(ladder_svg(result))
     assert svg.get("role") == "img"
     title, desc = svg.find(f"{SVG}title"), svg.find(f"{SVG}desc")
-    assert title is not None and title.text
-    assert desc is not None and desc.text
+    assert title is not None
+    assert title.text
+    assert desc is not None
+    assert desc.text
     text = words_of(svg)
     for rung in result.ladder:
         assert stage_words(rung.stage) in text
@@ -55,7 +57,9 @@ def test_met_unmet_and_unknown_have_different_shapes_and_a_legend_in_words() -> 
     filled = [c for c in circles if c.get("fill") not in ("#fff", None)]
     dashed = [c for c in circles if c.get("stroke-dasharray")]
     open_ = [c for c in circles if c.get("fill") == "#fff" and not c.get("stroke-dasharray")]
-    assert filled and dashed and open_  # met, unknown and not met all appear (legend at least)
+    assert filled
+    assert dashed
+    assert open_
     text = words_of(svg)
     for word in ("met", "not met", "unknown: not recorded"):
         assert word in text
@@ -108,7 +112,8 @@ def test_the_page_is_self_contained_and_shows_the_whole_basis(name: str) -> None
         assert not {"src", "href"} & attrs.keys()
         assert not any(name.startswith("on") for name in attrs)  # no event handlers
     csp = [a for t, a in page.tags if t == "meta" and a.get("http-equiv")]
-    assert csp and "default-src 'none'" in (csp[0].get("content") or "")
+    assert csp
+    assert "default-src 'none'" in (csp[0].get("content") or "")
     text = " ".join(" ".join(page.text).split())
     assert f"Stage: {stage_words(result.stage)}" in text
     assert " ".join(INTENDED_USE.split()) in text
@@ -156,7 +161,8 @@ def test_report_refuses_what_makes_no_recommendation(
     bad.write_text(json.dumps({"assessment_date": "2026-10-01", "pain": {"back_nrs": 14}}))
     code, _, err = run(capsys, "report", str(bad), "-o", str(tmp_path / "r.html"))
     assert code == 1
-    assert "pain.back_nrs" in err and "14" not in err
+    assert "pain.back_nrs" in err
+    assert "14" not in err
     assert not (tmp_path / "r.html").exists()
     outside = {"resourceType": "Bundle", "type": "collection", "entry": []}
     (tmp_path / "empty.json").write_text(json.dumps(outside))
