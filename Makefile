@@ -89,9 +89,14 @@ fhir-codes-doc: $(STAMP)
 	doc = pathlib.Path("docs/fhir.md"); table = CodeMap.default().markdown(); \
 	doc.write_text(re.sub(r"(?s)(<!-- codes:start -->\n).*(<!-- codes:end -->)", lambda m: m[1] + table + m[2], doc.read_text()))'
 
-# Regenerates docs/rule-catalogue.md from the rule files (a test checks it is current).
+# Regenerates docs/rule-catalogue.md and the diagram in docs/pathway.md from the rule
+# files (tests check both are current).
 catalogue: $(STAMP)
 	$(BIN)/fbss-pathway rules --markdown > docs/rule-catalogue.md
+	$(BIN)/python -c 'import pathlib, re; from fbss_pathway import load_ruleset; \
+	from fbss_pathway.explain.diagram import mermaid_diagram; doc = pathlib.Path("docs/pathway.md"); \
+	block = "```mermaid\n" + mermaid_diagram(load_ruleset()) + "```\n"; \
+	doc.write_text(re.sub(r"(?s)(<!-- diagram:start -->\n).*(<!-- diagram:end -->)", lambda m: m[1] + block + m[2], doc.read_text()))'
 
 clean:
 	rm -rf $(VENV) $(FHIRSNAKE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

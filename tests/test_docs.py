@@ -8,6 +8,7 @@ from pathlib import Path
 import fbss_pathway
 from fbss_pathway import ActionCode, PatientRecord, Stage, load_ruleset
 from fbss_pathway.catalogue import markdown_catalogue
+from fbss_pathway.explain.diagram import mermaid_diagram
 from fbss_pathway.facts import FACTS, extract_facts
 from fbss_pathway.fhir import CodeMap
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
@@ -67,6 +68,12 @@ def _parameters_in(condition: Condition) -> set[str]:
             return set().union(*(_parameters_in(item) for item in items))
         case _:
             return set()
+
+
+def test_the_pathway_diagram_in_the_docs_is_current() -> None:
+    committed = (DOCS / "pathway.md").read_text()
+    block = committed.split("<!-- diagram:start -->\n", 1)[1].split("<!-- diagram:end -->", 1)[0]
+    assert block == f"```mermaid\n{mermaid_diagram(load_ruleset())}```\n", "run `make catalogue`"
 
 
 def test_every_parameter_and_source_is_used() -> None:

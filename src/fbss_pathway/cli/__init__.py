@@ -28,6 +28,7 @@ from .. import __version__
 from ..catalogue import markdown_catalogue
 from ..errors import FbssPathwayError, RuleSetError
 from ..evaluation import evaluate
+from ..explain.diagram import mermaid_diagram
 from ..ndjson import BatchSummary, run_batch_file
 from ..record import PatientRecord
 from ..report import format_recommendation
@@ -228,6 +229,9 @@ def _rules(args: argparse.Namespace, ruleset: RuleSet) -> int:
     if args.markdown:
         sys.stdout.write(markdown_catalogue(ruleset))
         return 0
+    if args.diagram:
+        sys.stdout.write(mermaid_diagram(ruleset))
+        return 0
     for rule in ruleset.rules:
         print(f"{rule.id:<8} {rule.title}  [{', '.join(rule.sources)}]")
     print(f"{len(ruleset.rules)} rules valid in {ruleset.path} (version {ruleset.version})")
@@ -339,8 +343,12 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "directory", nargs="?", help="rule directory to validate (default: the packaged rules)"
     )
-    rules.add_argument(
+    shown = rules.add_mutually_exclusive_group()
+    shown.add_argument(
         "--markdown", action="store_true", help="print the rule catalogue as Markdown"
+    )
+    shown.add_argument(
+        "--diagram", action="store_true", help="print the pathway as a Mermaid flowchart"
     )
     return parser
 

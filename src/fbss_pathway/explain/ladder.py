@@ -42,14 +42,16 @@ from ..vocabulary import LADDER, RungStatus, Stage
 from .criteria import condition_text
 from .inputs import input_value
 
-__all__ = ["ladder"]
+__all__ = ["CriterionPlan", "RungPlan", "StepPlan", "ladder", "ladder_plan"]
 
 Truth = bool | None
 
 
 # Identity, not value, equality: the caches below key on these plan objects (cheaply).
 @dataclass(frozen=True, slots=True, eq=False)
-class _Criterion:
+class CriterionPlan:
+    """A criterion as the rule files state it, ready to evaluate and show."""
+
     condition: Condition
     truth: TruthFunction
     text: str
@@ -58,17 +60,21 @@ class _Criterion:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Step:
+class StepPlan:
+    """One way onto a rung: a placing rule and its own criteria."""
+
     rule_id: str
     title: str
-    criteria: tuple[_Criterion, ...]
+    criteria: tuple[CriterionPlan, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Rung:
+class RungPlan:
+    """A rung: its shared criteria, its steps, and the rules that can hold it back."""
+
     stage: Stage
-    criteria: tuple[_Criterion, ...]
-    steps: tuple[_Step, ...]
+    criteria: tuple[CriterionPlan, ...]
+    steps: tuple[StepPlan, ...]
     deferred_by: frozenset[str]  # ids of the rules whose warning defers this rung
     reads: tuple[str, ...]  # every fact its criteria read: what its view depends on
 
@@ -94,7 +100,7 @@ def ladder(
     urgent = stage is Stage.URGENT_REVIEW
     view = _View(ruleset, facts, derived)
     result = []
-    for rung in _plan(ruleset):
+    for rung in ladder_plan(ruleset):
         if rung.stage is Stage.URGENT_REVIEW and not urgent:
             continue
         if urgent and rung.stage is not Stage.URGENT_REVIEW:
@@ -126,10 +132,10 @@ class _View:
         self.ruleset = ruleset
         self.facts = facts
         self.derived = derived
-        self.shown: dict[_Criterion, LadderCriterion] = {}
+        self.shown: dict[CriterionPlan, LadderCriterion] = {}
         self.before: dict[Stage, Derivation] = {}
 
-    def rung(self, rung: _Rung, stage: Stage, blocked_by: list[PathwayWarning]) -> LadderRung:
+    def rung(self, rung: RungPlan, stage: Stage, blocked_by: list[PathwayWarning]) -> LadderRung:
         criteria = [self.criterion(c) for c in rung.criteria]
         steps = [self.step(step) for step in rung.steps]
         if stage is Stage.URGENT_REVIEW and rung.stage is not stage:
@@ -149,7 +155,7 @@ class _View:
             stage=rung.stage, status=status, criteria=criteria, steps=steps, blocked_by=blocked_by
         )
 
-    def criterion(self, criterion: _Criterion) -> LadderCriterion:
+    def criterion(self, criterion: CriterionPlan) -> LadderCriterion:
         found = self.shown.get(criterion)
         if found is None:
             met = criterion.truth(self.facts, self.derived)
@@ -170,7 +176,7 @@ class _View:
             self.shown[criterion] = found
         return found
 
-    def step(self, step: _Step) -> LadderStep:
+    def step(self, step: StepPlan) -> LadderStep:
         criteria = [self.criterion(c) for c in step.criteria]
         key = (step, *(id(c) for c in criteria))  # the step holds them: ids stay theirs
         found = _SHOWN.get(key)
@@ -181,7 +187,7 @@ class _View:
             )
         return cast(LadderStep, found)
 
-    def closed(self, rung: _Rung) -> RungStatus:
+    def closed(self, rung: RungPlan) -> RungStatus:
         """A closed rung above the stage: ``ahead`` if the steps below could still open it."""
         derived = self.before.get(rung.stage)
         if derived is None:
@@ -221,21 +227,21 @@ def _remember(key: tuple[object, ...], shown: Any) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _plan(ruleset: RuleSet) -> tuple[_Rung, ...]:
+def ladder_plan(ruleset: RuleSet) -> tuple[RungPlan, ...]:
     """The rungs and their criteria, read once per rule set from its rules."""
     titles = {rule.derive: rule.title for rule in ruleset.rules if rule.derive is not None}
     deriving = {rule.derive: rule.id for rule in ruleset.rules if rule.derive is not None}
 
-    made: dict[tuple[Condition, str], _Criterion] = {}
+    made: dict[tuple[Condition, str], CriterionPlan] = {}
 
-    def criterion(condition: Condition, rule_id: str) -> _Criterion:
+    def criterion(condition: Condition, rule_id: str) -> CriterionPlan:
         if isinstance(condition, Derived):
             rule_id = deriving.get(condition.name, rule_id)
         found = made.get((condition, rule_id))
         if found is None:
             reads = tuple(dict.fromkeys(facts_read(condition, ruleset.definitions)))
             text = condition_text(condition, titles)
-            found = made[condition, rule_id] = _Criterion(
+            found = made[condition, rule_id] = CriterionPlan(
                 condition, compile_truth(condition), text, rule_id, reads
             )
         return found  # one object per criterion: a patient's view evaluates it once
@@ -251,13 +257,15 @@ def _plan(ruleset: RuleSet) -> tuple[_Rung, ...]:
         shared = [c for c in parts[0] if all(c in other for other in parts[1:])] if parts else []
         criteria = tuple(criterion(c, ways[0].id) for c in shared)
         steps = tuple(
-            _Step(rule.id, rule.title, tuple(criterion(c, rule.id) for c in own if c not in shared))
+            StepPlan(
+                rule.id, rule.title, tuple(criterion(c, rule.id) for c in own if c not in shared)
+            )
             for rule, own in zip(ways, parts, strict=True)
         )
         reads = [name for c in criteria for name in c.reads]
         reads += [name for step in steps for c in step.criteria for name in c.reads]
         rungs.append(
-            _Rung(
+            RungPlan(
                 stage=stage,
                 criteria=criteria,
                 steps=steps,
