@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate, load_ruleset
-from fbss_pathway.facts import extract_facts
+from fbss_pathway.facts import STEP_RECORDS, extract_facts
 from fbss_pathway.recommendation import LadderCriterion, LadderRung
 from fbss_pathway.rules_engine.conditions import evaluate as truth
 from fbss_pathway.rules_engine.truth import compile_truth, derived_values
@@ -65,11 +65,16 @@ def test_the_current_rung_is_the_stage_and_only_further_stages_pass_a_rung(
     result = evaluate(record)
     current = [r.stage for r in rungs(result) if r.status is RungStatus.CURRENT]
     assert current == [result.stage]
+    facts = extract_facts(record)
     for each in rungs(result):
         if each.status is RungStatus.PASSED:
             assert result.stage.rank > each.stage.rank
         if result.stage is not Stage.URGENT_REVIEW and each.stage.rank < result.stage.rank:
-            assert each.status is RungStatus.PASSED
+            assert each.status in (RungStatus.PASSED, RungStatus.NOT_INDICATED)
+            if each.status is RungStatus.NOT_INDICATED:  # skipped: none of its steps taken
+                assert each.stage is not Stage.CONSERVATIVE
+                taken = [n for n, of in STEP_RECORDS.items() if of is each.stage and n in facts]
+                assert all(facts[n] in (False, "not_done") for n in taken), taken
 
 
 @given(st.one_of(records, ladder_records))
@@ -192,6 +197,15 @@ def test_a_patient_on_radiofrequency_passed_conservative_and_sees_what_is_next()
     assert [c.met for c in current.criteria] == [True, True]
     assert [c.rule_id for c in current.criteria] == ["CON-05", "RFD-04"]
     assert next(s for s in current.steps if s.met).rule_id == "RFD-06"
+
+
+def test_a_rung_below_the_stage_is_passed_when_climbed_and_not_indicated_when_skipped() -> None:
+    result = _example("08_specialist_review_back_pain_negative_block.json")
+    statuses = {r.stage: r.status for r in rungs(result)}
+    assert statuses[Stage.CONSERVATIVE] is RungStatus.PASSED
+    assert statuses[Stage.RADIOFREQUENCY] is RungStatus.PASSED  # a block was done: negative
+    assert statuses[Stage.NEUROMODULATION] is RungStatus.NOT_INDICATED  # pain not radiating
+    assert statuses[Stage.SPECIALIST_REVIEW] is RungStatus.CURRENT
 
 
 def test_too_early_after_surgery_blocks_every_rung_above_conservative() -> None:

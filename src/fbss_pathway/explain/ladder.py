@@ -8,12 +8,14 @@ a block first, radiofrequency after a positive block, a repeat).
 Each is evaluated in the same three-valued logic as the missing information,
 so an unknown criterion is shown as unknown, never as met or unmet.
 
-A rung above the patient's stage is ``blocked`` when a fired rule defers it
-(its ``defers`` key) or a red flag pre-empts; ``undecided`` when unknown
-information could open it; otherwise it is closed, and the view asks once more
-with the records of the steps below treated as not yet known (those steps are
-still to be taken): if it could open then it is ``ahead``, if not it is
-``not_indicated``.
+Below the patient's stage a rung is ``passed`` when the patient climbed it (a
+step of it is on record, or it could have opened before the steps below it)
+and ``not_indicated`` when it was skipped. Above the stage a rung is
+``blocked`` when a fired rule defers it (its ``defers`` key) or a red flag
+pre-empts; ``undecided`` when unknown information could open it; otherwise it
+is closed, and the view asks once more with the records of the steps below
+treated as not yet known (those steps are still to be taken): if it could open
+then it is ``ahead``, if not it is ``not_indicated``.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ class _View:
         elif rung.stage is stage:
             status = RungStatus.CURRENT
         elif rung.stage.rank < stage.rank:
-            status = RungStatus.PASSED
+            status = self.below(rung)
         elif blocked_by:
             status = RungStatus.BLOCKED
         # Never reached here: the stage is the furthest rung any fired rule reaches.
@@ -187,8 +189,21 @@ class _View:
             )
         return cast(LadderStep, found)
 
+    def below(self, rung: RungPlan) -> RungStatus:
+        """A rung below the stage: ``passed`` if climbed, ``not_indicated`` if skipped.
+
+        Climbed: one of its steps is on record, or it could have opened before the
+        steps below it were taken. Conservative care is the base of every stage.
+        """
+        if rung.stage is Stage.CONSERVATIVE or any(
+            _taken(self.facts.get(name)) for name, of in STEP_RECORDS.items() if of is rung.stage
+        ):
+            return RungStatus.PASSED
+        skipped = self.closed(rung) is RungStatus.NOT_INDICATED
+        return RungStatus.NOT_INDICATED if skipped else RungStatus.PASSED
+
     def closed(self, rung: RungPlan) -> RungStatus:
-        """A closed rung above the stage: ``ahead`` if the steps below could still open it."""
+        """A closed rung: ``ahead`` if the steps below it could open it, else ``not_indicated``."""
         derived = self.before.get(rung.stage)
         if derived is None:
             later = {name for name, of in STEP_RECORDS.items() if of.rank < rung.stage.rank}
@@ -202,6 +217,15 @@ class _View:
         ]
         closed = _reached(criteria, steps) is False
         return RungStatus.NOT_INDICATED if closed else RungStatus.AHEAD
+
+
+def _taken(value: FactValue | None) -> bool:
+    """Whether a step record says the step was taken (done, with an outcome, or a result)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value != "not_done"
+    return value is not None
 
 
 def _reached(criteria: list[Truth], steps: list[Truth]) -> Truth:

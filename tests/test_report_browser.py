@@ -1,0 +1,86 @@
+"""Every example's report opened in a real headless Chromium, as a clinician would open it.
+
+The browser is Debian's ``chromium`` (``make unit`` installs it where it is
+missing and the user may install packages); outside CI a machine without it
+skips these tests, in CI (``CI=true``) they fail instead. Set FBSS_SCREENSHOTS
+to a directory to keep the screenshots and look at them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fbss_pathway import evaluate, load_ruleset
+from fbss_pathway.cli import example_paths
+from fbss_pathway.cli.report import write_example_reports
+from fbss_pathway.explain.summary import stage_words
+
+from .browser import Browser, chromium_path
+
+CHROMIUM = chromium_path()
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytest.skip("Chromium is not installed (make unit installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM is not None, "CI must have Chromium: make unit installs Debian's chromium"
+    with Browser(CHROMIUM) as opened:
+        yield opened
+
+
+def rendered(png: bytes) -> tuple[int, float]:
+    """Distinct colours, and the share of pixels that are not the page background."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    background = max(colours)[1] if colours else (255, 255, 255)
+    pixels = image.width * image.height
+    other = sum(count for count, colour in colours if colour != background)
+    return len(colours), other / pixels
+
+
+def test_every_example_report_renders_with_no_request_and_no_console_error(
+    browser: Browser, tmp_path: Path
+) -> None:
+    pages = write_example_reports(tmp_path, load_ruleset())
+    keep = os.environ.get("FBSS_SCREENSHOTS")
+    assert len(pages) == len(example_paths())
+    for page, record in zip(pages, example_paths(), strict=True):
+        url = page.resolve().as_uri()
+        visit = browser.visit(url)
+        expected = evaluate(json.loads(record.read_text()))
+        assert visit.requests == [url], page.name  # the page itself, nothing else
+        assert visit.console == [], page.name
+        assert visit.stage == f"Stage: {stage_words(expected.stage)}", page.name
+        assert "Where the patient stands" in visit.text
+        colours, drawn = rendered(visit.screenshot)
+        assert colours > 20, page.name  # text, marks and frames, not a blank page
+        assert drawn > 0.03, page.name
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / f"{page.stem}.png").write_bytes(visit.screenshot)
+
+
+def test_the_checks_see_a_request_and_an_error_when_a_page_makes_them(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The same checks on a page that does what reports must not: they catch it."""
+    page = tmp_path / "leaky.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><p id=stage>Stage: none</p>"
+        '<img src="http://127.0.0.1:9/pixel.png"></body></html>'
+    )
+    url = page.resolve().as_uri()
+    visit = browser.visit(url)
+    assert visit.requests[0] == url
+    assert "http://127.0.0.1:9/pixel.png" in visit.requests
+    assert visit.console  # the failed load is reported as an error
+    _colours, drawn = rendered(visit.screenshot)
+    assert drawn < 0.03  # nearly blank: the blank check would fail it
