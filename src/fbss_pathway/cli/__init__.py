@@ -34,27 +34,16 @@ from ..record import PatientRecord
 from ..report import format_recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..synth import synthetic_cohort
-from .inputs import InputError, evaluate_bundle, example_paths, field_errors, read_bytes, read_json
+from .inputs import InputError, example_paths, field_errors, read_bytes, read_json, recommend_file
 from .report import add_report_command, report, write_example_reports
 
 __all__ = ["example_paths", "main"]
 
 
 def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    data = read_json(args.file)
-    if not isinstance(data, dict):
-        print("error: the record must be a JSON object", file=sys.stderr)
-        return 1
-    try:
-        if data.get("resourceType") == "Bundle":
-            recommendation = evaluate_bundle(data, ruleset)
-            if recommendation is None:
-                return 0
-        else:
-            recommendation = evaluate(data, ruleset=ruleset)
-    except ValidationError as error:
-        print(f"error: {field_errors(error)}", file=sys.stderr)
-        return 1
+    recommendation = recommend_file(args.file, ruleset)
+    if recommendation is None:
+        return 0  # outside the pathway, which was said
     if args.format == "json":
         print(recommendation.model_dump_json(indent=2))
     else:

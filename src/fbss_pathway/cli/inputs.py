@@ -20,6 +20,7 @@ __all__ = [
     "field_errors",
     "read_bytes",
     "read_json",
+    "recommend_file",
 ]
 
 
@@ -83,3 +84,22 @@ def evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | 
     if recommendation is None:
         print("outside the FBSS pathway: " + "; ".join(reading.not_applicable))
     return recommendation
+
+
+def recommend_file(path: str, ruleset: RuleSet) -> Recommendation | None:
+    """The recommendation for a record or FHIR Bundle file; None when out of scope (said).
+
+    Raises:
+        InputError: the file is not a record or bundle (naming fields, never values).
+    """
+    from ..evaluation import evaluate
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError("the record must be a JSON object")
+    try:
+        if data.get("resourceType") == "Bundle":
+            return evaluate_bundle(data, ruleset)
+        return evaluate(data, ruleset=ruleset)
+    except ValidationError as error:
+        raise InputError(field_errors(error)) from None

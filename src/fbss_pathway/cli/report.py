@@ -6,13 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ..evaluation import evaluate
 from ..record import PatientRecord
 from ..report import html_report, ladder_svg
 from ..ruleset import RuleSet
-from .inputs import InputError, evaluate_bundle, example_paths, field_errors, read_json
+from .inputs import InputError, example_paths, recommend_file
 
 __all__ = ["add_report_command", "report", "write_example_reports"]
 
@@ -34,19 +32,9 @@ def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def report(args: argparse.Namespace, ruleset: RuleSet) -> int:
     """Write the report; 1 with a message when the file makes no recommendation."""
-    data = read_json(args.file)
-    if not isinstance(data, dict):
-        raise InputError("the record must be a JSON object")
-    try:
-        if data.get("resourceType") == "Bundle":
-            recommendation = evaluate_bundle(data, ruleset)
-            if recommendation is None:
-                print("error: no report for a patient outside the FBSS pathway", file=sys.stderr)
-                return 1
-        else:
-            recommendation = evaluate(data, ruleset=ruleset)
-    except ValidationError as error:
-        print(f"error: {field_errors(error)}", file=sys.stderr)
+    recommendation = recommend_file(args.file, ruleset)
+    if recommendation is None:
+        print("error: no report for a patient outside the FBSS pathway", file=sys.stderr)
         return 1
     if args.format == "svg":
         text = ladder_svg(recommendation, title=args.title)
