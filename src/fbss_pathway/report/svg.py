@@ -180,10 +180,12 @@ def _lines(rung: LadderRung) -> list[_Line]:
     if rung.status is RungStatus.BLOCKED:
         return lines  # what holds it back matters, not which way onto it
     steps = rung.steps
+    heading = "One of these ways onto it:" if len(steps) > 1 else "The way onto it:"
     if rung.status is RungStatus.CURRENT and any(s.met for s in steps):
         steps = [s for s in steps if s.met]
+        heading = "The patient is here by:"
     if steps:
-        lines.append(_Line("One of these steps:" if len(steps) > 1 else "Step:", style="heading"))
+        lines.append(_Line(heading, style="heading"))
         lines += [_step(step) for step in steps[:_MAX_STEPS]]
         if len(steps) > _MAX_STEPS:
             lines.append(_Line(f"and {len(steps) - _MAX_STEPS} more", style="note"))
