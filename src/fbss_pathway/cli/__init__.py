@@ -35,6 +35,7 @@ from ..report import format_recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..synth import synthetic_cohort
 from .inputs import InputError, example_paths, field_errors, read_bytes, read_json, recommend_file
+from .population import add_population_commands, screen, worklist
 from .report import add_report_command, report, write_example_reports
 
 __all__ = ["example_paths", "main"]
@@ -168,6 +169,19 @@ def _output(path: str) -> AbstractContextManager[BinaryIO]:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    if args.format == "bulk":
+        from ..fhir.bulk import write_bulk_export
+        from ..synth import ASSESSMENT_DATE
+
+        if args.output == "-":
+            raise InputError("a bulk export is a directory: give -o DIR")
+        cohort = synthetic_cohort(args.count, seed=args.seed)
+        try:
+            counts = write_bulk_export(cohort, Path(args.output), transaction_time=ASSESSMENT_DATE)
+        except OSError as error:
+            raise InputError(f"cannot write {args.output}: {error.strerror}") from None
+        print(f"{sum(counts.values())} resources of {args.count} patients in {args.output}")
+        return 0
     with _output(args.output) as writing:
         for record in synthetic_cohort(args.count, seed=args.seed):
             writing.write(record.model_dump_json(exclude_none=True).encode() + b"\n")
@@ -269,6 +283,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     with_rules(demo)
     add_report_command(commands)
+    add_population_commands(commands)
     batch = commands.add_parser(
         "batch", help="evaluate a cohort: one JSON record per line in, one result per line out"
     )
@@ -283,7 +298,16 @@ def _parser() -> argparse.ArgumentParser:
         "synth", help="write N synthetic patients (invented, seeded) as NDJSON"
     )
     synth.add_argument("count", type=_count)
-    synth.add_argument("-o", "--output", required=True, help="NDJSON file (- for stdout)")
+    synth.add_argument(
+        "-o", "--output", required=True, help="NDJSON file (- for stdout); with bulk, a directory"
+    )
+    synth.add_argument(
+        "--format",
+        choices=("records", "bulk"),
+        default="records",
+        help="records (NDJSON, one record a line) or bulk (a FHIR Bulk Data export directory "
+        "of the same patients)",
+    )
     synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same cohort")
     serve = commands.add_parser("serve", help="run the CDS Hooks service (patient-view)")
     serve.add_argument("--host", default="127.0.0.1", help="address (default: localhost only)")
@@ -369,6 +393,8 @@ def _run(argv: Sequence[str] | None) -> int:
         return _to_fhir(args)
     if args.command == "questionnaire":
         return _questionnaire()
+    if args.command == "worklist":
+        return worklist(args)
     directory = args.directory if args.command == "rules" else args.rules
     try:
         ruleset = load_ruleset(directory)
@@ -382,6 +408,8 @@ def _run(argv: Sequence[str] | None) -> int:
             return _demo(args, ruleset)
         if args.command == "report":
             return report(args, ruleset)
+        if args.command == "screen":
+            return screen(args, ruleset)
         if args.command == "batch":
             return _batch(args, ruleset)
         if args.command == "serve":

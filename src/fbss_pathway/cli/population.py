@@ -1,0 +1,107 @@
+"""``fbss-pathway screen`` and ``worklist``: an export screened on Dask, and who is where."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from ..ruleset import RuleSet
+from ..vocabulary import ActionCode, Stage
+from .inputs import InputError
+
+__all__ = ["add_population_commands", "screen", "worklist"]
+
+
+def add_population_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """The ``screen`` and ``worklist`` sub-commands' arguments."""
+    screen_cmd = commands.add_parser(
+        "screen",
+        help="screen a FHIR Bulk Data export on Dask: one Parquet row per patient in OUT",
+    )
+    screen_cmd.add_argument("export", help="export directory (manifest.json or *.ndjson files)")
+    screen_cmd.add_argument("-o", "--output", required=True, help="output directory")
+    where = screen_cmd.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: the cores)"
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786"
+    )
+    screen_cmd.add_argument(
+        "--assessment-date",
+        type=date.fromisoformat,
+        help="the day the data stand for (default: the manifest's transactionTime, else today)",
+    )
+    screen_cmd.add_argument(
+        "--partition-patients",
+        type=int,
+        default=1000,
+        help="the most patients one partition should hold (default: 1000)",
+    )
+    screen_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    screen_cmd.add_argument(
+        "--rules", metavar="DIR", help="rule directory (default: the packaged rules)"
+    )
+    worklist_cmd = commands.add_parser(
+        "worklist", help="list the patients of a screen on a stage, with a red flag or an action"
+    )
+    worklist_cmd.add_argument("output", help="a screen's output directory")
+    worklist_cmd.add_argument("--stage", choices=[s.value for s in Stage])
+    worklist_cmd.add_argument("--action", choices=[a.value for a in ActionCode])
+    worklist_cmd.add_argument("--red-flags", action="store_true", help="patients with a red flag")
+    worklist_cmd.add_argument(
+        "--outcome", choices=("evaluated", "not_applicable", "rejected"), default=None
+    )
+    worklist_cmd.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
+    """Run the screen and print its summary (and where the files are)."""
+    from ..population import screen_export
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.partition_patients < 1:
+        raise InputError("--partition-patients must be at least 1")
+    summary = screen_export(
+        Path(args.export),
+        Path(args.output),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        assessment_date=args.assessment_date,
+        partition_patients=args.partition_patients,
+        ruleset=ruleset,
+        progress=False if args.no_progress else None,
+    )
+    print("\n".join(summary.lines_for_people()))
+    print(f"rows in {Path(args.output) / 'patients'}; summary.json and measure-report.json beside")
+    return 0
+
+
+def worklist(args: argparse.Namespace) -> int:
+    """Print the patients on the worklist asked for, one a line."""
+    from ..population import worklist as entries
+
+    found = entries(
+        Path(args.output),
+        stage=args.stage,
+        action=args.action,
+        red_flags=args.red_flags,
+        outcome=args.outcome,
+    )
+    count = 0
+    for entry in found:
+        count += 1
+        if args.format == "json":
+            print(json.dumps({k: getattr(entry, k) for k in entry.__slots__}))
+            continue
+        what = entry.stage or entry.outcome
+        extra = ", ".join(entry.red_flags) or entry.detail or ", ".join(entry.actions[:3])
+        print(f"{entry.patient_id}\t{what}\t{extra}")
+    print(f"{count} patients", file=sys.stderr)
+    return 0

@@ -1,0 +1,185 @@
+"""The second pass of a screen: one partition's patients read, evaluated and written as Parquet.
+
+Each patient's resources become a bundle that the FHIR reader reads with its
+safety rules (``read_bundle`` with the patient's id, so nobody else's data is
+merged), then the recommendation is reduced to one row. A patient the reader
+cannot read, or whose record is invalid, gets a row with the error kind and a
+message naming elements or fields, never values; a patient outside the pathway
+gets a row saying why. Resources that refer to a patient with no Patient
+resource in the export are counted as orphans, never evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import EvaluationError, FbssPathwayError
+from ..fhir import FhirError, read_bundle
+from ..recommendation import Recommendation
+from ..ruleset import RuleSet, load_ruleset
+from ..vocabulary import Stage
+from .export import patient_of
+from .partition import peak_rss_mb
+from .rows import write_rows
+
+__all__ = ["PartitionResult", "screen_partition"]
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    """What one partition held and how its patients came out."""
+
+    partition: int
+    patients: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    stages: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    orphan_resources: int = 0
+    orphan_patients: int = 0
+    peak_rss_mb: float = 0.0
+
+
+#: The rule set of this worker process, by version: loaded once, then reused.
+_RULESETS: dict[str, RuleSet] = {}
+#: Shared resources (Medication) of this worker process, by work directory.
+_SHARED: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def screen_partition(
+    partition: int,
+    workdir: Path,
+    output: Path,
+    rules: tuple[str, str],
+    assessment_date: date,
+) -> PartitionResult:
+    """Screen the patients of one partition; write ``output/part-NNNNN.parquet``."""
+    ruleset = _ruleset(*rules)
+    medications = _shared(workdir)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    folder = workdir / f"p{partition:05d}"
+    for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
+        with shard.open("rb") as lines:
+            for line in lines:
+                resource = json.loads(line)
+                groups.setdefault(patient_of(resource) or "", []).append(resource)
+    result = PartitionResult(partition)
+    rows = []
+    for patient_id in sorted(groups):
+        resources = groups[patient_id]
+        if not any(r["resourceType"] == "Patient" for r in resources):
+            result.orphan_patients += 1
+            result.orphan_resources += len(resources)
+            continue
+        row = _screen_patient(patient_id, resources, medications, ruleset, assessment_date)
+        result.patients += 1
+        result.outcomes[row["outcome"]] += 1
+        if row["stage"] is not None:
+            result.stages[row["stage"]] += 1
+        if row["outcome"] == "rejected":
+            result.rejected[row["error_kind"]] += 1
+        rows.append(row)
+    write_rows(rows, output / f"part-{partition:05d}.parquet")
+    result.peak_rss_mb = peak_rss_mb()
+    return result
+
+
+def _screen_patient(
+    patient_id: str,
+    resources: list[dict[str, Any]],
+    medications: dict[str, dict[str, Any]],
+    ruleset: RuleSet,
+    assessment_date: date,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "patient_id": patient_id,
+        "outcome": "rejected",
+        "stage": None,
+        "actions": [],
+        "red_flags": [],
+        "warnings": [],
+        "missing_count": None,
+        "ruleset_version": ruleset.version,
+        "error_kind": None,
+        "detail": None,
+    }
+    entries = [{"resource": r} for r in resources]
+    entries += [{"resource": medications[ref]} for ref in _medications_of(resources, medications)]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    try:
+        reading = read_bundle(bundle, patient_id=patient_id, assessment_date=assessment_date)
+        recommendation = reading.evaluate(ruleset=ruleset, ladder=False)
+    except FhirError as error:
+        return {**row, "error_kind": "malformed_resource", "detail": str(error)}
+    except ValidationError as error:
+        fields = sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)})
+        return {**row, "error_kind": "invalid_record", "detail": "invalid: " + ", ".join(fields)}
+    except EvaluationError as error:
+        return {**row, "error_kind": "evaluation_failed", "detail": str(error)}
+    if recommendation is None:
+        detail = "; ".join(reading.not_applicable)
+        return {
+            **row,
+            "outcome": "not_applicable",
+            "error_kind": "not_applicable",
+            "detail": detail,
+        }
+    return {**row, **_evaluated(recommendation)}
+
+
+def _evaluated(recommendation: Recommendation) -> dict[str, Any]:
+    urgent = recommendation.stage is Stage.URGENT_REVIEW
+    return {
+        "outcome": "evaluated",
+        "stage": recommendation.stage.value,
+        "actions": [code.value for code in recommendation.action_codes()],
+        "red_flags": list(recommendation.stage_basis) if urgent else [],
+        "warnings": [warning.rule_id for warning in recommendation.warnings],
+        "missing_count": len(recommendation.missing),
+    }
+
+
+def _medications_of(
+    resources: list[dict[str, Any]], medications: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Ids of the shared Medication resources the patient's resources refer to."""
+    found = []
+    for resource in resources:
+        holder = resource.get("medicationReference")
+        reference = holder.get("reference") if isinstance(holder, dict) else None
+        if isinstance(reference, str):
+            medication = reference.split("/_history/")[0].rstrip("/").rsplit("/", 1)[-1]
+            if medication in medications and medication not in found:
+                found.append(medication)
+    return found
+
+
+def _ruleset(path: str, version: str) -> RuleSet:
+    if version not in _RULESETS:
+        loaded = load_ruleset(path)
+        if loaded.version != version:
+            raise FbssPathwayError("the rule files changed while the screen was running")
+        _RULESETS[version] = loaded
+    return _RULESETS[version]
+
+
+def _shared(workdir: Path) -> dict[str, dict[str, Any]]:
+    key = str(workdir)
+    if key not in _SHARED:
+        _SHARED.clear()  # one screen at a time per worker: keep only the current one
+        found: dict[str, dict[str, Any]] = {}
+        folder = workdir / "shared"
+        for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
+            with shard.open("rb") as lines:
+                for line in lines:
+                    medication = json.loads(line)
+                    if isinstance(medication.get("id"), str):
+                        found[medication["id"]] = medication
+        _SHARED[key] = found
+    return _SHARED[key]

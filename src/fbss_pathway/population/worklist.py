@@ -1,0 +1,79 @@
+"""Worklists from a screen's Parquet output: who is on a stage, has a red flag, is due a step.
+
+Filters combine (all must hold). The output is read part by part, so a
+worklist of a population needs no more memory than one part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..vocabulary import ActionCode, Stage
+from .export import ExportError
+from .rows import OUTCOMES, read_rows
+from .run import PATIENTS_DIR
+
+__all__ = ["WorklistEntry", "worklist"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    """One patient on a worklist."""
+
+    patient_id: str
+    outcome: str
+    stage: str | None
+    actions: tuple[str, ...]
+    red_flags: tuple[str, ...]
+    warnings: tuple[str, ...]
+    detail: str | None
+
+
+def worklist(
+    output: str | Path,
+    *,
+    stage: Stage | str | None = None,
+    action: ActionCode | str | None = None,
+    red_flags: bool = False,
+    outcome: str | None = None,
+) -> Iterator[WorklistEntry]:
+    """The patients of a screen that match every filter given, in the screen's order.
+
+    Args:
+        output: A screen's output directory.
+        stage: Only patients placed on this stage.
+        action: Only patients with this action recommended.
+        red_flags: Only patients with a red flag.
+        outcome: Only ``evaluated``, ``not_applicable`` or ``rejected`` patients.
+
+    Raises:
+        ExportError: ``output`` holds no screen.
+        ValueError: an unknown stage, action or outcome.
+    """
+    wanted_stage = Stage(stage).value if stage is not None else None
+    wanted_action = ActionCode(action).value if action is not None else None
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    parts = Path(output) / PATIENTS_DIR
+    if not parts.is_dir():
+        raise ExportError(f"{output} holds no screen (no {PATIENTS_DIR}/ folder)")
+    for row in read_rows(parts):
+        if wanted_stage is not None and row["stage"] != wanted_stage:
+            continue
+        if wanted_action is not None and wanted_action not in (row["actions"] or []):
+            continue
+        if red_flags and not row["red_flags"]:
+            continue
+        if outcome is not None and row["outcome"] != outcome:
+            continue
+        yield WorklistEntry(
+            patient_id=row["patient_id"],
+            outcome=row["outcome"],
+            stage=row["stage"],
+            actions=tuple(row["actions"] or ()),
+            red_flags=tuple(row["red_flags"] or ()),
+            warnings=tuple(row["warnings"] or ()),
+            detail=row["detail"],
+        )
