@@ -1,0 +1,233 @@
+"""Population screening of Bulk Data exports, on a real Dask cluster started by the tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import Client, LocalCluster
+from fhir.resources.R4B.measurereport import MeasureReport
+
+from fbss_pathway import evaluate_many
+from fbss_pathway.cli import main
+from fbss_pathway.fhir.bulk import write_bulk_export
+from fbss_pathway.population import ExportError, screen_export, worklist
+from fbss_pathway.population.rows import read_rows
+from fbss_pathway.synth import ASSESSMENT_DATE, synthetic_cohort
+
+from .servers import free_port
+
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A real local cluster: a scheduler and 2 worker processes; yields its address."""
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as local:
+        yield local.scheduler_address
+
+
+def rows_of(output: Path) -> dict[str, dict[str, Any]]:
+    return {row["patient_id"]: row for row in read_rows(output / "patients")}
+
+
+def test_a_screen_gives_each_patient_what_evaluate_many_gives(cluster: str, tmp_path: Path) -> None:
+    records = list(synthetic_cohort(120, seed=SEED))
+    write_bulk_export(records, tmp_path / "export", transaction_time=ASSESSMENT_DATE)
+    summary = screen_export(
+        tmp_path / "export", tmp_path / "out", scheduler=cluster, partition_patients=20
+    )
+    expected = {
+        str(records[result.index].patient_id): result.recommendation
+        for result in evaluate_many(records, processes=1)
+    }
+    rows = rows_of(tmp_path / "out")
+    assert rows.keys() == expected.keys()
+    for patient_id, recommendation in expected.items():
+        assert recommendation is not None
+        row = rows[patient_id]
+        assert row["outcome"] == "evaluated"
+        assert row["stage"] == recommendation.stage.value, patient_id
+        assert row["actions"] == [code.value for code in recommendation.action_codes()]
+        assert row["missing_count"] == len(recommendation.missing)
+        assert row["ruleset_version"] == recommendation.ruleset_version
+    assert summary.read == summary.evaluated == len(records)
+    assert summary.partitions == math.ceil(2 * len(records) / 20)
+    assert summary.largest_partition <= 20
+    assert summary.workers == 2
+    assert sum(summary.stages.values()) == summary.evaluated
+
+
+def _append(path: Path, *lines: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def _messy_export(directory: Path) -> None:
+    """Five real patients, and everything an export should not hold but might."""
+    records = list(synthetic_cohort(5, seed=SEED))
+    write_bulk_export(records, directory, transaction_time=ASSESSMENT_DATE)
+    first = records[0].patient_id
+    _append(
+        directory / "Observation.ndjson",
+        "{not json",
+        '["a list, not a resource"]',
+        json.dumps({"resourceType": "Observation", "status": "final"}),  # whose? nobody's
+        json.dumps(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "pain"},
+                "subject": {"reference": "Patient/GHOST-1"},  # not in the export
+            }
+        ),
+        json.dumps({"resourceType": "Foo", "subject": {"reference": f"Patient/{first}"}}),
+    )
+    _append(
+        directory / "Patient.ndjson",
+        json.dumps({"resourceType": "Patient", "id": "NO-OPERATION"}),
+        json.dumps({"resourceType": "Patient", "id": "BROKEN"}),
+    )
+    _append(
+        directory / "Procedure.ndjson",
+        json.dumps(
+            {
+                "resourceType": "Procedure",
+                "status": "completed",
+                "subject": {"reference": "Patient/BROKEN"},
+                "code": 5,  # not a CodeableConcept
+            }
+        ),
+    )
+    (directory / "Organization.ndjson").write_text(
+        json.dumps({"resourceType": "Organization", "id": "org-1"}) + "\n"
+    )
+    with (directory / "Procedure.ndjson").open("rb") as plain:
+        (directory / "Procedure.ndjson.gz").write_bytes(gzip.compress(plain.read()))
+    (directory / "Procedure.ndjson").unlink()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for item in manifest["output"]:
+        if item["type"] == "Procedure":
+            item["url"] = "https://ehr.example/bulk/Procedure.ndjson.gz"
+    manifest["output"].append({"type": "Organization", "url": "Organization.ndjson"})
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_every_input_is_accounted_for_and_the_screen_goes_on(cluster: str, tmp_path: Path) -> None:
+    _messy_export(tmp_path / "export")
+    summary = screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
+    rows = rows_of(tmp_path / "out")
+    assert summary.read == summary.evaluated + summary.not_applicable + summary.rejected == 7
+    assert summary.evaluated == 5
+    assert rows["NO-OPERATION"]["outcome"] == "not_applicable"
+    assert "no completed lumbar spine operation" in rows["NO-OPERATION"]["detail"]
+    assert rows["BROKEN"]["outcome"] == "rejected"
+    assert rows["BROKEN"]["error_kind"] == "malformed_resource"
+    assert "code" in rows["BROKEN"]["detail"]
+    assert summary.malformed_lines == 2
+    assert {place.split(":")[0] for place in summary.malformed_at} == {"Observation.ndjson"}
+    assert (summary.orphan_resources, summary.orphan_patients) == (1, 1)
+    assert summary.without_patient == {"Observation": 1, "Organization": 1}
+    assert summary.resources["Foo"] == 1  # read, and ignored by the reader
+    resources = sum(summary.resources.values())
+    assert summary.lines == resources + summary.malformed_lines
+    patient_lines = (
+        resources - summary.orphan_resources - sum(summary.without_patient.values())
+    ) - summary.shared_resources
+    assert patient_lines > 0
+    text = (tmp_path / "out" / "summary.json").read_text()
+    assert "GHOST-1" not in text  # counts, never identifiers
+
+
+def test_the_measure_report_counts_every_patient_and_is_valid_fhir(
+    cluster: str, tmp_path: Path
+) -> None:
+    _messy_export(tmp_path / "export")
+    summary = screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
+    report = json.loads((tmp_path / "out" / "measure-report.json").read_text())
+    MeasureReport.model_validate(report)
+    group = report["group"][0]
+    assert group["population"][0]["count"] == summary.read
+    strata = group["stratifier"][0]["stratum"]
+    assert sum(s["population"][0]["count"] for s in strata) == summary.read
+
+
+def test_worklists_filter_the_screen(cluster: str, tmp_path: Path) -> None:
+    records = list(synthetic_cohort(80, seed=SEED))
+    write_bulk_export(records, tmp_path / "export", transaction_time=ASSESSMENT_DATE)
+    screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
+    rows = rows_of(tmp_path / "out")
+    on_rf = {e.patient_id for e in worklist(tmp_path / "out", stage="radiofrequency")}
+    assert on_rf == {p for p, r in rows.items() if r["stage"] == "radiofrequency"}
+    assert on_rf
+    flagged = {e.patient_id for e in worklist(tmp_path / "out", red_flags=True)}
+    assert flagged == {p for p, r in rows.items() if r["stage"] == "urgent_review"}
+    trial = {e.patient_id for e in worklist(tmp_path / "out", action="scs_trial")}
+    assert trial == {p for p, r in rows.items() if "scs_trial" in r["actions"]}
+    with pytest.raises(ValueError, match="not_a_stage"):
+        list(worklist(tmp_path / "out", stage="not_a_stage"))
+    with pytest.raises(ExportError, match="holds no screen"):
+        list(worklist(tmp_path / "nothing"))
+
+
+def test_an_unreadable_export_is_refused_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="is not a directory"):
+        screen_export(tmp_path / "missing", tmp_path / "out", workers=1)
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "manifest.json").write_text(
+        json.dumps({"output": [{"type": "Patient", "url": "https://x/Patient.ndjson"}]})
+    )
+    with pytest.raises(ExportError, match=r"Patient\.ndjson is not in"):
+        screen_export(tmp_path / "export", tmp_path / "out", workers=1)
+
+
+def test_the_command_line_runs_on_a_scheduler_and_workers_started_as_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--scheduler``: a `dask scheduler` and a `dask worker` process on loopback."""
+    dask = str(Path(sys.executable).parent / "dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error"}
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [dask, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+
+    scheduler = start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
+    worker = None
+    try:
+        worker = start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard")
+        # The client retries until the scheduler answers (within the timeout).
+        with Client(address, timeout="60s") as client:  # type: ignore[no-untyped-call]
+            client.wait_for_workers(1, timeout=60)
+        assert main(["synth", "40", "--format", "bulk", "-o", str(tmp_path / "export")]) == 0
+        export, out = str(tmp_path / "export"), str(tmp_path / "out")
+        code = main(["screen", export, "-o", out, "--scheduler", address, "--no-progress"])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "patients read: 40 = evaluated 40" in out
+        assert main(["worklist", str(tmp_path / "out"), "--outcome", "evaluated"]) == 0
+        listed = capsys.readouterr().out.strip().splitlines()
+        assert len(listed) == 40
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
