@@ -194,6 +194,15 @@ def test_an_unreadable_export_is_refused_naming_the_file(tmp_path: Path) -> None
     )
     with pytest.raises(ExportError, match=r"Patient\.ndjson is not in"):
         screen_export(tmp_path / "export", tmp_path / "out", workers=1)
+    (tmp_path / "someone-elses").mkdir()
+    (tmp_path / "someone-elses" / "patients").mkdir()
+    (tmp_path / "someone-elses" / "patients" / "notes.txt").write_text("keep me")
+    write_bulk_export(
+        synthetic_cohort(2, seed=SEED), tmp_path / "good", transaction_time=ASSESSMENT_DATE
+    )
+    with pytest.raises(ExportError, match="neither empty nor an earlier screen"):
+        screen_export(tmp_path / "good", tmp_path / "someone-elses", workers=1)
+    assert (tmp_path / "someone-elses" / "patients" / "notes.txt").read_text() == "keep me"
 
 
 def test_the_command_line_runs_on_a_scheduler_and_workers_started_as_processes(

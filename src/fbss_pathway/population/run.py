@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
-from .export import export_files, export_time
+from .export import ExportError, export_files, export_time
 from .partition import count_patients, split_file
 from .screening import screen_partition
 from .summary import ScreenSummary, summarise
@@ -58,7 +58,8 @@ def screen_export(
     Args:
         export: The export directory (a manifest, or ``<ResourceType>.ndjson`` files).
         output: Created if missing: ``patients/part-*.parquet``, ``summary.json``,
-            ``measure-report.json``. Earlier parts there are replaced.
+            ``measure-report.json``. It must be empty or an earlier screen's
+            output, which is replaced.
         workers: Worker processes of a local cluster (default: the cores).
         scheduler: Address of a running Dask scheduler (``tcp://host:port``)
             instead of a local cluster.
@@ -86,6 +87,8 @@ def screen_export(
     ruleset = default_ruleset() if ruleset is None else ruleset
     rules = (str(ruleset.path), ruleset.version)
     parts_dir, work = target / PATIENTS_DIR, target / _WORK_DIR
+    if target.exists() and any(target.iterdir()) and not (target / "summary.json").exists():
+        raise ExportError(f"{target} is neither empty nor an earlier screen's output: not used")
     for old in (parts_dir, work):
         shutil.rmtree(old, ignore_errors=True)
     parts_dir.mkdir(parents=True)
