@@ -240,3 +240,14 @@ def test_the_command_line_runs_on_a_scheduler_and_workers_started_as_processes(
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_without_the_population_extra_the_command_says_what_to_install() -> None:
+    script = (
+        "import sys; sys.modules['pyarrow'] = None; from fbss_pathway.cli import main; "
+        "sys.exit(main(['screen', 'export', '-o', 'out']))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "pip install 'fbss-pathway[population]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Stage
@@ -60,9 +61,17 @@ def add_population_commands(
     worklist_cmd.add_argument("--format", choices=("text", "json"), default="text")
 
 
+def _population() -> Any:
+    try:
+        from .. import population
+    except ImportError as error:
+        raise InputError(str(error)) from None
+    return population
+
+
 def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
     """Run the screen and print its summary (and where the files are)."""
-    from ..population import screen_export
+    screen_export = _population().screen_export
 
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers must be at least 1")
@@ -85,7 +94,7 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
 
 def worklist(args: argparse.Namespace) -> int:
     """Print the patients on the worklist asked for, one a line."""
-    from ..population import worklist as entries
+    entries = _population().worklist
 
     found = entries(
         Path(args.output),

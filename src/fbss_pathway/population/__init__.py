@@ -8,6 +8,14 @@ red flag or due an action. Needs the ``population`` extra (dask, distributed,
 pyarrow): ``pip install fbss-pathway[population]``.
 """
 
+try:
+    import distributed  # noqa: F401
+    import pyarrow  # noqa: F401
+except ImportError as missing:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "population screening needs the population extra: pip install 'fbss-pathway[population]'"
+    ) from missing
+
 from .export import ExportError
 from .run import screen_export
 from .summary import ScreenSummary
