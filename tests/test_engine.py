@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fbss_pathway import EvaluationError, evaluate, load_ruleset
-from fbss_pathway.rules_engine import engine
+from fbss_pathway.rules_engine import direct, engine
 from fbss_pathway.synth import synthetic_cohort
 
 from .helpers import patched
@@ -18,7 +18,7 @@ from .helpers import patched
 def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = engine._Run.__init__
+    original = direct._Run.__init__
     ruleset = load_ruleset()
     target = next(i for i, rule in enumerate(ruleset.rules) if rule.id == "IDA-01")
 
@@ -32,7 +32,7 @@ def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
         original(self)
         self.firings = Exploding()
 
-    monkeypatch.setattr(engine._Run, "__init__", init)
+    monkeypatch.setattr(direct._Run, "__init__", init)
     with pytest.raises(EvaluationError) as caught:
         evaluate(patched({"patient_id": "MRN-123"}))
     assert caught.value.rule_id == "IDA-01"
@@ -55,7 +55,7 @@ def test_more_evaluations_than_the_engine_holds_sessions_succeed() -> None:
     end = next(engine._SESSION_IDS)
     for sid in range(start, end, 97):  # a sample across the run
         with pytest.raises(Exception, match="error code"):
-            compiled._ruleset.get_state(str(sid))
+            compiled.session_state(str(sid))
 
 
 def test_no_session_outlives_its_evaluation() -> None:
@@ -63,7 +63,7 @@ def test_no_session_outlives_its_evaluation() -> None:
     evaluate(patched({}))
     last = str(next(engine._SESSION_IDS) - 1)
     with pytest.raises(Exception, match="error code"):  # the engine no longer knows the session
-        compiled._ruleset.get_state(last)
+        compiled.session_state(last)
 
 
 def test_loading_rules_starts_no_threads() -> None:

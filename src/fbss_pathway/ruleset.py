@@ -12,7 +12,7 @@ from pathlib import Path
 from .facts import FACTS, FactSpec
 from .recommendation import ExpectedBenefit, TraceEntry
 from .rules_engine.conditions import Condition, facts_read
-from .rules_engine.engine import CompiledRules
+from .rules_engine.direct import CompiledRules
 from .rules_engine.loading import RuleDirectory, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
 from .rules_engine.templates import facts_in_template

@@ -53,7 +53,7 @@ from ..facts import FactValue
 from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
-__all__ = ["CompiledRules", "DurableRule", "Firing", "durable_rules_for"]
+__all__ = ["C_ENGINE", "DurableRule", "Firing", "HostRules", "durable_rules_for"]
 
 
 def _unix_now() -> float:
@@ -69,6 +69,9 @@ def _unix_now() -> float:
 _EPOCH = datetime(1970, 1, 1)
 if getattr(durable_engine, "_unix_now", None) is not None:  # present in the pinned 2.0.28
     durable_engine._unix_now = _unix_now
+
+#: durable_rules' C module, for the driver that speaks to it directly (.direct).
+C_ENGINE: Any = durable_rules_engine
 
 #: One lock for every engine call in the process (see the module docstring).
 ENGINE_LOCK = threading.Lock()
@@ -154,8 +157,12 @@ def durable_rules_for(
     return durable, read
 
 
-class CompiledRules:
-    """A rule set compiled into its own durable_rules ruleset."""
+class HostRules:
+    """A rule set compiled into its own durable_rules ruleset, run through its Python host.
+
+    The reference: :class:`.direct.CompiledRules` drives the same rules through
+    the C module directly, and the tests hold the two to identical results.
+    """
 
     def __init__(self, name: str, rules: Sequence[Rule]) -> None:
         self.name = name

@@ -1,0 +1,182 @@
+"""Driving durable_rules' C engine directly: the same rules, without its Python host layer.
+
+durable_rules' C module (``durable_rules_engine``) decides which rules fire;
+its Python host (``durable.engine``) wraps every fired action in JSON encoding
+and decoding of the whole patient fact, callbacks and a clock, which measured
+as most of the cost of an evaluation. This module speaks to the C module
+itself, with the protocol the host uses (read from ``durable/engine.py`` of
+the pinned 2.0.28, and held by ``tests/test_engine_protocol.py``):
+
+1. ``create_ruleset(name, json)``: the ruleset from the same rule definitions
+   the host would get (``durable_rules_for``), without the ``run`` callbacks.
+2. ``assert_fact(handle, json)`` returns ``(code, state)``: 0 and a state
+   handle when some rule matched; any other code is refused here (1: no rule
+   matched, 2: the fact was seen before).
+3. ``start_action_for_state(handle, state)`` returns None, or a tuple whose
+   second item is the first pending action as JSON text, ``{"<rule name>":
+   {...matched facts...}}``. Only the rule name is read from it (the matched
+   facts are the patient's own, which this module already has).
+4. Inside an action, derived facts are asserted with ``assert_fact`` (code 0).
+5. ``complete_and_start_action(handle, state)`` completes that action and
+   returns the next one as JSON text, or None when none is left.
+6. ``delete_state(handle, sid)`` ends the session, in ``finally``.
+
+Every guard of the host path holds (docs/engine.md): one process-wide lock and
+one open session at a time, the catch-all rule, the session deleted in
+``finally`` without hiding the first error, failures naming the rule, the C
+engine's numeric error codes reported, never patient values.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EvaluationError
+from ..facts import FactValue
+from . import engine
+from .engine import (
+    _DERIVED,
+    _ENGINE_CODE_ERROR,
+    _PATIENT,
+    _RETIRED,
+    _SESSION_IDS,
+    ENGINE_LOCK,
+    Firing,
+    _free_retired,
+    durable_rules_for,
+)
+from .model import Rule
+
+__all__ = ["CompiledRules"]
+
+#: The C module, as imported by .engine (which explains a build without the 3.13 fix).
+_dre: Any = engine.C_ENGINE
+
+
+class _RefusedError(Exception):
+    """The C engine answered an assert with a code other than 0 (the code is kept)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"assert refused with code {code}")
+        self.code = code
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one evaluation fired."""
+
+    firings: list[Firing] = field(default_factory=list)
+    seen: set[tuple[int, bool]] = field(default_factory=set)
+    derived: dict[str, bool] = field(default_factory=dict)
+
+
+class CompiledRules:
+    """A rule set compiled into its own durable_rules ruleset, driven through the C module."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.name = name
+        self._rules = tuple(rules)
+        durable, self._read = durable_rules_for(self._rules)
+        #: Each durable rule's name to (rule index or None for the catch-all, value).
+        self._targets: dict[str, tuple[int | None, bool]] = {
+            rule.name: (rule.index, rule.value) for rule in durable
+        }
+        definition = {rule.name: {"all": rule.patterns} for rule in durable}
+        with ENGINE_LOCK:
+            _free_retired()
+            self._handle: int = _dre.create_ruleset(name, json.dumps(definition))
+        # When this object is collected, its C ruleset is freed (under the lock, later).
+        weakref.finalize(self, _RETIRED.append, self._handle)
+        self.durable_rule_count = len(definition)
+
+    def run(self, facts: Mapping[str, FactValue]) -> tuple[list[Firing], dict[str, bool]]:
+        """Assert one patient's facts in a fresh session; return what fired, in order.
+
+        Raises:
+            EvaluationError: an action failed or the engine reported an error; the
+                message names the rule, never the patient's values.
+        """
+        run = _Run()
+        current: str | None = None  # the rule whose action is being taken
+        with ENGINE_LOCK:
+            _free_retired()
+            sid = str(next(_SESSION_IDS))
+            failure: BaseException | None = None
+            handle = self._handle
+            try:
+                code, state = _dre.assert_fact(
+                    handle, json.dumps({"sid": sid, "t": _PATIENT, **facts})
+                )
+                if code != 0:
+                    raise _RefusedError(code)
+                started = _dre.start_action_for_state(handle, state)
+                action = started[1] if started else None
+                while action:
+                    current = None
+                    index, value = self._target(action)
+                    if index is not None:
+                        current = self._rules[index].id
+                        self._take(run, sid, index, value)
+                    action = _dre.complete_and_start_action(handle, state)
+            except Exception as error:  # surfaced below; never swallowed
+                failure = error
+            finally:
+                try:
+                    _dre.delete_state(handle, sid)
+                except Exception as error:  # never hide the first error behind cleanup
+                    failure = failure or error
+        if failure is not None:
+            raise _evaluation_error(failure, current) from failure
+        return run.firings, run.derived
+
+    def _target(self, action: str) -> tuple[int | None, bool]:
+        """The rule of a pending action, from the rule name that opens its JSON text."""
+        name = action[2 : action.find('"', 2)] if action.startswith('{"') else ""
+        found = self._targets.get(name)
+        if found is None:  # not the expected shape: read the JSON (no patient data kept)
+            names = list(json.loads(action))
+            found = self._targets.get(names[0]) if len(names) == 1 else None
+            if found is None:
+                raise EvaluationError("the rule engine named an action this rule set lacks")
+        return found
+
+    def _take(self, run: _Run, sid: str, index: int, value: bool) -> None:
+        key = (index, value)
+        if key in run.seen:  # an OR matched on more than one branch
+            return
+        run.seen.add(key)
+        run.firings.append(Firing(index, value))
+        derive = self._rules[index].derive
+        if derive is None:
+            return
+        if run.derived.setdefault(derive, value) is not value:
+            raise AssertionError(f"{derive} concluded both true and false")
+        if (derive, value) in self._read:
+            fact = {"sid": sid, "t": _DERIVED, "name": derive, "value": value}
+            code, _ = _dre.assert_fact(self._handle, json.dumps(fact))
+            if code != 0:
+                raise _RefusedError(code)
+
+    def session_state(self, sid: str) -> dict[str, Any]:
+        """A session's state, as the engine holds it (tests use it to see sessions end)."""
+        with ENGINE_LOCK:
+            return dict(json.loads(_dre.get_state(self._handle, sid)))
+
+
+def _evaluation_error(failure: BaseException, rule_id: str | None) -> EvaluationError:
+    """The failure as an EvaluationError naming the rule, never the patient's values."""
+    if isinstance(failure, EvaluationError):
+        return failure
+    if isinstance(failure, _RefusedError):
+        return EvaluationError(
+            f"the rule engine refused a fact (code {failure.code})", rule_id=rule_id
+        )
+    if isinstance(failure, _ENGINE_CODE_ERROR):  # the C engine's own errors: numeric codes
+        return EvaluationError(f"the rule engine failed ({failure})", rule_id=rule_id)
+    if rule_id is not None:
+        return EvaluationError(f"action failed ({type(failure).__name__})", rule_id=rule_id)
+    return EvaluationError(f"the rule engine failed ({type(failure).__name__})")
