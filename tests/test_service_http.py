@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.server
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,7 +22,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks import hooks
 from fbss_pathway.cds_hooks import service as service_module
-from fbss_pathway.cds_hooks.auth import Authenticator, TrustedClient
+from fbss_pathway.cds_hooks.auth import LEEWAY, Authenticator, AuthError, TrustedClient
+from fbss_pathway.cds_hooks.replay import SharedReplays
 from fbss_pathway.cds_hooks.service import SERVICE_ID, create_app, prefetch_from_bundle
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
@@ -374,3 +377,67 @@ def test_cors_is_off_unless_an_origin_is_given(service: LoopbackServer) -> None:
     assert "access-control-allow-origin" not in response.headers
     with pytest.raises(ValueError, match="refused together with authentication"):
         create_app(authenticator=Authenticator((), "http://x"), cors_origins=["*"])
+
+
+# --- Replays across worker processes ---------------------------------------------------------
+
+
+def test_worker_processes_sharing_a_register_accept_a_token_once(tmp_path: Any) -> None:
+    """Two authenticators, as two worker processes have, with one shared register."""
+    clients = (TrustedClient(ISSUER, jwks={"keys": [_jwk(EC_KEY, "ec-1")]}),)
+    base = "https://cds.example.org"
+    path = f"/cds-services/{SERVICE_ID}"
+    first, second = (
+        Authenticator(clients, base, replays=SharedReplays(tmp_path / "seen.sqlite", LEEWAY))
+        for _ in range(2)
+    )
+    token = _token(base)
+    assert first.verify(f"Bearer {token}", path).issuer == ISSUER
+    with pytest.raises(AuthError, match="replayed"):
+        second.verify(f"Bearer {token}", path)
+    assert second.verify(f"Bearer {_token(base)}", path).issuer == ISSUER  # a new jti passes
+    later = Authenticator(
+        clients,
+        base,
+        replays=SharedReplays(tmp_path / "seen.sqlite", LEEWAY),
+        clock=lambda: time.time() + 3600,  # long after the first token expired
+    )
+    assert later.replays is not None
+    assert later.replays.first_use(ISSUER, "old-jti", time.time() - 60, time.time() + 3600)
+    assert "MRN" not in (tmp_path / "seen.sqlite").read_bytes().decode("latin-1")
+
+
+def test_a_replayed_token_is_refused_by_every_worker_of_a_served_service(tmp_path: Any) -> None:
+    clients = tmp_path / "clients.toml"
+    key_set = json.dumps({"keys": [_jwk(EC_KEY, "ec-1")]})
+    clients.write_text(f"[[client]]\nissuer = {json.dumps(ISSUER)}\njwks = '{key_set}'\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
+    command += ["--workers", "2", "--clients", str(clients), "--base-url", base]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # discovery needs a token here: any answer means the workers are up
+            try:
+                httpx2.get(f"{base}/cds-services", timeout=5)
+                break
+            except httpx2.TransportError:
+                assert server.poll() is None, "the server stopped"
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        token = _token(base)
+        codes = []
+        for _ in range(6):  # each request may reach either worker
+            response = httpx2.post(
+                f"{base}/cds-services/{SERVICE_ID}",
+                json=_call(),
+                headers={"authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            codes.append(response.status_code)
+        assert codes == [200, 401, 401, 401, 401, 401]
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert err.count("Started server process") == 2

@@ -21,7 +21,6 @@ Clients are configured in a TOML file (``fbss-pathway serve --clients``)::
 
 from __future__ import annotations
 
-import heapq
 import json
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import jwt
 
 from ..errors import FbssPathwayError
+from .replay import MemoryReplays, ReplayRegister
 
 __all__ = [
     "ALGORITHMS",
@@ -163,7 +163,9 @@ class Authenticator:
         base_url: The service's public base URL; a token's ``aud`` must be
             ``{base_url}/cds-services/{service id}``.
         fetch: Reads a JWK Set from a URL (blocking; called off the event loop).
-        clock: Seconds since the epoch, for the replay cache.
+        clock: Seconds since the epoch, for the replay register.
+        replays: Where seen token ids are kept; this process's memory by default.
+            Worker processes of one service share one (``SharedReplays``).
     """
 
     clients: tuple[TrustedClient, ...]
@@ -171,12 +173,13 @@ class Authenticator:
     fetch: Callable[[str], Any] = _fetch
     clock: Callable[[], float] = time.time
     _keys: dict[str, dict[str, jwt.PyJWK]] = field(default_factory=dict)
-    _seen: set[tuple[str, str]] = field(default_factory=set)
-    _expiries: list[tuple[float, tuple[str, str]]] = field(default_factory=list)
+    replays: ReplayRegister | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
+        if self.replays is None:
+            self.replays = MemoryReplays(LEEWAY)
         for client in self.clients:
             if client.jwks is not None:
                 self._keys[client.issuer] = _key_set(client.jwks)
@@ -262,13 +265,8 @@ class Authenticator:
         return keys
 
     def _not_replayed(self, issuer: str, claims: Mapping[str, Any]) -> None:
-        seen, expires = (issuer, str(claims["jti"])), float(claims["exp"])
-        now = self.clock()
-        with self._lock:
-            # Forget tokens that have expired: they can no longer be replayed anyway.
-            while self._expiries and self._expiries[0][0] + LEEWAY < now:
-                self._seen.discard(heapq.heappop(self._expiries)[1])
-            if seen in self._seen:
-                raise AuthError("the token was used before (jti replayed)")
-            self._seen.add(seen)
-            heapq.heappush(self._expiries, (expires, seen))
+        assert self.replays is not None  # set in __post_init__
+        if not self.replays.first_use(
+            issuer, str(claims["jti"]), float(claims["exp"]), self.clock()
+        ):
+            raise AuthError("the token was used before (jti replayed)")

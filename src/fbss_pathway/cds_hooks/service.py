@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..ruleset import RuleSet, default_ruleset, load_ruleset
-from .auth import Authenticator, AuthError, load_clients
+from .auth import LEEWAY, Authenticator, AuthError, load_clients
 from .calls import DEFAULT_MAX_BODY, RefusedCallError, outcome, read_call, safe_id
 from .cards import OVERRIDE_REASONS
 from .hooks import (
@@ -43,6 +43,7 @@ from .hooks import (
     patient_view,
     prefetch_from_bundle,
 )
+from .replay import SharedReplays
 
 __all__ = [
     "ORDER_SIGN_ID",
@@ -243,7 +244,10 @@ def app_from_environment() -> Starlette:
     authenticator = None
     if settings.get("clients"):
         clients = load_clients(settings["clients"])
-        authenticator = Authenticator(clients, settings["base_url"])
+        # Worker processes share one replay register, so a token is accepted once in all.
+        shared = settings.get("replays")
+        replays = SharedReplays(shared, LEEWAY) if shared else None
+        authenticator = Authenticator(clients, settings["base_url"], replays=replays)
     return create_app(
         ruleset=load_ruleset(settings.get("rules")),
         authenticator=authenticator,

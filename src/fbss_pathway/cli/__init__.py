@@ -15,8 +15,10 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -134,25 +136,33 @@ def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
         logging.getLogger("fbss_pathway.cds_hooks").warning(
             json.dumps({"event": "unauthenticated", "detail": "every caller is served"})
         )
+    # Several workers share the register of seen token ids (replays), in a private
+    # directory that lives as long as the server.
+    shared = tempfile.mkdtemp(prefix="fbss-pathway-replays-") if args.workers > 1 else None
     settings = {  # what each worker process builds its application from
         "rules": args.rules,
         "clients": args.clients,
         "base_url": args.base_url,
         "cors_origins": args.cors_origin,
         "max_body": args.max_body,
+        "replays": str(Path(shared) / "replays.sqlite") if shared else None,
     }
     os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
-    uvicorn.run(  # pragma: no cover
-        "fbss_pathway.cds_hooks.service:app_from_environment",
-        factory=True,
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        access_log=False,
-        timeout_keep_alive=5,
-        limit_concurrency=100,
-        h11_max_incomplete_event_size=16 * 1024,
-    )
+    try:  # pragma: no cover - runs until stopped
+        uvicorn.run(
+            "fbss_pathway.cds_hooks.service:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            access_log=False,
+            timeout_keep_alive=5,
+            limit_concurrency=100,
+            h11_max_incomplete_event_size=16 * 1024,
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
     return 0  # pragma: no cover
 
 
