@@ -11,14 +11,9 @@ pipe was closed by its reader (``| head``).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
-import logging
 import os
-import shutil
-import socket
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -39,6 +34,7 @@ from ..synth import synthetic_cohort
 from .inputs import InputError, example_paths, field_errors, read_bytes, read_json, recommend_file
 from .population import add_population_commands, screen, worklist
 from .report import add_report_command, report, write_example_reports
+from .serve import serve
 
 __all__ = ["example_paths", "main"]
 
@@ -106,71 +102,6 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0
-
-
-def _serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    import uvicorn
-
-    from ..cds_hooks.auth import Authenticator, load_clients
-    from ..cds_hooks.service import SERVE_SETTINGS
-
-    authenticator = None
-    if args.clients is not None:
-        if not args.base_url:
-            raise InputError("--clients needs --base-url: tokens are checked against that URL")
-        authenticator = Authenticator(load_clients(args.clients), args.base_url)
-    elif not _is_loopback(args.host):
-        raise InputError(
-            f"refusing to serve on {args.host} without authentication: "
-            "give --clients (trusted EHRs) and --base-url, or use a loopback address"
-        )
-    if authenticator is not None and "*" in args.cors_origin:
-        raise InputError("--cors-origin '*' is refused together with --clients")
-    try:  # a clear error before the server starts, rather than uvicorn's log line
-        with socket.create_server((args.host, args.port)):
-            pass
-    except OSError as error:
-        raise InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # pragma: no cover
-    if authenticator is None:  # pragma: no cover - from here it runs until stopped
-        logging.getLogger("fbss_pathway.cds_hooks").warning(
-            json.dumps({"event": "unauthenticated", "detail": "every caller is served"})
-        )
-    # Several workers share the register of seen token ids (replays), in a private
-    # directory that lives as long as the server.
-    shared = tempfile.mkdtemp(prefix="fbss-pathway-replays-") if args.workers > 1 else None
-    settings = {  # what each worker process builds its application from
-        "rules": args.rules,
-        "clients": args.clients,
-        "base_url": args.base_url,
-        "cors_origins": args.cors_origin,
-        "max_body": args.max_body,
-        "replays": str(Path(shared) / "replays.sqlite") if shared else None,
-    }
-    os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
-    try:  # pragma: no cover - runs until stopped
-        uvicorn.run(
-            "fbss_pathway.cds_hooks.service:app_from_environment",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            access_log=False,
-            timeout_keep_alive=5,
-            limit_concurrency=100,
-            h11_max_incomplete_event_size=16 * 1024,
-        )
-    finally:
-        if shared is not None:
-            shutil.rmtree(shared, ignore_errors=True)
-    return 0  # pragma: no cover
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _output(path: str) -> AbstractContextManager[BinaryIO]:
@@ -423,7 +354,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.command == "batch":
             return _batch(args, ruleset)
         if args.command == "serve":
-            return _serve(args, ruleset)
+            return serve(args, ruleset)
         return _rules(args, ruleset)
     except FbssPathwayError as error:
         print(f"error: {error}", file=sys.stderr)
