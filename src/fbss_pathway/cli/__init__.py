@@ -342,20 +342,17 @@ def _run(argv: Sequence[str] | None) -> int:
     except RuleSetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    commands = {
+        "evaluate": _evaluate,
+        "demo": _demo,
+        "report": report,
+        "screen": screen,
+        "batch": _batch,
+        "serve": serve,
+        "rules": _rules,
+    }
     try:
-        if args.command == "evaluate":
-            return _evaluate(args, ruleset)
-        if args.command == "demo":
-            return _demo(args, ruleset)
-        if args.command == "report":
-            return report(args, ruleset)
-        if args.command == "screen":
-            return screen(args, ruleset)
-        if args.command == "batch":
-            return _batch(args, ruleset)
-        if args.command == "serve":
-            return serve(args, ruleset)
-        return _rules(args, ruleset)
+        return commands[args.command](args, ruleset)
     except FbssPathwayError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
