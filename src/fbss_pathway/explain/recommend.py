@@ -27,11 +27,11 @@ from ..recommendation import (
 )
 from ..rules_engine.conditions import unknown_facts
 from ..rules_engine.engine import Firing
-from ..rules_engine.templates import render
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Stage
 from .inputs import input_value
 from .ladder import ladder as ladder_view
+from .templates import render
 
 __all__ = ["explain"]
 
