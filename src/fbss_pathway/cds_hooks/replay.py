@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from typing import Protocol
 
@@ -57,6 +58,8 @@ class SharedReplays:
         self._lock = threading.Lock()
         # One connection per process, used under the lock (the service's threads share it).
         self._db = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+        # Closed when the register is collected (or at exit), never left to the GC's warning.
+        self.close = weakref.finalize(self, self._db.close)
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
