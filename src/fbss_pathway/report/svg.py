@@ -121,7 +121,12 @@ def _rung(svg: ET.Element, rung: LadderRung, top: float) -> float:
         "stroke": _ACCENT if current else _WARN if rung.status is RungStatus.BLOCKED else _GREY,
         "stroke-width": "4" if current else "1.5",
     }
-    if rung.status in (RungStatus.BLOCKED, RungStatus.NOT_INDICATED, RungStatus.AHEAD):
+    if rung.status in (
+        RungStatus.BLOCKED,
+        RungStatus.NOT_INDICATED,
+        RungStatus.AHEAD,
+        RungStatus.UNDECIDED,
+    ):
         frame["stroke-dasharray"] = "8 4" if rung.status is RungStatus.BLOCKED else "3 3"
     ET.SubElement(svg, "rect", frame)
     if rung.status is RungStatus.BLOCKED:  # hatching: held back, in black and white too
@@ -220,8 +225,8 @@ def _legend(svg: ET.Element, y: float) -> float:
         x += 40 + 8 * len(words)
     y += _LINE + 4
     key = (
-        "Thick frame and arrow: the patient's rung. Dashed frame: held back (hatched, with "
-        "the reason), ahead or not indicated. Grey: passed."
+        "Thick frame and arrow: the patient's rung. Dashed and hatched: held back (the reason "
+        "is given). Dotted: ahead, undecided or not indicated. Grey: passed."
     )
     for part in textwrap.wrap(key, _CHARS + 10):
         _text(svg, _MARGIN, y, part)
