@@ -286,6 +286,7 @@ def ladder_plan(ruleset: RuleSet) -> tuple[RungPlan, ...]:
             )
             for rule, own in zip(ways, parts, strict=True)
         )
+        own_records = [name for name, of in STEP_RECORDS.items() if of is stage]
         reads = [name for c in criteria for name in c.reads]
         reads += [name for step in steps for c in step.criteria for name in c.reads]
         rungs.append(
@@ -294,7 +295,8 @@ def ladder_plan(ruleset: RuleSet) -> tuple[RungPlan, ...]:
                 criteria=criteria,
                 steps=steps,
                 deferred_by=frozenset(r.id for r in ruleset.rules if stage in r.defers),
-                reads=tuple(dict.fromkeys(reads)),
+                # Its step records too: whether it was climbed reads them (``below``).
+                reads=tuple(dict.fromkeys([*reads, *own_records])),
             )
         )
     return tuple(rungs)
