@@ -251,3 +251,21 @@ def test_without_the_population_extra_the_command_says_what_to_install() -> None
     assert done.returncode == 1
     assert "pip install 'fbss-pathway[population]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_file_split_again_is_not_counted_twice(tmp_path: Path) -> None:
+    """Dask runs a task again when its worker dies: the second run replaces the first."""
+    from fbss_pathway.population.export import export_files
+    from fbss_pathway.population.partition import split_file
+
+    write_bulk_export(
+        synthetic_cohort(30, seed=SEED), tmp_path / "export", transaction_time=ASSESSMENT_DATE
+    )
+    work = tmp_path / "work"
+    files = export_files(tmp_path / "export")
+    for _ in range(2):
+        for index, file in enumerate(files):
+            split_file(file, index, work, 3)
+    shards = sum(len(shard.read_bytes().splitlines()) for shard in work.glob("*/f*.ndjson"))
+    lines = sum(len(file.path.read_bytes().splitlines()) for file in files)
+    assert shards == lines

@@ -57,6 +57,9 @@ def count_patients(file: ExportFile) -> int:
 def split_file(file: ExportFile, index: int, workdir: Path, partitions: int) -> FileSplit:
     """Append each line of ``file`` to its patient's partition under ``workdir``."""
     found = FileSplit(file.path.name)
+    # A task Dask runs again (its worker died) starts over: no line is appended twice.
+    for stale in workdir.glob(f"*/f{index:05d}.ndjson"):
+        stale.unlink()
     buffers: dict[int, list[bytes]] = {}
     buffered = 0
     shared: list[bytes] = []
