@@ -66,13 +66,15 @@ def explain(
         if (text := rules[i].warning) is not None
     ]
     missing = [] if urgent else _missing(ruleset, facts, derived, set(fired), stage, actions)
-    red_flags = [
-        PathwayWarning(
-            rule_id=rules[i].id, message=render(rules[i].reason, facts, ruleset.parameters)
-        )
-        for i in urgent
-    ]
-    rungs = ladder_view(ruleset, facts, derived, stage, warnings, red_flags) if ladder else None
+    rungs = None
+    if ladder:  # the red flags that fired hold back every rung, with their reasons
+        red_flags = [
+            PathwayWarning(
+                rule_id=rules[i].id, message=render(rules[i].reason, facts, ruleset.parameters)
+            )
+            for i in urgent
+        ]
+        rungs = ladder_view(ruleset, facts, derived, stage, warnings, red_flags)
     return Recommendation(
         stage=stage,
         stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],

@@ -17,7 +17,7 @@ from typing import Any
 from .entries import RawEntry
 from .errors import FhirError
 
-__all__ = ["PatientScope"]
+__all__ = ["PatientScope", "referenced_id"]
 
 
 class PatientScope:
@@ -68,12 +68,21 @@ class PatientScope:
             return "its subject cannot be matched to the patient"
         if reference in self.urls or reference.removeprefix("urn:uuid:") in self.ids:
             return None
-        parts = reference.split("/_history/")[0].rstrip("/").split("/")
-        if len(parts) >= 2 and parts[-2] == "Patient":
-            if parts[-1] in self.ids:
-                return None
-            return "about another patient"
+        patient = referenced_id(reference, "Patient")
+        if patient is not None:
+            return None if patient in self.ids else "about another patient"
         return "its subject is not this patient"
+
+
+def referenced_id(reference: str, resource_type: str) -> str | None:
+    """The id a reference gives a resource of this type, or None when it names another.
+
+    ``Type/<id>``, relative or absolute, of any history version.
+    """
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    return None
 
 
 def _the_one_referenced(entries: list[RawEntry]) -> frozenset[str]:
@@ -82,10 +91,9 @@ def _the_one_referenced(entries: list[RawEntry]) -> frozenset[str]:
     for entry in entries:
         subject = entry.resource.get("subject")
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
-        if isinstance(reference, str):
-            parts = reference.split("/_history/")[0].rstrip("/").split("/")
-            if len(parts) >= 2 and parts[-2] == "Patient":
-                referenced.add(parts[-1])
+        patient = referenced_id(reference, "Patient") if isinstance(reference, str) else None
+        if patient is not None:
+            referenced.add(patient)
     if len(referenced) > 1:
         raise FhirError(
             "the bundle has no Patient and its resources refer to more than one patient: "

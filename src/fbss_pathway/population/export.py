@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from ..errors import FbssPathwayError
 from ..fhir.bulk import MANIFEST
+from ..fhir.scope import referenced_id
 
 __all__ = ["ExportError", "ExportFile", "export_files", "export_time", "patient_of", "read_lines"]
 
@@ -113,9 +114,9 @@ def patient_of(resource: dict[str, Any]) -> str | None:
             continue
         if reference.startswith("urn:uuid:"):
             return reference.removeprefix("urn:uuid:") or None
-        parts = reference.split("/_history/")[0].rstrip("/").split("/")
-        if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
-            return parts[-1]
+        patient = referenced_id(reference, "Patient")
+        if patient is not None:
+            return patient
     return None
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from ..errors import EvaluationError, FbssPathwayError
 from ..fhir import FhirError, read_bundle
+from ..fhir.scope import referenced_id
 from ..recommendation import Recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..vocabulary import Stage
@@ -153,10 +154,9 @@ def _medications_of(
     for resource in resources:
         holder = resource.get("medicationReference")
         reference = holder.get("reference") if isinstance(holder, dict) else None
-        if isinstance(reference, str):
-            medication = reference.split("/_history/")[0].rstrip("/").rsplit("/", 1)[-1]
-            if medication in medications and medication not in found:
-                found.append(medication)
+        medication = referenced_id(reference, "Medication") if isinstance(reference, str) else None
+        if medication in medications and medication not in found:
+            found.append(medication)
     return found
 
 
