@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from fbss_pathway import PatientRecord, load_ruleset
 from fbss_pathway.explain import explain
 from fbss_pathway.facts import extract_facts
-from fbss_pathway.rules_engine.engine import C_ENGINE, ENGINE_LOCK, HostRules
+from fbss_pathway.rules_engine.conditions import derived_read
+from fbss_pathway.rules_engine.engine import C_ENGINE, ENGINE_LOCK, Firing, HostRules
 from fbss_pathway.synth import synthetic_cohort
 
 from .strategies import ladder_records, records
@@ -78,10 +79,36 @@ def test_the_c_module_protocol_the_driver_relies_on(tiny: int) -> None:
 
 def _same(record: PatientRecord) -> None:
     facts = extract_facts(record)
-    direct = _RULESET.compiled.run(facts)
-    reference = _REFERENCE.run(facts)
-    assert direct == reference  # the same rules fired, in the same order, same derived facts
-    assert explain(_RULESET, facts, *direct) == explain(_RULESET, facts, *reference)
+    firings, derived = _RULESET.compiled.run(facts)
+    reference, reference_derived = _REFERENCE.run(facts)
+    # The same rules fired with the same values, each once, and the same derived facts.
+    assert derived == reference_derived
+    assert len(set(firings)) == len(firings)
+    assert set(firings) == set(reference)
+    _in_reading_order(firings)
+    # Every part of the recommendation is the same; the trace is the reference's in
+    # reading order (the reference lists firings in the order its chain took them).
+    position = {firing: number for number, firing in enumerate(firings)}
+    in_order = sorted(reference, key=position.__getitem__)
+    assert explain(_RULESET, facts, firings, derived) == explain(
+        _RULESET, facts, in_order, reference_derived
+    )
+
+
+def _in_reading_order(firings: list[Firing]) -> None:
+    """Derived facts first, each after the derived facts it reads; then rule-set order."""
+    rules = _RULESET.rules
+    kinds = [rules[f.rule_index].derive is None for f in firings]
+    assert kinds == sorted(kinds)  # every derived fact before every other rule
+    seen: set[str] = set()
+    for firing in firings:
+        rule = rules[firing.rule_index]
+        if rule.derive is not None:
+            decided_before = {rules[f.rule_index].derive for f in firings} - seen
+            assert not derived_read(rule.when) & decided_before - {rule.derive}
+            seen.add(rule.derive)
+    others = [f.rule_index for f in firings if rules[f.rule_index].derive is None]
+    assert others == sorted(others)
 
 
 @given(st.one_of(records, ladder_records))

@@ -66,6 +66,18 @@ def _concludes(rule: Rule) -> str:
     return ", ".join(parts)
 
 
+def _engine_form(rule: Rule, ruleset: RuleSet) -> str:
+    """How durable_rules holds the rule (docs/engine.md, "Folding derived facts")."""
+    if rule.derive is not None:
+        return "folded into the rules that read it; computed beside the engine for the trace"
+    parts = ruleset.compiled.engine_forms.get(rule.id)
+    if parts is None:
+        return "reads derived facts from the engine (too large to fold)"
+    if parts == 1:
+        return "one durable_rules rule"
+    return f"{parts} durable_rules rules (split on an OR: too large for one)"
+
+
 def markdown_catalogue(ruleset: RuleSet) -> str:
     """The rule catalogue as Markdown."""
     out = [
@@ -101,6 +113,7 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
             out.append(f"- **Warning:** {rule.warning}")
         if rule.defers:
             out.append(f"- **Holds back:** {', '.join(f'`{stage}`' for stage in rule.defers)}")
+        out.append(f"- **In the engine:** {_engine_form(rule, ruleset)}")
         if rule.expected_benefit is not None:
             b = rule.expected_benefit
             out.append(

@@ -77,7 +77,7 @@ class PathwayWarning(_Result):
 
 
 class TraceEntry(_Result):
-    """One rule that fired, in firing order, and what it concluded."""
+    """One rule that fired (or derived fact concluded), in reading order, and what it concluded."""
 
     rule_id: str
     concluded: str
@@ -131,7 +131,8 @@ class Recommendation(_Result):
         actions: The recommended actions, most urgent first.
         missing: Unknown inputs that would change the result.
         warnings: Deferrals, cautions and other notes for the clinician.
-        trace: Every rule that fired, in order, including derived facts.
+        trace: Every rule that fired, derived facts first (each after those it reads), then
+            the other rules in rule-set order (docs/engine.md, "The order of the trace").
         ladder: Where the patient stands on each rung, in ladder order (with
             ``urgent_review`` last when a red flag pre-empts); None when the
             caller did not ask for it (``evaluate(..., ladder=False)``).

@@ -16,6 +16,7 @@ from .rules_engine.direct import CompiledRules
 from .rules_engine.loading import RuleDirectory, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
 from .rules_engine.templates import facts_in_template
+from .rules_engine.truth import TruthFunction, compile_truth
 
 __all__ = ["RuleSet", "default_rules_path", "default_ruleset", "load_ruleset"]
 
@@ -45,6 +46,14 @@ class RuleSet:
         self.sources: Mapping[str, Source] = directory.sources
         self.definitions: Mapping[str, Condition] = {
             rule.derive: rule.when for rule in self.rules if rule.derive is not None
+        }
+        # Each rule's and each derived fact's three-valued truth, compiled once: the
+        # explanation asks which rules are undecided for every patient.
+        self.truths: tuple[TruthFunction, ...] = tuple(compile_truth(r.when) for r in self.rules)
+        self.definition_truths: Mapping[str, TruthFunction] = {
+            rule.derive: self.truths[index]
+            for index, rule in enumerate(self.rules)
+            if rule.derive is not None
         }
         # What an action shows as its inputs: every fact its condition reads
         # (through derived facts) and every fact its reason quotes.

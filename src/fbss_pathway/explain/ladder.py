@@ -208,7 +208,7 @@ class _View:
         if derived is None:
             later = {name for name, of in STEP_RECORDS.items() if of.rank < rung.stage.rank}
             facts = {name: value for name, value in self.facts.items() if name not in later}
-            derived = Derivation(_definitions(self.ruleset), facts)
+            derived = Derivation(self.ruleset.definition_truths, facts)
             self.before[rung.stage] = derived
         before = derived.facts
         criteria = [c.truth(before, derived) for c in rung.criteria]
@@ -300,11 +300,6 @@ def ladder_plan(ruleset: RuleSet) -> tuple[RungPlan, ...]:
             )
         )
     return tuple(rungs)
-
-
-@lru_cache(maxsize=16)
-def _definitions(ruleset: RuleSet) -> dict[str, TruthFunction]:
-    return {name: compile_truth(condition) for name, condition in ruleset.definitions.items()}
 
 
 def _conjuncts(condition: Condition) -> tuple[Condition, ...]:

@@ -140,7 +140,8 @@ def _missing(
             continue  # a lower stage cannot change the stage or the actions shown
         if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
             continue  # it would add nothing that is not already there
-        # Yields nothing when the rule is decided either way.
+        if ruleset.truths[index](facts, derived) is not None:
+            continue  # decided although some fact it reads is unknown
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
     return [

@@ -35,6 +35,7 @@ __all__ = [
     "Derived",
     "Known",
     "branches",
+    "derived_read",
     "evaluate",
     "facts_read",
     "negate",
@@ -217,6 +218,17 @@ def facts_read(condition: Condition, definitions: Mapping[str, Condition]) -> It
         case AllOf(items=items) | AnyOf(items=items):
             for item in items:
                 yield from facts_read(item, definitions)
+
+
+def derived_read(condition: Condition) -> set[str]:
+    """The derived facts a condition tests (not following their definitions)."""
+    match condition:
+        case Derived(name=name):
+            return {name}
+        case AllOf(items=items) | AnyOf(items=items):
+            return set().union(*(derived_read(item) for item in items))
+        case _:
+            return set()
 
 
 def _mentions_derived(condition: Condition) -> bool:

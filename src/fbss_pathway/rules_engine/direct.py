@@ -38,6 +38,7 @@ from typing import Any
 from ..errors import EvaluationError
 from ..facts import FactValue
 from . import engine
+from .conditions import derived_read
 from .engine import (
     _DERIVED,
     _ENGINE_CODE_ERROR,
@@ -50,6 +51,7 @@ from .engine import (
     durable_rules_for,
 )
 from .model import Rule
+from .truth import Derivation, compile_truth
 
 __all__ = ["CompiledRules"]
 
@@ -70,21 +72,43 @@ class _Run:
     """What one evaluation fired."""
 
     firings: list[Firing] = field(default_factory=list)
-    seen: set[tuple[int, bool]] = field(default_factory=set)
+    seen: set[int] = field(default_factory=set)
     derived: dict[str, bool] = field(default_factory=dict)
 
 
 class CompiledRules:
-    """A rule set compiled into its own durable_rules ruleset, driven through the C module."""
+    """A rule set compiled into its own durable_rules ruleset, driven through the C module.
+
+    Derived facts are folded into the rules that read them (:mod:`.folding`), so
+    one assert of the patient fact decides every rule that recommends something.
+    The derived facts themselves, which the trace and the missing information
+    show, are computed from the same definitions in three-valued logic
+    (:mod:`.truth`); the tests hold both to the host-driven reference.
+    """
 
     def __init__(self, name: str, rules: Sequence[Rule]) -> None:
         self.name = name
         self._rules = tuple(rules)
-        durable, self._read = durable_rules_for(self._rules)
-        #: Each durable rule's name to (rule index or None for the catch-all, value).
-        self._targets: dict[str, tuple[int | None, bool]] = {
-            rule.name: (rule.index, rule.value) for rule in durable
+        durable, self._read = durable_rules_for(self._rules, fold=True)
+        #: Each durable rule's name to its rule's index (None: the catch-all).
+        self._targets: dict[str, int | None] = {rule.name: rule.index for rule in durable}
+        #: How each rule that recommends is held in the engine, for the catalogue: the
+        #: number of durable_rules rules it became, or None when it reads derived
+        #: facts from the engine (too large to fold).
+        self.engine_forms: dict[str, int | None] = {}
+        for rule in durable:
+            if rule.index is not None:
+                rule_id = self._rules[rule.index].id
+                chained = len(rule.patterns) > 1  # joins a derived fact
+                count = self.engine_forms.get(rule_id, 0)
+                self.engine_forms[rule_id] = None if chained or count is None else count + 1
+        self._truths = {
+            rule.derive: compile_truth(rule.when) for rule in self._rules if rule.derive
         }
+        #: Rules concluding derived facts, definitions before the rules that read them.
+        self._derivations = tuple(
+            (index, self._rules[index].derive or "") for index in derivation_order(self._rules)
+        )
         definition = {rule.name: {"all": rule.patterns} for rule in durable}
         with ENGINE_LOCK:
             _free_retired()
@@ -94,13 +118,24 @@ class CompiledRules:
         self.durable_rule_count = len(definition)
 
     def run(self, facts: Mapping[str, FactValue]) -> tuple[list[Firing], dict[str, bool]]:
-        """Assert one patient's facts in a fresh session; return what fired, in order.
+        """Decide one patient in a fresh session; return what fired in reading order.
+
+        Reading order (docs/engine.md): the derived facts first, each after the
+        derived facts its definition reads, then the rules that fired in
+        rule-set order.
 
         Raises:
             EvaluationError: an action failed or the engine reported an error; the
                 message names the rule, never the patient's values.
         """
         run = _Run()
+        derivation = Derivation(self._truths, facts)
+        for index, name in self._derivations:
+            value = derivation.get(name)
+            if value is not None:
+                run.derived[name] = value
+                run.firings.append(Firing(index, value))
+        concluded = len(run.firings)
         current: str | None = None  # the rule whose action is being taken
         with ENGINE_LOCK:
             _free_retired()
@@ -113,14 +148,22 @@ class CompiledRules:
                 )
                 if code != 0:
                     raise _RefusedError(code)
+                for name, value in run.derived.items():  # only for rules that were not folded
+                    if (name, value) in self._read:
+                        fact = {"sid": sid, "t": _DERIVED, "name": name, "value": value}
+                        code, _ = _dre.assert_fact(handle, json.dumps(fact))
+                        if code != 0:
+                            raise _RefusedError(code)
                 started = _dre.start_action_for_state(handle, state)
                 action = started[1] if started else None
                 while action:
                     current = None
-                    index, value = self._target(action)
-                    if index is not None:
-                        current = self._rules[index].id
-                        self._take(run, sid, index, value)
+                    target = self._target(action)
+                    if target is not None:
+                        current = self._rules[target].id
+                        if target not in run.seen:  # a rule can match on several parts
+                            run.seen.add(target)
+                            run.firings.append(Firing(target, True))
                     action = _dre.complete_and_start_action(handle, state)
             except Exception as error:  # surfaced below; never swallowed
                 failure = error
@@ -131,40 +174,44 @@ class CompiledRules:
                     failure = failure or error
         if failure is not None:
             raise _evaluation_error(failure, current) from failure
+        run.firings[concluded:] = sorted(run.firings[concluded:], key=_rule_index)
         return run.firings, run.derived
 
-    def _target(self, action: str) -> tuple[int | None, bool]:
+    def _target(self, action: str) -> int | None:
         """The rule of a pending action, from the rule name that opens its JSON text."""
         name = action[2 : action.find('"', 2)] if action.startswith('{"') else ""
-        found = self._targets.get(name)
-        if found is None:  # not the expected shape: read the JSON (no patient data kept)
+        if name not in self._targets:  # not the expected shape: read the JSON (nothing kept)
             names = list(json.loads(action))
-            found = self._targets.get(names[0]) if len(names) == 1 else None
-            if found is None:
+            name = names[0] if len(names) == 1 else ""
+            if name not in self._targets:
                 raise EvaluationError("the rule engine named an action this rule set lacks")
-        return found
-
-    def _take(self, run: _Run, sid: str, index: int, value: bool) -> None:
-        key = (index, value)
-        if key in run.seen:  # an OR matched on more than one branch
-            return
-        run.seen.add(key)
-        run.firings.append(Firing(index, value))
-        derive = self._rules[index].derive
-        if derive is None:
-            return
-        if run.derived.setdefault(derive, value) is not value:
-            raise AssertionError(f"{derive} concluded both true and false")
-        if (derive, value) in self._read:
-            fact = {"sid": sid, "t": _DERIVED, "name": derive, "value": value}
-            code, _ = _dre.assert_fact(self._handle, json.dumps(fact))
-            if code != 0:
-                raise _RefusedError(code)
+        return self._targets[name]
 
     def session_state(self, sid: str) -> dict[str, Any]:
         """A session's state, as the engine holds it (tests use it to see sessions end)."""
         with ENGINE_LOCK:
             return dict(json.loads(_dre.get_state(self._handle, sid)))
+
+
+def _rule_index(firing: Firing) -> int:
+    return firing.rule_index
+
+
+def derivation_order(rules: Sequence[Rule]) -> list[int]:
+    """The rules concluding derived facts, each after those its definition reads.
+
+    Among rules whose definitions are ready, rule-set order. The loader has
+    refused cycles already.
+    """
+    pending = [index for index, rule in enumerate(rules) if rule.derive is not None]
+    done: set[str] = set()
+    order: list[int] = []
+    while pending:
+        ready = next(i for i in pending if derived_read(rules[i].when) <= done)
+        pending.remove(ready)
+        order.append(ready)
+        done.add(rules[ready].derive or "")
+    return order
 
 
 def _evaluation_error(failure: BaseException, rule_id: str | None) -> EvaluationError:

@@ -50,6 +50,7 @@ from durable import engine as durable_engine
 
 from ..errors import EvaluationError
 from ..facts import FactValue
+from . import folding
 from .conditions import AllOf, Branch, branches, negate, to_pattern
 from .model import Rule
 
@@ -125,15 +126,30 @@ class DurableRule:
 
 
 def durable_rules_for(
-    rules: Sequence[Rule],
+    rules: Sequence[Rule], *, fold: bool = False
 ) -> tuple[list[DurableRule], frozenset[tuple[str, bool]]]:
     """The durable_rules rules for a rule set, and the derived values some rule reads.
 
-    A rule that concludes a derived fact compiles twice, for true and for false
-    (the negation pushed down to comparisons), so that both are concluded.
+    As written (``fold=False``, the reference): a rule that concludes a derived
+    fact compiles twice, for true and for false (the negation pushed down to
+    comparisons), and rules that read it join the asserted derived fact.
+
+    Folded (``fold=True``, the evaluation path): rules that conclude derived
+    facts are left out (the caller computes them from the same definitions, see
+    :mod:`.folding`), and every other rule tests the patient fact alone, split
+    into parts the engine accepts; a rule that cannot be folded keeps reading
+    derived facts, which the caller then asserts (the returned set names them).
     """
+    definitions = {rule.derive: rule.when for rule in rules if rule.derive is not None}
     compiled: dict[tuple[int, bool], list[Branch]] = {}
     for index, rule in enumerate(rules):
+        if fold:
+            if rule.derive is None:
+                parts = folding.fold(rule.when, definitions).parts
+                compiled[index, True] = (
+                    branches(rule.when) if parts is None else [Branch((p,), ()) for p in parts]
+                )
+            continue
         for value in (True, False) if rule.derive is not None else (True,):
             compiled[index, value] = branches(rule.when if value else negate(rule.when))
     # Only derived values some rule reads are asserted: an assert that matches
@@ -151,9 +167,9 @@ def durable_rules_for(
         for (index, value), found in compiled.items()
         for number, branch in enumerate(found)
     ]
-    if not any(rule.when == AllOf(()) for rule in rules):
+    if _EVERY_PATIENT not in (rule.patterns for rule in durable):
         # Likewise every patient fact must match some rule: a no-op catch-all.
-        durable.append(DurableRule("$every_patient", None, True, _join(Branch((), ()))))
+        durable.append(DurableRule("$every_patient", None, True, _EVERY_PATIENT))
     return durable, read
 
 
@@ -263,9 +279,14 @@ def _nothing(c: Any) -> None:
 def _join(branch: Branch) -> list[dict[str, Any]]:
     patterns: list[dict[str, Any]] = []
     if branch.patient or not branch.derived:
-        tests = [to_pattern(condition) for condition in branch.patient]
-        tests = [test for test in tests if test != {"$and": []}]
-        patterns.append({"m": {"$and": [{"t": _PATIENT}, *tests]}})
+        # A top-level AND is spread into the pattern's own $and: every group takes
+        # two of the 31 expression entries durable_rules allows a pattern (.folding).
+        conditions = [
+            item
+            for condition in branch.patient
+            for item in (condition.items if isinstance(condition, AllOf) else (condition,))
+        ]
+        patterns.append({"m": {"$and": [{"t": _PATIENT}, *map(to_pattern, conditions)]}})
     for number, derived in enumerate(branch.derived):
         patterns.append(
             {
@@ -275,3 +296,7 @@ def _join(branch: Branch) -> list[dict[str, Any]]:
             }
         )
     return patterns
+
+
+#: The pattern of a rule without conditions: it matches every patient.
+_EVERY_PATIENT: list[dict[str, Any]] = _join(Branch((), ()))

@@ -22,6 +22,7 @@ from .conditions import (
     AnyOf,
     Condition,
     Derived,
+    derived_read,
 )
 from .limits import (
     MAX_BRANCHES,
@@ -128,7 +129,7 @@ def _check_limits(rules: list[Rule], reader: Reader) -> None:
                 f"its ORs over derived facts make more than {MAX_BRANCHES} combinations",
             )
         if rule.derive is not None:
-            reads[rule.derive] = set(_derived_read(rule.when))
+            reads[rule.derive] = derived_read(rule.when)
     by_fact = {rule.derive: rule for rule in rules if rule.derive is not None}
     depths = chain_depths(reads)
     for name, depth in sorted(depths.items()):
@@ -139,14 +140,6 @@ def _check_limits(rules: list[Rule], reader: Reader) -> None:
             reader.issue(
                 "derive", f"rests on a chain of {depth} derived facts; at most {MAX_DERIVED_CHAIN}"
             )
-
-
-def _derived_read(condition: Condition) -> set[str]:
-    if isinstance(condition, Derived):
-        return {condition.name}
-    if isinstance(condition, AllOf | AnyOf):
-        return set().union(*(_derived_read(item) for item in condition.items))
-    return set()
 
 
 def read_rule_directory(path: Path) -> RuleDirectory:
