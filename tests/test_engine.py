@@ -18,21 +18,28 @@ from .helpers import patched
 def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = direct._Run.__init__
     ruleset = load_ruleset()
     target = next(i for i, rule in enumerate(ruleset.rules) if rule.id == "IDA-01")
+    taking: list[int | None] = [None]
+    original_target = direct.CompiledRules._target
 
-    class Exploding(list[Any]):
-        def append(self, firing: Any) -> None:
-            if firing.rule_index == target:
+    def noting(self: Any, action: str) -> int | None:
+        taking[0] = original_target(self, action)
+        return taking[0]
+
+    class Failing:
+        """The C module, failing to complete IDA-01's action (with patient data in the error)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(engine.C_ENGINE, name)
+
+        def complete_and_start_action(self, handle: int, state: int) -> Any:
+            if taking[0] == target:
                 raise RuntimeError("boom MRN-123")
-            super().append(firing)
+            return engine.C_ENGINE.complete_and_start_action(handle, state)
 
-    def init(self: Any) -> None:
-        original(self)
-        self.firings = Exploding()
-
-    monkeypatch.setattr(direct._Run, "__init__", init)
+    monkeypatch.setattr(direct.CompiledRules, "_target", noting)
+    monkeypatch.setattr(direct, "_dre", Failing())
     with pytest.raises(EvaluationError) as caught:
         evaluate(patched({"patient_id": "MRN-123"}))
     assert caught.value.rule_id == "IDA-01"

@@ -224,12 +224,19 @@ def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment 
     that reordering the list never changes which entry is read.
     """
     chosen: Treatment | None = None
-    chosen_key: tuple[date, str] | None = None
+    chosen_date = date.min
     for treatment in treatments:
         if treatment.kind is kind:
-            key = (treatment.start_date or date.min, treatment.model_dump_json())
-            if chosen_key is None or key > chosen_key:
-                chosen, chosen_key = treatment, key
+            started = treatment.start_date or date.min
+            if (
+                chosen is None
+                or started > chosen_date
+                or (
+                    started == chosen_date  # a tie: the content decides (written out only then)
+                    and treatment.model_dump_json() > chosen.model_dump_json()
+                )
+            ):
+                chosen, chosen_date = treatment, started
     return chosen
 
 

@@ -16,17 +16,20 @@ and the ladder view.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from ..facts import FACTS, FactValue
 from ..recommendation import (
     Action,
+    InputValue,
     MissingInput,
     PathwayWarning,
     Recommendation,
 )
 from ..rules_engine.conditions import unknown_facts
 from ..rules_engine.engine import Firing
+from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Stage
 from .inputs import input_value
@@ -94,8 +97,7 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
         rule = ruleset.rules[index]
         if not rule.actions:
             continue
-        reason = render(rule.reason, facts, ruleset.parameters)
-        inputs = [input_value(spec, facts.get(spec.name)) for spec in ruleset.inputs[index]]
+        reason, inputs = _shown(ruleset, index, facts)
         for code in rule.actions:
             if rule.first:
                 first.add(code)
@@ -121,6 +123,40 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
     return [Action(**merged[code]) for code in order]
 
 
+#: A rule's reason and inputs as shown for given values of the facts it shows: the
+#: same for every patient with those values. Bounded: cleared when full.
+_SHOWN: dict[tuple[object, ...], tuple[str, tuple[InputValue, ...]]] = {}
+_SHOWN_MAX = 20_000
+
+
+def _shown(
+    ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]
+) -> tuple[str, tuple[InputValue, ...]]:
+    """A rule's reason filled for the patient, and the inputs it shows with their values."""
+    specs = ruleset.inputs[index]  # every fact its condition reads or its reason quotes
+    values = [facts.get(spec.name) for spec in specs]
+    # The types keep True apart from 1 and 3 from 3.0, which show differently.
+    key = (ruleset.version, index, *values, *map(type, values))
+    found = _SHOWN.get(key)
+    if found is None:
+        if len(_SHOWN) >= _SHOWN_MAX:
+            _SHOWN.clear()
+        reason = render(ruleset.rules[index].reason, facts, ruleset.parameters)
+        inputs = tuple(map(input_value, specs, values))
+        found = _SHOWN[key] = (reason, inputs)
+    return found
+
+
+@lru_cache(maxsize=16)
+def _recommending(ruleset: RuleSet) -> tuple[tuple[int, Rule, frozenset[str]], ...]:
+    """The rules that conclude something other than a derived fact, with the facts they read."""
+    return tuple(
+        (index, rule, ruleset.reads[index])
+        for index, rule in enumerate(ruleset.rules)
+        if rule.derive is None
+    )
+
+
 def _missing(
     ruleset: RuleSet,
     facts: Mapping[str, FactValue],
@@ -132,9 +168,8 @@ def _missing(
     """Unknown inputs of rules that are undecided and could change this result."""
     present = {action.code for action in actions}
     needed: dict[str, list[str]] = {}
-    known = facts.keys()
-    for index, rule in enumerate(ruleset.rules):
-        if index in fired or rule.derive is not None or ruleset.reads[index] <= known:
+    for index, rule, reads in _recommending(ruleset):
+        if index in fired or reads.issubset(facts):
             continue  # decided: fired, or every fact it reads is known
         if rule.stage is not None and rule.stage.rank < stage.rank:
             continue  # a lower stage cannot change the stage or the actions shown

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EvaluationError
@@ -51,7 +50,7 @@ from .engine import (
     durable_rules_for,
 )
 from .model import Rule
-from .truth import Derivation, compile_truth
+from .truth import compile_truth
 
 __all__ = ["CompiledRules"]
 
@@ -65,15 +64,6 @@ class _RefusedError(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"assert refused with code {code}")
         self.code = code
-
-
-@dataclass(slots=True)
-class _Run:
-    """What one evaluation fired."""
-
-    firings: list[Firing] = field(default_factory=list)
-    seen: set[int] = field(default_factory=set)
-    derived: dict[str, bool] = field(default_factory=dict)
 
 
 class CompiledRules:
@@ -102,12 +92,18 @@ class CompiledRules:
                 chained = len(rule.patterns) > 1  # joins a derived fact
                 count = self.engine_forms.get(rule_id, 0)
                 self.engine_forms[rule_id] = None if chained or count is None else count + 1
-        self._truths = {
-            rule.derive: compile_truth(rule.when) for rule in self._rules if rule.derive
+        #: Firings are immutable: one object per rule and value, shared by every result.
+        self._firings = {
+            (index, value): Firing(index, value)
+            for index in range(len(self._rules))
+            for value in (True, False)
         }
-        #: Rules concluding derived facts, definitions before the rules that read them.
+        #: Rules concluding derived facts, definitions before the rules that read them,
+        #: with their compiled three-valued truth (a derived fact left undecided is
+        #: absent, which reads as unknown to the definitions after it).
         self._derivations = tuple(
-            (index, self._rules[index].derive or "") for index in derivation_order(self._rules)
+            (index, self._rules[index].derive or "", compile_truth(self._rules[index].when))
+            for index in derivation_order(self._rules)
         )
         definition = {rule.name: {"all": rule.patterns} for rule in durable}
         with ENGINE_LOCK:
@@ -128,14 +124,14 @@ class CompiledRules:
             EvaluationError: an action failed or the engine reported an error; the
                 message names the rule, never the patient's values.
         """
-        run = _Run()
-        derivation = Derivation(self._truths, facts)
-        for index, name in self._derivations:
-            value = derivation.get(name)
+        firings: list[Firing] = []
+        derived: dict[str, bool] = {}
+        for index, name, truth in self._derivations:  # each after the facts it reads
+            value = truth(facts, derived)
             if value is not None:
-                run.derived[name] = value
-                run.firings.append(Firing(index, value))
-        concluded = len(run.firings)
+                derived[name] = value
+                firings.append(self._firings[index, value])
+        fired: set[int] = set()  # a rule can match on several parts: it fires once
         current: str | None = None  # the rule whose action is being taken
         with ENGINE_LOCK:
             _free_retired()
@@ -144,16 +140,12 @@ class CompiledRules:
             handle = self._handle
             try:
                 code, state = _dre.assert_fact(
-                    handle, json.dumps({"sid": sid, "t": _PATIENT, **facts})
+                    handle, _encode({"sid": sid, "t": _PATIENT, **facts})
                 )
                 if code != 0:
                     raise _RefusedError(code)
-                for name, value in run.derived.items():  # only for rules that were not folded
-                    if (name, value) in self._read:
-                        fact = {"sid": sid, "t": _DERIVED, "name": name, "value": value}
-                        code, _ = _dre.assert_fact(handle, json.dumps(fact))
-                        if code != 0:
-                            raise _RefusedError(code)
+                if self._read:  # rules that were not folded read derived facts
+                    self._assert_derived(sid, derived)
                 started = _dre.start_action_for_state(handle, state)
                 action = started[1] if started else None
                 while action:
@@ -161,9 +153,7 @@ class CompiledRules:
                     target = self._target(action)
                     if target is not None:
                         current = self._rules[target].id
-                        if target not in run.seen:  # a rule can match on several parts
-                            run.seen.add(target)
-                            run.firings.append(Firing(target, True))
+                        fired.add(target)
                     action = _dre.complete_and_start_action(handle, state)
             except Exception as error:  # surfaced below; never swallowed
                 failure = error
@@ -174,8 +164,17 @@ class CompiledRules:
                     failure = failure or error
         if failure is not None:
             raise _evaluation_error(failure, current) from failure
-        run.firings[concluded:] = sorted(run.firings[concluded:], key=_rule_index)
-        return run.firings, run.derived
+        firings += [self._firings[index, True] for index in sorted(fired)]
+        return firings, derived
+
+    def _assert_derived(self, sid: str, derived: Mapping[str, bool]) -> None:
+        """Assert the derived values rules that were not folded read (engine lock held)."""
+        for name, value in derived.items():
+            if (name, value) in self._read:
+                fact = {"sid": sid, "t": _DERIVED, "name": name, "value": value}
+                code, _ = _dre.assert_fact(self._handle, _encode(fact))
+                if code != 0:
+                    raise _RefusedError(code)
 
     def _target(self, action: str) -> int | None:
         """The rule of a pending action, from the rule name that opens its JSON text."""
@@ -193,8 +192,8 @@ class CompiledRules:
             return dict(json.loads(_dre.get_state(self._handle, sid)))
 
 
-def _rule_index(firing: Firing) -> int:
-    return firing.rule_index
+#: JSON text of a fact for the C engine (no circular-reference check: facts are flat).
+_encode = json.JSONEncoder(check_circular=False).encode
 
 
 def derivation_order(rules: Sequence[Rule]) -> list[int]:
