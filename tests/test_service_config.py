@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -85,7 +88,24 @@ def test_serve_refuses_to_start_insecurely(
     assert expected in capsys.readouterr().err
 
 
-def test_serve_runs_worker_processes_that_answer_hooks(tmp_path: Path) -> None:
+def _call(record: PatientRecord) -> dict[str, object]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": record.patient_id},
+        "prefetch": prefetch_from_bundle(bundle_from_record(record)),
+    }
+
+
+def _hook_workers(log: str) -> list[int]:
+    """The worker process of each hook call the log records."""
+    events = [json.loads(line) for line in log.splitlines() if line.startswith('{"')]
+    return [event["worker"] for event in events if event.get("event") == "hook"]
+
+
+def test_serve_runs_worker_processes_that_share_keep_alive_connections() -> None:
+    # An EHR opens its connections together and keeps them: each worker listens on
+    # a socket of its own, so the connections (and the calls) spread over both.
     record = PatientRecord.model_validate_json(example_paths()[3].read_bytes())
     port = free_port()
     command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
@@ -93,18 +113,57 @@ def test_serve_runs_worker_processes_that_answer_hooks(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{base}/cds-services", server)
-        call = {
-            "hook": "patient-view",
-            "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/1", "patientId": record.patient_id},
-            "prefetch": prefetch_from_bundle(bundle_from_record(record)),
-        }
-        for _ in range(4):
-            response = httpx2.post(f"{base}/cds-services/fbss-pathway", json=call, timeout=30)
-            assert response.status_code == 200
-            assert response.json()["cards"][0]["summary"].startswith("FBSS pathway: Radio")
+        connections = [httpx2.Client(base_url=base, timeout=30) for _ in range(20)]
+        for _ in range(2):
+            for connection in connections:
+                response = connection.post("/cds-services/fbss-pathway", json=_call(record))
+                assert response.status_code == 200
+                assert response.json()["cards"][0]["summary"].startswith("FBSS pathway: Radio")
+        for connection in connections:
+            connection.close()
     finally:
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert err.count("Started server process") == 2  # two workers
     assert '"event": "unauthenticated"' in err
+    served = _hook_workers(err)
+    assert len(served) == 40  # every call logged, by the worker that answered it
+    assert len(set(served)) == 2  # 20 connections on one worker: 2 in a million
+
+
+def test_serve_restarts_a_worker_that_dies() -> None:
+    record = PatientRecord.model_validate_json(example_paths()[3].read_bytes())
+    port = free_port()
+    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
+    server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{base}/cds-services", server)
+        workers = [
+            int(line.rsplit("[", 1)[1].rstrip("]"))
+            for line in _lines_until(server, "Started server process", 2)
+        ]
+        os.kill(workers[0], signal.SIGKILL)
+        assert _lines_until(server, "worker restarted", 1)
+        assert _lines_until(server, "Started server process", 1)  # its replacement
+        for _ in range(10):  # new connections reach the replacement and the survivor
+            response = httpx2.post(f"{base}/cds-services/fbss-pathway", json=_call(record))
+            assert response.status_code == 200
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert server.returncode == 0
+
+
+def _lines_until(server: subprocess.Popen[str], text: str, count: int) -> list[str]:
+    """Read the server's log until ``count`` lines hold ``text``; those lines."""
+    assert server.stderr is not None
+    found: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(found) < count:
+        assert time.monotonic() < deadline, f"no {text!r} in the log"
+        line = server.stderr.readline()
+        assert line, "the server stopped"
+        if text in line:
+            found.append(line.strip())
+    return found

@@ -33,6 +33,7 @@ __all__ = [
     "UNREAD_WARNING",
     "complete_prefetch",
     "fhir_server_for",
+    "needs_fetch",
     "order_sign",
     "patient_view",
     "prefetch_from_bundle",
@@ -153,7 +154,7 @@ def complete_prefetch(
     prefetch = dict(prefetch) if isinstance(prefetch, dict) else {}
     unread: dict[str, str] = {}
     server = fhir_server_for(body, client, authenticated)
-    if server is not None and any(prefetch.get(key) is None for key in PREFETCH):
+    if server is not None and _incomplete(prefetch):
         fetched = fetch_missing(
             prefetch,
             PREFETCH,
@@ -170,6 +171,18 @@ def complete_prefetch(
             412, "incomplete", f"required prefetch missing: {', '.join(missing)}"
         )
     return prefetch, unread
+
+
+def needs_fetch(body: dict[str, Any], client: TrustedClient | None, authenticated: bool) -> bool:
+    """Whether completing the call's prefetch means fetching from its FHIR server."""
+    prefetch = body.get("prefetch")
+    return fhir_server_for(body, client, authenticated) is not None and _incomplete(
+        prefetch if isinstance(prefetch, dict) else {}
+    )
+
+
+def _incomplete(prefetch: dict[str, Any]) -> bool:
+    return any(prefetch.get(key) is None for key in PREFETCH)
 
 
 def _with_unread(recommendation: Recommendation, unread: dict[str, str]) -> Recommendation:

@@ -19,8 +19,10 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -39,6 +41,7 @@ from .hooks import (
     PREFETCH,
     SERVICE_ID,
     complete_prefetch,
+    needs_fetch,
     order_sign,
     patient_view,
     prefetch_from_bundle,
@@ -77,6 +80,7 @@ def create_app(
         max_body: The largest request body read, in bytes.
     """
     rules = ruleset or default_ruleset()
+    computing = _ComputePool()
     if authenticator is not None and "*" in cors_origins:
         raise ValueError("CORS for any origin ('*') is refused together with authentication")
 
@@ -149,13 +153,19 @@ def create_app(
                 raise RefusedCallError(400, "invalid", "context.patientId is required")
             if hook_name == "order-sign" and "draftOrders" not in context:
                 raise RefusedCallError(400, "invalid", "context.draftOrders is required")
-            # Fetching, reading and the engine run off the event loop, so that a large
-            # chart never stalls other callers.
-            prefetch, unread = await run_in_threadpool(
-                complete_prefetch, body, request.state.client, authenticator is not None
-            )
+            # Fetching waits on the network in a thread of its own; reading and the
+            # engine run off the event loop in a pool sized to the cores, so that a
+            # large chart never stalls other callers and 20 callers do not make 20
+            # threads contend for one interpreter lock.
+            client, authenticated = request.state.client, authenticator is not None
+            if needs_fetch(body, client, authenticated):
+                prefetch, unread = await run_in_threadpool(
+                    complete_prefetch, body, client, authenticated
+                )
+            else:  # only checks which keys are present: no network, no waiting
+                prefetch, unread = complete_prefetch(body, client, authenticated)
             if hook_name == "order-sign":
-                result, ignored = await run_in_threadpool(
+                work = partial(
                     order_sign,
                     prefetch,
                     context["patientId"],
@@ -164,9 +174,8 @@ def create_app(
                     context["draftOrders"],
                 )
             else:
-                result, ignored = await run_in_threadpool(
-                    patient_view, prefetch, context["patientId"], rules, unread
-                )
+                work = partial(patient_view, prefetch, context["patientId"], rules, unread)
+            result, ignored = await to_thread.run_sync(work, limiter=computing.limiter())
             _event(
                 "hook",
                 hook=hook_name,
@@ -241,6 +250,8 @@ def app_from_environment() -> Starlette:
     environment, so that every worker loads the same rules and trusted clients.
     """
     settings = json.loads(os.environ.get(SERVE_SETTINGS, "{}"))
+    if not logging.getLogger().handlers:  # a worker process: log as the command does
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     authenticator = None
     if settings.get("clients"):
         clients = load_clients(settings["clients"])
@@ -254,6 +265,22 @@ def app_from_environment() -> Starlette:
         cors_origins=settings.get("cors_origins") or (),
         max_body=settings.get("max_body") or DEFAULT_MAX_BODY,
     )
+
+
+class _ComputePool:
+    """The threads hook calls compute in: as many as the process may use cores.
+
+    Created on first use, inside the event loop that uses it.
+    """
+
+    def __init__(self) -> None:
+        self._limiter: CapacityLimiter | None = None
+
+    def limiter(self) -> CapacityLimiter:
+        if self._limiter is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+            self._limiter = CapacityLimiter(cores or os.cpu_count() or 1)
+        return self._limiter
 
 
 async def _service_call(request: Request, max_body: int) -> dict[str, Any]:
@@ -273,4 +300,4 @@ def _override_reason(reason: Any) -> str | None:
 
 def _event(event: str, **fields: Any) -> None:
     """One log line, a JSON object of fields that never hold patient data or tokens."""
-    log.info(json.dumps({"event": event, **fields}, sort_keys=True))
+    log.info(json.dumps({"event": event, "worker": os.getpid(), **fields}, sort_keys=True))

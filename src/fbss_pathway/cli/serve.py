@@ -20,10 +20,9 @@ __all__ = ["serve"]
 
 def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     """Start the CDS Hooks service as configured; runs until stopped."""
-    import uvicorn
-
     from ..cds_hooks.auth import Authenticator, load_clients
     from ..cds_hooks.service import SERVE_SETTINGS
+    from ..cds_hooks.workers import run_workers
 
     authenticator = None
     if args.clients is not None:
@@ -60,16 +59,16 @@ def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     }
     os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
     try:  # pragma: no cover - runs until stopped
-        uvicorn.run(
-            "fbss_pathway.cds_hooks.service:app_from_environment",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            access_log=False,
-            timeout_keep_alive=5,
-            limit_concurrency=100,
-            h11_max_incomplete_event_size=16 * 1024,
+        run_workers(
+            args.host,
+            args.port,
+            args.workers,
+            {
+                "access_log": False,
+                "timeout_keep_alive": 5,
+                "limit_concurrency": 100,
+                "h11_max_incomplete_event_size": 16 * 1024,
+            },
         )
     finally:
         if shared is not None:
