@@ -112,8 +112,8 @@ def test_a_record_for_which_no_rule_fires_is_handled(tmp_path: Path) -> None:
     )
     result = evaluate(patched({}), ruleset=load_ruleset(tmp_path))
     assert result.stage == "conservative"
-    assert result.actions == []
-    assert result.trace == []
+    assert result.actions == ()
+    assert result.trace == ()
     assert (
         evaluate(
             patched({"red_flags": {"cauda_equina_signs": True}}), ruleset=load_ruleset(tmp_path)

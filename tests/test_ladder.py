@@ -31,7 +31,7 @@ _FORGETTABLE = {
 }
 
 
-def rungs(result: Recommendation) -> list[LadderRung]:
+def rungs(result: Recommendation) -> tuple[LadderRung, ...]:
     assert result.ladder is not None, "evaluate() adds the ladder view by default"
     return result.ladder
 

@@ -241,7 +241,7 @@ _OUTCOME_OF = {
 def test_missing_information_is_only_what_could_be_known(record: PatientRecord) -> None:
     result = evaluate(record)
     if result.stage is Stage.URGENT_REVIEW:
-        assert result.missing == []  # nothing changes an urgent referral
+        assert result.missing == ()  # nothing changes an urgent referral
     recorded_kinds = {t.kind for t in record.treatments}
     for item in result.missing:
         kind = _OUTCOME_OF.get(item.fact)

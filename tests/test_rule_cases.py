@@ -55,4 +55,4 @@ def test_every_rule_has_a_firing_case_and_a_near_miss() -> None:
 def test_the_base_record_is_conservative_with_nothing_missing() -> None:
     recommendation = evaluate(patched({}))
     assert recommendation.stage == "conservative"
-    assert recommendation.missing == []
+    assert recommendation.missing == ()

@@ -55,9 +55,9 @@ class Action(_Result):
     code: ActionCode
     rule_id: str
     reason: str
-    inputs: list[InputValue]
-    sources: list[str]
-    also_from: list[str] = Field(default_factory=list)
+    inputs: tuple[InputValue, ...]
+    sources: tuple[str, ...]
+    also_from: tuple[str, ...] = Field(default=())
     expected_benefit: ExpectedBenefit | None = None
 
 
@@ -66,7 +66,7 @@ class MissingInput(_Result):
 
     field: str
     fact: str
-    needed_by: list[str] = Field(description="Ids of the rules it leaves undecided.")
+    needed_by: tuple[str, ...] = Field(description="Ids of the rules it leaves undecided.")
 
 
 class PathwayWarning(_Result):
@@ -92,7 +92,7 @@ class LadderCriterion(_Result):
     text: str = Field(description="The criterion in clinical words.")
     met: bool | None
     rule_id: str = Field(description="The rule that states it (for a derived fact, its rule).")
-    inputs: list[InputValue]
+    inputs: tuple[InputValue, ...]
 
 
 class LadderStep(_Result):
@@ -101,7 +101,7 @@ class LadderStep(_Result):
     rule_id: str
     title: str
     met: bool | None
-    criteria: list[LadderCriterion] = Field(
+    criteria: tuple[LadderCriterion, ...] = Field(
         description="Its criteria beyond the rung's shared ones."
     )
 
@@ -116,9 +116,9 @@ class LadderRung(_Result):
 
     stage: Stage
     status: RungStatus
-    criteria: list[LadderCriterion] = Field(description="Shared by every way onto the rung.")
-    steps: list[LadderStep]
-    blocked_by: list[PathwayWarning] = Field(default_factory=list)
+    criteria: tuple[LadderCriterion, ...] = Field(description="Shared by every way onto the rung.")
+    steps: tuple[LadderStep, ...]
+    blocked_by: tuple[PathwayWarning, ...] = Field(default=())
 
 
 class Recommendation(_Result):
@@ -140,12 +140,12 @@ class Recommendation(_Result):
     """
 
     stage: Stage
-    stage_basis: list[str]
-    actions: list[Action]
-    missing: list[MissingInput]
-    warnings: list[PathwayWarning]
-    trace: list[TraceEntry]
-    ladder: list[LadderRung] | None = None
+    stage_basis: tuple[str, ...]
+    actions: tuple[Action, ...]
+    missing: tuple[MissingInput, ...]
+    warnings: tuple[PathwayWarning, ...]
+    trace: tuple[TraceEntry, ...]
+    ladder: tuple[LadderRung, ...] | None = None
     ruleset_version: str
 
     def action_codes(self) -> list[ActionCode]:

@@ -11,7 +11,7 @@ values, so absent parts are left out, never sent empty.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..explain.summary import stage_reasons
@@ -149,7 +149,7 @@ def _stage_detail(
 
 
 def _actions_detail(
-    actions: list[Action], ruleset: RuleSet, missing: list[MissingInput]
+    actions: Sequence[Action], ruleset: RuleSet, missing: Sequence[MissingInput]
 ) -> list[str]:
     lines: list[str] = []
     for action in actions:
@@ -182,7 +182,7 @@ def _card(
     }
 
 
-def _action_detail(action: Action, ruleset: RuleSet, missing: list[MissingInput]) -> list[str]:
+def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingInput]) -> list[str]:
     lines = [f"Why: {_cell(action.reason)}.", "", "Inputs read:", ""]
     lines += [
         f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}"

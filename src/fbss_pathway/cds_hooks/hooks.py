@@ -193,7 +193,7 @@ def _with_unread(recommendation: Recommendation, unread: dict[str, str]) -> Reco
         message=f"Not read from the EHR's FHIR server: {what}. "
         "The items these would give are unknown, not absent.",
     )
-    return recommendation.model_copy(update={"warnings": [warning, *recommendation.warnings]})
+    return recommendation.model_copy(update={"warnings": (warning, *recommendation.warnings)})
 
 
 def order_sign(

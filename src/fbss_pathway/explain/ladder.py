@@ -154,7 +154,11 @@ class _View:
         else:
             status = self.closed(rung)
         return LadderRung(
-            stage=rung.stage, status=status, criteria=criteria, steps=steps, blocked_by=blocked_by
+            stage=rung.stage,
+            status=status,
+            criteria=tuple(criteria),
+            steps=tuple(steps),
+            blocked_by=tuple(blocked_by),
         )
 
     def criterion(self, criterion: CriterionPlan) -> LadderCriterion:
@@ -165,10 +169,10 @@ class _View:
             key = (criterion, met, values)
             found = _SHOWN.get(key)
             if found is None:
-                inputs = [
+                inputs = tuple(
                     input_value(FACTS[name], value)
                     for name, value in zip(criterion.reads, values, strict=True)
-                ]
+                )
                 found = _remember(
                     key,
                     LadderCriterion(
@@ -179,7 +183,7 @@ class _View:
         return found
 
     def step(self, step: StepPlan) -> LadderStep:
-        criteria = [self.criterion(c) for c in step.criteria]
+        criteria = tuple(self.criterion(c) for c in step.criteria)
         key = (step, *(id(c) for c in criteria))  # the step holds them: ids stay theirs
         found = _SHOWN.get(key)
         if found is None:

@@ -16,8 +16,8 @@ and the ladder view.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from ..facts import FACTS, FactValue
 from ..recommendation import (
@@ -80,58 +80,88 @@ def explain(
         rungs = ladder_view(ruleset, facts, derived, stage, warnings, red_flags)
     return Recommendation(
         stage=stage,
-        stage_basis=[rules[i].id for i in kept if rules[i].stage is stage],
-        actions=actions,
-        missing=missing,
-        warnings=warnings,
-        trace=trace,
-        ladder=rungs,
+        stage_basis=tuple(rules[i].id for i in kept if rules[i].stage is stage),
+        actions=tuple(actions),
+        missing=tuple(missing),
+        warnings=tuple(warnings),
+        trace=tuple(trace),
+        ladder=None if rungs is None else tuple(rungs),
         ruleset_version=ruleset.version,
     )
 
 
 def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) -> list[Action]:
-    merged: dict[ActionCode, dict[str, Any]] = {}
+    contributions: dict[ActionCode, list[tuple[int, _Shown]]] = {}
     first: set[ActionCode] = set()
     for index in kept:
         rule = ruleset.rules[index]
         if not rule.actions:
             continue
-        reason, inputs = _shown(ruleset, index, facts)
+        shown = _shown(ruleset, index, facts)
         for code in rule.actions:
             if rule.first:
                 first.add(code)
-            entry = merged.get(code)
-            if entry is None:
-                merged[code] = {
-                    "code": code,
-                    "rule_id": rule.id,
-                    "reason": reason,
-                    "inputs": list(inputs),
-                    "sources": list(rule.sources),
-                    "also_from": [],
-                    "expected_benefit": ruleset.benefits[index],
-                }
-                continue
-            entry["also_from"].append(rule.id)
-            if reason not in entry["reason"]:
-                entry["reason"] += f"; {reason}"
-            listed = {i.fact for i in entry["inputs"]}
-            entry["inputs"] += [i for i in inputs if i.fact not in listed]
-            entry["sources"] += [s for s in rule.sources if s not in entry["sources"]]
-    order = sorted(merged, key=lambda code: (code not in first, _ACTION_ORDER[code]))
-    return [Action(**merged[code]) for code in order]
+            contributions.setdefault(code, []).append((index, shown))
+    order = sorted(contributions, key=lambda code: (code not in first, _ACTION_ORDER[code]))
+    return [_action(ruleset, code, contributions[code]) for code in order]
 
 
-#: A rule's reason and inputs as shown for given values of the facts it shows: the
-#: same for every patient with those values. Bounded: cleared when full.
-_SHOWN: dict[tuple[object, ...], tuple[str, tuple[InputValue, ...]]] = {}
+def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
+    """One action, merged from every rule that recommends it (the first leads)."""
+    index, shown = parts[0]
+    rule = ruleset.rules[index]
+    if len(parts) == 1:  # one rule: the same for every patient with these values
+        found = shown.actions.get(code)
+        if found is None:
+            found = shown.actions[code] = Action(
+                code=code,
+                rule_id=rule.id,
+                reason=shown.reason,
+                inputs=shown.inputs,
+                sources=rule.sources,
+                expected_benefit=ruleset.benefits[index],
+            )
+        return found
+    reason, inputs, sources = shown.reason, list(shown.inputs), list(rule.sources)
+    also_from = []
+    for index, shown in parts[1:]:
+        other = ruleset.rules[index]
+        also_from.append(other.id)
+        if shown.reason not in reason:
+            reason += f"; {shown.reason}"
+        listed = {i.fact for i in inputs}
+        inputs += [i for i in shown.inputs if i.fact not in listed]
+        sources += [s for s in other.sources if s not in sources]
+    return Action(
+        code=code,
+        rule_id=rule.id,
+        reason=reason,
+        inputs=tuple(inputs),
+        sources=tuple(sources),
+        also_from=tuple(also_from),
+        expected_benefit=ruleset.benefits[parts[0][0]],
+    )
+
+
+@dataclass(slots=True)
+class _Shown:
+    """A rule's reason and inputs for given values, and its actions when it alone gives them.
+
+    Results are immutable (tuples all the way down), so they are shared.
+    """
+
+    reason: str
+    inputs: tuple[InputValue, ...]
+    actions: dict[ActionCode, Action] = field(default_factory=dict)
+
+
+#: What a rule shows for given values of the facts it shows: the same for every
+#: patient with those values. Bounded: cleared when full.
+_SHOWN: dict[tuple[object, ...], _Shown] = {}
 _SHOWN_MAX = 20_000
 
 
-def _shown(
-    ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]
-) -> tuple[str, tuple[InputValue, ...]]:
+def _shown(ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]) -> _Shown:
     """A rule's reason filled for the patient, and the inputs it shows with their values."""
     specs = ruleset.inputs[index]  # every fact its condition reads or its reason quotes
     values = [facts.get(spec.name) for spec in specs]
@@ -142,8 +172,7 @@ def _shown(
         if len(_SHOWN) >= _SHOWN_MAX:
             _SHOWN.clear()
         reason = render(ruleset.rules[index].reason, facts, ruleset.parameters)
-        inputs = tuple(map(input_value, specs, values))
-        found = _SHOWN[key] = (reason, inputs)
+        found = _SHOWN[key] = _Shown(reason, tuple(map(input_value, specs, values)))
     return found
 
 
@@ -180,6 +209,6 @@ def _missing(
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
     return [
-        MissingInput(field=FACTS[fact].field, fact=fact, needed_by=rule_ids)
+        MissingInput(field=FACTS[fact].field, fact=fact, needed_by=tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
     ]

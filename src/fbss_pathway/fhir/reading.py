@@ -93,7 +93,7 @@ class BundleReading:
         recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
         if not self.conflicts:
             return recommendation
-        warnings = [*recommendation.warnings, *self.warnings()]
+        warnings = (*recommendation.warnings, *self.warnings())
         return recommendation.model_copy(update={"warnings": warnings})
 
     def warnings(self) -> list[PathwayWarning]:

@@ -187,7 +187,7 @@ def _lines(rung: LadderRung) -> list[_Line]:
     steps = rung.steps
     heading = "One of these ways onto it:" if len(steps) > 1 else "The way onto it:"
     if rung.status is RungStatus.CURRENT and any(s.met for s in steps):
-        steps = [s for s in steps if s.met]
+        steps = tuple(s for s in steps if s.met)
         heading = "The patient is here by:"
     if steps:
         lines.append(_Line(heading, style="heading"))
