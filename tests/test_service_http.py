@@ -294,7 +294,25 @@ def test_bad_requests_get_a_4xx_operation_outcome_never_a_500(
         assert expected in response.json()["issue"][0]["diagnostics"]
 
 
-def test_an_evaluation_in_progress_never_stalls_other_callers(
+def _large_call() -> dict[str, Any]:
+    """A call whose chart is past INLINE_MAX_BODY: heart rates the pathway does not read."""
+    call = _call()
+    patient = call["context"]["patientId"]
+    heart_rate = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2026-01-05",
+        "valueQuantity": {"value": 72, "unit": "/min"},
+    }
+    entries = call["prefetch"]["observations"]["entry"]
+    entries += [{"resource": {**heart_rate, "id": f"hr{n}"}} for n in range(400)]
+    assert len(json.dumps(call)) > service_module.INLINE_MAX_BODY
+    return call
+
+
+def test_a_large_chart_in_evaluation_never_stalls_other_callers(
     service: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release, entered = threading.Event(), threading.Event()
@@ -306,7 +324,7 @@ def test_an_evaluation_in_progress_never_stalls_other_callers(
         return real(*args)
 
     monkeypatch.setattr(service_module, "patient_view", slow)
-    hook_call = threading.Thread(target=_post, args=(service, _call(), _token(service.base)))
+    hook_call = threading.Thread(target=_post, args=(service, _large_call(), _token(service.base)))
     hook_call.start()
     try:
         assert entered.wait(timeout=30)
@@ -319,6 +337,14 @@ def test_an_evaluation_in_progress_never_stalls_other_callers(
     finally:
         release.set()
         hook_call.join(timeout=30)
+
+
+def test_a_large_chart_is_read_like_a_small_one(service: LoopbackServer) -> None:
+    small, large = _call(), _large_call()
+    answers = [_post(service, call, _token(service.base)) for call in (small, large)]
+    assert [answer.status_code for answer in answers] == [200, 200]
+    summaries = [[card["summary"] for card in a.json()["cards"]] for a in answers]
+    assert summaries[0] == summaries[1]  # the heart rates are not read; the thread path answers
 
 
 # --- Logs ---------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ async def read_call(request: Request, max_body: int) -> dict[str, Any]:
                 413, "too-costly", f"the request body is larger than {max_body} bytes"
             )
         chunks.append(chunk)
+    request.state.body_size = size  # the service decides by it where to compute
     try:
         body = json.loads(b"".join(chunks))
     except RecursionError:
