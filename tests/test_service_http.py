@@ -226,6 +226,32 @@ def test_a_jku_on_the_allow_list_is_followed(
     assert _post(service, _call(), token).status_code == 200
 
 
+def test_a_jku_is_not_fetched_when_its_key_is_configured() -> None:
+    # The CDS Hooks sandbox signs with a jku on its public site; a service that
+    # cannot reach it, configured with the sandbox's published key, still trusts it.
+    fetched: list[str] = []
+
+    def unreachable(url: str) -> Any:
+        fetched.append(url)
+        raise OSError("no network")
+
+    jku = "https://client.example.org/.well-known/jwks.json"
+    client = TrustedClient(ISSUER, jwks={"keys": [_jwk(EC_KEY, "ec-1")]}, jku=(jku,))
+    base = "https://service.example.org"
+    authenticator = Authenticator((client,), base, fetch=unreachable)
+    path = f"/cds-services/{SERVICE_ID}"
+    good = _token(base, jku=jku)
+    assert authenticator.verify(f"Bearer {good}", path) == client
+    assert fetched == []
+    other = _token(base, key=ROTATED_KEY, kid="rotated-1", jku=jku)  # a kid not configured
+    with pytest.raises(AuthError):
+        authenticator.verify(f"Bearer {other}", path)
+    assert fetched == [jku]  # followed, and failing to read it is a refusal
+    elsewhere = _token(base, jku="https://elsewhere.example.org/jwks.json")
+    with pytest.raises(AuthError, match="allow-list"):  # the allow-list still holds
+        authenticator.verify(f"Bearer {elsewhere}", path)
+
+
 # --- Bounds: never a 500 for bad input -----------------------------------------------------
 
 

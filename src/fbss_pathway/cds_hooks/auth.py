@@ -5,7 +5,9 @@ client's JSON Web Key Set, and the claims the specification requires: ``iss``
 one of the configured trusted clients, ``aud`` this service's own endpoint URL,
 ``exp`` and ``iat``, ``jti`` (a token seen before within its lifetime is a
 replay), ``kid`` in the header. A ``jku`` header is followed only when it is on
-that client's allow-list. Failures raise :class:`AuthError` whose reason names
+that client's allow-list, and not at all when the client's configured ``jwks``
+already holds the token's ``kid`` (a service without access to the URL, or one
+that pins the client's keys). Failures raise :class:`AuthError` whose reason names
 what is wrong, never the token. Signatures are checked by PyJWT with
 ``cryptography``; no cryptography is written here.
 
@@ -244,6 +246,11 @@ class Authenticator:
         if jku is not None:
             if jku not in client.jku:
                 raise AuthError("the token's jku is not on this client's allow-list")
+            configured = self._keys.get(client.issuer, {})
+            if client.jwks is not None and kid in configured:
+                # The key the allow-listed jku would serve is configured already (a
+                # service that cannot reach the URL, or pins the client's key).
+                return configured[kid]
             source = f"jku:{jku}"
             url: str | None = jku
         else:
