@@ -54,6 +54,9 @@ def _check(recommendation: Recommendation, result: list[dict[str, Any]]) -> None
     # A client that sorts by indicator, as the CDS Hooks sandbox does, keeps it first.
     ranked = sorted(result, key=lambda card: -INDICATORS.index(card["indicator"]))
     assert ranked[0] is stage_card
+    for card in result:  # a summary names each thing once ("Caution: Caution before" read badly)
+        words = card["summary"].lower().replace(":", "").split()
+        assert words[0] not in words[1:2], card["summary"]
     details = "\n".join(card["detail"] for card in result)
     for action in recommendation.actions:
         assert code_words(action.code) in details

@@ -118,7 +118,10 @@ def _cautions_card(
     named = [titles.get(w.rule_id, w.rule_id) for w in warnings]
     named += [code_words(a.code) for a in cautions]
     first = warnings[0].rule_id if warnings else cautions[0].rule_id
-    return _card(f"Caution: {'; '.join(named)}", "warning", first, titles, lines)
+    summary = "; ".join(named)
+    if not summary.lower().startswith("caution"):  # never "Caution: Caution before ..."
+        summary = f"Caution: {summary}"
+    return _card(summary, "warning", first, titles, lines)
 
 
 def _stage_detail(
