@@ -98,6 +98,32 @@ def test_an_expected_benefit_of_one_figure_reads_about() -> None:
     assert "Expected benefit of one more operation: about 30 % of patients improve." in details
 
 
+def test_an_action_lists_its_own_inputs_and_counts_those_behind_its_criteria() -> None:
+    # Treating depression before SCS (example 06) reads the SCS deferral, which
+    # rests on every SCS criterion: the card lists PHQ-9, GAD-7 and the psychological
+    # evaluation, and counts the rest rather than listing twenty lines.
+    recommendation = evaluate(
+        PatientRecord.model_validate_json(example_paths()[5].read_bytes()), ladder=False
+    )
+    action = next(a for a in recommendation.actions if a.rule_id == "IDA-05")
+    card = next(c for c in cards(recommendation) if "(IDA-05)" in c["detail"])
+    listed = card["detail"].split("Inputs read:")[1].split("Sources:")[0]
+    for label in ("PHQ-9", "GAD-7", "psychological evaluation"):
+        assert label in listed
+    assert "Pain radiates into a leg" not in listed  # an SCS criterion, behind the deferral
+    items = [line for line in listed.splitlines() if line.startswith("- ") and " more " not in line]
+    assert f"- and {len(action.inputs) - len(items)} more behind" in listed
+    assert len(action.inputs) > len(items)  # the result itself keeps every input
+
+
+def test_a_stage_placed_by_rules_without_a_reason_reads_as_one_sentence() -> None:
+    recommendation = evaluate(
+        PatientRecord.model_validate_json(example_paths()[5].read_bytes()), ladder=False
+    )
+    stage_card = cards(recommendation)[0]
+    assert "; on the neuromodulation step." in stage_card["detail"]  # not "; On the ..."
+
+
 def test_card_problems_finds_what_the_spec_forbids() -> None:
     card = {"summary": "x" * 140, "indicator": "urgent", "source": {"label": ""}, "detail": None}
     problems = card_problems(card)

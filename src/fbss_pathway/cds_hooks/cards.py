@@ -187,10 +187,20 @@ def _card(
 
 def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingInput]) -> list[str]:
     lines = [f"Why: {_cell(action.reason)}.", "", "Inputs read:", ""]
+    # The rule's own inputs; those behind the derived facts it reads (a deferral reads
+    # every SCS criterion) are counted, not listed: the card is read in seconds.
+    rules = {action.rule_id, *action.also_from}
+    own = frozenset().union(*(ruleset.own_inputs.get(rule, frozenset()) for rule in rules))
+    shown = [item for item in action.inputs if item.fact in own] or list(action.inputs)
     lines += [
         f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}"
-        for item in action.inputs
+        for item in shown
     ] or ["- none"]
+    if behind := len(action.inputs) - len(shown):
+        lines.append(
+            f"- and {behind} more behind the pathway criteria it relies on (in the full "
+            "recommendation's inputs)"
+        )
     lines += ["", "Sources:", ""]
     lines += [
         f"- {ruleset.sources[key].citation if key in ruleset.sources else key}"
@@ -202,7 +212,6 @@ def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingIn
         lines += ["", f"Expected benefit of one more operation: {share} of patients improve."]
     if action.also_from:
         lines += ["", f"Also recommended by: {', '.join(action.also_from)}."]
-    rules = {action.rule_id, *action.also_from}
     lines += _missing([item for item in missing if rules & set(item.needed_by)])
     return lines
 

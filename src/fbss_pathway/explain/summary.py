@@ -52,9 +52,15 @@ def stage_reasons(recommendation: Recommendation, titles: Mapping[str, str]) -> 
     """
     basis = recommendation.stage_basis
     placed = [a.reason for a in recommendation.actions if a.rule_id in basis]
-    if not placed:
-        placed = [titles.get(rule, rule) for rule in basis]
+    if not placed:  # titles, written as the reasons are: inside a sentence after "Why:"
+        placed = [_in_sentence(titles.get(rule, rule)) for rule in basis]
     return list(dict.fromkeys(placed))
+
+
+def _in_sentence(title: str) -> str:
+    """A title inside a sentence: "On the step" -> "on the step"; "SCS deferred" stays."""
+    first = title.split(" ", 1)[0]
+    return title[:1].lower() + title[1:] if first[1:].islower() else title
 
 
 def next_step(recommendation: Recommendation) -> Action | None:

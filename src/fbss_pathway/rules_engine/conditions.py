@@ -38,6 +38,7 @@ __all__ = [
     "derived_read",
     "evaluate",
     "facts_read",
+    "facts_tested",
     "negate",
     "to_pattern",
     "unknown_facts",
@@ -218,6 +219,22 @@ def facts_read(condition: Condition, definitions: Mapping[str, Condition]) -> It
         case AllOf(items=items) | AnyOf(items=items):
             for item in items:
                 yield from facts_read(item, definitions)
+
+
+def facts_tested(condition: Condition) -> Iterator[str]:
+    """The facts a condition tests itself, not those behind the derived facts it reads."""
+    match condition:
+        case Compare(fact=fact, other_fact=other):
+            yield fact
+            if other is not None:
+                yield other
+        case Known(fact=fact):
+            yield fact
+        case AllOf(items=items) | AnyOf(items=items):
+            for item in items:
+                yield from facts_tested(item)
+        case _:
+            pass
 
 
 def derived_read(condition: Condition) -> set[str]:
