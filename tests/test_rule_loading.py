@@ -114,10 +114,24 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "conservative.toml",
-        'months since the last operation"\nsources',
+        '{months_since_last_operation} since the last operation"\nsources',
         '{month_since} since"\nsources',
         "CON-01",
         "unknown placeholder {month_since}",
+    ),
+    (
+        "conservative.toml",
+        '{months_since_last_operation} since the last operation"\nsources',
+        '{months_since_last_operation} months since"\nsources',
+        "CON-01",
+        "write {months_since_last_operation} without 'months' after it",
+    ),
+    (
+        "conservative.toml",
+        "back pain {back_nrs}, leg pain {leg_nrs} after an adequate",
+        "back pain {back_nrs}/10, leg pain {leg_nrs} after an adequate",
+        "CON-05",
+        "write {back_nrs} without '/10' after it",
     ),
     (
         "red_flags.toml",

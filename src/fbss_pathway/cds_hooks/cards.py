@@ -193,8 +193,7 @@ def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingIn
     own = frozenset().union(*(ruleset.own_inputs.get(rule, frozenset()) for rule in rules))
     shown = [item for item in action.inputs if item.fact in own] or list(action.inputs)
     lines += [
-        f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}"
-        for item in shown
+        f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}" for item in shown
     ] or ["- none"]
     if behind := len(action.inputs) - len(shown):
         lines.append(

@@ -1,10 +1,12 @@
 """Reason and warning templates filled for a patient: the words of each rule's conclusion.
 
-A template names facts and parameters in braces (``{back_nrs}/10``,
-``{pain_threshold_nrs}``). Rendering writes the patient's values; an unknown
-value reads "unknown", without the unit written after it (never "unknown %"),
-and one month reads "1 month". The loader checks the placeholders
-(:mod:`fbss_pathway.rules_engine.templates`).
+A template names facts and parameters in braces (``back pain {back_nrs}``,
+``below {pain_threshold_nrs}/10``). A fact is written as everywhere else, by
+:func:`fbss_pathway.explain.words.value_text`, its unit included ("7/10", "53
+months", "1 month"), and "unknown" without a unit where not recorded; so a rule
+file writes no unit after a fact (the loader refuses one, see
+:mod:`fbss_pathway.rules_engine.templates`). A parameter is written as its number,
+and the template gives its unit.
 """
 
 from __future__ import annotations
@@ -14,32 +16,19 @@ from collections.abc import Mapping
 
 from ..facts import FactValue
 from ..rules_engine.model import Parameter
+from ..rules_engine.templates import PLACEHOLDER
+from .words import value_text
 
 __all__ = ["render"]
-
-
-#: A placeholder and the unit written after it ("{block_relief_percent} %").
-_WITH_UNIT = re.compile(r"\{([^{}]*)\}( ?(?:%|/10|months|weeks))?")
 
 
 def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, Parameter]) -> str:
     """Fill a template with the patient's facts ("unknown", without a unit, where not recorded)."""
 
     def value(match: re.Match[str]) -> str:
-        name, unit = match.group(1), match.group(2) or ""
+        name = match.group(1)
         if name in parameters:
-            return _number(parameters[name].value) + unit
-        found = facts.get(name)
-        if found is None:
-            return "unknown"  # never "unknown %"
-        if isinstance(found, bool):
-            return ("yes" if found else "no") + unit
-        if isinstance(found, int | float):
-            return _number(found) + (unit.rstrip("s") if found == 1 else unit)  # 1 month
-        return str(found).replace("_", " ") + unit
+            return f"{parameters[name].value:g}"
+        return value_text(name, facts.get(name), unknown="unknown")
 
-    return _WITH_UNIT.sub(value, text)
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
+    return PLACEHOLDER.sub(value, text)

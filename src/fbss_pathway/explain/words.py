@@ -51,17 +51,23 @@ def code_words(code: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def value_text(name: str, value: Any) -> str:
-    """A fact's or item's value with its unit; 'not recorded' for None."""
+def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
+    """A fact's or item's value with its unit, for people: the one way values are written.
+
+    Cards, reports and the reasons rules give all write values with it: "7/10",
+    "80 %", "53 months", "1 month", "yes". ``unknown`` stands for None, without
+    a unit (never "unknown %").
+    """
     if value is None:
-        return "not recorded"
+        return unknown
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
         number = f"{value:g}"
         for pattern, form in _UNITS:
             if pattern.search(name):
-                return form.format(number)
+                text = form.format(number)
+                return text[:-1] if value == 1 and text.endswith("s") else text  # 1 month
         return number
     return str(value).replace("_", " ")
 

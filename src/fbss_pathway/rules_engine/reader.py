@@ -27,7 +27,7 @@ from .limits import (
     number_problem,
 )
 from .model import BenefitRange, Parameter, Rule, Source
-from .templates import PLACEHOLDER
+from .templates import PLACEHOLDER, UNIT_AFTER
 
 PARAMETERS_FILE = "parameters.toml"
 SOURCES_FILE = "sources.toml"
@@ -297,6 +297,13 @@ class Reader(ConditionReader):
             if name not in FACTS and name not in parameters:
                 self.issue(
                     key, f"unknown placeholder {{{name}}}" + suggest(name, [*FACTS, *parameters])
+                )
+        for name, unit in UNIT_AFTER.findall(text):
+            if name in FACTS:
+                self.issue(
+                    key,
+                    f"write {{{name}}} without '{unit.strip()}' after it: a fact is written "
+                    "with its unit",
                 )
         if text.count("{") != text.count("}"):
             self.issue(key, "unbalanced braces")

@@ -1,0 +1,54 @@
+"""One way to write a value for people: cards, reports and the reasons rules give."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fbss_pathway import evaluate, load_ruleset
+from fbss_pathway.explain.templates import render
+from fbss_pathway.explain.words import value_text
+from fbss_pathway.synth import synthetic_cohort
+
+
+@pytest.mark.parametrize(
+    ("fact", "value", "expected"),
+    [
+        ("back_nrs", 7, "7/10"),
+        ("block_relief_percent", 80.0, "80 %"),
+        ("months_since_last_operation", 53, "53 months"),
+        ("months_since_last_operation", 1, "1 month"),
+        ("exercise_weeks", 1, "1 week"),
+        ("exercise_weeks", 0, "0 weeks"),
+        ("age_years", 61, "61 years"),
+        ("phq9", 21, "21"),
+        ("radiating_leg_pain", True, "yes"),
+        ("exercise_adherence", "poor", "poor"),
+        ("psychological_evaluation", "no_concerns", "no concerns"),
+        ("block_relief_percent", None, "not recorded"),
+    ],
+)
+def test_a_value_is_written_with_its_unit(fact: str, value: object, expected: str) -> None:
+    assert value_text(fact, value) == expected
+
+
+def test_a_reason_writes_facts_as_cards_do_and_unknown_without_a_unit() -> None:
+    parameters = load_ruleset().parameters
+    facts = {"back_nrs": 7, "months_since_last_operation": 1}
+    text = "back pain {back_nrs}, {months_since_last_operation} after surgery, relief "
+    text += "{block_relief_percent} (positive from {block_positive_relief_percent} %)"
+    assert render(text, facts, parameters) == (
+        "back pain 7/10, 1 month after surgery, relief unknown (positive from 50 %)"
+    )
+
+
+_DOUBLED = re.compile(r"/10/10|% ?%|\b(months?|weeks?) (months?|weeks?)\b|\b1 (months|weeks)\b")
+
+
+def test_no_reason_or_warning_writes_a_unit_twice_or_one_months() -> None:
+    for record in synthetic_cohort(500, seed=4242):
+        result = evaluate(record, ladder=False)
+        texts = [a.reason for a in result.actions] + [w.message for w in result.warnings]
+        for text in texts:
+            assert not _DOUBLED.search(text), text
