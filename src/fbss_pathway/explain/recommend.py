@@ -108,20 +108,19 @@ def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) 
 
 def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
     """One action, merged from every rule that recommends it (the first leads)."""
+    _, shown = parts[0]
+    # The same rules showing the same values give the same action: kept on the first
+    # rule's shown values (which keep the others' alive, so identity stays theirs).
+    key = (code, *parts[1:])
+    found = shown.actions.get(key)
+    if found is None:
+        found = shown.actions[key] = _merged(ruleset, code, parts)
+    return found
+
+
+def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
     index, shown = parts[0]
     rule = ruleset.rules[index]
-    if len(parts) == 1:  # one rule: the same for every patient with these values
-        found = shown.actions.get(code)
-        if found is None:
-            found = shown.actions[code] = Action(
-                code=code,
-                rule_id=rule.id,
-                reason=shown.reason,
-                inputs=shown.inputs,
-                sources=rule.sources,
-                expected_benefit=ruleset.benefits[index],
-            )
-        return found
     reason, inputs, sources = shown.reason, list(shown.inputs), list(rule.sources)
     also_from = []
     for index, shown in parts[1:]:
@@ -143,16 +142,17 @@ def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]])
     )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Shown:
-    """A rule's reason and inputs for given values, and its actions when it alone gives them.
+    """A rule's reason and inputs for given values, and the actions it leads with them.
 
-    Results are immutable (tuples all the way down), so they are shared.
+    Results are immutable (tuples all the way down), so they are shared. Compared
+    by identity: the cache gives one object per rule and values.
     """
 
     reason: str
     inputs: tuple[InputValue, ...]
-    actions: dict[ActionCode, Action] = field(default_factory=dict)
+    actions: dict[tuple[object, ...], Action] = field(default_factory=dict)
 
 
 #: What a rule shows for given values of the facts it shows: the same for every
@@ -176,13 +176,25 @@ def _shown(ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]) -> _Sho
     return found
 
 
-@lru_cache(maxsize=16)
-def _recommending(ruleset: RuleSet) -> tuple[tuple[int, Rule, frozenset[str]], ...]:
-    """The rules that conclude something other than a derived fact, with the facts they read."""
+@lru_cache(maxsize=64)
+def _could_change(
+    ruleset: RuleSet, stage: Stage
+) -> tuple[tuple[int, Rule, frozenset[str], frozenset[ActionCode] | None], ...]:
+    """The rules that could still change a result on this stage, if they fired.
+
+    Not those concluding derived facts, nor those placing a patient on a lower
+    stage. With each: the facts it reads (through derived facts) and, for a rule
+    that adds only actions, those actions (it changes nothing when all are there).
+    """
     return tuple(
-        (index, rule, ruleset.reads[index])
+        (
+            index,
+            rule,
+            ruleset.reads[index],
+            frozenset(rule.actions) if rule.stage is None and rule.warning is None else None,
+        )
         for index, rule in enumerate(ruleset.rules)
-        if rule.derive is None
+        if rule.derive is None and (rule.stage is None or rule.stage.rank >= stage.rank)
     )
 
 
@@ -197,15 +209,11 @@ def _missing(
     """Unknown inputs of rules that are undecided and could change this result."""
     present = {action.code for action in actions}
     needed: dict[str, list[str]] = {}
-    for index, rule, reads in _recommending(ruleset):
-        if index in fired or reads.issubset(facts):
-            continue  # decided: fired, or every fact it reads is known
-        if rule.stage is not None and rule.stage.rank < stage.rank:
-            continue  # a lower stage cannot change the stage or the actions shown
-        if rule.stage is None and rule.warning is None and set(rule.actions) <= present:
-            continue  # it would add nothing that is not already there
-        if ruleset.truths[index](facts, derived) is not None:
-            continue  # decided although some fact it reads is unknown
+    for index, rule, reads, adds_only in _could_change(ruleset, stage):
+        if index in fired or (adds_only is not None and adds_only <= present):
+            continue  # fired, or it would add nothing that is not already there
+        if reads.issubset(facts) or ruleset.truths[index](facts, derived) is not None:
+            continue  # decided: every fact it reads is known, or decided without them
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
     return [
