@@ -7,8 +7,10 @@ as most of the cost of an evaluation. This module speaks to the C module
 itself, with the protocol the host uses (read from ``durable/engine.py`` of
 the pinned 2.0.28, and held by ``tests/test_engine_protocol.py``):
 
-1. ``create_ruleset(name, json)``: the ruleset from the same rule definitions
-   the host would get (``durable_rules_for``), without the ``run`` callbacks.
+1. ``create_ruleset(name, json)``: the ruleset from rule definitions in
+   durable_rules' JSON rule language, derived facts folded into the rules that
+   read them (``durable_rules_for(..., fold=True)``, :mod:`.folding`), without
+   the ``run`` callbacks.
 2. ``assert_fact(handle, json)`` returns ``(code, state)``: 0 and a state
    handle when some rule matched; any other code is refused here (1: no rule
    matched, 2: the fact was seen before).
@@ -16,7 +18,8 @@ the pinned 2.0.28, and held by ``tests/test_engine_protocol.py``):
    second item is the first pending action as JSON text, ``{"<rule name>":
    {...matched facts...}}``. Only the rule name is read from it (the matched
    facts are the patient's own, which this module already has).
-4. Inside an action, derived facts are asserted with ``assert_fact`` (code 0).
+4. Derived facts are asserted with ``assert_fact`` (code 0) after the patient
+   fact, only for rules too large to fold (none of the packaged rules).
 5. ``complete_and_start_action(handle, state)`` completes that action and
    returns the next one as JSON text, or None when none is left.
 6. ``delete_state(handle, sid)`` ends the session, in ``finally``.
