@@ -97,6 +97,16 @@ def _call(record: PatientRecord) -> dict[str, object]:
     }
 
 
+def _two_workers() -> tuple[subprocess.Popen[str], str]:
+    """``serve --workers 2`` on a free loopback port, answering; the process and its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
+    server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_answering(f"{base}/cds-services", server)
+    return server, base
+
+
 def _hook_workers(log: str) -> list[int]:
     """The worker process of each hook call the log records."""
     events = [json.loads(line) for line in log.splitlines() if line.startswith('{"')]
@@ -107,12 +117,8 @@ def test_serve_runs_worker_processes_that_share_keep_alive_connections() -> None
     # An EHR opens its connections together and keeps them: each worker listens on
     # a socket of its own, so the connections (and the calls) spread over both.
     record = PatientRecord.model_validate_json(example_paths()[3].read_bytes())
-    port = free_port()
-    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
-    server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = _two_workers()
     try:
-        wait_until_answering(f"{base}/cds-services", server)
         connections = [httpx2.Client(base_url=base, timeout=30) for _ in range(20)]
         for _ in range(2):
             for connection in connections:
@@ -133,12 +139,8 @@ def test_serve_runs_worker_processes_that_share_keep_alive_connections() -> None
 
 def test_serve_restarts_a_worker_that_dies() -> None:
     record = PatientRecord.model_validate_json(example_paths()[3].read_bytes())
-    port = free_port()
-    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
-    server = subprocess.Popen([*command, "--workers", "2"], stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server, base = _two_workers()
     try:
-        wait_until_answering(f"{base}/cds-services", server)
         workers = [
             int(line.rsplit("[", 1)[1].rstrip("]"))
             for line in _lines_until(server, "Started server process", 2)

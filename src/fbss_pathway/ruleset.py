@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .facts import FACTS, FactSpec
 from .recommendation import ExpectedBenefit, TraceEntry
-from .rules_engine.conditions import Condition, facts_read, facts_tested
+from .rules_engine.conditions import Condition, facts_read
 from .rules_engine.direct import CompiledRules
 from .rules_engine.loading import RuleDirectory, read_rule_directory
 from .rules_engine.model import Parameter, Rule, Source
@@ -70,7 +70,7 @@ class RuleSet:
         # What a rule shows at a glance: the facts its own condition tests and its
         # reason quotes (its inputs also hold those behind the derived facts it reads).
         self.own_inputs: Mapping[str, frozenset[str]] = {
-            rule.id: frozenset([*facts_tested(rule.when), *facts_in_template(rule.reason)])
+            rule.id: frozenset([*facts_read(rule.when, None), *facts_in_template(rule.reason)])
             for rule in self.rules
         }
         # The facts each rule's condition reads, through derived facts: when all

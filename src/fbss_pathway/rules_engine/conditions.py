@@ -38,7 +38,6 @@ __all__ = [
     "derived_read",
     "evaluate",
     "facts_read",
-    "facts_tested",
     "negate",
     "to_pattern",
     "unknown_facts",
@@ -205,8 +204,11 @@ def _undecided(
             return (None, unknown) if undecided else (not deciding, [])
 
 
-def facts_read(condition: Condition, definitions: Mapping[str, Condition]) -> Iterator[str]:
-    """Every fact the condition reads, following derived facts to their inputs."""
+def facts_read(condition: Condition, definitions: Mapping[str, Condition] | None) -> Iterator[str]:
+    """Every fact the condition reads, following derived facts to their inputs.
+
+    With ``definitions`` None, only the facts the condition tests itself.
+    """
     match condition:
         case Compare(fact=fact, other_fact=other):
             yield fact
@@ -214,27 +216,11 @@ def facts_read(condition: Condition, definitions: Mapping[str, Condition]) -> It
                 yield other
         case Known(fact=fact):
             yield fact
-        case Derived(name=name):
+        case Derived(name=name) if definitions is not None:
             yield from facts_read(definitions[name], definitions)
         case AllOf(items=items) | AnyOf(items=items):
             for item in items:
                 yield from facts_read(item, definitions)
-
-
-def facts_tested(condition: Condition) -> Iterator[str]:
-    """The facts a condition tests itself, not those behind the derived facts it reads."""
-    match condition:
-        case Compare(fact=fact, other_fact=other):
-            yield fact
-            if other is not None:
-                yield other
-        case Known(fact=fact):
-            yield fact
-        case AllOf(items=items) | AnyOf(items=items):
-            for item in items:
-                yield from facts_tested(item)
-        case _:
-            pass
 
 
 def derived_read(condition: Condition) -> set[str]:
