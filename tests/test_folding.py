@@ -175,6 +175,13 @@ def _rules() -> list[Rule]:
         # A derived fact read as false folds to its negation.
         _rule("NEGATED", AllOf((Derived("or_5", False), Known("leg_nrs", True)))),
         _rule("SMALL", AnyOf((Derived("or_1", True), Derived("and_0", True)))),
+        # Only a derived fact whose definition is too large: chained, one pattern.
+        _rule("ALONE", Derived("big", True)),
+        _rule(
+            "BIG",
+            AllOf(tuple(Compare(f, ">=", n % 11) for n in range(7) for f in _NUMBERS[:5])),
+            derive="big",
+        ),
     ]
 
 
@@ -190,6 +197,7 @@ def test_rules_too_large_to_fold_whole_are_split_or_chained(
     forms = engines[0].engine_forms
     assert forms["SPLIT"] == 2
     assert forms["CHAIN"] is None
+    assert forms["ALONE"] is None  # a chained rule with no test of its own is still chained
     assert forms["NEGATED"] == forms["SMALL"] == 1
 
 
@@ -216,7 +224,7 @@ def test_the_packaged_rules_all_fold() -> None:
 @pytest.mark.parametrize(
     ("facts", "fired"),
     [
-        (dict.fromkeys(_NUMBERS, 10), {"SPLIT", "CHAIN", "SMALL"}),
+        (dict.fromkeys(_NUMBERS, 10), {"SPLIT", "CHAIN", "SMALL", "ALONE"}),
         ({**dict.fromkeys(_NUMBERS, 0), "phq9": 10}, {"NEGATED"}),
         # or_5 false (back pain < 5, PHQ-9 >= 5); SMALL undecided (and_0 reads unknown facts)
         ({"back_nrs": 0, "phq9": 10}, set()),  # leg pain unknown: NEGATED undecided

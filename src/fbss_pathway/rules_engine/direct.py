@@ -92,9 +92,11 @@ class CompiledRules:
         for rule in durable:
             if rule.index is not None:
                 rule_id = self._rules[rule.index].id
-                chained = len(rule.patterns) > 1  # joins a derived fact
                 count = self.engine_forms.get(rule_id, 0)
-                self.engine_forms[rule_id] = None if chained or count is None else count + 1
+                if rule.reads_derived or count is None:
+                    self.engine_forms[rule_id] = None
+                else:
+                    self.engine_forms[rule_id] = count + 1
         #: Firings are immutable: one object per rule and value, shared by every result.
         self._firings = {
             (index, value): Firing(index, value)

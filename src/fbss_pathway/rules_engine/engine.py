@@ -116,13 +116,15 @@ class DurableRule:
     """One durable_rules rule: a branch of one polarity of one of our rules.
 
     ``index`` is the rule's position in the rule set, or None for the no-op
-    catch-all. Benchmarks attach bare callbacks to these to measure the engine floor.
+    catch-all; ``reads_derived`` when it joins asserted derived facts (chaining).
+    Benchmarks attach bare callbacks to these to measure the engine floor.
     """
 
     name: str
     index: int | None
     value: bool
     patterns: list[dict[str, Any]]
+    reads_derived: bool = False
 
 
 def durable_rules_for(
@@ -162,7 +164,11 @@ def durable_rules_for(
     )
     durable = [
         DurableRule(
-            f"{rules[index].id}:{'t' if value else 'f'}:{number}", index, value, _join(branch)
+            f"{rules[index].id}:{'t' if value else 'f'}:{number}",
+            index,
+            value,
+            _join(branch),
+            reads_derived=bool(branch.derived),
         )
         for (index, value), found in compiled.items()
         for number, branch in enumerate(found)
