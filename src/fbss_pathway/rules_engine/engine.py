@@ -147,7 +147,7 @@ def durable_rules_for(
     for index, rule in enumerate(rules):
         if fold:
             if rule.derive is None:
-                parts = folding.fold(rule.when, definitions).parts
+                parts = folding.fold(rule.when, definitions)
                 compiled[index, True] = (
                     branches(rule.when) if parts is None else [Branch((p,), ()) for p in parts]
                 )

@@ -21,12 +21,11 @@ says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .conditions import AllOf, AnyOf, Compare, Condition, Derived, negate
 from .limits import MAX_COMPARISONS, comparisons
 
-__all__ = ["MAX_EXPRESSION_ENTRIES", "MAX_PARTS", "Folded", "expression_entries", "fold"]
+__all__ = ["MAX_EXPRESSION_ENTRIES", "MAX_PARTS", "expression_entries", "fits", "fold", "simplify"]
 
 #: Expression-table entries one pattern may use. durable_rules 2.0.28 refuses the
 #: 32nd (``MAX_SEQUENCE_EXPRESSIONS`` in its rete.c); a margin is kept.
@@ -35,22 +34,17 @@ MAX_EXPRESSION_ENTRIES = 28
 MAX_PARTS = 16
 
 
-@dataclass(frozen=True, slots=True)
-class Folded:
-    """A rule's condition with derived facts folded in, as parts that each fit the engine.
+def fold(
+    condition: Condition, definitions: Mapping[str, Condition]
+) -> tuple[Condition, ...] | None:
+    """The condition over the patient fact alone, split into parts the engine accepts.
 
-    ``parts`` is None when the rule could not be folded within :data:`MAX_PARTS`
-    (it is then compiled as written, reading derived facts from the engine).
+    The parts' OR is the condition; each fits one durable_rules rule. None when
+    it needs more than :data:`MAX_PARTS` (the rule is then compiled as written,
+    reading derived facts from the engine).
     """
-
-    parts: tuple[Condition, ...] | None
-
-
-def fold(condition: Condition, definitions: Mapping[str, Condition]) -> Folded:
-    """The condition over the patient fact alone, split into parts the engine accepts."""
-    inlined = simplify(_inline(condition, definitions, {}))
-    parts = _split(inlined)
-    return Folded(None if parts is None else tuple(parts))
+    parts = _split(simplify(_inline(condition, definitions, {})))
+    return None if parts is None else tuple(parts)
 
 
 def _inline(

@@ -17,13 +17,7 @@ from typing import Any
 
 from ..errors import RuleIssue, RuleSetError
 from ..facts import FACTS
-from .conditions import (
-    AllOf,
-    AnyOf,
-    Condition,
-    Derived,
-    derived_read,
-)
+from .conditions import derived_read
 from .limits import (
     MAX_BRANCHES,
     MAX_COMPARISONS,
@@ -84,20 +78,11 @@ def _check_graph(rules: list[Rule], reader: Reader) -> None:
                 )
             definitions.setdefault(rule.derive, rule)
 
-    def reads(condition: Condition) -> set[str]:
-        match condition:
-            case Derived(name=name):
-                return {name}
-            case AllOf(items=items) | AnyOf(items=items):
-                return set().union(*(reads(item) for item in items))
-            case _:
-                return set()
-
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 
     def visit(name: str) -> None:
         state[name] = 1
-        for needed in sorted(reads(definitions[name].when)):
+        for needed in sorted(derived_read(definitions[name].when)):
             if needed not in definitions:
                 continue  # its rule did not load; reported on its own
             if state.get(needed) == 1:
