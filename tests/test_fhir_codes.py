@@ -87,7 +87,7 @@ def test_rxnorm_clinical_drugs_are_read_by_their_ingredients(
 )
 def test_other_drugs_are_not_analgesics(display: str) -> None:
     rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
-    assert CodeMap.default().find("medication", rxnorm, "0", display) == []
+    assert CodeMap.default().find("medication", rxnorm, "0", display) == ()
 
 
 def test_icd10_codes_match_with_or_without_the_dot() -> None:

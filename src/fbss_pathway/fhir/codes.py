@@ -122,6 +122,9 @@ class CodeMap:
         self._index: dict[tuple[str, str], list[CodeEntry]] = {}
         for entry in entries:  # in order: a site's entries stay first
             self._index.setdefault((entry.kind, entry.system), []).append(entry)
+        # What each coding seen matched: a chart repeats its codings, and the mapping
+        # never changes. Bounded (emptied when full), since codings come from outside.
+        self._found: dict[tuple[str, str, str | None, str | None], tuple[CodeEntry, ...]] = {}
 
     @classmethod
     def default(cls) -> CodeMap:
@@ -135,15 +138,22 @@ class CodeMap:
 
     def find(
         self, kind: Kind, system: str | None, code: str | None, display: str | None = None
-    ) -> list[CodeEntry]:
+    ) -> tuple[CodeEntry, ...]:
         """The entries of ``kind`` matching a coding, site entries first.
 
         ``display`` is consulted only by medication entries that name an ingredient.
         """
         if system is None:
-            return []
-        candidates = self._index.get((kind, system), ())
-        return [entry for entry in candidates if entry.matches(system, code, display)]
+            return ()
+        key = (kind, system, code, display)
+        found = self._found.get(key)
+        if found is None:
+            candidates = self._index.get((kind, system), ())
+            found = tuple(entry for entry in candidates if entry.matches(system, code, display))
+            if len(self._found) >= _MOST_REMEMBERED:
+                self._found.clear()
+            self._found[key] = found
+        return found
 
     def markdown(self) -> str:
         """The codes as a Markdown table with their sources (docs/fhir.md embeds it)."""
@@ -171,6 +181,9 @@ class CodeMap:
                 return entry
         return None
 
+
+#: How many codings' matches a mapping remembers before it starts afresh.
+_MOST_REMEMBERED = 4096
 
 _KEYS = {
     "observation": {"system", "code", "item", "body_site", "source", "prefix"},

@@ -20,9 +20,13 @@ from pydantic import ValidationError
 from .errors import FhirError
 from .shapes import model_for
 
-__all__ = ["RawEntry", "codings", "load", "raw_entries", "validate"]
+__all__ = ["RawEntry", "codings", "is_object", "load", "raw_entries", "validate"]
 
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_READ_TYPES = frozenset(  # the names the reader looks at (all match _TYPE_NAME)
+    {"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationStatement"}
+    | {"MedicationRequest", "QuestionnaireResponse"}
+)
 
 
 def load(bundle: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
@@ -51,7 +55,8 @@ class RawEntry:
         kind = resource.get("resourceType")
         if not isinstance(kind, str) or not kind:
             raise FhirError(f"entry[{number}] resourceType: must be a resource type name")
-        self.type = kind if _TYPE_NAME.match(kind) else "(not a resource type)"
+        named = kind in _READ_TYPES or _TYPE_NAME.match(kind)
+        self.type = kind if named else "(not a resource type)"
 
 
 def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
@@ -62,12 +67,12 @@ def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
     if not isinstance(listed, list):
         raise FhirError("Bundle entry: must be an array")
     for number, entry in enumerate(listed):
-        if not isinstance(entry, Mapping):
+        if not is_object(entry):
             raise FhirError(f"entry[{number}]: must be an object")
         resource = entry.get("resource")
         if resource is None:
             continue
-        if not isinstance(resource, Mapping):
+        if not is_object(resource):
             raise FhirError(f"entry[{number}] resource: must be an object")
         full_url = entry.get("fullUrl")
         yield RawEntry(number, full_url if isinstance(full_url, str) else None, resource)
@@ -96,17 +101,29 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | N
     """
     if concept is None:
         return []
-    if not isinstance(concept, Mapping):
+    if not is_object(concept):
         return None
     listed = concept.get("coding")
     if listed is None:
         return []
-    if not isinstance(listed, list) or not all(isinstance(c, dict | Mapping) for c in listed):
+    if not isinstance(listed, list):
         return None
     found = []
     for coding in listed:
+        if not is_object(coding):
+            return None
         system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        if not all(value is None or isinstance(value, str) for value in (system, code, display)):
+        if not (_text(system) and _text(code) and _text(display)):
             return None
         found.append((system, code, display))
     return found
+
+
+def is_object(value: Any) -> bool:
+    """Whether a JSON value is an object (parsed JSON gives dicts: checked first, cheaply)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _text(value: Any) -> bool:
+    """Absent, or a JSON string: what a Coding's system, code and display may be."""
+    return value is None or type(value) is str or isinstance(value, str)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .entries import RawEntry
+from .entries import RawEntry, is_object
 from .errors import FhirError
 
 __all__ = ["PatientScope", "referenced_id"]
@@ -26,6 +26,7 @@ class PatientScope:
     def __init__(self, ids: frozenset[str], urls: frozenset[str]) -> None:
         self.ids = ids
         self.urls = urls
+        self._verdicts: dict[str, str | None] = {}  # by subject reference: a chart repeats one
 
     @classmethod
     def of(cls, entries: Iterable[RawEntry], patient_id: str | None) -> PatientScope:
@@ -63,9 +64,16 @@ class PatientScope:
         subject = resource.get("subject")
         if subject is None:
             return None
-        reference = subject.get("reference") if isinstance(subject, Mapping) else None
+        reference = subject.get("reference") if is_object(subject) else None
         if not isinstance(reference, str):
             return "its subject cannot be matched to the patient"
+        try:
+            return self._verdicts[reference]
+        except KeyError:
+            verdict = self._verdicts[reference] = self._judge(reference)
+            return verdict
+
+    def _judge(self, reference: str) -> str | None:
         if reference in self.urls or reference.removeprefix("urn:uuid:") in self.ids:
             return None
         patient = referenced_id(reference, "Patient")

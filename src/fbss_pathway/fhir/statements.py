@@ -23,7 +23,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 __all__ = ["Conflict", "Statement", "When", "resolve", "when_of"]
 
@@ -52,20 +53,29 @@ def when_of(value: Any) -> When | None:
     if isinstance(value, date):
         return When(value)
     if isinstance(value, str) and len(value) >= 10:
-        try:
-            day = date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-        try:
-            return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(day)
-        except ValueError:  # a time Python cannot parse (a leap second): the day still counts
-            return When(day)
+        return _when_of_text(value)
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """One entry's word on one record item."""
+@lru_cache(maxsize=4096)
+def _when_of_text(value: str) -> When | None:
+    """A date or dateTime given as text; cached, as charts repeat dates (When is frozen)."""
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+    try:
+        return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(day)
+    except ValueError:  # a time Python cannot parse (a leap second): the day still counts
+        return When(day)
+
+
+class Statement(NamedTuple):
+    """One entry's word on one record item.
+
+    A named tuple rather than a frozen dataclass: a chart makes one per entry
+    read, and a tuple is built several times faster.
+    """
 
     item: str
     value: Any
@@ -92,6 +102,10 @@ def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Confl
     conflicts: list[Conflict] = []
     for item in sorted(by_item):
         said = by_item[item]
+        if len(said) == 1:  # one entry's word: nothing to settle, nothing to conflict
+            if said[0].value is not None:
+                values[item] = said[0].value
+            continue
         settle = _red_flag if item.startswith("red_flags.") else _latest
         value, conflict = settle(item, said)
         if value is not None:

@@ -32,6 +32,24 @@ def fit(item: str, value: Any) -> tuple[Any, str | None]:
     """(value fit for the item, None) or (None, why it does not fit); never echoes the value."""
     if isinstance(value, Decimal):
         value = float(value)
+    if type(value) not in (bool, int, float):
+        return _fit(item, value)
+    # Scores and yes/no answers repeat from chart to chart: remember what each came to.
+    # Bounded (emptied when full); keyed by type too, since True == 1.
+    key = (item, type(value), value)
+    fitted = _FITTED.get(key)
+    if fitted is None:
+        if len(_FITTED) >= _MOST_REMEMBERED:
+            _FITTED.clear()
+        fitted = _FITTED[key] = _fit(item, value)
+    return fitted
+
+
+_FITTED: dict[tuple[str, type, Any], tuple[Any, str | None]] = {}
+_MOST_REMEMBERED = 4096
+
+
+def _fit(item: str, value: Any) -> tuple[Any, str | None]:
     kind = _kind(item)
     if (kind == "bool") != isinstance(value, bool) or (
         kind == "number" and not isinstance(value, int | float)
