@@ -15,7 +15,7 @@ from typing import Any
 
 from ..record import TreatmentKind
 from ..steps import Step
-from .codes import LOCAL_SYSTEM, CodeEntry, CodeMap
+from .codes import LOCAL_SYSTEM, CodeMap
 from .entries import codings
 from .errors import FhirError
 from .reading import default_codes
@@ -74,7 +74,7 @@ def _step(found: list[tuple[str | None, str | None, str | None]], codes: CodeMap
                 return Step.REOPERATION
             if group == "treatment" and kind in _TREATMENT_STEPS:
                 return _TREATMENT_STEPS[TreatmentKind(kind)]
-        entries: list[CodeEntry] = codes.find("procedure", system, code)
+        entries = codes.find("procedure", system, code)
         for entry in entries:
             if entry.operation is not None:
                 return Step.REOPERATION
