@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from jwt.algorithms import ECAlgorithm
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.auth import ClientsError, load_clients
 from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
+from fbss_pathway.cds_hooks.workers import _listening
 from fbss_pathway.cli import example_paths, main
 from fbss_pathway.fhir import bundle_from_record
 
@@ -169,3 +172,28 @@ def _lines_until(server: subprocess.Popen[str], text: str, count: int) -> list[s
         if text in line:
             found.append(line.strip())
     return found
+
+
+def test_worker_sockets_give_connections_without_nagle_delays() -> None:
+    # Each worker's socket is made by hand; asyncio turns Nagle's algorithm off
+    # (TCP_NODELAY) only on connections whose socket says it is TCP. Without that,
+    # a response written in two parts (head, body) waited for the client's delayed
+    # ACK: 44 ms a call with two workers against 1.4 ms with one (measured).
+    async def accepted_without_nagle() -> int:
+        listening = _listening("127.0.0.1", 0)
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connection = writer.get_extra_info("socket")
+            seen.append(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname())
+            while not seen:
+                await asyncio.sleep(0.01)
+            writer.close()
+        return seen[0]
+
+    assert asyncio.run(accepted_without_nagle()) != 0
