@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import FhirError
-from .shapes import model_for
 
 __all__ = ["RawEntry", "codings", "is_object", "load", "raw_entries", "validate"]
 
+Shape = TypeVar("Shape")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _READ_TYPES = frozenset(  # the names the reader looks at (all match _TYPE_NAME)
     {"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationStatement"}
@@ -78,12 +78,12 @@ def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
         yield RawEntry(number, full_url if isinstance(full_url, str) else None, resource)
 
 
-def validate(entry: RawEntry) -> Any:
+def validate(entry: RawEntry, shape: TypeAdapter[Shape]) -> Shape:
     """The entry's resource in the shape it is read with; FhirError names a wrong element."""
-    where = f"entry[{entry.number}] ({entry.type})"
     try:
-        return model_for(entry.type).model_validate(entry.resource)
+        return shape.validate_python(entry.resource)
     except ValidationError as error:
+        where = f"entry[{entry.number}] ({entry.type})"
         problems = error.errors(include_input=False, include_url=False)
         lines = [f"{where} is not valid FHIR R4 ({len(problems)} problem(s)):"]
         for problem in problems[:20]:

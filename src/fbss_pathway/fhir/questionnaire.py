@@ -22,7 +22,8 @@ from .. import __version__
 from ..record import PatientRecord
 from .codes import SCALAR_ITEMS, base_type
 from .entries import RawEntry, validate
-from .statements import when_of
+from .shapes import QUESTIONNAIRE_RESPONSE, ResponseItem
+from .statements import When, when_of
 
 if TYPE_CHECKING:
     from .resources import Chart
@@ -98,40 +99,46 @@ def questionnaire() -> dict[str, Any]:
 
 def read_response(chart: Chart, entry: RawEntry) -> None:
     """Read a completed response to the pathway assessment into the chart."""
-    resource = validate(entry)
-    if (resource.questionnaire or "").split("|")[0] != QUESTIONNAIRE_URL:
+    resource = validate(entry, QUESTIONNAIRE_RESPONSE)
+    if (resource.get("questionnaire") or "").split("|")[0] != QUESTIONNAIRE_URL:
         chart.skip(entry, "not a response to the pathway assessment")
         return
-    if resource.status not in _DONE:
+    if resource.get("status") not in _DONE:
         chart.skip(entry, "status is not completed or amended")
         return
-    when = when_of(resource.authored)
-    for item in resource.item or []:
+    when = when_of(resource.get("authored"))
+    for item in resource.get("item") or []:
         _read_item(chart, entry, item, when)
 
 
-def _answers(item: Any) -> list[Any]:
-    values = []
-    for answer in item.answer or []:
-        for name in ("valueBoolean", "valueInteger", "valueDecimal", "valueDate", "valueString"):
-            value = getattr(answer, name, None)
-            if value is not None:
-                # A full date is a day; a partial one (2024-03) stays text and is refused.
-                is_day = name == "valueDate" and len(value) == 10
-                values.append(date.fromisoformat(value) if is_day else value)
-                break
-        else:
-            if answer.valueCoding is not None and answer.valueCoding.code is not None:
-                values.append(answer.valueCoding.code)
+def _answers(item: ResponseItem) -> list[Any]:
+    values: list[Any] = []
+    for answer in item.get("answer") or []:
+        day = answer.get("valueDate")
+        given = (
+            answer.get("valueBoolean"),
+            answer.get("valueInteger"),
+            answer.get("valueDecimal"),
+            # A full date is a day; a partial one (2024-03) stays text and is refused.
+            date.fromisoformat(day) if day is not None and len(day) == 10 else day,
+            answer.get("valueString"),
+        )
+        value = next((value for value in given if value is not None), None)
+        if value is not None:
+            values.append(value)
+            continue
+        coding = answer.get("valueCoding")
+        if coding is not None and coding.get("code") is not None:
+            values.append(coding.get("code"))
     return values
 
 
-def _read_item(chart: Chart, entry: RawEntry, item: Any, when: Any) -> None:
-    link = item.linkId or ""
+def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | None) -> None:
+    link = item["linkId"]
     if link in ("operations", "treatments"):
         draft = {
-            (sub.linkId or "").removeprefix(f"{link}."): _group_value(sub)
-            for sub in item.item or []
+            sub["linkId"].removeprefix(f"{link}."): _group_value(sub)
+            for sub in item.get("item") or []
             if _answers(sub)
         }
         if link == "operations":
@@ -139,8 +146,9 @@ def _read_item(chart: Chart, entry: RawEntry, item: Any, when: Any) -> None:
         else:
             chart.treatment(entry, draft)
         return
-    if item.item:  # a section group
-        for sub in item.item:
+    parts = item.get("item")
+    if parts:  # a section group
+        for sub in parts:
             _read_item(chart, entry, sub, when)
         return
     values = _answers(item)
@@ -155,9 +163,9 @@ def _read_item(chart: Chart, entry: RawEntry, item: Any, when: Any) -> None:
         chart.skip(entry, "an answer to a question the assessment does not have")
 
 
-def _group_value(item: Any) -> Any:
+def _group_value(item: ResponseItem) -> Any:
     values = _answers(item)
-    return values if item.linkId and item.linkId.endswith(".levels") else values[0]
+    return values if item["linkId"].endswith(".levels") else values[0]
 
 
 def response_from_record(

@@ -27,6 +27,7 @@ from .errors import FhirError, NotApplicableError
 from .questionnaire import read_response
 from .resources import Chart, Ignored
 from .scope import PatientScope
+from .shapes import MEDICATION, PATIENT, Patient
 from .statements import Conflict, resolve
 
 __all__ = [
@@ -165,9 +166,9 @@ def read_bundle(
             if not scope.is_patient(entry):
                 chart.skip(entry, "another patient")
                 continue
-            person = validate(entry)
-            birth_date = _full_date(person.birthDate) or birth_date
-            deceased = deceased or person.deceased
+            person = validate(entry, PATIENT)
+            birth_date = _full_date(person.get("birthDate")) or birth_date
+            deceased = deceased or _deceased(person)
             continue
         reader = _READERS.get(entry.type)
         if reader is None:
@@ -275,11 +276,17 @@ def _timestamp(data: Mapping[str, Any]) -> date | None:
 
 def _remember_medication(chart: Chart, entry: RawEntry) -> None:
     """A Medication, by the references a statement or request may use for it."""
-    medication = validate(entry)
-    if medication.id is not None:
-        chart.medications[f"Medication/{medication.id}"] = medication.code
+    medication = validate(entry, MEDICATION)
+    code, ident = medication.get("code"), medication.get("id")
+    if ident is not None:
+        chart.medications[f"Medication/{ident}"] = code
     if entry.full_url:
-        chart.medications[entry.full_url] = medication.code
+        chart.medications[entry.full_url] = code
+
+
+def _deceased(person: Patient) -> bool:
+    """Whether the record says the patient has died."""
+    return bool(person.get("deceasedBoolean")) or person.get("deceasedDateTime") is not None
 
 
 _DEFAULT_CODES: list[CodeMap] = []

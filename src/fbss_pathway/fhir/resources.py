@@ -16,6 +16,20 @@ from typing import Any
 from ..record import OperationKind, TreatmentKind
 from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap, Kind
 from .entries import RawEntry, codings, validate
+from .shapes import (
+    CONDITION,
+    MEDICATION_USE,
+    OBSERVATION,
+    PROCEDURE,
+    CodeableConcept,
+    MedicationUse,
+    Observation,
+    Period,
+    Procedure,
+    Reference,
+    codings_of,
+    first_code,
+)
 from .statements import Statement, When, when_of
 from .values import fit
 
@@ -27,6 +41,7 @@ MEDICATION_TAKEN = frozenset({"active", "completed", "stopped"})
 _ASSERTED = frozenset({"confirmed", "provisional", "differential", "unconfirmed"})
 _PRESENT = frozenset({"active", "recurrence", "relapse"})
 _GONE = frozenset({"inactive", "remission", "resolved"})
+_OBSERVATION_READ = OBSERVATION_DONE | {"preliminary"}  # preliminary: red-flag suspicions
 _PAIN_ITEMS = frozenset({"pain.back_nrs", "pain.leg_nrs"})
 #: Treatment details FHIR has no element for, as extensions: suffix -> Treatment field.
 TREATMENT_DETAILS = {
@@ -58,7 +73,7 @@ class Chart:
     treatments: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
     ages: list[tuple[When | None, int]] = field(default_factory=list)
-    medications: dict[str, Any] = field(default_factory=dict)
+    medications: dict[str, CodeableConcept | None] = field(default_factory=dict)
     assessment_dates: list[date] = field(default_factory=list)
 
     def treatment(self, entry: RawEntry, draft: dict[str, Any]) -> None:
@@ -89,17 +104,19 @@ class Chart:
         if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
-        resource = validate(entry)
-        if resource.status not in OBSERVATION_DONE | {"preliminary"}:
+        resource = validate(entry, OBSERVATION)
+        status = resource.get("status")
+        if status not in _OBSERVATION_READ:
             self.skip(entry, "status is not final, amended or corrected")
             return
-        sites = {c.code for c in (resource.bodySite.coding or [])} if resource.bodySite else set()
+        sites = {c.get("code") for c in codings_of(resource.get("bodySite"))}
         item, sited = None, set()  # sited: items the code sets only with a body site
-        for coding in (resource.code.coding if resource.code else None) or []:
-            if coding.system == LOCAL_SYSTEM and coding.code in SCALAR_ITEMS:
-                item = coding.code
+        for coding in codings_of(resource.get("code")):
+            system, code = coding.get("system"), coding.get("code")
+            if system == LOCAL_SYSTEM and code in SCALAR_ITEMS:
+                item = code
                 break
-            for mapped in self.codes.find("observation", coding.system, coding.code):
+            for mapped in self.codes.find("observation", system, code):
                 if mapped.body_site is None or mapped.body_site in sites:
                     item = mapped.item
                     break
@@ -116,7 +133,7 @@ class Chart:
             self.skip(entry, why)
             return
         value = _observed_value(resource)
-        if resource.status == "preliminary" and not (item.startswith("red_flags.") and value):
+        if status == "preliminary" and not (item.startswith("red_flags.") and value):
             # A preliminary result counts only as a red-flag suspicion, never as a "no".
             self.skip(entry, "status is not final, amended or corrected")
             return
@@ -124,10 +141,10 @@ class Chart:
             self.skip(entry, "no value")
             return
         when = (
-            when_of(resource.effectiveDateTime)
-            or when_of(resource.effectivePeriod.start if resource.effectivePeriod else None)
-            or when_of(resource.effectiveInstant)
-            or when_of(resource.issued)
+            when_of(resource.get("effectiveDateTime"))
+            or when_of(_start(resource.get("effectivePeriod")))
+            or when_of(resource.get("effectiveInstant"))
+            or when_of(resource.get("issued"))
         )
         self.state(entry, item, value, when)
 
@@ -142,24 +159,24 @@ class Chart:
         if found is not None and not any(self.codes.find("condition", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
-        resource = validate(entry)
-        verification = _code(resource.verificationStatus)
-        clinical = _code(resource.clinicalStatus)
+        resource = validate(entry, CONDITION)
+        verification = first_code(resource.get("verificationStatus"))
+        clinical = first_code(resource.get("clinicalStatus"))
         if verification == "entered-in-error":
             self.skip(entry, "entered in error")
             return
         mapped = {
             e.item
-            for coding in (resource.code.coding if resource.code else None) or []
-            for e in self.codes.find("condition", coding.system, coding.code)
+            for coding in codings_of(resource.get("code"))
+            for e in self.codes.find("condition", coding.get("system"), coding.get("code"))
         }
         items = sorted(item for item in mapped if item is not None)
         gone = verification == "refuted" or clinical in _GONE
         when = (
-            (when_of(resource.abatementDateTime) if clinical in _GONE else None)
-            or when_of(resource.recordedDate)
-            or when_of(resource.onsetDateTime)
-            or when_of(resource.onsetPeriod.start if resource.onsetPeriod else None)
+            (when_of(resource.get("abatementDateTime")) if clinical in _GONE else None)
+            or when_of(resource.get("recordedDate"))
+            or when_of(resource.get("onsetDateTime"))
+            or when_of(_start(resource.get("onsetPeriod")))
         )
         for item in items:
             if item.startswith("red_flags."):
@@ -178,16 +195,16 @@ class Chart:
         if found is not None and not any(self._coded_raw("procedure", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
-        resource = validate(entry)
-        if resource.status not in PROCEDURE_DONE:
+        resource = validate(entry, PROCEDURE)
+        if resource.get("status") not in PROCEDURE_DONE:
             self.skip(entry, "status is not completed")
             return
-        mapped = self._coded(resource.code, "procedure")
+        mapped = self._coded(resource.get("code"), "procedure")
         if mapped is None:
             self.skip(entry, "code not in the mapping")
             return
-        when = when_of(resource.performedDateTime) or when_of(
-            resource.performedPeriod.start if resource.performedPeriod else None
+        when = when_of(resource.get("performedDateTime")) or when_of(
+            _start(resource.get("performedPeriod"))
         )
         if mapped.operation is not None:
             if when is None:
@@ -199,7 +216,7 @@ class Chart:
                 "_entry": entry.number,
                 "_type": entry.type,
             }
-            levels = [site.text for site in resource.bodySite or [] if site.text]
+            levels = [text for site in resource.get("bodySite") or [] if (text := site.get("text"))]
             if levels:
                 operation["levels"] = levels
             self.operations.append(operation)
@@ -212,29 +229,29 @@ class Chart:
         if found and not any(self._coded_raw("medication", s, c, d) for s, c, d in found):
             self.skip(entry, "medication not in the mapping")
             return
-        resource = validate(entry)
-        if resource.status not in MEDICATION_TAKEN or getattr(resource, "doNotPerform", None):
+        resource = validate(entry, MEDICATION_USE)
+        if resource.get("status") not in MEDICATION_TAKEN or resource.get("doNotPerform"):
             self.skip(entry, "status is not active, completed or stopped")
             return
-        concept = resource.medicationCodeableConcept
-        if concept is None and resource.medicationReference is not None:
-            concept = self._referenced(resource)
+        concept = resource.get("medicationCodeableConcept")
+        reference = resource.get("medicationReference")
+        if concept is None and reference is not None:
+            concept = self._referenced(resource, reference)
         mapped = self._coded(concept, "medication")
         if mapped is None:
             self.skip(entry, "medication not in the mapping")
             return
-        period = getattr(resource, "effectivePeriod", None)
-        when = when_of(period.start if period else None) or when_of(
-            getattr(resource, "effectiveDateTime", None) or getattr(resource, "authoredOn", None)
+        when = when_of(_start(resource.get("effectivePeriod"))) or when_of(
+            resource.get("effectiveDateTime") or resource.get("authoredOn")
         )
         self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
 
-    def _referenced(self, resource: Any) -> Any:
+    def _referenced(self, resource: MedicationUse, medication: Reference) -> CodeableConcept | None:
         """The code of the Medication referred to (contained, or elsewhere in the bundle)."""
-        reference = resource.medicationReference.reference or ""
+        reference = medication.get("reference") or ""
         if reference.startswith("#"):
-            contained = [c for c in resource.contained or [] if c.id == reference[1:]]
-            return contained[0].code if contained else None
+            contained = [c for c in resource.get("contained") or [] if c.get("id") == reference[1:]]
+            return contained[0].get("code") if contained else None
         return self.medications.get(reference.split("/_history/")[0])
 
     def _coded_raw(
@@ -244,15 +261,16 @@ class Chart:
             return _local_entry(kind, code) is not None
         return bool(self.codes.find(kind, system, code, display))
 
-    def _coded(self, concept: Any, kind: Kind) -> CodeEntry | None:
+    def _coded(self, concept: CodeableConcept | None, kind: Kind) -> CodeEntry | None:
         """The mapping's entry for a concept; for medications, opioid if any coding is one."""
         found: list[CodeEntry] = []
-        for coding in (concept.coding if concept else None) or []:
-            if coding.system == LOCAL_SYSTEM and coding.code:
-                local = _local_entry(kind, coding.code)
+        for coding in codings_of(concept):
+            system, code = coding.get("system"), coding.get("code")
+            if system == LOCAL_SYSTEM and code:
+                local = _local_entry(kind, code)
                 if local is not None:
                     found.append(local)
-            found += self.codes.find(kind, coding.system, coding.code, coding.display)
+            found += self.codes.find(kind, system, code, coding.get("display"))
         if not found:
             return None
         opioids = [entry for entry in found if entry.opioid]
@@ -274,31 +292,37 @@ def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
     return None
 
 
-def _code(concept: Any) -> str | None:
-    codings = (concept.coding if concept else None) or []
-    return codings[0].code if codings else None
+def _start(period: Period | None) -> str | None:
+    return period.get("start") if period else None
 
 
-def _observed_value(resource: Any) -> Any:
-    for name in ("valueBoolean", "valueInteger", "valueString"):
-        value = getattr(resource, name, None)
+def _observed_value(resource: Observation) -> Any:
+    for value in (
+        resource.get("valueBoolean"),
+        resource.get("valueInteger"),
+        resource.get("valueString"),
+    ):
         if value is not None:
             return value
-    if resource.valueQuantity is not None and resource.valueQuantity.value is not None:
-        return resource.valueQuantity.value
-    if resource.valueCodeableConcept is not None:
-        return _code(resource.valueCodeableConcept)
+    quantity = resource.get("valueQuantity")
+    if quantity is not None and quantity.get("value") is not None:
+        return quantity.get("value")
+    concept = resource.get("valueCodeableConcept")
+    if concept is not None:
+        return first_code(concept)
     return None
 
 
-def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, Any]:
+def _treatment(
+    entry: CodeEntry, when: date | None, resource: Procedure | MedicationUse
+) -> dict[str, Any]:
     treatment: dict[str, Any] = {"kind": entry.treatment}
     if when is not None:
         treatment["start_date"] = when
     if entry.opioid is not None:
         treatment["opioid"] = entry.opioid
-    for extension in resource.extension or []:
-        url = extension.url or ""
+    for extension in resource.get("extension") or []:
+        url = extension["url"]
         name = (
             TREATMENT_DETAILS.get(url.removeprefix(EXTENSION))
             if url.startswith(EXTENSION)
@@ -306,13 +330,12 @@ def _treatment(entry: CodeEntry, when: date | None, resource: Any) -> dict[str, 
         )
         if name is None:
             continue
-        value = next(
-            (
-                getattr(extension, attribute)
-                for attribute in ("valueDecimal", "valueCode", "valueBoolean", "valueInteger")
-                if getattr(extension, attribute, None) is not None
-            ),
-            None,
+        given = (
+            extension.get("valueDecimal"),
+            extension.get("valueCode"),
+            extension.get("valueBoolean"),
+            extension.get("valueInteger"),
         )
+        value = next((value for value in given if value is not None), None)
         treatment[name] = value
     return treatment

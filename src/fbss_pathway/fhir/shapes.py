@@ -1,32 +1,50 @@
-"""The elements of FHIR R4 resources the reader reads, as strict pydantic models.
+"""The elements of FHIR R4 resources the reader reads, as strict typed dictionaries.
 
 Only these elements are validated, with FHIR JSON's own types (a string is a
 JSON string, an integer a JSON integer, a decimal a finite JSON number, dates
 and dateTimes in FHIR's formats); elements the pathway does not read are not
-looked at. This is what makes a large chart cheap to read while a malformed
-element that *is* read still gives a ``FhirError`` naming it. (Validating
-whole resources with fhir.resources' R4B models cost about 0.1-0.8 ms a
-resource, the better part of a CDS Hooks call.)
+looked at, and are not in the result. This is what makes a large chart cheap to
+read while a malformed element that *is* read still gives a ``FhirError``
+naming it. (Validating whole resources with fhir.resources' R4B models cost
+about 0.1-0.8 ms a resource, the better part of a CDS Hooks call; the same
+elements as pydantic models instead of typed dictionaries cost about twice as
+much again, since every nested element became an object.)
 
-Field names are FHIR's JSON names, so that an error's location reads as the
-element's path (``valueQuantity.value``).
+Keys are FHIR's JSON names, so that an error's location reads as the element's
+path (``valueQuantity.value``). An element the resource leaves out is absent
+from the dictionary; one given as ``null`` is None: read both with ``.get``.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Required
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic reads only this one on Python < 3.12
 
 __all__ = [
+    "CONDITION",
+    "MEDICATION",
+    "MEDICATION_USE",
+    "OBSERVATION",
+    "PATIENT",
+    "PROCEDURE",
+    "QUESTIONNAIRE_RESPONSE",
+    "CodeableConcept",
+    "Coding",
     "Condition",
     "Medication",
     "MedicationUse",
     "Observation",
     "Patient",
+    "Period",
     "Procedure",
     "QuestionnaireResponse",
+    "Reference",
+    "ResponseItem",
+    "codings_of",
+    "first_code",
 ]
 
 # FHIR R4 date and dateTime formats (datatypes page): year, year-month, full date, with time.
@@ -51,171 +69,182 @@ FhirDate = Annotated[str, Field(pattern=_DATE), AfterValidator(_real_day)]
 FhirDateTime = Annotated[str, Field(pattern=_DATE_TIME), AfterValidator(_real_day)]
 
 
-class _Element(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore", strict=True, allow_inf_nan=False, hide_input_in_errors=True, frozen=True
-    )
+_STRICT = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, hide_input_in_errors=True)
 
 
-class Coding(_Element):
+@with_config(_STRICT)
+class Coding(TypedDict, total=False):
     """A code in a code system."""
 
-    system: str | None = None
-    code: str | None = None
-    display: str | None = None
+    system: str | None
+    code: str | None
+    display: str | None
 
 
-class CodeableConcept(_Element):
+@with_config(_STRICT)
+class CodeableConcept(TypedDict, total=False):
     """Codes for one concept, and its text."""
 
-    coding: list[Coding] | None = None
-    text: str | None = None
+    coding: list[Coding] | None
+    text: str | None
 
 
-class Reference(_Element):
+@with_config(_STRICT)
+class Reference(TypedDict, total=False):
     """A reference to another resource."""
 
-    reference: str | None = None
+    reference: str | None
 
 
-class Period(_Element):
+@with_config(_STRICT)
+class Period(TypedDict, total=False):
     """A span of time; the reader uses its start."""
 
-    start: FhirDateTime | None = None
+    start: FhirDateTime | None
 
 
-class Quantity(_Element):
+@with_config(_STRICT)
+class Quantity(TypedDict, total=False):
     """A measured amount."""
 
-    value: float | None = None
-    unit: str | None = None
+    value: float | None
+    unit: str | None
 
 
-class Extension(_Element):
+@with_config(_STRICT)
+class Extension(TypedDict, total=False):
     """An extension carrying one of the treatment details the record keeps."""
 
-    url: str
-    valueDecimal: float | None = None  # noqa: N815 - FHIR's element names
-    valueInteger: int | None = None  # noqa: N815
-    valueCode: str | None = None  # noqa: N815
-    valueBoolean: bool | None = None  # noqa: N815
+    url: Required[str]
+    valueDecimal: float | None
+    valueInteger: int | None
+    valueCode: str | None
+    valueBoolean: bool | None
 
 
-class Patient(_Element):
+@with_config(_STRICT)
+class Patient(TypedDict, total=False):
     """Patient: its id, birth date and whether they have died."""
 
-    id: str | None = None
-    birthDate: FhirDate | None = None  # noqa: N815
-    deceasedBoolean: bool | None = None  # noqa: N815
-    deceasedDateTime: FhirDateTime | None = None  # noqa: N815
-
-    @property
-    def deceased(self) -> bool:
-        """Whether the record says the patient has died."""
-        return bool(self.deceasedBoolean) or self.deceasedDateTime is not None
+    id: str | None
+    birthDate: FhirDate | None
+    deceasedBoolean: bool | None
+    deceasedDateTime: FhirDateTime | None
 
 
-class Observation(_Element):
+@with_config(_STRICT)
+class Observation(TypedDict, total=False):
     """Observation: a score or a yes/no item."""
 
-    status: str | None = None
-    code: CodeableConcept | None = None
-    bodySite: CodeableConcept | None = None  # noqa: N815
-    effectiveDateTime: FhirDateTime | None = None  # noqa: N815
-    effectivePeriod: Period | None = None  # noqa: N815
-    effectiveInstant: FhirDateTime | None = None  # noqa: N815
-    issued: FhirDateTime | None = None
-    valueBoolean: bool | None = None  # noqa: N815
-    valueInteger: int | None = None  # noqa: N815
-    valueString: str | None = None  # noqa: N815
-    valueQuantity: Quantity | None = None  # noqa: N815
-    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    status: str | None
+    code: CodeableConcept | None
+    bodySite: CodeableConcept | None
+    effectiveDateTime: FhirDateTime | None
+    effectivePeriod: Period | None
+    effectiveInstant: FhirDateTime | None
+    issued: FhirDateTime | None
+    valueBoolean: bool | None
+    valueInteger: int | None
+    valueString: str | None
+    valueQuantity: Quantity | None
+    valueCodeableConcept: CodeableConcept | None
 
 
-class Condition(_Element):
+@with_config(_STRICT)
+class Condition(TypedDict, total=False):
     """Condition: a finding or a red flag, with its statuses."""
 
-    code: CodeableConcept | None = None
-    verificationStatus: CodeableConcept | None = None  # noqa: N815
-    clinicalStatus: CodeableConcept | None = None  # noqa: N815
-    recordedDate: FhirDateTime | None = None  # noqa: N815
-    onsetDateTime: FhirDateTime | None = None  # noqa: N815
-    onsetPeriod: Period | None = None  # noqa: N815
-    abatementDateTime: FhirDateTime | None = None  # noqa: N815
+    code: CodeableConcept | None
+    verificationStatus: CodeableConcept | None
+    clinicalStatus: CodeableConcept | None
+    recordedDate: FhirDateTime | None
+    onsetDateTime: FhirDateTime | None
+    onsetPeriod: Period | None
+    abatementDateTime: FhirDateTime | None
 
 
-class Procedure(_Element):
+@with_config(_STRICT)
+class Procedure(TypedDict, total=False):
     """Procedure: an operation or a treatment."""
 
-    status: str | None = None
-    code: CodeableConcept | None = None
-    performedDateTime: FhirDateTime | None = None  # noqa: N815
-    performedPeriod: Period | None = None  # noqa: N815
-    bodySite: list[CodeableConcept] | None = None  # noqa: N815
-    extension: list[Extension] | None = None
+    status: str | None
+    code: CodeableConcept | None
+    performedDateTime: FhirDateTime | None
+    performedPeriod: Period | None
+    bodySite: list[CodeableConcept] | None
+    extension: list[Extension] | None
 
 
-class Medication(_Element):
+@with_config(_STRICT)
+class Medication(TypedDict, total=False):
     """Medication: the product a statement or request refers to."""
 
-    id: str | None = None
-    code: CodeableConcept | None = None
+    id: str | None
+    code: CodeableConcept | None
 
 
-class MedicationUse(_Element):
+@with_config(_STRICT)
+class MedicationUse(TypedDict, total=False):
     """MedicationStatement or MedicationRequest: an analgesic taken or prescribed."""
 
-    status: str | None = None
-    doNotPerform: bool | None = None  # noqa: N815
-    medicationCodeableConcept: CodeableConcept | None = None  # noqa: N815
-    medicationReference: Reference | None = None  # noqa: N815
-    contained: list[Medication] | None = None
-    effectiveDateTime: FhirDateTime | None = None  # noqa: N815
-    effectivePeriod: Period | None = None  # noqa: N815
-    authoredOn: FhirDateTime | None = None  # noqa: N815
-    extension: list[Extension] | None = None
+    status: str | None
+    doNotPerform: bool | None
+    medicationCodeableConcept: CodeableConcept | None
+    medicationReference: Reference | None
+    contained: list[Medication] | None
+    effectiveDateTime: FhirDateTime | None
+    effectivePeriod: Period | None
+    authoredOn: FhirDateTime | None
+    extension: list[Extension] | None
 
 
-class Answer(_Element):
+@with_config(_STRICT)
+class Answer(TypedDict, total=False):
     """One answer of a questionnaire item."""
 
-    valueBoolean: bool | None = None  # noqa: N815
-    valueInteger: int | None = None  # noqa: N815
-    valueDecimal: float | None = None  # noqa: N815
-    valueDate: FhirDate | None = None  # noqa: N815
-    valueString: str | None = None  # noqa: N815
-    valueCoding: Coding | None = None  # noqa: N815
+    valueBoolean: bool | None
+    valueInteger: int | None
+    valueDecimal: float | None
+    valueDate: FhirDate | None
+    valueString: str | None
+    valueCoding: Coding | None
 
 
-class ResponseItem(_Element):
+@with_config(_STRICT)
+class ResponseItem(TypedDict, total=False):
     """An answered question, or a group of them."""
 
-    linkId: str  # noqa: N815
-    answer: list[Answer] | None = None
-    item: list[ResponseItem] | None = None
+    linkId: Required[str]
+    answer: list[Answer] | None
+    item: list[ResponseItem] | None
 
 
-class QuestionnaireResponse(_Element):
+@with_config(_STRICT)
+class QuestionnaireResponse(TypedDict, total=False):
     """QuestionnaireResponse: the pathway assessment filled in."""
 
-    questionnaire: str | None = None
-    status: str | None = None
-    authored: FhirDateTime | None = None
-    item: list[ResponseItem] | None = None
+    questionnaire: str | None
+    status: str | None
+    authored: FhirDateTime | None
+    item: list[ResponseItem] | None
 
 
-def model_for(resource_type: str) -> type[_Element]:
-    """The shape a resource type is read with."""
-    return _MODELS[resource_type]
+#: The validators, one per shape (built once: building one costs milliseconds).
+PATIENT: TypeAdapter[Patient] = TypeAdapter(Patient)
+OBSERVATION: TypeAdapter[Observation] = TypeAdapter(Observation)
+CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+PROCEDURE: TypeAdapter[Procedure] = TypeAdapter(Procedure)
+MEDICATION: TypeAdapter[Medication] = TypeAdapter(Medication)
+MEDICATION_USE: TypeAdapter[MedicationUse] = TypeAdapter(MedicationUse)
+QUESTIONNAIRE_RESPONSE: TypeAdapter[QuestionnaireResponse] = TypeAdapter(QuestionnaireResponse)
 
 
-_MODELS: dict[str, type[_Element]] = {
-    "Patient": Patient,
-    "Observation": Observation,
-    "Condition": Condition,
-    "Procedure": Procedure,
-    "MedicationStatement": MedicationUse,
-    "MedicationRequest": MedicationUse,
-    "Medication": Medication,
-    "QuestionnaireResponse": QuestionnaireResponse,
-}
+def first_code(concept: CodeableConcept | None) -> str | None:
+    """The code of a concept's first coding (how statuses are given), or None."""
+    codings = (concept.get("coding") if concept else None) or []
+    return codings[0].get("code") if codings else None
+
+
+def codings_of(concept: CodeableConcept | None) -> list[Coding]:
+    """A concept's codings (none when it or its list is absent or null)."""
+    return (concept.get("coding") if concept else None) or []
