@@ -5,11 +5,16 @@ free port), with one worker process and then one per core, sends a bounded
 number of patient-view calls built from the example patients from this process
 (20 concurrent clients), prints p50/p99 against the targets (p50 <= 15 ms,
 p99 <= 50 ms) and the throughput, and stops the server.
+
+Then the same side by side with an earlier version (``LANDED``, taken from git
+into a temporary directory), runs alternating, so that the machine's changing
+speed falls on both: the ratio of CPU per call is the steady figure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -17,6 +22,8 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +39,9 @@ from fbss_pathway.fhir import bundle_from_record
 
 CLIENTS = 20
 CALLS = 2_000
+#: The version compared side by side: the service as it landed before the reader's
+#: per-entry work was cut and the workers' sockets were marked TCP (2026-11-22).
+LANDED = "9624e66"
 
 
 def _request(record: PatientRecord) -> dict[str, Any]:
@@ -112,19 +122,20 @@ class Run:
     client_cpu: float  # seconds of CPU per call, the load generator
 
 
-def measure(workers: int) -> Run:
-    """Start ``serve --workers N`` and load it with CALLS calls from CLIENTS connections."""
+def measure(workers: int, source: str | None = None) -> Run:
+    """Start ``serve --workers N`` and load it with CALLS calls from CLIENTS connections.
+
+    ``source``: the directory of another version's package to serve instead.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    command: list[str | Path] = [
-        Path(sys.executable).with_name("fbss-pathway"),
-        "serve",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen([*command, "--workers", str(workers)], stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "fbss_pathway", "serve", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": source} if source else None
+    server = subprocess.Popen(
+        [*command, "--workers", str(workers)], stderr=subprocess.DEVNULL, env=env
+    )
     try:
         for _ in range(300):
             try:
@@ -155,34 +166,68 @@ def measure(workers: int) -> Run:
     )
 
 
+def landed_source(directory: str) -> str | None:
+    """The LANDED version's package, unpacked into ``directory``; None if not a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", LANDED, "src/fbss_pathway", "rules", "examples"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:  # the package's rules and
+        tar.extractall(directory, filter="data")  # examples link to the top-level folders
+    return str(Path(directory) / "src")
+
+
+def _row(label: str, run: Run, cores: int, workers: int) -> str:
+    # With CLIENTS calls always in flight, a call waits for the others (Little's law:
+    # p50 ~ CLIENTS / calls per second). The cores finish at most cores / (CPU per
+    # call) calls a second, each worker process (one GIL) at most 1 / its share,
+    # the single-process load generator at most 1 / its share.
+    most = min(
+        cores / (run.server_cpu + run.client_cpu),
+        workers / run.server_cpu,
+        1 / run.client_cpu,
+    )
+    bound = CLIENTS / most
+    return (
+        f"| {label} | {run.p50 * 1e3:.1f} ms ({'met' if run.p50 <= 0.015 else 'MISSED'}) "
+        f"| {run.p99 * 1e3:.1f} ms ({'met' if run.p99 <= 0.05 else 'MISSED'}) "
+        f"| {run.rate:,.0f} calls/s | {run.server_cpu * 1e3:.2f} ms / "
+        f"{run.client_cpu * 1e3:.2f} ms | >= {bound * 1e3:.1f} ms |"
+    )
+
+
 def main() -> int:
-    """Measure with one worker and with one per core; print the figures."""
+    """Measure with one worker and with one per core, then against LANDED; print the figures."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     print(f"CDS Hooks patient-view on loopback, {CLIENTS} concurrent clients, {CALLS:,} calls;")
     print(f"the load generator is a separate process on the same {cores} core(s).\n")
-    print(
-        "| workers | p50 (target <= 15 ms) | p99 (target <= 50 ms) | throughput "
-        "| CPU per call: service / load generator | p50 the cores allow |"
+    header = (
+        "| {} | p50 (target <= 15 ms) | p99 (target <= 50 ms) | throughput "
+        "| CPU per call: service / load generator | p50 the cores allow |\n"
+        "|---|---|---|---|---|---|"
     )
-    print("|---|---|---|---|---|---|")
+    print(header.format("workers"))
     for workers in sorted({1, cores}):
-        run = measure(workers)
-        # With CLIENTS calls always in flight, a call waits for the others (Little's law:
-        # p50 ~ CLIENTS / calls per second). The cores finish at most cores / (CPU per
-        # call) calls a second, each worker process (one GIL) at most 1 / its share,
-        # the single-process load generator at most 1 / its share.
-        most = min(
-            cores / (run.server_cpu + run.client_cpu),
-            workers / run.server_cpu,
-            1 / run.client_cpu,
-        )
-        bound = CLIENTS / most
-        print(
-            f"| {workers} | {run.p50 * 1e3:.1f} ms ({'met' if run.p50 <= 0.015 else 'MISSED'}) "
-            f"| {run.p99 * 1e3:.1f} ms ({'met' if run.p99 <= 0.05 else 'MISSED'}) "
-            f"| {run.rate:,.0f} calls/s | {run.server_cpu * 1e3:.2f} ms / "
-            f"{run.client_cpu * 1e3:.2f} ms | >= {bound * 1e3:.1f} ms |"
-        )
+        print(_row(str(workers), measure(workers), cores, workers))
+    with tempfile.TemporaryDirectory() as directory:
+        source = landed_source(directory)
+        if source is None:
+            print("\nNot a git checkout: no side-by-side comparison.")
+            return 0
+        print(f"\nSide by side with {LANDED}, {cores} worker(s), runs alternating:\n")
+        print(header.format("version"))
+        ratios = []
+        for _ in range(2):
+            now, then = measure(cores), measure(cores, source)
+            ratios.append(now.server_cpu / then.server_cpu)
+            print(_row("now", now, cores, cores))
+            print(_row(LANDED, then, cores, cores))
+        print(f"\nService CPU per call, now / {LANDED}: {statistics.mean(ratios):.2f}x")
     return 0
 
 
