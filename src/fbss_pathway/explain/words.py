@@ -9,7 +9,7 @@ code into words with its acronyms ("SCS trial").
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,6 +43,7 @@ _PHRASES = {
 }
 
 
+@lru_cache(maxsize=1024)  # cards and reports ask for the same few codes again and again
 def code_words(code: str) -> str:
     """A stage or action code in words, first letter capitalised: ``scs_trial`` is 'SCS trial'."""
     text = _PHRASES.get(str(code)) or " ".join(
@@ -77,6 +78,7 @@ def percent_range(low: float, high: float) -> str:
     return f"about {low:g} %" if low == high else f"{low:g}-{high:g} %"
 
 
+@lru_cache(maxsize=1024)
 def fact_label(fact: str) -> str:
     """A fact rules read, in words (its catalogue description)."""
     spec = FACTS.get(fact)
