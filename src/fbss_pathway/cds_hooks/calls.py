@@ -1,9 +1,13 @@
-"""What arrives at the service: bounded bodies, JSON only, errors as OperationOutcomes.
+"""What arrives at the service and what leaves it: bounded bodies, JSON, OperationOutcomes.
 
 A call's body is read up to a limit (413 past it), must be ``application/json``
 (415 otherwise) and must parse as a JSON object; JSON nested too deeply or
 holding an integer too long to read is a 400, never a 500. Every error answer
 is a FHIR OperationOutcome whose text names the problem, never the input.
+
+JSON is read and written with msgspec (a hook call's body in about half the
+time of Python's reader, its answer in a tenth), read exactly as Python's
+``json.loads`` reads it (see :func:`parse_json`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,19 @@ import json
 import re
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
-__all__ = ["DEFAULT_MAX_BODY", "RefusedCallError", "outcome", "read_call", "safe_id"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "RefusedCallError",
+    "json_response",
+    "outcome",
+    "parse_json",
+    "read_call",
+    "safe_id",
+]
 
 #: The largest request body read, in bytes (a large chart's prefetch is a few MB).
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
@@ -29,18 +42,25 @@ class RefusedCallError(Exception):
         self.status, self.code, self.message = status, code, message
         super().__init__(message)
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
         """The OperationOutcome to send."""
         return outcome(self.status, self.code, self.message)
 
 
-def outcome(status: int, code: str, message: str) -> JSONResponse:
+def outcome(status: int, code: str, message: str) -> Response:
     """An error as a FHIR OperationOutcome."""
     body = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": message}],
     }
-    return JSONResponse(body, status_code=status, media_type="application/fhir+json")
+    return json_response(body, status=status, media_type="application/fhir+json")
+
+
+def json_response(
+    body: Any, *, status: int = 200, media_type: str = "application/json"
+) -> Response:
+    """A JSON answer (compact UTF-8, as Starlette's JSONResponse writes it)."""
+    return Response(_ENCODER.encode(body), status_code=status, media_type=media_type)
 
 
 async def read_call(request: Request, max_body: int) -> dict[str, Any]:
@@ -63,7 +83,7 @@ async def read_call(request: Request, max_body: int) -> dict[str, Any]:
         chunks.append(chunk)
     request.state.body_size = size  # the service decides by it where to compute
     try:
-        body = json.loads(b"".join(chunks))
+        body = parse_json(b"".join(chunks))
     except RecursionError:
         raise RefusedCallError(400, "invalid", "the request body is nested too deeply") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, an integer too long to read
@@ -71,6 +91,25 @@ async def read_call(request: Request, max_body: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RefusedCallError(400, "invalid", "the request body must be a JSON object")
     return body
+
+
+def parse_json(data: bytes) -> Any:
+    """The JSON value of a body, value or error exactly as :func:`json.loads` gives it.
+
+    msgspec reads strict UTF-8 JSON (integers of any size up to Python's 4,300
+    digits kept exact, as Python does). What it refuses (NaN, a number past the
+    float range, a lone surrogate, another encoding, too deep a nesting, any
+    malformed text) is read again by Python's reader, so that the answer, a value,
+    ``ValueError`` or ``RecursionError``, is the same.
+    """
+    try:
+        return _DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return json.loads(data)
+
+
+_DECODER = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
 
 
 def safe_id(value: Any) -> str:

@@ -28,12 +28,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..ruleset import RuleSet, default_ruleset, load_ruleset
 from .auth import LEEWAY, Authenticator, AuthError, load_clients
-from .calls import DEFAULT_MAX_BODY, RefusedCallError, outcome, read_call, safe_id
+from .calls import (
+    DEFAULT_MAX_BODY,
+    RefusedCallError,
+    json_response,
+    outcome,
+    read_call,
+    safe_id,
+)
 from .cards import OVERRIDE_REASONS
 from .hooks import (
     HOOKS,
@@ -135,7 +142,7 @@ def create_app(
                     "prefetch": PREFETCH,
                 },
             ]
-            return JSONResponse({"services": services})
+            return json_response({"services": services})
 
         return await guarded(request, answer)
 
@@ -195,7 +202,7 @@ def create_app(
                 unread=sorted(unread),
                 ms=round((time.perf_counter() - started) * 1e3, 1),
             )
-            return JSONResponse({"cards": result})
+            return json_response({"cards": result})
 
         return await guarded(request, answer)
 
