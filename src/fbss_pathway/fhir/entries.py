@@ -109,11 +109,15 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | N
     if not isinstance(listed, list):
         return None
     found = []
-    for coding in listed:
-        if not is_object(coding):
+    for coding in listed:  # run for every entry of a chart: checks written out, no calls
+        if type(coding) is not dict and not isinstance(coding, Mapping):
             return None
         system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        if not (_text(system) and _text(code) and _text(display)):
+        if not (
+            (system is None or isinstance(system, str))
+            and (code is None or isinstance(code, str))
+            and (display is None or isinstance(display, str))
+        ):
             return None
         found.append((system, code, display))
     return found
@@ -122,8 +126,3 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | N
 def is_object(value: Any) -> bool:
     """Whether a JSON value is an object (parsed JSON gives dicts: checked first, cheaply)."""
     return type(value) is dict or isinstance(value, Mapping)
-
-
-def _text(value: Any) -> bool:
-    """Absent, or a JSON string: what a Coding's system, code and display may be."""
-    return value is None or type(value) is str or isinstance(value, str)

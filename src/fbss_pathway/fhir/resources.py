@@ -98,21 +98,23 @@ class Chart:
     def observation(self, entry: RawEntry) -> None:
         """A score or a yes/no item; pain scores need a body site saying back or leg.
 
-        A preliminary result counts only when it suspects a red flag.
+        A preliminary result counts only when it suspects a red flag. (Most entries
+        of a chart are Observations: this runs for each, so it is one plain pass.)
         """
         found = codings(entry.resource.get("code"))
         if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
         resource = validate(entry, OBSERVATION)
+        # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
         status = resource.get("status")
         if status not in _OBSERVATION_READ:
             self.skip(entry, "status is not final, amended or corrected")
             return
-        sites = {c.get("code") for c in codings_of(resource.get("bodySite"))}
+        site = resource.get("bodySite")
+        sites = {c.get("code") for c in codings_of(site)} if site else set()
         item, sited = None, set()  # sited: items the code sets only with a body site
-        for coding in codings_of(resource.get("code")):
-            system, code = coding.get("system"), coding.get("code")
+        for system, code, _ in found or ():
             if system == LOCAL_SYSTEM and code in SCALAR_ITEMS:
                 item = code
                 break
