@@ -5,14 +5,13 @@ A call's body is read up to a limit (413 past it), must be ``application/json``
 holding an integer too long to read is a 400, never a 500. Every error answer
 is a FHIR OperationOutcome whose text names the problem, never the input.
 
-JSON is read and written with msgspec (a hook call's body in about half the
-time of Python's reader, its answer in a tenth), read exactly as Python's
-``json.loads`` reads it (see :func:`parse_json`).
+JSON is read with :func:`fbss_pathway.json_text.parse_json` (msgspec, with
+exactly ``json.loads``'s answers) and written with msgspec (a tenth of the time
+of Python's writer).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -20,12 +19,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..json_text import parse_json
+
 __all__ = [
     "DEFAULT_MAX_BODY",
     "RefusedCallError",
     "json_response",
     "outcome",
-    "parse_json",
     "read_call",
     "safe_id",
 ]
@@ -93,22 +93,6 @@ async def read_call(request: Request, max_body: int) -> dict[str, Any]:
     return body
 
 
-def parse_json(data: bytes) -> Any:
-    """The JSON value of a body, value or error exactly as :func:`json.loads` gives it.
-
-    msgspec reads strict UTF-8 JSON (integers of any size up to Python's 4,300
-    digits kept exact, as Python does). What it refuses (NaN, a number past the
-    float range, a lone surrogate, another encoding, too deep a nesting, any
-    malformed text) is read again by Python's reader, so that the answer, a value,
-    ``ValueError`` or ``RecursionError``, is the same.
-    """
-    try:
-        return _DECODER.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return json.loads(data)
-
-
-_DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
 

@@ -10,13 +10,13 @@ resource type and the element, never a value.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from ..json_text import parse_json
 from .errors import FhirError
 
 __all__ = ["RawEntry", "codings", "is_object", "load", "raw_entries", "validate"]
@@ -33,7 +33,7 @@ def load(bundle: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
     """The bundle as a mapping; JSON text is parsed with Python's bounds turned into FhirError."""
     if isinstance(bundle, str | bytes):
         try:
-            bundle = json.loads(bundle)
+            bundle = parse_json(bundle)
         except RecursionError as error:
             raise FhirError("the bundle is nested too deeply to be FHIR") from error
         except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers

@@ -11,13 +11,13 @@ JSON resource is counted with its line number, never its content.
 
 from __future__ import annotations
 
-import json
 import resource
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..json_text import parse_json
 from .export import ExportFile, patient_of, read_lines
 
 __all__ = ["SHARED_TYPES", "FileSplit", "count_patients", "partition_of", "split_file"]
@@ -104,7 +104,7 @@ def _resource(line: bytes) -> dict[str, object] | None:
     if not line:
         return None  # longer than the bound: never parsed
     try:
-        parsed = json.loads(line)
+        parsed = parse_json(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):

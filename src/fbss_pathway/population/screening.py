@@ -11,7 +11,6 @@ resource in the export are counted as orphans, never evaluated.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from ..errors import EvaluationError, FbssPathwayError
 from ..fhir import FhirError, read_bundle
 from ..fhir.scope import referenced_id
+from ..json_text import parse_json
 from ..recommendation import Recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..vocabulary import Stage
@@ -68,7 +68,7 @@ def screen_partition(
     for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
         with shard.open("rb") as lines:
             for line in lines:
-                resource = json.loads(line)
+                resource = parse_json(line)
                 groups.setdefault(patient_of(resource) or "", []).append(resource)
     result = PartitionResult(partition)
     rows = []
@@ -178,7 +178,7 @@ def _shared(workdir: Path) -> dict[str, dict[str, Any]]:
         for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
             with shard.open("rb") as lines:
                 for line in lines:
-                    medication = json.loads(line)
+                    medication = parse_json(line)
                     if isinstance(medication.get("id"), str):
                         found[medication["id"]] = medication
         _SHARED[key] = found

@@ -1,4 +1,4 @@
-"""The service reads JSON with msgspec, and must read it exactly as Python's json.loads does."""
+"""JSON text is read with msgspec, and must be read exactly as Python's json.loads reads it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fbss_pathway.cds_hooks.calls import json_response, parse_json
+from fbss_pathway.cds_hooks.calls import json_response
+from fbss_pathway.json_text import parse_json
 
 _SCALARS = (
     st.none()
@@ -26,7 +27,7 @@ _VALUES = st.recursive(
 )
 
 
-def _outcome(read: Any, data: bytes) -> Any:
+def _outcome(read: Any, data: str | bytes) -> Any:
     """What reading gives: ('value', the value in a comparable form) or ('error', its kind)."""
     try:
         return ("value", _comparable(read(data)))
@@ -50,8 +51,10 @@ def _comparable(value: Any) -> Any:
 @settings(max_examples=400)
 @given(_VALUES, st.booleans())
 def test_json_is_read_as_python_reads_it(value: Any, ascii_only: bool) -> None:
-    data = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    data = text.encode("utf-8", "surrogatepass")
     assert _outcome(parse_json, data) == _outcome(json.loads, data)
+    assert _outcome(parse_json, text) == _outcome(json.loads, text)  # text as well as bytes
 
 
 _JSON_ISH = st.text(alphabet='{}[]",:0123456789.eE+-tfnulrsa\\ ').map(str.encode)
