@@ -11,6 +11,8 @@ from typing import Any
 import httpx2
 import uvicorn
 
+from fbss_pathway.cds_hooks.protocol import SERVER_OPTIONS
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -25,7 +27,9 @@ class LoopbackServer:
     def __init__(self, app: Any, port: int) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", **SERVER_OPTIONS
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

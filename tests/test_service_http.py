@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,7 @@ from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks import hooks
 from fbss_pathway.cds_hooks import service as service_module
 from fbss_pathway.cds_hooks.auth import LEEWAY, Authenticator, AuthError, TrustedClient
+from fbss_pathway.cds_hooks.protocol import MAX_HEAD
 from fbss_pathway.cds_hooks.replay import SharedReplays
 from fbss_pathway.cds_hooks.service import SERVICE_ID, create_app, prefetch_from_bundle
 from fbss_pathway.cli import example_paths
@@ -320,6 +322,37 @@ def test_bad_requests_get_a_4xx_operation_outcome_never_a_500(
         assert expected in response.json()["issue"][0]["diagnostics"]
 
 
+def _raw_http(service: LoopbackServer, data: bytes, *, finish: bool = True) -> bytes:
+    """Send bytes on a fresh connection; what comes back until the server closes it."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as connection:
+        connection.sendall(data)
+        if finish:
+            connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_request_head_past_16_kb_is_refused_whole_or_still_arriving(
+    service: LoopbackServer,
+) -> None:
+    big = b"x-padding: " + b"a" * (MAX_HEAD + 1) + b"\r\n"
+    whole = b"GET /cds-services HTTP/1.1\r\nhost: x\r\n" + big + b"\r\n"
+    endless = b"GET /cds-services HTTP/1.1\r\nhost: x\r\n" + big  # the head never ends
+    for data, finish in ((whole, True), (endless, False)):
+        answer = _raw_http(service, data, finish=finish)  # the server closes the connection
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+    # Under the bound, and a body far larger than the bound behind a small head: served.
+    token = _token(service.base, path="/cds-services")
+    small = f"GET /cds-services HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n"
+    answer = _raw_http(service, (small + "connection: close\r\n\r\n").encode(), finish=False)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    call = _call()
+    call["padding"] = "p" * (20 * MAX_HEAD)
+    assert _post(service, call, _token(service.base)).status_code == 200
+
+
 def _large_call() -> dict[str, Any]:
     """A call whose chart is past INLINE_MAX_BODY: heart rates the pathway does not read."""
     call = _call()
@@ -493,3 +526,4 @@ def test_a_replayed_token_is_refused_by_every_worker_of_a_served_service(tmp_pat
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert err.count("Started server process") == 2
+

@@ -21,6 +21,7 @@ __all__ = ["serve"]
 def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     """Start the CDS Hooks service as configured; runs until stopped."""
     from ..cds_hooks.auth import Authenticator, load_clients
+    from ..cds_hooks.protocol import SERVER_OPTIONS
     from ..cds_hooks.service import SERVE_SETTINGS
     from ..cds_hooks.workers import run_workers
 
@@ -59,17 +60,7 @@ def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     }
     os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
     try:  # pragma: no cover - runs until stopped
-        run_workers(
-            args.host,
-            args.port,
-            args.workers,
-            {
-                "access_log": False,
-                "timeout_keep_alive": 5,
-                "limit_concurrency": 100,
-                "h11_max_incomplete_event_size": 16 * 1024,
-            },
-        )
+        run_workers(args.host, args.port, args.workers, SERVER_OPTIONS)
     finally:
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
