@@ -526,4 +526,3 @@ def test_a_replayed_token_is_refused_by_every_worker_of_a_served_service(tmp_pat
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert err.count("Started server process") == 2
-
