@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -67,12 +67,12 @@ def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
     if not isinstance(listed, list):
         raise FhirError("Bundle entry: must be an array")
     for number, entry in enumerate(listed):
-        if not is_object(entry):
+        if type(entry) is not dict and not isinstance(entry, Mapping):
             raise FhirError(f"entry[{number}]: must be an object")
         resource = entry.get("resource")
         if resource is None:
             continue
-        if not is_object(resource):
+        if type(resource) is not dict and not isinstance(resource, Mapping):
             raise FhirError(f"entry[{number}] resource: must be an object")
         full_url = entry.get("fullUrl")
         yield RawEntry(number, full_url if isinstance(full_url, str) else None, resource)
@@ -80,8 +80,8 @@ def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
 
 def validate(entry: RawEntry, shape: TypeAdapter[Shape]) -> Shape:
     """The entry's resource in the shape it is read with; FhirError names a wrong element."""
-    try:
-        return shape.validate_python(entry.resource)
+    try:  # the adapter's validator itself: one Python call less, for every entry read
+        return cast(Shape, shape.validator.validate_python(entry.resource))
     except ValidationError as error:
         where = f"entry[{entry.number}] ({entry.type})"
         problems = error.errors(include_input=False, include_url=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .entries import RawEntry, is_object
+from .entries import RawEntry
 from .errors import FhirError
 
 __all__ = ["PatientScope", "referenced_id"]
@@ -64,7 +64,7 @@ class PatientScope:
         subject = resource.get("subject")
         if subject is None:
             return None
-        reference = subject.get("reference") if is_object(subject) else None
+        reference = subject.get("reference") if isinstance(subject, dict | Mapping) else None
         if not isinstance(reference, str):
             return "its subject cannot be matched to the patient"
         try:
