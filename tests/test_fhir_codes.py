@@ -96,3 +96,18 @@ def test_icd10_codes_match_with_or_without_the_dot() -> None:
     assert [e.item for e in codes.find("condition", ICD10CM, "s32.001a")] == [
         "red_flags.suspected_structural_failure"
     ]
+
+
+def test_what_the_mapping_remembers_of_codings_it_was_asked_is_bounded() -> None:
+    # Codings come from outside: a stream of distinct or huge ones must not grow memory.
+    codes = CodeMap.default()
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    for number in range(200):
+        codes.find("medication", rxnorm, str(number), "x" * 2_000)  # long: never kept
+    assert len(codes._found) == 0
+    for number in range(10_000):
+        assert codes.find("observation", "http://loinc.org", f"0000-{number}") == ()
+    assert 0 < len(codes._found) <= 4096
+    found = codes.find("medication", rxnorm, "0", "Ibuprofen 200 MG Oral Tablet")
+    assert found == codes.find("medication", rxnorm, "0", "Ibuprofen 200 MG Oral Tablet")
+    assert found  # remembered answers are the same answers

@@ -150,9 +150,10 @@ class CodeMap:
         if found is None:
             candidates = self._index.get((kind, system), ())
             found = tuple(entry for entry in candidates if entry.matches(system, code, display))
-            if len(self._found) >= _MOST_REMEMBERED:
-                self._found.clear()
-            self._found[key] = found
+            if len(system) + len(code or "") + len(display or "") <= _LONGEST_REMEMBERED:
+                if len(self._found) >= _MOST_REMEMBERED:
+                    self._found.clear()
+                self._found[key] = found
         return found
 
     def markdown(self) -> str:
@@ -182,8 +183,11 @@ class CodeMap:
         return None
 
 
-#: How many codings' matches a mapping remembers before it starts afresh.
+#: How many codings' matches a mapping remembers before it starts afresh, and the
+#: longest coding (system, code and display together, in characters) it remembers:
+#: codings come from outside, and remembering long ones could hold much memory.
 _MOST_REMEMBERED = 4096
+_LONGEST_REMEMBERED = 512
 
 _KEYS = {
     "observation": {"system", "code", "item", "body_site", "source", "prefix"},

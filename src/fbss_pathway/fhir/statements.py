@@ -53,7 +53,8 @@ def when_of(value: Any) -> When | None:
     if isinstance(value, date):
         return When(value)
     if isinstance(value, str) and len(value) >= 10:
-        return _when_of_text(value)
+        # FHIR's longest dateTime has 35 characters; longer text is read but not remembered.
+        return _when_of_text(value) if len(value) <= 40 else _when_of_text.__wrapped__(value)
     return None
 
 
