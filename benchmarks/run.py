@@ -19,7 +19,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
+
+from versions import unpack_version  # benchmarks/ is the script's folder
 
 from fbss_pathway import PatientRecord, RuleSet, evaluate, load_ruleset
 from fbss_pathway.explain import explain
@@ -271,21 +272,12 @@ def versus_landed(
     between the two processes, so that only one works at a time and the
     machine's noise falls on both. None when this is not a git checkout.
     """
-    root = Path(__file__).resolve().parents[1]
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", LANDED, "src/fbss_pathway", "rules"],
-            capture_output=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
     now: list[float] = []
     landed: list[float] = []
     with tempfile.TemporaryDirectory() as directory:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(directory, filter="data")
-        source = str(Path(directory) / "src")
+        source = unpack_version(LANDED, directory)
+        if source is None:
+            return None
         worker = subprocess.Popen(
             [sys.executable, "-c", _LANDED_WORKER, source],
             env={**os.environ, "PYTHONPATH": source},

@@ -17,7 +17,6 @@ to 13 of them, and its calls wait longer.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import re
@@ -25,7 +24,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from versions import unpack_version  # benchmarks/ is the script's folder
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.service import prefetch_from_bundle
@@ -184,22 +183,6 @@ def _event(line: str) -> dict[str, Any]:
     return event if isinstance(event, dict) else {}
 
 
-def landed_source(directory: str) -> str | None:
-    """The LANDED version's package, unpacked into ``directory``; None if not a git checkout."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", LANDED, "src/fbss_pathway", "rules", "examples"],
-            capture_output=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:  # the package's rules and
-        tar.extractall(directory, filter="data")  # examples link to the top-level folders
-    return str(Path(directory) / "src")
-
-
 def _row(label: str, run: Run, cores: int, workers: int) -> str:
     # With CLIENTS calls always in flight, a call waits for the others (Little's law:
     # p50 ~ CLIENTS / calls per second). The cores finish at most cores / (CPU per
@@ -234,7 +217,7 @@ def main() -> int:
     for workers in sorted({1, cores}):
         print(_row(str(workers), measure(workers), cores, workers))
     with tempfile.TemporaryDirectory() as directory:
-        source = landed_source(directory)
+        source = unpack_version(LANDED, directory)
         if source is None:
             print("\nNot a git checkout: no side-by-side comparison.")
             return 0

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..json_text import parse_json
 from .errors import FhirError
 
-__all__ = ["RawEntry", "codings", "is_object", "load", "raw_entries", "validate"]
+__all__ = ["RawEntry", "codings", "load", "raw_entries", "validate"]
 
 Shape = TypeVar("Shape")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
@@ -101,7 +101,7 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | N
     """
     if concept is None:
         return []
-    if not is_object(concept):
+    if type(concept) is not dict and not isinstance(concept, Mapping):
         return None
     listed = concept.get("coding")
     if listed is None:
@@ -121,8 +121,3 @@ def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]] | N
             return None
         found.append((system, code, display))
     return found
-
-
-def is_object(value: Any) -> bool:
-    """Whether a JSON value is an object (parsed JSON gives dicts: checked first, cheaply)."""
-    return type(value) is dict or isinstance(value, Mapping)

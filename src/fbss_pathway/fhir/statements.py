@@ -54,13 +54,12 @@ def when_of(value: Any) -> When | None:
         return When(value)
     if isinstance(value, str) and len(value) >= 10:
         # FHIR's longest dateTime has 35 characters; longer text is read but not remembered.
-        return _when_of_text(value) if len(value) <= 40 else _when_of_text.__wrapped__(value)
+        return _remembered_when(value) if len(value) <= 40 else _when_of_text(value)
     return None
 
 
-@lru_cache(maxsize=4096)
 def _when_of_text(value: str) -> When | None:
-    """A date or dateTime given as text; cached, as charts repeat dates (When is frozen)."""
+    """A date or dateTime given as text."""
     try:
         day = date.fromisoformat(value[:10])
     except ValueError:
@@ -69,6 +68,10 @@ def _when_of_text(value: str) -> When | None:
         return when_of(datetime.fromisoformat(value)) if len(value) > 10 else When(day)
     except ValueError:  # a time Python cannot parse (a leap second): the day still counts
         return When(day)
+
+
+#: Charts repeat their dates, and a When is immutable: the texts read are remembered.
+_remembered_when = lru_cache(maxsize=4096)(_when_of_text)
 
 
 class Statement(NamedTuple):
