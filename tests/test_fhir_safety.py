@@ -44,7 +44,7 @@ def test_an_undated_confirmed_red_flag_is_not_lost_to_a_dated_no() -> None:
     assert recommendation is not None
     assert recommendation.stage == "urgent_review"
     assert [w.rule_id for w in recommendation.warnings][-1] == CONFLICT_WARNING
-    assert "entries 2, 3" in recommendation.warnings[-1].message
+    assert "entry[2], entry[3]" in recommendation.warnings[-1].message
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])

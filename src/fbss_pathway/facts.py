@@ -218,26 +218,30 @@ def _calendar_months(start: date, end: date) -> int:
 
 
 def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment | None:
-    """The latest treatment of a kind, independent of list order.
+    """The latest treatment of a kind, independent of list order and of content.
 
-    Undated entries count as oldest; ties are broken on the entry's content so
-    that reordering the list never changes which entry is read.
+    Undated entries count as oldest. Several treatments of the kind on the latest
+    day (blocks at two levels, two analgesics) are read together: a detail counts
+    only where they all give the same value, and is unknown where they differ, so
+    that no entry's content is preferred to another's.
     """
-    chosen: Treatment | None = None
-    chosen_date = date.min
+    latest: list[Treatment] = []
+    latest_date = date.min
     for treatment in treatments:
         if treatment.kind is kind:
             started = treatment.start_date or date.min
-            if (
-                chosen is None
-                or started > chosen_date
-                or (
-                    started == chosen_date  # a tie: the content decides (written out only then)
-                    and treatment.model_dump_json() > chosen.model_dump_json()
-                )
-            ):
-                chosen, chosen_date = treatment, started
-    return chosen
+            if not latest or started > latest_date:
+                latest, latest_date = [treatment], started
+            elif started == latest_date:
+                latest.append(treatment)
+    if len(latest) < 2:
+        return latest[0] if latest else None
+    agreed = {
+        name: value
+        for name, value in latest[0]
+        if all(getattr(other, name) == value for other in latest[1:])
+    }
+    return Treatment.model_construct(**{name: agreed.get(name) for name in Treatment.model_fields})
 
 
 def extract_facts(record: PatientRecord) -> dict[str, FactValue]:

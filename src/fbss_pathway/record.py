@@ -175,6 +175,9 @@ class Treatment(_Model):
     kind: TreatmentKind = Field(description="Kind of treatment.")
     start_date: date | None = Field(default=None, description="When it started.")
     duration_weeks: Weeks | None = Field(default=None, description="How many weeks it lasted.")
+    sessions: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None, description="Sessions attended, where it was given in sessions."
+    )
     adherence: Adherence | None = Field(default=None, description="How well it was kept to.")
     relief_percent: Percent | None = Field(default=None, description="Pain relief achieved.")
     relief_duration_months: Months | None = Field(

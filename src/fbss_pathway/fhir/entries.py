@@ -48,6 +48,21 @@ class RawEntry:
 
     __slots__ = ("full_url", "number", "resource", "type")
 
+    @property
+    def label(self) -> str:
+        """The name a clinician can find the resource by in the EHR.
+
+        ``Type/id`` when the resource has an id, else the entry's ``fullUrl``, else its
+        position (``entry[3]``): a CDS Hooks service reads a bundle merged from several
+        searches, whose positions nobody outside can map back.
+        """
+        ident = self.resource.get("id")
+        if isinstance(ident, str) and ident and len(ident) <= 64:
+            return f"{self.type}/{ident}"
+        if self.full_url and len(self.full_url) <= 256:
+            return self.full_url
+        return f"entry[{self.number}]"
+
     def __init__(self, number: int, full_url: str | None, resource: Mapping[str, Any]) -> None:
         self.number = number
         self.full_url = full_url

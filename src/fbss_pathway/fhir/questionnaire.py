@@ -142,9 +142,11 @@ def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | N
             if _answers(sub)
         }
         if link == "operations":
-            chart.operations.append({**draft, "_entry": entry.number, "_type": entry.type})
+            chart.operations.append(
+                {**draft, "_entry": entry.number, "_type": entry.type, "_label": entry.label}
+            )
         else:
-            chart.treatment(entry, draft)
+            chart.treatment(entry, draft, form=True)
         return
     parts = item.get("item")
     if parts:  # a section group

@@ -19,20 +19,25 @@ from pydantic import ValidationError
 
 from ..evaluation import evaluate
 from ..recommendation import PathwayWarning, Recommendation
-from ..record import PatientRecord, SpineOperation, Treatment
+from ..record import PatientRecord, SpineOperation
 from ..ruleset import RuleSet
 from .codes import CodeMap
+from .duplicates import distinct
 from .entries import RawEntry, load, raw_entries, validate
 from .errors import FhirError, NotApplicableError
+from .patient import age_of, born_on
 from .questionnaire import read_response
 from .resources import Chart, Ignored
 from .scope import PatientScope
 from .shapes import MEDICATION, PATIENT, Patient
 from .statements import Conflict, resolve
+from .treatments import join_treatments, readable_treatments
+from .unreadable import UNREADABLE_RULE, unreadable_missing, unreadable_text
 
 __all__ = [
     "ADULT_AGE",
     "CONFLICT_WARNING",
+    "UNREADABLE_WARNING",
     "BundleReading",
     "Conflict",
     "Ignored",
@@ -55,6 +60,8 @@ def _youngest_age() -> int:
 ADULT_AGE = _youngest_age()
 #: The rule id a data conflict carries when it becomes a warning.
 CONFLICT_WARNING = "FHIR-CONFLICT"
+#: The rule id of an item recorded only in values that could not be read.
+UNREADABLE_WARNING = UNREADABLE_RULE
 _READERS = {
     "Observation": Chart.observation,
     "Condition": Chart.condition,
@@ -74,12 +81,16 @@ class BundleReading:
         not_applicable: Why the patient is outside the pathway (empty when not).
         ignored: Every resource, or part of one, that set nothing, and why.
         conflicts: Items on which entries disagree, and how each was settled.
+        unreadable: Items the chart records only in values that could not be read,
+            with the resources: unknown, never "no" (a warning and missing information).
     """
 
     record: PatientRecord | None
     not_applicable: tuple[str, ...] = ()
     ignored: list[Ignored] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Items recorded only in entries that could not be read (item -> resources): unknown."""
 
     def evaluate(
         self, *, ruleset: RuleSet | None = None, ladder: bool = True
@@ -92,20 +103,25 @@ class BundleReading:
         if self.record is None:
             return None
         recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
-        if not self.conflicts:
+        if not self.conflicts and not self.unreadable:
             return recommendation
         warnings = (*recommendation.warnings, *self.warnings())
-        return recommendation.model_copy(update={"warnings": warnings})
+        update: dict[str, Any] = {"warnings": warnings}
+        if self.unreadable:
+            update["missing"] = unreadable_missing(recommendation.missing, self.unreadable)
+        return recommendation.model_copy(update=update)
 
     def warnings(self) -> list[PathwayWarning]:
-        """The conflicts as warnings for the recommendation (entries, never values)."""
+        """The conflicts and unreadable items as warnings (resources named, never values)."""
         return [
-            PathwayWarning(
-                rule_id=CONFLICT_WARNING,
-                message=f"Conflicting entries for {c.item.replace('_', ' ')} "
-                f"(entries {', '.join(map(str, c.entries))}): {c.resolution}.",
-            )
-            for c in self.conflicts
+            *(
+                PathwayWarning(rule_id=CONFLICT_WARNING, message=c.warning_text())
+                for c in self.conflicts
+            ),
+            *(
+                PathwayWarning(rule_id=UNREADABLE_WARNING, message=unreadable_text(item, named))
+                for item, named in sorted(self.unreadable.items())
+            ),
         ]
 
 
@@ -156,7 +172,8 @@ def read_bundle(
     entries = list(raw_entries(data))
     scope = PatientScope.of(entries, patient_id)
     chart = Chart(codes or default_codes())
-    birth_date: date | None = None
+    entries = distinct(entries, chart)
+    birth_dates: dict[date, list[str]] = {}
     deceased = False
     for entry in entries:
         if entry.type == "Medication":
@@ -167,7 +184,9 @@ def read_bundle(
                 chart.skip(entry, "another patient")
                 continue
             person = validate(entry, PATIENT)
-            birth_date = _full_date(person.get("birthDate")) or birth_date
+            born = _full_date(person.get("birthDate"))
+            if born is not None:
+                birth_dates.setdefault(born, []).append(entry.label)
             deceased = deceased or _deceased(person)
             continue
         reader = _READERS.get(entry.type)
@@ -183,6 +202,7 @@ def read_bundle(
     if assessment_date is None:
         answered = max(chart.assessment_dates, default=None)
         assessment_date = answered or _timestamp(data) or date.today()
+    birth_date = born_on(birth_dates, chart)
     return _reading(chart, assessment_date, birth_date, scope, deceased=deceased)
 
 
@@ -190,10 +210,13 @@ def _reading(
     chart: Chart, assessed: date, birth_date: date | None, scope: PatientScope, *, deceased: bool
 ) -> BundleReading:
     values, conflicts = resolve(chart.statements)
-    age = _age(chart, assessed, birth_date)
-    operations = _valid(chart, chart.operations, SpineOperation, "operation", assessed)
-    treatments = _valid(chart, chart.treatments, Treatment, "treatment", assessed)
+    conflicts = [*chart.conflicts, *conflicts]
+    age = age_of(chart, assessed, birth_date, conflicts)
+    operations = _operations(chart, assessed, conflicts)
+    treatments = _treatments(chart, assessed, conflicts)
+    conflicts.sort(key=lambda c: (c.item, c.entries))
     ignored = sorted(chart.ignored, key=lambda i: (i.entry, i.reason))
+    unreadable = _unreadable(chart, values, treatments)
     not_applicable = []
     if not operations:
         not_applicable.append("no completed lumbar spine operation on record")
@@ -202,7 +225,7 @@ def _reading(
     if deceased:
         not_applicable.append("the patient has died")
     if not_applicable:
-        return BundleReading(None, tuple(not_applicable), ignored, conflicts)
+        return BundleReading(None, tuple(not_applicable), ignored, conflicts, unreadable)
     draft: dict[str, Any] = {
         "assessment_date": assessed,
         "operations": sorted(operations, key=_order),
@@ -215,43 +238,99 @@ def _reading(
     for item, value in values.items():
         section, _, name = item.rpartition(".")
         (draft.setdefault(section, {}) if section else draft)[name] = value
-    return BundleReading(PatientRecord.model_validate(draft), (), ignored, conflicts)
+    record = PatientRecord.model_validate(draft)
+    return BundleReading(record, (), ignored, conflicts, unreadable)
 
 
-def _age(chart: Chart, assessed: date, birth_date: date | None) -> int | None:
-    """Age from the most recent age observation, else from the birth date."""
-    if chart.ages:
-        return max(chart.ages, key=lambda pair: (pair[0] is not None, pair[0], pair[1]))[1]
-    if birth_date is None:
-        return None
-    before_birthday = (assessed.month, assessed.day) < (birth_date.month, birth_date.day)
-    return assessed.year - birth_date.year - before_birthday
+def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[dict[str, Any]]:
+    """One treatment per treatment the chart describes (:mod:`.treatments`), marks removed."""
+    kept, dropped, details = readable_treatments(chart.treatments, assessed)
+    for draft, reason in dropped:
+        chart.ignored.append(Ignored(draft["_entry"], draft["_type"], reason, draft["_label"]))
+    for draft, name in details:
+        why = f"treatment {name} not valid: read without it"
+        chart.ignored.append(Ignored(draft["_entry"], draft["_type"], why, draft["_label"]))
+        chart.unreadable.setdefault(f"treatments[{draft['kind']}].{name}", []).append(
+            draft["_label"]
+        )
+    joined, found = join_treatments(kept)
+    conflicts += found
+    return [{k: v for k, v in t.items() if not k.startswith("_")} for t in joined]
 
 
-def _valid(
-    chart: Chart, drafts: list[dict[str, Any]], model: Any, what: str, assessed: date
-) -> list[dict[str, Any]]:
-    """The drafts that make a valid operation or treatment on their own; the rest listed."""
-    kept = []
-    for marked in drafts:
+def _unreadable(
+    chart: Chart, values: dict[str, Any], treatments: list[dict[str, Any]]
+) -> dict[str, tuple[str, ...]]:
+    """Items spoken to only by values that could not be read (a readable value elsewhere wins)."""
+    found = {}
+    for item, labels in chart.unreadable.items():
+        kind, _, name = item.removeprefix("treatments[").partition("].")
+        known = (
+            any(t["kind"] == kind and t.get(name) is not None for t in treatments)
+            if item.startswith("treatments[")
+            else item in values
+        )
+        if not known:
+            found[item] = tuple(sorted(set(labels)))
+    return found
+
+
+def _operations(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[dict[str, Any]]:
+    """The operations, each once: entries of one kind on one day are one operation.
+
+    A coded Procedure and the form's ``operations`` group often describe the same
+    operation; counted twice, they would double the operations the pathway counts.
+    Levels come from whichever entry gives them; levels that disagree are a conflict
+    and left unknown.
+    """
+    kept: dict[tuple[date, str], list[dict[str, Any]]] = {}
+    for marked in chart.operations:
         draft = {k: v for k, v in marked.items() if not k.startswith("_")}
-        number, kind = marked["_entry"], marked["_type"]
-        dated = draft.get("date") or draft.get("start_date")
+        dated = draft.get("date")
         if isinstance(dated, date) and dated > assessed:
-            chart.ignored.append(Ignored(number, kind, f"{what} dated after the assessment"))
+            chart.ignored.append(
+                Ignored(
+                    marked["_entry"],
+                    marked["_type"],
+                    "operation dated after the assessment",
+                    marked["_label"],
+                )
+            )
             continue
         try:
-            model.model_validate(draft)
+            operation = SpineOperation.model_validate(draft)
         except ValidationError as error:
             fields = sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
-            if fields == ["levels"]:  # keep the operation, drop levels it cannot name
-                draft.pop("levels")
-            else:
-                chart.ignored.append(Ignored(number, kind, f"{what} {', '.join(fields)} not valid"))
+            if fields != ["levels"]:
+                why = f"operation {', '.join(fields)} not valid"
+                chart.ignored.append(
+                    Ignored(marked["_entry"], marked["_type"], why, marked["_label"])
+                )
                 continue
-            chart.ignored.append(Ignored(number, kind, "operation levels not in the form L4-L5"))
-        kept.append(draft)
-    return kept
+            # keep the operation, drop levels it cannot name
+            why = "operation levels not in the form L4-L5"
+            chart.ignored.append(Ignored(marked["_entry"], marked["_type"], why, marked["_label"]))
+            operation = SpineOperation.model_validate({**draft, "levels": None})
+        key = (operation.date, operation.kind.value)
+        kept.setdefault(key, []).append(
+            {
+                **operation.model_dump(exclude_none=True),
+                **{k: v for k, v in marked.items() if k.startswith("_")},
+            }
+        )
+    operations = []
+    for (_, kind), same in sorted(kept.items()):
+        joined = {k: v for k, v in same[0].items() if not k.startswith("_") and k != "levels"}
+        levels = {tuple(d["levels"]) for d in same if d.get("levels")}
+        if len(levels) == 1:
+            joined["levels"] = list(levels.pop())
+        elif levels:
+            labels = tuple(sorted({d["_label"] for d in same}))
+            entries = tuple(sorted({d["_entry"] for d in same}))
+            why = "left unknown: the resources describing this one operation disagree"
+            conflicts.append(Conflict(f"{kind} operation levels", entries, why, labels))
+        operations.append(joined)
+    return operations
 
 
 def _order(draft: dict[str, Any]) -> tuple[Any, ...]:

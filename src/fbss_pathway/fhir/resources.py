@@ -30,7 +30,7 @@ from .shapes import (
     codings_of,
     first_code,
 )
-from .statements import Statement, When, when_of
+from .statements import Conflict, Statement, When, when_of
 from .values import fit
 
 __all__ = ["TREATMENT_DETAILS", "Chart"]
@@ -61,6 +61,8 @@ class Ignored:
     entry: int
     resource_type: str
     reason: str
+    resource: str = ""
+    """The resource, as the clinician finds it in the EHR (``Procedure/abc``, else fullUrl)."""
 
 
 @dataclass(slots=True)
@@ -72,28 +74,42 @@ class Chart:
     operations: list[dict[str, Any]] = field(default_factory=list)
     treatments: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
-    ages: list[tuple[When | None, int]] = field(default_factory=list)
+    ages: list[Statement] = field(default_factory=list)
+    #: Found before the items are settled (duplicates that disagree).
+    conflicts: list[Conflict] = field(default_factory=list)
     medications: dict[str, CodeableConcept | None] = field(default_factory=dict)
     assessment_dates: list[date] = field(default_factory=list)
+    #: Items an entry spoke to with a value that could not be read, with those entries.
+    unreadable: dict[str, list[str]] = field(default_factory=dict)
 
-    def treatment(self, entry: RawEntry, draft: dict[str, Any]) -> None:
-        """A treatment draft, marked with its entry for reporting if it proves invalid."""
-        self.treatments.append({**draft, "_entry": entry.number, "_type": entry.type})
+    def treatment(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
+        """A treatment draft, marked with its entry.
+
+        The marks serve reporting and the joining of the resources that describe one
+        treatment (:mod:`.treatments`).
+        """
+        marked = {**draft, "_entry": entry.number, "_type": entry.type, "_label": entry.label}
+        self.treatments.append(marked | {f"_{name}": value for name, value in marks.items()})
 
     def skip(self, entry: RawEntry, reason: str) -> None:
         """List an entry (or part of it) that sets nothing, with the reason."""
-        self.ignored.append(Ignored(entry.number, entry.type, reason))
+        self.ignored.append(Ignored(entry.number, entry.type, reason, entry.label))
 
     def state(self, entry: RawEntry, item: str, value: Any, when: When | None) -> None:
         """Record one entry's word on an item, if the value fits the item."""
         if item == "age_years" and isinstance(value, int | float) and not isinstance(value, bool):
-            self.ages.append((when, int(value)))
+            self.ages.append(
+                Statement(item, int(value), when, entry.type, entry.number, entry.label)
+            )
             return
         fitted, problem = fit(item, value)
         if problem is not None:
             self.skip(entry, f"{item}: {problem}")
+            self.unreadable.setdefault(item, []).append(entry.label)
         else:
-            self.statements.append(Statement(item, fitted, when, entry.type, entry.number))
+            self.statements.append(
+                Statement(item, fitted, when, entry.type, entry.number, entry.label)
+            )
 
     def observation(self, entry: RawEntry) -> None:
         """A score or a yes/no item; pain scores need a body site saying back or leg.
@@ -217,13 +233,21 @@ class Chart:
                 "kind": mapped.operation,
                 "_entry": entry.number,
                 "_type": entry.type,
+                "_label": entry.label,
             }
             levels = [text for site in resource.get("bodySite") or [] if (text := site.get("text"))]
             if levels:
                 operation["levels"] = levels
             self.operations.append(operation)
         else:
-            self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
+            draft = _treatment(mapped, when.day if when else None, resource)
+            sites = resource.get("bodySite") or []
+            at = tuple(sorted({_level(site.get("text")) for site in sites} - {""}))
+            # A session billed on its own (no course length given) is one of a course.
+            session = (
+                mapped.treatment is TreatmentKind.EXERCISE_THERAPY and "duration_weeks" not in draft
+            )
+            self.treatment(entry, draft, levels=at, session=session)
 
     def medication(self, entry: RawEntry) -> None:
         """An analgesic statement or request, counted when active, completed or stopped."""
@@ -246,7 +270,8 @@ class Chart:
         when = when_of(_start(resource.get("effectivePeriod"))) or when_of(
             resource.get("effectiveDateTime") or resource.get("authoredOn")
         )
-        self.treatment(entry, _treatment(mapped, when.day if when else None, resource))
+        drug = tuple(sorted({(c.get("system"), c.get("code")) for c in codings_of(concept)}))
+        self.treatment(entry, _treatment(mapped, when.day if when else None, resource), drug=drug)
 
     def _referenced(self, resource: MedicationUse, medication: Reference) -> CodeableConcept | None:
         """The code of the Medication referred to (contained, or elsewhere in the bundle)."""
@@ -292,6 +317,11 @@ def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
     except ValueError:
         return None
     return None
+
+
+def _level(text: str | None) -> str:
+    """A level as written in ``bodySite.text``, compared without case or spaces."""
+    return "".join((text or "").split()).upper()
 
 
 def _start(period: Period | None) -> str | None:

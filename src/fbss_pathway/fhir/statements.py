@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-__all__ = ["Conflict", "Statement", "When", "resolve", "when_of"]
+__all__ = ["Conflict", "Statement", "When", "conflict", "resolve", "when_of"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -86,6 +86,7 @@ class Statement(NamedTuple):
     when: When | None
     source: str  # the kind of source: resource type
     entry: int
+    label: str = ""  # the resource, as the clinician finds it (Procedure/abc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,15 @@ class Conflict:
     item: str
     entries: tuple[int, ...]
     resolution: str
+    resources: tuple[str, ...] = ()
+    """The resources that disagree, as the clinician finds them (``Procedure/abc``)."""
+
+    def warning_text(self) -> str:
+        """The conflict in words for the clinician: the item, the resources, the settlement."""
+        named = ", ".join(self.resources) or ", ".join(f"entry[{n}]" for n in self.entries)
+        return (
+            f"Conflicting entries for {self.item.replace('_', ' ')} ({named}): {self.resolution}."
+        )
 
 
 def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Conflict]]:
@@ -119,8 +129,15 @@ def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Confl
     return values, conflicts
 
 
-def _entries(statements: Iterable[Statement]) -> tuple[int, ...]:
-    return tuple(sorted({statement.entry for statement in statements}))
+def conflict(item: str, statements: Iterable[Statement], resolution: str) -> Conflict:
+    """A conflict naming the statements' entries and resources (each once, sorted)."""
+    said = list(statements)
+    return Conflict(
+        item,
+        tuple(sorted({s.entry for s in said})),
+        resolution,
+        tuple(sorted({s.label for s in said if s.label})),
+    )
 
 
 def _red_flag(item: str, said: list[Statement]) -> tuple[bool | None, Conflict | None]:
@@ -130,7 +147,7 @@ def _red_flag(item: str, said: list[Statement]) -> tuple[bool | None, Conflict |
     if standing:
         if no:
             why = "read as present: a red flag is cleared only by a later 'no' of the same kind"
-            return True, Conflict(item, _entries(said), why)
+            return True, conflict(item, said, why)
         return True, None
     return (False if no else None), None
 
@@ -148,14 +165,12 @@ def _latest(item: str, said: list[Statement]) -> tuple[Any, Conflict | None]:
     newest = _newest([(s.when, s) for s in said if s.when is not None]) or said
     values = {_key(s.value) for s in newest}
     if len(values) > 1:
-        return None, Conflict(
-            item, _entries(newest), "left unknown: equally recent entries disagree"
-        )
+        return None, conflict(item, newest, "left unknown: equally recent entries disagree")
     value = newest[0].value
     undated_disagreeing = [s for s in said if s.when is None and _key(s.value) not in values]
     if undated_disagreeing:
         why = "the most recent dated entry was read; undated entries disagree"
-        return value, Conflict(item, _entries([*newest, *undated_disagreeing]), why)
+        return value, conflict(item, [*newest, *undated_disagreeing], why)
     return value, None
 
 
