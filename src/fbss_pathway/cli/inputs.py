@@ -77,9 +77,10 @@ def evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | 
 
     reading = read_bundle(data)
     for item in reading.ignored:
-        print(
-            f"ignored: entry[{item.entry}] ({item.resource_type}): {item.reason}", file=sys.stderr
+        named = (
+            item.resource if item.resource.startswith(item.resource_type) else item.resource_type
         )
+        print(f"ignored: entry[{item.entry}] {named}: {item.reason}", file=sys.stderr)
     recommendation = reading.evaluate(ruleset=ruleset)
     if recommendation is None:
         print("outside the FBSS pathway: " + "; ".join(reading.not_applicable))
