@@ -333,3 +333,19 @@ def test_joining_never_depends_on_the_order_of_the_entries() -> None:
         assert [(c.item, c.resources) for c in reading.conflicts] == [
             (c.item, c.resources) for c in expected.conflicts
         ]
+
+
+def test_the_integrators_guide_example_procedure_is_read_as_it_says() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "integrators.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- example:procedure -->\n```json\n(.*?)```", guide, re.S)
+    assert found is not None
+    example = json.loads(found[1])
+    example["subject"] = {"reference": PATIENT}
+    reading = read_bundle(bundle(example))
+    [block] = of_kind(reading, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+    assert (block.relief_percent, block.relief_duration_months) == (80, 0.1)
+    assert reading.ignored == []
