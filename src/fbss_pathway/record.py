@@ -169,7 +169,8 @@ class SideEffects(StrEnum):
 class Treatment(_Model):
     """One treatment tried. A kind absent from the list was not tried.
 
-    When a kind appears more than once, the pathway reads the most recent entry.
+    When a kind appears more than once, the pathway reads the most recent entry
+    (entries of that kind on the most recent day together: details where they agree).
     """
 
     kind: TreatmentKind = Field(description="Kind of treatment.")
