@@ -38,7 +38,7 @@ def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
         if len(copies) < 2:
             continue
         first = copies[0]
-        if all(copy.resource == first.resource for copy in copies[1:]):
+        if all(_same(copy.resource, first.resource) for copy in copies[1:]):
             for copy in copies[1:]:
                 chart.skip(copy, "the same resource again: read once")
                 unread.add(copy.number)
@@ -57,6 +57,14 @@ def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
             numbers = tuple(sorted(copy.number for copy in copies))
             chart.conflicts.append(Conflict(f"{kind} resource", numbers, why, (first.label,)))
     return [entry for entry in entries if entry.number not in unread]
+
+
+def _same(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two copies are equal; copies nested too deeply to compare count as different."""
+    try:
+        return one == other
+    except RecursionError:
+        return False
 
 
 def _latest_version(copies: list[RawEntry]) -> RawEntry | None:

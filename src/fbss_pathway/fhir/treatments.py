@@ -11,9 +11,10 @@ from several resources"):
 - **Courses.** Exercise sessions (a coded exercise Procedure without a course
   length) become one course: first session to a week after the last, with the
   number of sessions (a lone session gives no length); a gap of more than
-  :data:`COURSE_GAP_WEEKS` starts a new course. Another exercise entry dated within a course (a form group, a coded
-  course) describes that course: its details join it, and the clinician's
-  course length, where given, replaces the sessions' span.
+  :data:`COURSE_GAP_WEEKS` starts a new course. Another exercise entry dated
+  within a course (a form group, a coded course) describes that course: its
+  details join it, and the clinician's course length, where given, replaces
+  the sessions' span.
 - **Same kind, same day.** Entries of one kind on one calendar day describe one
   treatment, unless they say they are different ones: blocks and
   radiofrequency at different levels (``bodySite.text``), analgesics of
@@ -184,9 +185,7 @@ def _merge(group: list[Draft], conflicts: list[Conflict], *, course: bool = Fals
                 values[key].append((value, draft))
     if course:  # the course's span and sessions, unless an entry gives them (its details join)
         values.pop("start_date", None)
-        merged.update(
-            {k: v for k, v in first.items() if not k.startswith("_") and k not in values}
-        )
+        merged.update({k: v for k, v in first.items() if not k.startswith("_") and k not in values})
     for key, given in values.items():
         distinct = {_key(value) for value, _ in given}
         if len(distinct) == 1:
