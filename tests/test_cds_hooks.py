@@ -20,7 +20,7 @@ from fbss_pathway.cds_hooks.service import (
     prefetch_from_bundle,
 )
 from fbss_pathway.cli import example_paths
-from fbss_pathway.explain.words import code_words, item_label
+from fbss_pathway.explain.words import code_words, item_label, record_dates
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
 
@@ -77,6 +77,22 @@ def test_cards_for_every_example_and_a_cohort_conform() -> None:
     for record in [*_examples(), *synthetic_cohort(200, seed=31)]:
         recommendation = evaluate(record)
         _check(recommendation, cards(recommendation))
+
+
+def test_the_stage_card_dates_the_decision_when_given_the_record() -> None:
+    for record in _examples():
+        recommendation = evaluate(record, ladder=False)
+        stage_card = cards(recommendation, record=record)[0]
+        dates = record_dates(record)
+        assert dates in stage_card["detail"].splitlines()
+        assert dates.startswith("Age 54 years · last operation ")
+        assert f"· assessed {record.assessment_date.isoformat()}" in dates
+        last = max(operation.date for operation in record.operations)  # not the first listed
+        assert f"last operation {last.isoformat()} (" in dates
+        assert card_problems(stage_card) == []
+        assert dates not in cards(recommendation)[0]["detail"]  # without it, no dates
+    unknown_age = _examples()[1].model_copy(update={"age_years": None})
+    assert record_dates(unknown_age).startswith("Age not recorded · ")
 
 
 def test_missing_information_reaches_the_cards_in_clinical_words() -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx2
 import pytest
 
 from fbss_pathway import PatientRecord
-from fbss_pathway.cds_hooks.cards import OVERRIDE_SYSTEM, card_problems
+from fbss_pathway.cds_hooks.cards import card_problems
 from fbss_pathway.cds_hooks.hooks import ORDER_SIGN_ID, prefetch_from_bundle
+from fbss_pathway.cds_hooks.order_card import OVERRIDE_SYSTEM
 from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
@@ -156,3 +158,15 @@ def test_draft_orders_that_are_not_a_bundle_are_400(service: LoopbackServer) -> 
     response = httpx2.post(f"{service.base}/cds-services/{ORDER_SIGN_ID}", json=body, timeout=30)
     assert response.status_code == 400
     assert "draftOrders" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_an_order_is_judged_as_of_the_services_date_and_its_card_shows_the_dates() -> None:
+    # Example 03 was operated on 2026-08-10: on 2026-10-01, one month later, the
+    # pain is not yet FBSS and radiofrequency is deferred; the card says so and
+    # shows the dates it counts from.
+    record = _example("03_")
+    with LoopbackServer(create_app(today=lambda: date(2026, 10, 1)), free_port()) as dated:
+        (card,) = _sign(dated, record, _order(RADIOFREQUENCY))
+    assert "the last operation was 1 month ago" in card["detail"]
+    dates = "Age 54 years · last operation 2026-08-10 (1 month ago) · assessed 2026-10-01"
+    assert dates in card["detail"].splitlines()

@@ -3,8 +3,11 @@
 fhirsnake serves resource files and answers every search with all resources of
 the type (it ignores search parameters), so each search returns every example
 patient's resources: the reader's patient guard must keep only the called
-patient's. Paging and OperationOutcome answers, which fhirsnake does not
-produce, are tested against a scripted loopback endpoint (a stand-in, said so).
+patient's. Each example patient has an assessment form (QuestionnaireResponse)
+on the server too, and one more patient has a red flag ticked only on the form:
+every other patient is sent that form as well, and must not inherit it. Paging
+and OperationOutcome answers, which fhirsnake does not produce, are tested
+against a scripted loopback endpoint (a stand-in, said so).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 
+from .forms import form, searchset
 from .servers import LoopbackServer, free_port, wait_until_answering
 
 FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
@@ -38,13 +42,31 @@ def _records() -> list[PatientRecord]:
     return [PatientRecord.model_validate_json(p.read_bytes()) for p in example_paths()]
 
 
+def _form(record: PatientRecord) -> dict[str, Any]:
+    """The example's form: it repeats a red-flag answer its coded chart already gives."""
+    return form(str(record.patient_id), {INFECTION: bool(record.red_flags.suspected_infection)})
+
+
+INFECTION = "red_flags.suspected_infection"
+
+
+def _infection_on_the_form_only() -> tuple[PatientRecord, dict[str, Any]]:
+    """A patient whose suspected infection is ticked on the form only (coded chart: example 02)."""
+    record = _records()[1]
+    flags = record.red_flags.model_copy(update={"suspected_infection": None})
+    record = record.model_copy(update={"patient_id": "FORM-ONLY-INFECTION", "red_flags": flags})
+    return record, form("FORM-ONLY-INFECTION", {INFECTION: True})
+
+
 @pytest.fixture(scope="module")
 def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     python = FHIRSNAKE / "bin" / "python"
     assert python.exists(), "the test FHIR server is not installed: run make unit"
     root = tmp_path_factory.mktemp("fhirsnake")
-    for record in _records():
-        for number, entry in enumerate(bundle_from_record(record)["entry"]):
+    charts = [(record, _form(record)) for record in _records()]
+    for record, answered in [*charts, _infection_on_the_form_only()]:
+        entries = [*bundle_from_record(record)["entry"], {"resource": answered}]
+        for number, entry in enumerate(entries):
             resource = entry["resource"]
             kind = resource["resourceType"]
             ident = resource.get("id") or f"{record.patient_id}-{number}"
@@ -90,7 +112,9 @@ def _shown(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 def test_without_prefetch_the_cards_equal_those_of_the_prefetch_call(
     service: LoopbackServer, fhir_server: str, record: PatientRecord
 ) -> None:
-    prefetched = _hook(service, record, prefetch=prefetch_from_bundle(bundle_from_record(record)))
+    prefetch = prefetch_from_bundle(bundle_from_record(record))
+    prefetch["questionnaireResponses"] = searchset(_form(record))
+    prefetched = _hook(service, record, prefetch=prefetch)
     fetched = _hook(
         service,
         record,
@@ -99,6 +123,19 @@ def test_without_prefetch_the_cards_equal_those_of_the_prefetch_call(
     )
     assert prefetched.status_code == fetched.status_code == 200, fetched.text
     assert _shown(fetched.json()["cards"]) == _shown(prefetched.json()["cards"])
+
+
+def test_without_prefetch_the_form_is_fetched_and_only_the_patients_own_is_read(
+    service: LoopbackServer, fhir_server: str
+) -> None:
+    record, _ = _infection_on_the_form_only()
+    fetched = _hook(service, record, fhirServer=fhir_server)
+    assert fetched.status_code == 200, fetched.text
+    cards = fetched.json()["cards"]
+    assert cards[0]["summary"].startswith("FBSS pathway: Urgent review")  # from the form
+    assert not any("FHIR-" in card["detail"] for card in cards)  # read whole, no conflict
+    # Every other patient was sent this form too (fhirsnake ignores the patient
+    # parameter); the parametrised test above shows none of them took it.
 
 
 def test_a_server_that_cannot_be_reached_is_412_not_no_data(service: LoopbackServer) -> None:

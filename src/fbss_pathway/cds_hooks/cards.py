@@ -4,8 +4,11 @@ At most four cards: the stage (with the standing actions), the step to decide
 on, what needs attention, and cautions. Every card names its first rule in
 ``source`` and carries its basis in ``detail`` (Markdown with blank lines
 between blocks): the reasons, the inputs read in clinical words with units,
-the sources and what is not recorded. The specification forbids null and empty
-values, so absent parts are left out, never sent empty.
+the sources and what is not recorded. Given the record, the stage card also
+shows the dates the decision counts from (age, the last operation and the
+months since, the assessment date). The specification forbids null and empty
+values, so absent parts are left out, never sent empty. The order-sign
+guardrail's card is built in :mod:`.order_card`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..explain.summary import stage_reasons
-from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
+from ..explain.words import (
+    code_words,
+    fact_label,
+    item_label,
+    percent_range,
+    record_dates,
+    value_text,
+)
 from ..recommendation import Action, MissingInput, Recommendation
+from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
-from ..steps import StepCheck
 from ..vocabulary import ActionCode, Stage
 
-__all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards"]
+__all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards", "new_card"]
 
 #: The code system of ``source.topic``: the code is the rule id.
 RULE_SYSTEM = "urn:fbss-pathway:rule"
@@ -32,7 +42,10 @@ _CAUTIONS = {ActionCode.REOPERATION_CAUTION}
 
 
 def cards(
-    recommendation: Recommendation, *, ruleset: RuleSet | None = None
+    recommendation: Recommendation,
+    *,
+    ruleset: RuleSet | None = None,
+    record: PatientRecord | None = None,
 ) -> list[dict[str, Any]]:
     """At most four CDS Hooks cards for a recommendation, the stage card first.
 
@@ -49,6 +62,8 @@ def cards(
         recommendation: From :func:`fbss_pathway.evaluate`.
         ruleset: The rule set that produced it, for rule titles and citations;
             the packaged rules by default.
+        record: The record it was made from; its dates then head the stage
+            card's detail (the summary has no room for them).
     """
     ruleset = ruleset or default_ruleset()
     titles = {rule.id: rule.title for rule in ruleset.rules}
@@ -62,7 +77,7 @@ def cards(
     if steps:
         names = ", ".join(code_words(a.code) for a in steps)
         result.append(
-            _card(
+            new_card(
                 f"{'Now' if urgent else 'Next step'}: {names}",
                 "critical" if urgent else "info",
                 steps[0].rule_id,
@@ -73,7 +88,7 @@ def cards(
     if attention:
         names = ", ".join(code_words(a.code) for a in attention)
         result.append(
-            _card(
+            new_card(
                 f"Needs attention: {names}",
                 "warning",
                 attention[0].rule_id,
@@ -86,12 +101,12 @@ def cards(
     order = ["info", "warning", "critical"]
     highest = max((card["indicator"] for card in result), key=order.index, default="info")
     next_step = f"; next: {code_words(steps[0].code)}" if steps and not urgent else ""
-    stage_card = _card(
+    stage_card = new_card(
         f"FBSS pathway: {code_words(recommendation.stage)}{next_step}",
         "critical" if urgent else highest,
         recommendation.stage_basis[0] if recommendation.stage_basis else None,
         titles,
-        _stage_detail(recommendation, standing, titles),
+        _stage_detail(recommendation, standing, titles, record),
     )
     return [stage_card, *result]
 
@@ -121,14 +136,18 @@ def _cautions_card(
     summary = "; ".join(named)
     if not summary.lower().startswith("caution"):  # never "Caution: Caution before ..."
         summary = f"Caution: {summary}"
-    return _card(summary, "warning", first, titles, lines)
+    return new_card(summary, "warning", first, titles, lines)
 
 
 def _stage_detail(
-    recommendation: Recommendation, standing: list[Action], titles: dict[str, str]
+    recommendation: Recommendation,
+    standing: list[Action],
+    titles: dict[str, str],
+    record: PatientRecord | None,
 ) -> list[str]:
     placed = stage_reasons(recommendation, titles)
     lines = [f"**Stage: {code_words(recommendation.stage)}**", ""]
+    lines += [record_dates(record), ""] if record is not None else []
     if placed:
         lines += ["Why: " + "; ".join(placed) + ".", ""]
     else:
@@ -167,9 +186,10 @@ def _summary(text: str) -> str:
     return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
 
 
-def _card(
+def new_card(
     summary: str, indicator: str, rule_id: str | None, titles: dict[str, str], lines: list[str]
 ) -> dict[str, Any]:
+    """One card as the specification wants it: fresh uuid, short summary, the rule as source."""
     source: dict[str, Any] = {"label": f"{_LABEL} rule {rule_id}" if rule_id else _LABEL}
     if rule_id is not None:
         topic = {"system": RULE_SYSTEM, "code": rule_id}
@@ -265,53 +285,3 @@ def _empty_values(value: Any, path: str) -> Iterable[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _empty_values(item, f"{path}[{index}]")
-
-
-#: This service's reasons a clinician may give for signing an order the pathway does not
-#: support (CDS Hooks 2.0 leaves the codes to the service).
-OVERRIDE_SYSTEM = "urn:fbss-pathway:override-reason"
-OVERRIDE_REASONS = {
-    "clinical-judgement": "Clinical judgement: the pathway does not fit this patient",
-    "record-incomplete": "The record is incomplete or out of date",
-    "patient-preference": "The patient's informed preference",
-    "specialist-advice": "On a specialist's or the team's advice",
-}
-
-
-def order_warning_card(check: StepCheck, *, ruleset: RuleSet | None = None) -> dict[str, Any]:
-    """A warning for an order the pathway does not support now: why, and what it recommends."""
-    recommendation = check.recommendation
-    why: list[str] = []
-    if recommendation.stage is Stage.URGENT_REVIEW:
-        why.append("- A red flag: urgent specialist review comes before any step of the ladder.")
-    why += [f"- {warning.message}" for warning in recommendation.warnings]
-    title = check.rule_title or code_words(check.step)
-    why += [f"- Not met ({title}): {criterion}" for criterion in check.unmet]
-    why += [f"- Not recorded ({title}): {criterion}" for criterion in check.unknown]
-    lines = [
-        f"**{code_words(check.step)} is not what the FBSS pathway supports now.**",
-        "",
-        "**Why not:**",
-        "",
-        *(why or ["- No rule of the pathway recommends it for this patient."]),
-        "",
-        f"**The pathway recommends instead:** stage {code_words(recommendation.stage).lower()}.",
-        "",
-        *[f"1. {code_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
-        "",
-        f"Rule set {recommendation.ruleset_version}. "
-        "Supports, does not replace, clinical judgement.",
-    ]
-    titles = {rule.id: rule.title for rule in (ruleset or default_ruleset()).rules}
-    card = _card(
-        f"{code_words(check.step)}: not supported by the FBSS pathway now",
-        "warning",
-        check.rule_id,
-        titles,
-        lines,
-    )
-    card["overrideReasons"] = [
-        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
-        for code, display in OVERRIDE_REASONS.items()
-    ]
-    return card

@@ -3,10 +3,12 @@
 Start it with ``fbss-pathway serve`` (localhost:8080 by default). What the
 client did not prefetch (a key missing or null) is fetched from the call's
 ``fhirServer`` when the service may fetch from it (:mod:`.fetch`); otherwise a
-missing key gets 412, and a null key means the client has no such data.
+missing key gets 412 (the assessment form's only a warning), and a null key
+means the client has no such data. Keys the service did not name are read too.
 The prefetch is read with the FHIR reader's safety rules for ``context.patientId``
-(resources about another patient are ignored); a patient outside the pathway
-gets ``200 {"cards": []}``, and conflicting entries become warning cards.
+(resources about another patient are ignored), as of today or the date
+``create_app(today=...)`` gives; a patient outside the pathway gets
+``200 {"cards": []}``, and conflicting entries become warning cards.
 
 Malformed requests get 400 with a FHIR OperationOutcome naming the problem; the
 log records request ids, outcomes and timings, never patient data.
@@ -19,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -41,17 +44,14 @@ from .calls import (
     read_call,
     safe_id,
 )
-from .cards import OVERRIDE_REASONS
-from .hooks import (
-    HOOKS,
-    ORDER_SIGN_ID,
+from .hooks import HOOKS, ORDER_SIGN_ID, SERVICE_ID, order_sign, patient_view
+from .order_card import OVERRIDE_REASONS
+from .prefetch import (
     PREFETCH,
-    SERVICE_ID,
     complete_prefetch,
     needs_fetch,
-    order_sign,
-    patient_view,
     prefetch_from_bundle,
+    unnamed_keys,
 )
 from .replay import SharedReplays
 
@@ -78,6 +78,7 @@ def create_app(
     authenticator: Authenticator | None = None,
     cors_origins: Sequence[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
+    today: Callable[[], date] | None = None,
 ) -> Starlette:
     """The ASGI application.
 
@@ -88,8 +89,15 @@ def create_app(
         cors_origins: Browser origins allowed to call (none by default); ``*``
             only without authentication.
         max_body: The largest request body read, in bytes.
+        today: The date the service assesses as of, asked once per call
+            (``date.today`` by default, so a running service moves on at
+            midnight); a fixed date lets tests and replays of old calls give the
+            answers of that day.
     """
     rules = ruleset or default_ruleset()
+    assessment_date = today or date.today
+    if not callable(assessment_date):
+        raise ValueError("today must be a function giving the assessment date")
     computing = _ComputePool()
     if authenticator is not None and "*" in cors_origins:
         raise ValueError("CORS for any origin ('*') is refused together with authentication")
@@ -177,6 +185,7 @@ def create_app(
                 inline = False  # what was fetched may be large
             else:  # only checks which keys are present: no network, no waiting
                 prefetch, unread = complete_prefetch(body, client, authenticated)
+            assessed = assessment_date()
             if hook_name == "order-sign":
                 work = partial(
                     order_sign,
@@ -184,10 +193,13 @@ def create_app(
                     context["patientId"],
                     rules,
                     unread,
+                    assessed,
                     context["draftOrders"],
                 )
             else:
-                work = partial(patient_view, prefetch, context["patientId"], rules, unread)
+                work = partial(
+                    patient_view, prefetch, context["patientId"], rules, unread, assessed
+                )
             if inline:
                 result, ignored = work()
             else:
@@ -200,6 +212,7 @@ def create_app(
                 cards=len(result),
                 ignored=ignored,
                 unread=sorted(unread),
+                unnamed_keys=unnamed_keys(prefetch),
                 ms=round((time.perf_counter() - started) * 1e3, 1),
             )
             return json_response({"cards": result})

@@ -3,7 +3,8 @@
 ``item_label("examination.myofascial_trigger_zones")`` is "Myofascial trigger
 zones" (the record's own description of the item); ``value_text`` puts units on
 numbers ("7/10", "80 %", "53 months"); ``code_words`` turns a stage or action
-code into words with its acronyms ("SCS trial").
+code into words with its acronyms ("SCS trial"); ``record_dates`` gives the
+dates a clinician checks a decision against.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..facts import FACTS
+from ..facts import FACTS, extract_facts
 from ..record import PatientRecord, Treatment
 
-__all__ = ["code_words", "fact_label", "item_label", "percent_range", "value_text"]
+__all__ = [
+    "code_words",
+    "fact_label",
+    "item_label",
+    "percent_range",
+    "record_dates",
+    "value_text",
+]
 
 _ACRONYMS = {"scs": "SCS", "mri": "MRI", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS"}
 _UNITS = (
@@ -71,6 +79,24 @@ def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
                 return text[:-1] if value == 1 and text.endswith("s") else text  # 1 month
         return number
     return str(value).replace("_", " ")
+
+
+def record_dates(record: PatientRecord) -> str:
+    """Age, the last operation and the assessment date, as a clinician checks a decision.
+
+    "Age 54 years · last operation 2024-03-02 (32 months ago) · assessed
+    2026-11-21". Most thresholds of the pathway count from these dates (an
+    adult, six months after the operation), and an EHR's chart may hold others
+    than the clinician expects: shown, a wrong date is seen. The months are the
+    rules' own (the facts' calendar months), never counted a second way.
+    """
+    last = max(operation.date for operation in record.operations)
+    months = extract_facts(record).get("months_since_last_operation")
+    since = f" ({value_text('months', months)} ago)" if months is not None else ""
+    return (
+        f"Age {value_text('age_years', record.age_years)} · last operation "
+        f"{last.isoformat()}{since} · assessed {record.assessment_date.isoformat()}"
+    )
 
 
 def percent_range(low: float, high: float) -> str:

@@ -1,0 +1,76 @@
+"""The order-sign guardrail's card: an ordered step the pathway does not support now.
+
+It says why not (a red flag, a deferral, the criteria of the closest rule that
+are unmet or unrecorded), what the pathway recommends instead, and offers the
+reasons a clinician may give for signing anyway (CDS Hooks 2.0 leaves their
+codes to the service).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..explain.words import code_words, record_dates
+from ..record import PatientRecord
+from ..ruleset import RuleSet, default_ruleset
+from ..steps import StepCheck
+from ..vocabulary import Stage
+from .cards import new_card
+
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "order_warning_card"]
+
+#: This service's reasons a clinician may give for signing an order the pathway does not
+#: support (CDS Hooks 2.0 leaves the codes to the service).
+OVERRIDE_SYSTEM = "urn:fbss-pathway:override-reason"
+OVERRIDE_REASONS = {
+    "clinical-judgement": "Clinical judgement: the pathway does not fit this patient",
+    "record-incomplete": "The record is incomplete or out of date",
+    "patient-preference": "The patient's informed preference",
+    "specialist-advice": "On a specialist's or the team's advice",
+}
+
+
+def order_warning_card(
+    check: StepCheck, *, ruleset: RuleSet | None = None, record: PatientRecord | None = None
+) -> dict[str, Any]:
+    """A warning for an order the pathway does not support now: why, and what it recommends.
+
+    With the record, its dates (age, last operation, assessment) follow the
+    headline: many refusals count from them.
+    """
+    recommendation = check.recommendation
+    why: list[str] = []
+    if recommendation.stage is Stage.URGENT_REVIEW:
+        why.append("- A red flag: urgent specialist review comes before any step of the ladder.")
+    why += [f"- {warning.message}" for warning in recommendation.warnings]
+    title = check.rule_title or code_words(check.step)
+    why += [f"- Not met ({title}): {criterion}" for criterion in check.unmet]
+    why += [f"- Not recorded ({title}): {criterion}" for criterion in check.unknown]
+    lines = [
+        f"**{code_words(check.step)} is not what the FBSS pathway supports now.**",
+        "",
+        *([record_dates(record), ""] if record is not None else []),
+        "**Why not:**",
+        "",
+        *(why or ["- No rule of the pathway recommends it for this patient."]),
+        "",
+        f"**The pathway recommends instead:** stage {code_words(recommendation.stage).lower()}.",
+        "",
+        *[f"1. {code_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
+        "",
+        f"Rule set {recommendation.ruleset_version}. "
+        "Supports, does not replace, clinical judgement.",
+    ]
+    titles = {rule.id: rule.title for rule in (ruleset or default_ruleset()).rules}
+    card = new_card(
+        f"{code_words(check.step)}: not supported by the FBSS pathway now",
+        "warning",
+        check.rule_id,
+        titles,
+        lines,
+    )
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS.items()
+    ]
+    return card
