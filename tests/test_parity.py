@@ -1,0 +1,393 @@
+"""Parity: one integrator chart, one decision, whichever way it reaches the pathway.
+
+Each case of ``tests/integrator/`` (see its README) is a FHIR chart written as a
+US EHR integrator would, from the documentation, in one of three styles (codes
+only; the assessment form only; both, with billed sessions and problem-list
+leftovers), and the ``PatientRecord`` it means. For one assessment day (60 days
+ago, so the record accepts it) the decision (stage, action codes in order,
+warning rule ids) must be the same:
+
+1. evaluating the record;
+2. reading the chart (``read_bundle(..., assessment_date=day)``);
+3. through the CDS Hooks service under uvicorn, the client prefetching what
+   discovery asks for (``create_app(today=lambda: day)``);
+4. through the service fetching everything from a real FHIR server (fhirsnake
+   serving every case's resources, answering each search with all patients'
+   resources, so the patient guard is exercised);
+5. through ``screen_export`` of a Bulk Data export of the same resources
+   (NDJSON per type and a manifest whose ``transactionTime`` is the day).
+
+Servers start once per module. These are the guard that later clinical changes
+do not break the FHIR paths: keep them passing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pyarrow.parquet as pq
+import pytest
+
+from fbss_pathway import PatientRecord, Recommendation, evaluate
+from fbss_pathway.cds_hooks.hooks import SERVICE_ID
+from fbss_pathway.cds_hooks.service import create_app
+from fbss_pathway.explain.words import code_words
+from fbss_pathway.fhir import read_bundle
+from fbss_pathway.population import screen_export
+from fbss_pathway.vocabulary import ActionCode, Stage
+
+from .integrator_paths import CASES, INTEGRATOR, assessment_day, chart, record
+from .servers import LoopbackServer, free_port, wait_until_answering
+
+FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
+#: The one assessment day of every path, fixed for the whole module.
+DAY: date = assessment_day()
+#: What each case was written to show (its style and decision), for the first test.
+WRITTEN: dict[str, dict[str, str]] = json.loads((INTEGRATOR / "cases.json").read_text())
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the paths must agree on."""
+
+    stage: str
+    actions: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def decision_of(recommendation: Recommendation) -> Decision:
+    return Decision(
+        stage=recommendation.stage.value,
+        actions=tuple(code.value for code in recommendation.action_codes()),
+        warnings=tuple(warning.rule_id for warning in recommendation.warnings),
+    )
+
+
+def _patient_id(name: str) -> str:
+    return next(
+        str(entry["resource"]["id"])
+        for entry in chart(name, DAY)["entry"]
+        if entry["resource"]["resourceType"] == "Patient"
+    )
+
+
+def _resources() -> Iterator[dict[str, Any]]:
+    """Every resource of every case, dated for the day."""
+    for name in CASES:
+        for entry in chart(name, DAY)["entry"]:
+            yield entry["resource"]
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, Decision]:
+    """Path 1, the reference: each case's record, evaluated."""
+    return {name: decision_of(evaluate(record(name, DAY))) for name in CASES}
+
+
+def test_the_cases_are_the_integrator_set() -> None:
+    assert set(WRITTEN) == set(CASES)
+    styles = {case["style"] for case in WRITTEN.values()}
+    assert styles == {"codes", "form", "both"}
+    assert len(CASES) >= 12
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_record_is_the_decision_it_was_written_for(
+    name: str, expected: dict[str, Decision]
+) -> None:
+    written = WRITTEN[name]
+    assert expected[name].stage == written["stage"]
+    assert expected[name].actions[0] == written["first_action"]
+    assert expected[name].warnings == tuple(written["warnings"])
+
+
+# --- 2. read_bundle ------------------------------------------------------------------
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """A record's JSON with its lists in date order (the order of lists never matters)."""
+    data = dict(data)
+    data["operations"] = sorted(data["operations"], key=lambda o: (o["date"], o["kind"]))
+    data["treatments"] = sorted(
+        data["treatments"], key=lambda t: (t["kind"], t["start_date"] or "")
+    )
+    return data
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_reader_reads_each_chart_as_its_record(name: str) -> None:
+    """Not a decision but its cause: when a path below disagrees, this says which item."""
+    reading = read_bundle(chart(name, DAY), assessment_date=DAY)
+    assert reading.record is not None, reading.not_applicable
+    mine = PatientRecord.model_validate(record(name, DAY)).model_dump(mode="json")
+    assert _plain(reading.record.model_dump(mode="json")) == _plain(mine)
+    assert not reading.conflicts
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_reader_decides_as_the_record(name: str, expected: dict[str, Decision]) -> None:
+    reading = read_bundle(chart(name, DAY), assessment_date=DAY)
+    recommendation = reading.evaluate()
+    assert recommendation is not None, reading.not_applicable
+    assert decision_of(recommendation) == expected[name], (reading.conflicts, reading.ignored)
+
+
+# --- 3 and 4. the CDS Hooks service --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the cards show of a decision, by card (docs/cds-hooks.md, "Cards").
+
+    Cards carry no machine-readable stage or action codes (only ``source.topic``,
+    the first rule of each card), so the decision is read from the card text, in
+    the words ``fbss_pathway.explain.words`` gives each code: the stage from the
+    stage card's summary ("FBSS pathway: <stage>; next: ..."), the step to decide
+    on and what needs attention from their summaries, the standing actions from
+    the stage card's "With every stage" list, the cautions and the warnings' rule
+    ids from the cautions card (each warning a line ending with its rule id). The
+    cards group the actions, so their order is compared within each card only.
+    """
+
+    stage: str
+    steps: tuple[str, ...]
+    attention: tuple[str, ...]
+    cautions: tuple[str, ...]
+    standing: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+_STAGE_WORDS = {code_words(stage): stage.value for stage in Stage}
+_ACTION_WORDS = {code_words(code): code.value for code in ActionCode}
+#: The cards' groups (docs/cds-hooks.md): ladder steps, urgent review and a surgical opinion
+#: are the step to decide on; depression or anxiety to treat and an opioid to review need
+#: attention; the caution before another operation goes with the warnings.
+_ATTENTION = {ActionCode.TREAT_DEPRESSION_ANXIETY.value, ActionCode.OPIOID_REVIEW.value}
+_CAUTIONS = {ActionCode.REOPERATION_CAUTION.value}
+_STEPS = {
+    code.value
+    for code in ActionCode
+    if code.ladder_stage is not None or code is ActionCode.SURGICAL_OPINION
+}
+_RULE_AT_END = re.compile(r"\(([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\)$")
+
+
+def shown_of(decision: Decision) -> Shown:
+    """What the cards should show of a decision."""
+    actions = decision.actions
+    return Shown(
+        stage=decision.stage,
+        steps=tuple(a for a in actions if a in _STEPS),
+        attention=tuple(a for a in actions if a in _ATTENTION),
+        cautions=tuple(a for a in actions if a in _CAUTIONS),
+        standing=tuple(a for a in actions if not {a} & (_STEPS | _ATTENTION | _CAUTIONS)),
+        warnings=decision.warnings,
+    )
+
+
+def _named(text: str) -> tuple[str, ...]:
+    return tuple(_ACTION_WORDS.get(words.strip(), f"?{words.strip()}") for words in text.split(","))
+
+
+def shown_in(cards: list[dict[str, Any]]) -> Shown:
+    """Read the decision back from the service's cards."""
+    assert cards, "no cards: the service found the patient outside the pathway"
+    stage_card, *others = cards
+    summary = stage_card["summary"]
+    assert summary.startswith("FBSS pathway: "), summary
+    stage_words = summary.removeprefix("FBSS pathway: ").split(";")[0]
+    steps: tuple[str, ...] = ()
+    attention: tuple[str, ...] = ()
+    cautions: list[str] = []
+    warnings: list[str] = []
+    for card in others:
+        text = card["summary"]
+        if text.startswith(("Next step: ", "Now: ")):
+            steps = _named(text.split(": ", 1)[1])
+        elif text.startswith("Needs attention: "):
+            attention = _named(text.removeprefix("Needs attention: "))
+        else:  # the cautions card: warnings first (one line each), then the cautions
+            lines = card.get("detail", "").splitlines()
+            for line in lines:
+                if not line.startswith("- "):
+                    break
+                found = _RULE_AT_END.search(line)
+                warnings.append(found[1] if found else f"?{line}")
+            cautions += [
+                _ACTION_WORDS[words]
+                for words in re.findall(r"^\*\*(.+?)\*\* \(", card.get("detail", ""), re.M)
+                if words in _ACTION_WORDS
+            ]
+    standing: list[str] = []
+    lines = stage_card.get("detail", "").splitlines()
+    if "**With every stage:**" in lines:
+        for line in lines[lines.index("**With every stage:**") + 1 :]:
+            if not line and not standing:
+                continue
+            if not line.startswith("- "):
+                break
+            standing += _named(line.removeprefix("- ").split(": ", 1)[0])
+    return Shown(
+        stage=_STAGE_WORDS.get(stage_words, f"?{stage_words}"),
+        steps=steps,
+        attention=attention,
+        cautions=tuple(cautions),
+        standing=tuple(standing),
+        warnings=tuple(warnings),
+    )
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[LoopbackServer]:
+    """The service under uvicorn on loopback (no authentication), assessing as of the day."""
+    with LoopbackServer(create_app(today=lambda: DAY), free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The FHIR server (fhirsnake) with every case's resources; a search answers all of a type."""
+    python = FHIRSNAKE / "bin" / "python"
+    assert python.exists(), "the test FHIR server is not installed: run make unit"
+    root = tmp_path_factory.mktemp("integrator-fhir")
+    for resource in _resources():
+        folder = root / "resources" / resource["resourceType"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{resource['id']}.json").write_text(json.dumps(resource))
+    package = next((FHIRSNAKE / "lib").glob("python3*/site-packages/fhirsnake"))
+    port = free_port()
+    command = [str(python), "-m", "uvicorn", "main:app", "--app-dir", str(package)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{base}/", server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if server.stderr:
+            server.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def discovery(service: LoopbackServer) -> dict[str, str]:
+    """The prefetch templates the service asks for, as an EHR reads them from discovery."""
+    answer = httpx2.get(f"{service.base}/cds-services", timeout=30)
+    assert answer.status_code == 200, answer.text
+    found = next(s for s in answer.json()["services"] if s["id"] == SERVICE_ID)
+    prefetch: dict[str, str] = found["prefetch"]
+    return prefetch
+
+
+def prefetch_for(name: str, templates: dict[str, str]) -> dict[str, Any]:
+    """What an EHR prefetches from the chart for discovery's templates.
+
+    ``Patient/{{context.patientId}}`` is the Patient itself; ``<Type>?patient=...``
+    a searchset of the chart's resources of that type (null when it has none),
+    as ``prefetch_from_bundle`` builds it: resources the service did not ask
+    for (Encounters, Claims) are not sent.
+    """
+    entries = chart(name, DAY)["entry"]
+    prefetch: dict[str, Any] = {}
+    for key, template in templates.items():
+        kind = template.split("?")[0].split("/")[0]
+        found = [e for e in entries if e["resource"]["resourceType"] == kind]
+        if "?" not in template:
+            prefetch[key] = found[0]["resource"] if found else None
+        else:
+            prefetch[key] = (
+                {"resourceType": "Bundle", "type": "searchset", "total": len(found), "entry": found}
+                if found
+                else None
+            )
+    return prefetch
+
+
+def _hook(service: LoopbackServer, name: str, **call: Any) -> list[dict[str, Any]]:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/example", "patientId": _patient_id(name)},
+        **call,
+    }
+    answer = httpx2.post(f"{service.base}/cds-services/{SERVICE_ID}", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    cards: list[dict[str, Any]] = answer.json()["cards"]
+    return cards
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_service_with_prefetch_decides_as_the_record(
+    name: str, expected: dict[str, Decision], service: LoopbackServer, discovery: dict[str, str]
+) -> None:
+    cards = _hook(service, name, prefetch=prefetch_for(name, discovery))
+    assert shown_in(cards) == shown_of(expected[name])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_service_fetching_from_the_fhir_server_decides_as_the_record(
+    name: str, expected: dict[str, Decision], service: LoopbackServer, fhir_server: str
+) -> None:
+    cards = _hook(
+        service,
+        name,
+        fhirServer=fhir_server,
+        fhirAuthorization={"access_token": "t0ken", "token_type": "Bearer", "scope": "x"},
+    )
+    assert shown_in(cards) == shown_of(expected[name])
+
+
+# --- 5. screen of a Bulk Data export -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The Parquet rows of a screen of every case's resources, by patient id."""
+    root = tmp_path_factory.mktemp("integrator-bulk")
+    export = root / "export"
+    export.mkdir()
+    by_type: dict[str, list[str]] = {}
+    for resource in _resources():
+        by_type.setdefault(resource["resourceType"], []).append(json.dumps(resource))
+    output = []
+    for kind, lines in sorted(by_type.items()):
+        (export / f"{kind}.ndjson").write_text("\n".join(lines) + "\n")
+        url = f"https://ehr.example.org/bulk/5f1c/{kind}.ndjson"
+        output.append({"type": kind, "url": url, "count": len(lines)})
+    manifest = {
+        "transactionTime": f"{DAY.isoformat()}T21:40:12.345Z",
+        "request": "https://ehr.example.org/fhir/Group/spine-clinic/$export",
+        "requiresAccessToken": True,
+        "output": output,
+        "error": [],
+    }
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    summary = screen_export(export, root / "screen", workers=1, progress=False)
+    assert summary.read == len(CASES)
+    rows: dict[str, dict[str, Any]] = {}
+    for part in sorted((root / "screen" / "patients").glob("part-*.parquet")):
+        for row in pq.read_table(part).to_pylist():
+            rows[row["patient_id"]] = row
+    return rows
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_screen_of_a_bulk_export_decides_as_the_record(
+    name: str, expected: dict[str, Decision], screened: dict[str, dict[str, Any]]
+) -> None:
+    row = screened[_patient_id(name)]
+    assert row["outcome"] == "evaluated", row["detail"]
+    shown = Decision(row["stage"], tuple(row["actions"]), tuple(row["warnings"]))
+    assert shown == expected[name]
