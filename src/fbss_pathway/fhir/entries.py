@@ -46,10 +46,18 @@ def load(bundle: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
 class RawEntry:
     """One entry of the bundle, before validation."""
 
-    __slots__ = ("full_url", "number", "resource", "type")
+    __slots__ = ("_label", "full_url", "number", "resource", "type")
+    _label: str | None
 
     @property
     def label(self) -> str:
+        """The name a clinician can find the resource by (see :meth:`_name`), made once."""
+        label = self._label
+        if label is None:
+            label = self._label = self._name()
+        return label
+
+    def _name(self) -> str:
         """The name a clinician can find the resource by in the EHR.
 
         ``Type/id`` when the resource has an id, else the entry's ``fullUrl``, else its
@@ -66,6 +74,7 @@ class RawEntry:
     def __init__(self, number: int, full_url: str | None, resource: Mapping[str, Any]) -> None:
         self.number = number
         self.full_url = full_url
+        self._label = None
         self.resource = resource
         kind = resource.get("resourceType")
         if not isinstance(kind, str) or not kind:

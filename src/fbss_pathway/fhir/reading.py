@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..evaluation import evaluate
 from ..recommendation import PathwayWarning, Recommendation
-from ..record import PatientRecord, SpineOperation
+from ..record import PatientRecord, SpineOperation, Treatment
 from ..ruleset import RuleSet
 from .codes import CodeMap
 from .duplicates import distinct
@@ -229,7 +229,7 @@ def _reading(
     draft: dict[str, Any] = {
         "assessment_date": assessed,
         "operations": sorted(operations, key=_order),
-        "treatments": sorted(treatments, key=_order),
+        "treatments": sorted(treatments, key=_treatment_order),
     }
     if len(scope.ids) == 1:
         draft["patient_id"] = next(iter(scope.ids))
@@ -242,8 +242,12 @@ def _reading(
     return BundleReading(record, (), ignored, conflicts, unreadable)
 
 
-def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[dict[str, Any]]:
-    """One treatment per treatment the chart describes (:mod:`.treatments`), marks removed."""
+def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[Treatment]:
+    """One treatment per treatment the chart describes (:mod:`.treatments`).
+
+    An entry read alone keeps the model validated when it was read; a joined one is
+    validated once more (its details come from several entries).
+    """
     kept, dropped, details = readable_treatments(chart.treatments, assessed)
     for draft, reason in dropped:
         chart.ignored.append(Ignored(draft["_entry"], draft["_type"], reason, draft["_label"]))
@@ -255,18 +259,22 @@ def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list
         )
     joined, found = join_treatments(kept)
     conflicts += found
-    return [{k: v for k, v in t.items() if not k.startswith("_")} for t in joined]
+    return [
+        treatment.get("_model")
+        or Treatment.model_validate({k: v for k, v in treatment.items() if not k.startswith("_")})
+        for treatment in joined
+    ]
 
 
 def _unreadable(
-    chart: Chart, values: dict[str, Any], treatments: list[dict[str, Any]]
+    chart: Chart, values: dict[str, Any], treatments: list[Treatment]
 ) -> dict[str, tuple[str, ...]]:
     """Items spoken to only by values that could not be read (a readable value elsewhere wins)."""
     found = {}
     for item, labels in chart.unreadable.items():
         kind, _, name = item.removeprefix("treatments[").partition("].")
         known = (
-            any(t["kind"] == kind and t.get(name) is not None for t in treatments)
+            any(t.kind == kind and getattr(t, name, None) is not None for t in treatments)
             if item.startswith("treatments[")
             else item in values
         )
@@ -331,6 +339,11 @@ def _operations(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list
             conflicts.append(Conflict(f"{kind} operation levels", entries, why, labels))
         operations.append(joined)
     return operations
+
+
+def _treatment_order(treatment: Treatment) -> tuple[Any, ...]:
+    """A canonical order of treatments (by date, then content), whatever the entries' order."""
+    return (treatment.start_date or date.min, *(str(v) for v in treatment.__dict__.values()))
 
 
 def _order(draft: dict[str, Any]) -> tuple[Any, ...]:

@@ -49,6 +49,7 @@ _DISTINGUISHED = {
     TreatmentKind.ANALGESICS.value: "_drug",
 }
 _EXERCISE = TreatmentKind.EXERCISE_THERAPY.value
+_SHARED = frozenset({"kind", "start_date"})  # equal in every entry joined
 
 Draft = dict[str, Any]
 
@@ -174,18 +175,23 @@ def _compatible(cluster: list[Draft], draft: Draft) -> bool:
 def _merge(group: list[Draft], conflicts: list[Conflict], *, course: bool = False) -> Draft:
     """One treatment from the entries that describe it; disagreeing details left unknown."""
     first = group[0]
+    if len(group) == 1 and not course:  # the common case: one entry, already validated
+        return {**first, "_labels": first["_labels"]}
     merged: Draft = {
+        "kind": first["kind"],
+        "start_date": first["start_date"],  # one day for all, or the course's first session
         "_entry": min(d["_entry"] for d in group),
         "_labels": tuple(sorted({label for d in group for label in d["_labels"]})),
     }
     values: dict[str, list[tuple[Any, Draft]]] = defaultdict(list)
     for draft in group[1:] if course else group:
         for key, value in draft.items():
-            if not key.startswith("_") and value is not None:
+            if key[0] != "_" and value is not None and key not in _SHARED:
                 values[key].append((value, draft))
     if course:  # the course's span and sessions, unless an entry gives them (its details join)
-        values.pop("start_date", None)
-        merged.update({k: v for k, v in first.items() if not k.startswith("_") and k not in values})
+        for key in ("duration_weeks", "sessions"):
+            if key not in values:
+                merged[key] = first[key]
     for key, given in values.items():
         distinct = {_key(value) for value, _ in given}
         if len(distinct) == 1:
@@ -241,6 +247,7 @@ def readable_treatments(
                 dropped.append((marked, f"treatment {', '.join(fields)} not valid"))
                 continue
             details += [(marked, name) for name in fields]
+        values = {k: v for k, v in treatment.__dict__.items() if v is not None}
         marks = {k: v for k, v in marked.items() if k.startswith("_")}
-        kept.append(treatment.model_dump(exclude_none=True) | marks)
+        kept.append(values | marks | {"_model": treatment})
     return kept, dropped, details
