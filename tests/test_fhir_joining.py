@@ -68,6 +68,7 @@ def group(kind: str, day: str, **details: Any) -> list[dict[str, Any]]:
         {"linkId": "treatments.start_date", "answer": [{"valueDate": day}]},
     ]
     for name, value in details.items():
+        answer: dict[str, Any]
         if isinstance(value, bool):
             answer = {"valueBoolean": value}
         elif isinstance(value, int | float):
@@ -111,7 +112,8 @@ def test_details_that_disagree_are_a_conflict_naming_both_resources_and_left_unk
     recommendation = reading.evaluate()
     assert recommendation is not None
     [warning] = [w for w in recommendation.warnings if w.rule_id == CONFLICT_WARNING]
-    assert "Procedure/mbb1" in warning.message and "QuestionnaireResponse/qr1" in warning.message
+    assert "Procedure/mbb1" in warning.message
+    assert "QuestionnaireResponse/qr1" in warning.message
     assert reading.record is not None
     assert "block_relief_percent" not in extract_facts(reading.record)
 
@@ -264,7 +266,8 @@ def test_the_birth_date_outvotes_an_age_observation_and_the_disagreement_is_a_co
     [conflict] = reading.conflicts
     assert conflict.item == "age years"
     reading = read_bundle(with_birth("1972-01-15", age_observation(17, "2026-09-01")))
-    assert reading.record is not None and reading.record.age_years == 54
+    assert reading.record is not None
+    assert reading.record.age_years == 54
     assert [c.item for c in reading.conflicts] == ["age years"]
 
 
@@ -306,7 +309,8 @@ def test_an_unreadable_value_is_unknown_named_in_a_warning_and_missing() -> None
     recommendation = reading.evaluate()
     assert recommendation is not None
     texts = [w.message for w in recommendation.warnings if w.rule_id == UNREADABLE_WARNING]
-    assert len(texts) == 2 and any("Procedure/ex1" in text for text in texts)
+    assert len(texts) == 2
+    assert any("Procedure/ex1" in text for text in texts)
     fields = {m.field for m in recommendation.missing}
     assert "treatments[exercise_therapy, most recent].duration_weeks" in fields
     assert "psychosocial.phq9" in fields
