@@ -353,3 +353,35 @@ def test_the_integrators_guide_example_procedure_is_read_as_it_says() -> None:
     [block] = of_kind(reading, TreatmentKind.MEDIAL_BRANCH_BLOCK)
     assert (block.relief_percent, block.relief_duration_months) == (80, 0.1)
     assert reading.ignored == []
+
+
+def test_a_form_group_naming_its_resource_joins_it_whatever_the_dates_and_levels() -> None:
+    named = group("medial_branch_block", "2026-06-02", relief_percent=75)
+    named.append(
+        {
+            "linkId": "treatments.record",
+            "answer": [{"valueReference": {"reference": "Procedure/b"}}],
+        }
+    )
+    reading = read_bundle(
+        bundle(
+            procedure("64493", "2026-06-01", ident="a", levels=("L4-L5",)),
+            procedure("64493", "2026-06-01", ident="b", levels=("L5-S1",)),
+            form(named),
+        )
+    )
+    blocks = of_kind(reading, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+    assert sorted((b.start_date.isoformat(), b.relief_percent or 0) for b in blocks) == [
+        ("2026-06-01", 0),
+        ("2026-06-01", 75),
+    ]
+    [conflict] = reading.conflicts  # the form's day differs from the Procedure's
+    assert conflict.resources == ("Procedure/b", "QuestionnaireResponse/qr1")
+
+
+def test_the_questionnaire_asks_which_resource_a_treatment_group_describes() -> None:
+    from fbss_pathway.fhir import questionnaire
+
+    [treatments] = [i for i in questionnaire()["item"] if i["linkId"] == "treatments"]
+    [record] = [i for i in treatments["item"] if i["linkId"] == "treatments.record"]
+    assert record["type"] == "reference"

@@ -62,7 +62,9 @@ def test_the_questionnaire_is_valid_fhir_and_asks_for_every_record_item() -> Non
     Questionnaire.model_validate(form)
     assert form["url"] == QUESTIONNAIRE_URL
     schema = PatientRecord.model_json_schema()
-    expected = _schema_paths(schema, schema, "") - {"patient_id"}
+    # every record item, and the one question that is not an item (which resource a
+    # treatment group describes)
+    expected = (_schema_paths(schema, schema, "") - {"patient_id"}) | {"treatments.record"}
     assert _link_ids(form["item"]) == expected
 
 

@@ -93,8 +93,32 @@ def questionnaire() -> dict[str, Any]:
         "subjectType": ["Patient"],
         "description": "Every item the FBSS pathway reads; leave a question unanswered when "
         "the item was not assessed (unknown is not 'no').",
-        "item": list(_questions(PatientRecord, "")),
+        "item": _with_record_reference(list(_questions(PatientRecord, ""))),
     }
+
+
+#: The question joining a treatment group to the EHR resource that records it.
+RECORD_LINK = "treatments.record"
+
+
+def _with_record_reference(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``treatments`` group gains a question naming the resource it describes.
+
+    Not a record item: it tells the reader which coded resource (a CPT-coded
+    Procedure, a MedicationRequest) the group's details belong to, so that the
+    two are one treatment whatever their dates say (docs/integrators.md).
+    """
+    for item in items:
+        if item["linkId"] == "treatments":
+            item["item"].append(
+                {
+                    "linkId": RECORD_LINK,
+                    "text": "The EHR resource that records this treatment "
+                    "(e.g. Procedure/123), when there is one.",
+                    "type": "reference",
+                }
+            )
+    return items
 
 
 def read_response(chart: Chart, entry: RawEntry) -> None:
@@ -136,17 +160,25 @@ def _answers(item: ResponseItem) -> list[Any]:
 def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | None) -> None:
     link = item["linkId"]
     if link in ("operations", "treatments"):
+        subs = item.get("item") or []
         draft = {
             sub["linkId"].removeprefix(f"{link}."): _group_value(sub)
-            for sub in item.get("item") or []
+            for sub in subs
             if _answers(sub)
         }
+        refers = [
+            reference
+            for sub in subs
+            if sub["linkId"] == RECORD_LINK
+            for answer in sub.get("answer") or []
+            if (reference := (answer.get("valueReference") or {}).get("reference"))
+        ]
         if link == "operations":
             chart.operations.append(
                 {**draft, "_entry": entry.number, "_type": entry.type, "_label": entry.label}
             )
         else:
-            chart.treatment(entry, draft, form=True)
+            chart.treatment(entry, draft, form=True, refers=tuple(refers))
         return
     parts = item.get("item")
     if parts:  # a section group

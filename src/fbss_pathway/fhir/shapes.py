@@ -208,6 +208,7 @@ class Answer(TypedDict, total=False):
     valueDate: FhirDate | None
     valueString: str | None
     valueCoding: Coding | None
+    valueReference: Reference | None
 
 
 @with_config(_STRICT)

@@ -65,7 +65,8 @@ def join_treatments(drafts: Iterable[Draft]) -> tuple[list[Draft], list[Conflict
     """
     dated: list[Draft] = []
     undated: list[Draft] = []
-    for draft in drafts:
+    conflicts: list[Conflict] = []
+    for draft in _referred(list(drafts), conflicts):
         marked = {**draft, "_labels": (draft["_label"],)}
         (dated if _day(marked) is not None else undated).append(marked)
     courses, rest = _courses(dated)
@@ -76,10 +77,51 @@ def join_treatments(drafts: Iterable[Draft]) -> tuple[list[Draft], list[Conflict
             course.append(draft)
         else:
             single.append(draft)
-    conflicts: list[Conflict] = []
     joined = [_merge(course, conflicts, course=True) for course in courses]
     joined += _same_day(single, conflicts)
     return joined + undated, conflicts
+
+
+def _referred(drafts: list[Draft], conflicts: list[Conflict]) -> list[Draft]:
+    """Form groups that name the resource they describe take its day, levels and drug.
+
+    So the joining below puts them with that resource (and with no other of the
+    day). A form date that differs from the resource's is a conflict; the
+    resource's day is read.
+    """
+    referring = [d for d in drafts if d.get("_refers")]
+    if not referring:
+        return drafts
+    by_label = {d["_label"]: d for d in drafts if not d.get("_form")}
+    result = []
+    for draft in drafts:
+        target = next(
+            (
+                by_label[label]
+                for ref in draft.get("_refers") or ()
+                for label in by_label
+                if ref == label or ref.endswith("/" + label)
+            ),
+            None,
+        )
+        if target is None or target["kind"] != draft["kind"]:
+            result.append(draft)
+            continue
+        said = draft.get("start_date")
+        day = target.get("start_date")
+        if said is not None and day is not None and said != day:
+            why = "the resource's date was read: the form group naming it gives another"
+            labels = (target["_label"], draft["_label"])
+            entries = tuple(sorted({target["_entry"], draft["_entry"]}))
+            conflicts.append(Conflict(f"{draft['kind']} start_date", entries, why, labels))
+        joined = {k: v for k, v in draft.items() if k != "_model"}  # its details may move
+        if day is not None:
+            joined["start_date"] = day
+        for mark in ("_levels", "_drug"):
+            if target.get(mark):
+                joined[mark] = target[mark]
+        result.append(joined)
+    return result
 
 
 def _day(draft: Draft) -> date | None:
