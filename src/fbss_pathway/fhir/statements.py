@@ -162,6 +162,9 @@ def _clears(no: Statement, yes: Statement) -> bool:
 
 
 def _latest(item: str, said: list[Statement]) -> tuple[Any, Conflict | None]:
+    first = said[0].value
+    if all(s.value == first and type(s.value) is type(first) for s in said):
+        return first, None  # every entry says the same (a form repeating the codes): settled
     newest = _newest([(s.when, s) for s in said if s.when is not None]) or said
     values = {_key(s.value) for s in newest}
     if len(values) > 1:
