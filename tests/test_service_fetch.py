@@ -301,3 +301,26 @@ def test_redirects_are_not_followed() -> None:
         server.server_close()
     assert hits == ["/fhir/Patient/p1"]
     assert fetched.unread == {"patient": "the FHIR server answered 302"}
+
+
+@pytest.mark.parametrize(
+    ("allowed", "server", "admitted"),
+    [
+        ("http://127.0.0.1:1892", "http://127.0.0.1:1892/fhir", True),
+        ("http://127.0.0.1:1892", "http://127.0.0.1:18921/fhir", False),
+        ("https://ehr.example.org", "https://ehr.example.org.attacker.net/fhir", False),
+        ("https://ehr.example.org", "https://EHR.example.org:443/fhir", True),
+        ("https://ehr.example.org/fhir", "https://ehr.example.org/fhir2", False),
+        ("https://ehr.example.org/fhir/", "https://ehr.example.org/fhir/R4", True),
+        ("https://ehr.example.org/fhir", "http://ehr.example.org/fhir", False),
+        ("https://ehr.example.org", "https://ehr.example.org@attacker.net/fhir", False),
+        ("https://ehr.example.org", "https://user@ehr.example.org/fhir", False),
+        ("https://ehr.example.org", "https://ehr.example.org:99999/fhir", False),
+    ],
+)
+def test_the_fhir_server_allow_list_compares_origins_and_whole_path_segments(
+    allowed: str, server: str, admitted: bool
+) -> None:
+    client = TrustedClient("https://ehr", jwks_url="https://ehr/k", fhir_servers=(allowed,))
+    found = fhir_server_for({"fhirServer": server}, client, authenticated=True)
+    assert (found == server) is admitted

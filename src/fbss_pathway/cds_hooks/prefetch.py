@@ -12,6 +12,7 @@ written before it keep working and never lose its items silently.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..fhir import FhirError
 from .auth import TrustedClient
@@ -112,10 +113,40 @@ def fhir_server_for(
     if not isinstance(server, str) or not server.startswith(("https://", "http://")):
         return None
     if authenticated and not (
-        client is not None and any(server.startswith(allowed) for allowed in client.fhir_servers)
+        client is not None and any(_within(server, allowed) for allowed in client.fhir_servers)
     ):
         return None
     return server
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _within(server: str, allowed: str) -> bool:
+    """Whether ``server`` is the allowed FHIR base or below it.
+
+    Scheme, host and port must be equal (not a text prefix: ``127.0.0.1:1892``
+    must not admit ``127.0.0.1:18921``, nor ``ehr.example.org`` admit
+    ``ehr.example.org.attacker.net``), and the allowed path a whole-segment
+    prefix of the server's (``/fhir`` admits ``/fhir/R4``, not ``/fhir2``).
+    """
+    try:
+        ours, theirs = urlsplit(server), urlsplit(allowed)
+        ours_port = ours.port or _DEFAULT_PORTS.get(ours.scheme)
+        theirs_port = theirs.port or _DEFAULT_PORTS.get(theirs.scheme)
+    except ValueError:  # a port that is not a number, or out of range
+        return False
+    if (
+        ours.scheme.lower() != theirs.scheme.lower()
+        or ours.hostname is None
+        or ours.hostname != theirs.hostname  # urlsplit lower-cases hostnames
+        or ours_port != theirs_port
+        or ours.username is not None
+        or ours.password is not None
+    ):
+        return False
+    prefix = [part for part in theirs.path.split("/") if part]
+    return [part for part in ours.path.split("/") if part][: len(prefix)] == prefix
 
 
 def _access_token(body: dict[str, Any]) -> str | None:
