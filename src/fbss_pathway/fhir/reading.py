@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, get_args
 
-from pydantic import ValidationError
-
 from ..evaluation import evaluate
 from ..recommendation import PathwayWarning, Recommendation
-from ..record import PatientRecord, SpineOperation, Treatment
+from ..record import PatientRecord, Treatment
 from ..ruleset import RuleSet
 from .codes import CodeMap
 from .duplicates import distinct
 from .entries import RawEntry, load, raw_entries, validate
 from .errors import FhirError, NotApplicableError
+from .operations import one_per_operation
 from .patient import age_of, born_on
 from .questionnaire import read_response
 from .resources import Chart, Ignored
@@ -32,7 +31,7 @@ from .scope import PatientScope
 from .shapes import MEDICATION, PATIENT, Patient
 from .statements import Conflict, resolve
 from .treatments import join_treatments, readable_treatments
-from .unreadable import UNREADABLE_RULE, unreadable_missing, unreadable_text
+from .unreadable import UNREADABLE_RULE, unread_items, unreadable_missing, unreadable_text
 
 __all__ = [
     "ADULT_AGE",
@@ -212,11 +211,11 @@ def _reading(
     values, conflicts = resolve(chart.statements)
     conflicts = [*chart.conflicts, *conflicts]
     age = age_of(chart, assessed, birth_date, conflicts)
-    operations = _operations(chart, assessed, conflicts)
+    operations = one_per_operation(chart, assessed, conflicts)
     treatments = _treatments(chart, assessed, conflicts)
     conflicts.sort(key=lambda c: (c.item, c.entries))
     ignored = sorted(chart.ignored, key=lambda i: (i.entry, i.reason))
-    unreadable = _unreadable(chart, values, treatments)
+    unreadable = unread_items(chart, values, treatments)
     not_applicable = []
     if not operations:
         not_applicable.append("no completed lumbar spine operation on record")
@@ -264,81 +263,6 @@ def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list
         or Treatment.model_validate({k: v for k, v in treatment.items() if not k.startswith("_")})
         for treatment in joined
     ]
-
-
-def _unreadable(
-    chart: Chart, values: dict[str, Any], treatments: list[Treatment]
-) -> dict[str, tuple[str, ...]]:
-    """Items spoken to only by values that could not be read (a readable value elsewhere wins)."""
-    found = {}
-    for item, labels in chart.unreadable.items():
-        kind, _, name = item.removeprefix("treatments[").partition("].")
-        known = (
-            any(t.kind == kind and getattr(t, name, None) is not None for t in treatments)
-            if item.startswith("treatments[")
-            else item in values
-        )
-        if not known:
-            found[item] = tuple(sorted(set(labels)))
-    return found
-
-
-def _operations(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[dict[str, Any]]:
-    """The operations, each once: entries of one kind on one day are one operation.
-
-    A coded Procedure and the form's ``operations`` group often describe the same
-    operation; counted twice, they would double the operations the pathway counts.
-    Levels come from whichever entry gives them; levels that disagree are a conflict
-    and left unknown.
-    """
-    kept: dict[tuple[date, str], list[dict[str, Any]]] = {}
-    for marked in chart.operations:
-        draft = {k: v for k, v in marked.items() if not k.startswith("_")}
-        dated = draft.get("date")
-        if isinstance(dated, date) and dated > assessed:
-            chart.ignored.append(
-                Ignored(
-                    marked["_entry"],
-                    marked["_type"],
-                    "operation dated after the assessment",
-                    marked["_label"],
-                )
-            )
-            continue
-        try:
-            operation = SpineOperation.model_validate(draft)
-        except ValidationError as error:
-            fields = sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
-            if fields != ["levels"]:
-                why = f"operation {', '.join(fields)} not valid"
-                chart.ignored.append(
-                    Ignored(marked["_entry"], marked["_type"], why, marked["_label"])
-                )
-                continue
-            # keep the operation, drop levels it cannot name
-            why = "operation levels not in the form L4-L5"
-            chart.ignored.append(Ignored(marked["_entry"], marked["_type"], why, marked["_label"]))
-            operation = SpineOperation.model_validate({**draft, "levels": None})
-        key = (operation.date, operation.kind.value)
-        kept.setdefault(key, []).append(
-            {
-                **operation.model_dump(exclude_none=True),
-                **{k: v for k, v in marked.items() if k.startswith("_")},
-            }
-        )
-    operations = []
-    for (_, kind), same in sorted(kept.items()):
-        joined = {k: v for k, v in same[0].items() if not k.startswith("_") and k != "levels"}
-        levels = {tuple(d["levels"]) for d in same if d.get("levels")}
-        if len(levels) == 1:
-            joined["levels"] = list(levels.pop())
-        elif levels:
-            labels = tuple(sorted({d["_label"] for d in same}))
-            entries = tuple(sorted({d["_entry"] for d in same}))
-            why = "left unknown: the resources describing this one operation disagree"
-            conflicts.append(Conflict(f"{kind} operation levels", entries, why, labels))
-        operations.append(joined)
-    return operations
 
 
 def _treatment_order(treatment: Treatment) -> tuple[Any, ...]:

@@ -9,11 +9,14 @@ read (a warning), and the missing information lists it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..facts import FACTS
 from ..recommendation import MissingInput
+from ..record import Treatment
+from .resources import Chart
 
-__all__ = ["UNREADABLE_RULE", "unreadable_missing", "unreadable_text"]
+__all__ = ["UNREADABLE_RULE", "unread_items", "unreadable_missing", "unreadable_text"]
 
 #: The rule id the warnings and missing inputs of unreadable items carry.
 UNREADABLE_RULE = "FHIR-UNREADABLE"
@@ -49,3 +52,20 @@ def unreadable_missing(
         if field not in listed:
             added.append(MissingInput(field=field, fact=fact, needed_by=(UNREADABLE_RULE,)))
     return (*missing, *added)
+
+
+def unread_items(
+    chart: Chart, values: dict[str, Any], treatments: list[Treatment]
+) -> dict[str, tuple[str, ...]]:
+    """Items spoken to only by values that could not be read (a readable value elsewhere wins)."""
+    found = {}
+    for item, labels in chart.unreadable.items():
+        kind, _, name = item.removeprefix("treatments[").partition("].")
+        known = (
+            any(t.kind == kind and getattr(t, name, None) is not None for t in treatments)
+            if item.startswith("treatments[")
+            else item in values
+        )
+        if not known:
+            found[item] = tuple(sorted(set(labels)))
+    return found

@@ -1,0 +1,74 @@
+"""The operations, each once: a coded Procedure and the form often describe the same one."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..record import SpineOperation
+from .resources import Chart, Ignored
+from .statements import Conflict
+
+__all__ = ["one_per_operation"]
+
+
+def one_per_operation(
+    chart: Chart, assessed: date, conflicts: list[Conflict]
+) -> list[dict[str, Any]]:
+    """The operations, each once: entries of one kind on one day are one operation.
+
+    A coded Procedure and the form's ``operations`` group often describe the same
+    operation; counted twice, they would double the operations the pathway counts.
+    Levels come from whichever entry gives them; levels that disagree are a conflict
+    and left unknown.
+    """
+    kept: dict[tuple[date, str], list[dict[str, Any]]] = {}
+    for marked in chart.operations:
+        draft = {k: v for k, v in marked.items() if not k.startswith("_")}
+        dated = draft.get("date")
+        if isinstance(dated, date) and dated > assessed:
+            chart.ignored.append(
+                Ignored(
+                    marked["_entry"],
+                    marked["_type"],
+                    "operation dated after the assessment",
+                    marked["_label"],
+                )
+            )
+            continue
+        try:
+            operation = SpineOperation.model_validate(draft)
+        except ValidationError as error:
+            fields = sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]})
+            if fields != ["levels"]:
+                why = f"operation {', '.join(fields)} not valid"
+                chart.ignored.append(
+                    Ignored(marked["_entry"], marked["_type"], why, marked["_label"])
+                )
+                continue
+            # keep the operation, drop levels it cannot name
+            why = "operation levels not in the form L4-L5"
+            chart.ignored.append(Ignored(marked["_entry"], marked["_type"], why, marked["_label"]))
+            operation = SpineOperation.model_validate({**draft, "levels": None})
+        key = (operation.date, operation.kind.value)
+        kept.setdefault(key, []).append(
+            {
+                **operation.model_dump(exclude_none=True),
+                **{k: v for k, v in marked.items() if k.startswith("_")},
+            }
+        )
+    operations = []
+    for (_, kind), same in sorted(kept.items()):
+        joined = {k: v for k, v in same[0].items() if not k.startswith("_") and k != "levels"}
+        levels = {tuple(d["levels"]) for d in same if d.get("levels")}
+        if len(levels) == 1:
+            joined["levels"] = list(levels.pop())
+        elif levels:
+            labels = tuple(sorted({d["_label"] for d in same}))
+            entries = tuple(sorted({d["_entry"] for d in same}))
+            why = "left unknown: the resources describing this one operation disagree"
+            conflicts.append(Conflict(f"{kind} operation levels", entries, why, labels))
+        operations.append(joined)
+    return operations
