@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -57,3 +61,36 @@ def wait_until_answering(url: str, process: subprocess.Popen[Any], seconds: floa
             assert process.poll() is None, f"the server stopped ({url})"
             assert time.monotonic() < deadline, f"the server did not start ({url})"
             time.sleep(0.1)
+
+
+FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
+
+
+@contextmanager
+def fhirsnake(resources: Iterable[dict[str, Any]], root: Path) -> Iterator[str]:
+    """A real FHIR server (fhirsnake, from PyPI, installed by ``make unit``) on loopback.
+
+    It serves ``resources`` (each needs an ``id``) from files under ``root`` and
+    answers every search with all resources of the type: it ignores search
+    parameters, so a patient's search returns everyone's. Yields its base URL.
+    """
+    python = FHIRSNAKE / "bin" / "python"
+    assert python.exists(), "the test FHIR server is not installed: run make unit"
+    for resource in resources:
+        folder = root / "resources" / resource["resourceType"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{resource['id']}.json").write_text(json.dumps(resource))
+    package = next((FHIRSNAKE / "lib").glob("python3*/site-packages/fhirsnake"))
+    port = free_port()
+    command = [str(python), "-m", "uvicorn", "main:app", "--app-dir", str(package)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{base}/", server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if server.stderr:
+            server.stderr.close()

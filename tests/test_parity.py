@@ -26,12 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -47,9 +45,8 @@ from fbss_pathway.population import screen_export
 from fbss_pathway.vocabulary import ActionCode, Stage
 
 from .integrator_paths import CASES, INTEGRATOR, assessment_day, chart, record
-from .servers import LoopbackServer, free_port, wait_until_answering
+from .servers import LoopbackServer, fhirsnake, free_port
 
-FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
 #: The one assessment day of every path, fixed for the whole module.
 DAY: date = assessment_day()
 #: What each case was written to show (its style and decision), for the first test.
@@ -257,27 +254,8 @@ def service() -> Iterator[LoopbackServer]:
 @pytest.fixture(scope="module")
 def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The FHIR server (fhirsnake) with every case's resources; a search answers all of a type."""
-    python = FHIRSNAKE / "bin" / "python"
-    assert python.exists(), "the test FHIR server is not installed: run make unit"
-    root = tmp_path_factory.mktemp("integrator-fhir")
-    for resource in _resources():
-        folder = root / "resources" / resource["resourceType"]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{resource['id']}.json").write_text(json.dumps(resource))
-    package = next((FHIRSNAKE / "lib").glob("python3*/site-packages/fhirsnake"))
-    port = free_port()
-    command = [str(python), "-m", "uvicorn", "main:app", "--app-dir", str(package)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/", server)
+    with fhirsnake(_resources(), tmp_path_factory.mktemp("integrator-fhir")) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if server.stderr:
-            server.stderr.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -33,9 +31,7 @@ from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 
 from .forms import form, searchset
-from .servers import LoopbackServer, free_port, wait_until_answering
-
-FHIRSNAKE = Path(__file__).parent.parent / ".venv-fhirsnake"
+from .servers import LoopbackServer, fhirsnake, free_port
 
 
 def _records() -> list[PatientRecord]:
@@ -60,32 +56,15 @@ def _infection_on_the_form_only() -> tuple[PatientRecord, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    python = FHIRSNAKE / "bin" / "python"
-    assert python.exists(), "the test FHIR server is not installed: run make unit"
-    root = tmp_path_factory.mktemp("fhirsnake")
     charts = [(record, _form(record)) for record in _records()]
+    resources = []
     for record, answered in [*charts, _infection_on_the_form_only()]:
         entries = [*bundle_from_record(record)["entry"], {"resource": answered}]
         for number, entry in enumerate(entries):
             resource = entry["resource"]
-            kind = resource["resourceType"]
-            ident = resource.get("id") or f"{record.patient_id}-{number}"
-            (root / "resources" / kind).mkdir(parents=True, exist_ok=True)
-            (root / "resources" / kind / f"{ident}.json").write_text(json.dumps(resource))
-    package = next((FHIRSNAKE / "lib").glob("python3*/site-packages/fhirsnake"))
-    port = free_port()
-    command = [str(python), "-m", "uvicorn", "main:app", "--app-dir", str(package)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/", server)
+            resources.append({"id": f"{record.patient_id}-{number}", **resource})
+    with fhirsnake(resources, tmp_path_factory.mktemp("fhirsnake")) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if server.stderr:
-            server.stderr.close()
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from .record import (
 )
 from .vocabulary import Stage
 
-__all__ = ["FACTS", "STEP_RECORDS", "FactSpec", "FactValue", "extract_facts"]
+__all__ = ["FACTS", "STEP_RECORDS", "FactSpec", "FactValue", "calendar_months", "extract_facts"]
 
 FactValue = bool | int | float | str
 FactType = Literal["flag", "number", "category"]
@@ -203,7 +203,7 @@ STEP_RECORDS: Mapping[str, Stage] = {
 }
 
 
-def _calendar_months(start: date, end: date) -> int:
+def calendar_months(start: date, end: date) -> int:
     """Whole calendar months from ``start`` to ``end``: 2 July to 2 October is 3, to 1 October 2.
 
     A month is complete on the same day of the month; when the later month is
@@ -266,7 +266,7 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
     values: dict[str, FactValue | None] = {
         "age_years": record.age_years,
         "operation_count": len(record.operations),
-        "months_since_last_operation": _calendar_months(last_operation, record.assessment_date),
+        "months_since_last_operation": calendar_months(last_operation, record.assessment_date),
         "back_nrs": pain.back_nrs,
         "leg_nrs": pain.leg_nrs,
         "radiating_leg_pain": pain.radiating_leg_pain,

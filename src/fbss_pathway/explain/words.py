@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..facts import FACTS, extract_facts
+from ..facts import FACTS, calendar_months
 from ..record import PatientRecord, Treatment
 
 __all__ = [
@@ -88,11 +88,11 @@ def record_dates(record: PatientRecord) -> str:
     2026-11-21". Most thresholds of the pathway count from these dates (an
     adult, six months after the operation), and an EHR's chart may hold others
     than the clinician expects: shown, a wrong date is seen. The months are the
-    rules' own (the facts' calendar months), never counted a second way.
+    rules' own (the facts' calendar months, one function), never counted another way.
     """
     last = max(operation.date for operation in record.operations)
-    months = extract_facts(record).get("months_since_last_operation")
-    since = f" ({value_text('months', months)} ago)" if months is not None else ""
+    months = calendar_months(last, record.assessment_date)
+    since = f" ({value_text('months', months)} ago)"
     return (
         f"Age {value_text('age_years', record.age_years)} · last operation "
         f"{last.isoformat()}{since} · assessed {record.assessment_date.isoformat()}"

@@ -27,11 +27,13 @@ __all__ = ["distinct"]
 def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
     """The entries to read, each resource once; duplicates listed, disagreements conflicts."""
     by_id: dict[tuple[str, str], list[RawEntry]] = {}
+    with_id = 0
     for entry in entries:
         ident = entry.resource.get("id")
         if isinstance(ident, str) and ident:
+            with_id += 1
             by_id.setdefault((entry.type, ident), []).append(entry)
-    if len(by_id) == sum(1 for e in entries if isinstance(e.resource.get("id"), str)):
+    if len(by_id) == with_id:
         return entries  # the common case: no id twice
     unread: set[int] = set()
     for (kind, _), copies in by_id.items():
