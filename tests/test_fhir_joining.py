@@ -264,11 +264,11 @@ def test_the_birth_date_outvotes_an_age_observation_and_the_disagreement_is_a_co
     assert reading.record is None
     assert "under 18: the pathway is for adults" in reading.not_applicable
     [conflict] = reading.conflicts
-    assert conflict.item == "age years"
+    assert conflict.item == "age_years"
     reading = read_bundle(with_birth("1972-01-15", age_observation(17, "2026-09-01")))
     assert reading.record is not None
     assert reading.record.age_years == 54
-    assert [c.item for c in reading.conflicts] == ["age years"]
+    assert [c.item for c in reading.conflicts] == ["age_years"]
 
 
 def test_a_patient_present_twice_with_different_birth_dates_has_no_age_and_a_conflict() -> None:
@@ -385,3 +385,20 @@ def test_the_questionnaire_asks_which_resource_a_treatment_group_describes() -> 
     [treatments] = [i for i in questionnaire()["item"] if i["linkId"] == "treatments"]
     [record] = [i for i in treatments["item"] if i["linkId"] == "treatments.record"]
     assert record["type"] == "reference"
+
+
+def test_conflict_and_unreadable_warnings_name_items_in_clinical_words() -> None:
+    reading = read_bundle(
+        bundle(
+            procedure("64493", "2026-06-01", ident="mbb1", relief_percent=30),
+            form(group("medial_branch_block", "2026-06-01", relief_percent=80)),
+            observation("44261-6", {"valueInteger": 40}),
+        )
+    )
+    recommendation = reading.evaluate()
+    assert recommendation is not None
+    texts = [w.message for w in recommendation.warnings if w.rule_id.startswith("FHIR-")]
+    assert any("Medial branch block: pain relief achieved" in text for text in texts)
+    assert any("PHQ-9 depression score" in text for text in texts)
+    for text in texts:  # no record paths or field names (pathway.md section 11)
+        assert "_" not in text.split("(")[0], text

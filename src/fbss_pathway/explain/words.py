@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..facts import FACTS, calendar_months
-from ..record import PatientRecord, Treatment
+from ..record import PatientRecord, SpineOperation, Treatment
 
 __all__ = [
     "code_words",
@@ -37,7 +37,9 @@ _UNITS = (
     (re.compile(r"oswestry_disability_index$"), "{} %"),
 )
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\. ")  # "e.g. " ends no sentence
-_TREATMENT_ITEM = re.compile(r"^treatments\[(?P<kind>[a-z_]+)[^\]]*\]\.(?P<name>[a-z_]+)$")
+_TREATMENT_ITEM = re.compile(
+    r"^(?P<group>treatments|operations)\[(?P<kind>[a-z_]+)[^\]]*\]\.(?P<name>[a-z_]+)$"
+)
 
 
 #: Codes whose words alone would not read well.
@@ -112,11 +114,17 @@ def fact_label(fact: str) -> str:
 
 
 def item_label(path: str) -> str:
-    """A record item (``pain.back_nrs``, ``treatments[exercise_therapy, ...].adherence``)."""
+    """A record item in words.
+
+    ``pain.back_nrs``, ``treatments[exercise_therapy, ...].adherence`` and
+    ``operations[fusion].levels`` are all record items.
+    """
     treatment = _TREATMENT_ITEM.match(path)
     if treatment is not None:
-        detail = _descriptions(Treatment).get(treatment["name"], treatment["name"])
-        return f"{code_words(treatment['kind'])}: {detail[:1].lower()}{detail[1:]}"
+        model = Treatment if treatment["group"] == "treatments" else SpineOperation
+        detail = _descriptions(model).get(treatment["name"], treatment["name"])
+        kind = code_words(treatment["kind"]) + (" operation" if model is SpineOperation else "")
+        return f"{kind}: {detail[:1].lower()}{detail[1:]}"
     return _record_labels().get(path, code_words(path.rsplit(".", 1)[-1]))
 
 

@@ -69,6 +69,6 @@ def one_per_operation(
             labels = tuple(sorted({d["_label"] for d in same}))
             entries = tuple(sorted({d["_entry"] for d in same}))
             why = "left unknown: the resources describing this one operation disagree"
-            conflicts.append(Conflict(f"{kind} operation levels", entries, why, labels))
+            conflicts.append(Conflict(f"operations[{kind}].levels", entries, why, labels))
         operations.append(joined)
     return operations

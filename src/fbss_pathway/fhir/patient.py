@@ -43,7 +43,7 @@ def age_of(
         disagreeing = [s for s in chart.ages if s.value != _expected(birth_date, s, assessed)]
         if disagreeing:
             why = "read from the birth date: an age observation disagrees with it"
-            conflicts.append(conflict("age years", disagreeing, why))
+            conflicts.append(conflict("age_years", disagreeing, why))
         return years_between(birth_date, assessed)
     if not chart.ages:
         return None
@@ -55,7 +55,7 @@ def age_of(
     values = {s.value for s in chart.ages}
     if len(values) > 1:
         why = "left unknown: undated age observations disagree"
-        conflicts.append(conflict("age years", chart.ages, why))
+        conflicts.append(conflict("age_years", chart.ages, why))
         return None
     return int(values.pop())
 

@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from ..explain.words import item_label
+
 __all__ = ["Conflict", "Statement", "When", "conflict", "resolve", "when_of"]
 
 
@@ -102,9 +104,7 @@ class Conflict:
     def warning_text(self) -> str:
         """The conflict in words for the clinician: the item, the resources, the settlement."""
         named = ", ".join(self.resources) or ", ".join(f"entry[{n}]" for n in self.entries)
-        return (
-            f"Conflicting entries for {self.item.replace('_', ' ')} ({named}): {self.resolution}."
-        )
+        return f"Conflicting entries for {item_label(self.item)} ({named}): {self.resolution}."
 
 
 def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Conflict]]:

@@ -113,7 +113,9 @@ def _referred(drafts: list[Draft], conflicts: list[Conflict]) -> list[Draft]:
             why = "the resource's date was read: the form group naming it gives another"
             labels = (target["_label"], draft["_label"])
             entries = tuple(sorted({target["_entry"], draft["_entry"]}))
-            conflicts.append(Conflict(f"{draft['kind']} start_date", entries, why, labels))
+            conflicts.append(
+                Conflict(f"treatments[{draft['kind']}].start_date", entries, why, labels)
+            )
         joined = {k: v for k, v in draft.items() if k != "_model"}  # its details may move
         if day is not None:
             joined["start_date"] = day
@@ -241,7 +243,7 @@ def _merge(group: list[Draft], conflicts: list[Conflict], *, course: bool = Fals
             continue
         labels = sorted({label for _, draft in given for label in draft["_labels"]})
         entries = tuple(sorted({draft["_entry"] for _, draft in given}))
-        item = f"{first['kind']} {key}"
+        item = f"treatments[{first['kind']}].{key}"
         why = "left unknown: the resources describing this one treatment disagree"
         conflicts.append(Conflict(item, entries, why, tuple(labels)))
     return merged

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..explain.words import item_label
 from ..facts import FACTS
 from ..recommendation import MissingInput
 from ..record import Treatment
@@ -34,7 +35,7 @@ def _fact_field(item: str) -> tuple[str, str]:
 
 def unreadable_text(item: str, resources: Sequence[str]) -> str:
     """The warning: which item, in which resources (never the value)."""
-    words = item.replace("treatments[", "").replace("].", " ").replace("_", " ").replace(".", " ")
+    words = item_label(item)
     return (
         f"Recorded but unreadable: {words} ({', '.join(resources)}). "
         "It is read as unknown; check the entry in the EHR."
