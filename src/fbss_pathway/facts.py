@@ -25,11 +25,14 @@ from .record import (
     Adherence,
     Examination,
     Findings,
+    Medicines,
     PatientRecord,
     Psychosocial,
     RedFlags,
     ScsWorkup,
     SideEffects,
+    SuicideRisk,
+    SurgicalOpinion,
     Treatment,
     TreatmentKind,
 )
@@ -96,14 +99,27 @@ _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("scs", ScsWorkup),
     ("psychosocial", Psychosocial),
     ("examination", Examination),
+    ("medicines", Medicines),
 )
 _RENAMED = {("scs", "team_assessment_done"): "scs_team_assessment_done"}
+#: Section items that are dates (or carry one): facts measure time from them.
+_DATED = frozenset(
+    {
+        "screened_on",
+        "phq9_date",
+        "gad7_date",
+        "psychological_evaluation_date",
+        "suicide_risk_assessment",
+    }
+)
 
 
 def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec, str]]:
     """Facts read one-to-one from a record section, with the record attribute they read."""
     facts = []
     for name, info in model.model_fields.items():
+        if name in _DATED:
+            continue  # dates and dated assessments are measured, below
         kind, categories = _type_of(info.annotation)
         fact = _RENAMED.get((section, name), name)
         spec = FactSpec(fact, kind, f"{section}.{name}", info.description or name, categories)
@@ -171,6 +187,43 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _flag("scs_implant_on_record", "treatments[scs_implant]", "An SCS implant is on record."),
     _number(
         "scs_implant_relief_percent", f"{_IMPLANT}.relief_percent", "Relief from the SCS implant."
+    ),
+    _number(
+        "scs_trial_months",
+        f"{_TRIAL}.start_date, assessment_date",
+        "Whole calendar months since the most recent SCS trial.",
+    ),
+    _number(
+        "red_flag_screen_months",
+        "red_flags.screened_on, assessment_date",
+        "Whole calendar months since the red-flag screen (0: screened at this assessment).",
+    ),
+    _number(
+        "phq9_months",
+        "psychosocial.phq9_date, assessment_date",
+        "Whole calendar months since the PHQ-9 was scored (0: at this assessment).",
+    ),
+    _number(
+        "gad7_months",
+        "psychosocial.gad7_date, assessment_date",
+        "Whole calendar months since the GAD-7 was scored (0: at this assessment).",
+    ),
+    _category(
+        "suicide_risk_since_phq9",
+        "psychosocial.suicide_risk_assessment",
+        "Outcome of a suicide-risk assessment dated on or after the PHQ-9.",
+        tuple(r.value for r in SuicideRisk),
+    ),
+    _flag(
+        "psychological_evaluation_since_scores",
+        "psychosocial.psychological_evaluation_date",
+        "The psychological evaluation is dated on or after the PHQ-9 and GAD-7.",
+    ),
+    _category(
+        "surgical_opinion",
+        "surgical_opinion",
+        "The spinal surgeon's opinion on record.",
+        tuple(o.value for o in SurgicalOpinion),
     ),
     _flag("in_fitness_programme", "in_fitness_programme", "Already in a fitness programme."),
     _number(
@@ -263,6 +316,14 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
     else:
         opioid_in_use = False
 
+    assessed = record.assessment_date
+    mood = record.psychosocial
+    phq9_on = mood.phq9_date or assessed
+    scores_on = max(phq9_on, mood.gad7_date or assessed)
+    risk = mood.suicide_risk_assessment
+    evaluated_on = mood.psychological_evaluation_date
+    trial_on = None if trial is None else trial.start_date
+
     values: dict[str, FactValue | None] = {
         "age_years": record.age_years,
         "operation_count": len(record.operations),
@@ -286,6 +347,21 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
         "scs_implant_on_record": implant is not None,
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
+        "scs_trial_months": None if trial_on is None else calendar_months(trial_on, assessed),
+        "red_flag_screen_months": calendar_months(
+            record.red_flags.screened_on or assessed, assessed
+        ),
+        "phq9_months": None if mood.phq9 is None else calendar_months(phq9_on, assessed),
+        "gad7_months": (
+            None if mood.gad7 is None else calendar_months(mood.gad7_date or assessed, assessed)
+        ),
+        "suicide_risk_since_phq9": (
+            risk.outcome if risk is not None and risk.date >= phq9_on else None
+        ),
+        "psychological_evaluation_since_scores": (
+            None if evaluated_on is None else evaluated_on >= scores_on
+        ),
+        "surgical_opinion": record.surgical_opinion,
         "in_fitness_programme": record.in_fitness_programme,
         "oswestry_disability_index": record.oswestry_disability_index,
     }

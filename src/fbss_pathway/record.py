@@ -29,6 +29,7 @@ __all__ = [
     "Adherence",
     "Examination",
     "Findings",
+    "Medicines",
     "OperationKind",
     "Pain",
     "PatientRecord",
@@ -38,6 +39,9 @@ __all__ = [
     "ScsWorkup",
     "SideEffects",
     "SpineOperation",
+    "SuicideRisk",
+    "SuicideRiskAssessment",
+    "SurgicalOpinion",
     "Treatment",
     "TreatmentKind",
 ]
@@ -114,26 +118,46 @@ class Findings(_Model):
     recurrent_disc_herniation: Flag = _item("Recurrent disc herniation.")
     concordant_radiculopathy: Flag = _item("Radicular signs matching the imaging finding.")
     epidural_fibrosis: Flag = _item("Epidural fibrosis (scar).")
-    pseudarthrosis: Flag = _item("Pseudarthrosis (failed fusion).")
+    pseudarthrosis: Flag = _item(
+        "Known pseudarthrosis (failed fusion) or instability, imaged and followed."
+    )
+    hardware_failure: Flag = _item("Known hardware failure, imaged and followed.")
     sacroiliac_joint_pain: Flag = _item("Sacroiliac-joint pain.")
+    facet_pain_suspected: Flag = _item(
+        "Facet pain suspected clinically: axial pain pattern, paraspinal tenderness "
+        "(a clinician's judgement, not imaging; radicular leg pain does not exclude it)."
+    )
 
 
 class RedFlags(_Model):
-    """Signs of a serious cause that must be excluded before calling pain FBSS."""
+    """The red-flag screen: signs of a serious cause, each as screened now.
+
+    Every interventional step needs each flag known "no" (pathway.md 3.3). The
+    screen is the one done on ``screened_on`` (the assessment date when not given);
+    one older than the rule set's ``red_flag_recency_months`` leaves every flag unknown.
+    """
 
     cauda_equina_signs: Flag = _item(
-        "Cauda equina signs: urinary retention or incontinence, faecal incontinence, "
-        "saddle anaesthesia."
+        "New or worsening cauda equina signs: urinary retention or incontinence, faecal "
+        "incontinence, saddle anaesthesia, bilateral sciatica, sexual dysfunction."
     )
-    progressive_motor_deficit: Flag = _item("New or progressive motor deficit, e.g. foot drop.")
-    suspected_infection: Flag = _item(
-        "Suspected infection: fever, wound signs or raised inflammatory markers after surgery."
+    progressive_motor_deficit: Flag = _item(
+        "New or rapidly progressive motor deficit, e.g. foot drop (also after an SCS trial "
+        "or implant)."
+    )
+    suspected_infection: Flag = _item("Suspected spinal, wound or device infection.")
+    infection_systemic_signs: Flag = _item(
+        "Systemic signs with the suspected infection: fever, sepsis."
     )
     suspected_structural_failure: Flag = _item(
-        "Suspected fracture, hardware failure or gross instability."
+        "A new suspicion of fracture, hardware failure or gross instability (a known, "
+        "stable finding is recorded under findings)."
     )
     suspected_malignancy: Flag = _item(
         "Suspected malignancy: history of cancer with new pain, weight loss or night pain."
+    )
+    screened_on: date | None = _item(
+        "Date of the red-flag screen these answers come from; the assessment date when absent."
     )
 
 
@@ -208,11 +232,34 @@ class PsychologicalEvaluation(StrEnum):
     CONCERNS = "concerns"
 
 
+class SuicideRisk(StrEnum):
+    """Outcome of a suicide-risk assessment."""
+
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+
+
+class SuicideRiskAssessment(_Model):
+    """A clinician's suicide-risk assessment (pathway.md 3.4)."""
+
+    date: Annotated[date, Field(description="When it was done.")]
+    outcome: SuicideRisk = Field(description="Risk found: low, moderate or high.")
+
+
 class Psychosocial(_Model):
     """Mood, anxiety and the patient's circumstances."""
 
     phq9: Annotated[int, Field(ge=0, le=27)] | None = _item("PHQ-9 depression score, 0-27.")
+    phq9_item9: Annotated[int, Field(ge=0, le=3)] | None = _item(
+        "PHQ-9 item 9 (thoughts of being better off dead or of self-harm), 0-3."
+    )
+    phq9_date: date | None = _item("When the PHQ-9 was scored; the assessment date when absent.")
     gad7: Annotated[int, Field(ge=0, le=21)] | None = _item("GAD-7 anxiety score, 0-21.")
+    gad7_date: date | None = _item("When the GAD-7 was scored; the assessment date when absent.")
+    suicide_risk_assessment: SuicideRiskAssessment | None = _item(
+        "The most recent suicide-risk assessment."
+    )
     sleep_disorder: Flag = _item("Sleep disorder.")
     family_problems: Flag = _item("Family problems.")
     economic_problems: Flag = _item("Economic problems.")
@@ -221,6 +268,44 @@ class Psychosocial(_Model):
     psychological_evaluation: PsychologicalEvaluation | None = _item(
         "Result of the psychological evaluation for neuromodulation."
     )
+    psychological_evaluation_date: date | None = _item(
+        "When the psychological evaluation was done."
+    )
+
+    @model_validator(mode="after")
+    def _item9_within_total(self) -> Self:
+        if self.phq9 is not None and self.phq9_item9 is not None and self.phq9_item9 > self.phq9:
+            raise ValueError("phq9_item9 is larger than the PHQ-9 total it is part of")
+        return self
+
+
+class Medicines(_Model):
+    """Medicines the safety sections read (pathway.md 3.4, 3.5)."""
+
+    benzodiazepine: Flag = _item("A benzodiazepine in current use.")
+    gabapentinoid: Flag = _item("A gabapentinoid (gabapentin, pregabalin) in current use.")
+    nsaid: Flag = _item("An NSAID in current use.")
+    antithrombotic: Flag = _item("An anticoagulant or antiplatelet in current use.")
+    antithrombotic_can_pause: Flag = _item(
+        "The anticoagulant or antiplatelet can be paused for a procedure."
+    )
+
+    @model_validator(mode="after")
+    def _pause_only_with_an_antithrombotic(self) -> Self:
+        if self.antithrombotic is False and self.antithrombotic_can_pause is not None:
+            raise ValueError(
+                "antithrombotic_can_pause is recorded but no anticoagulant or antiplatelet is"
+            )
+        return self
+
+
+class SurgicalOpinion(StrEnum):
+    """The spinal surgeon's opinion on record (pathway.md 8)."""
+
+    NOT_SOUGHT = "not_sought"
+    OPERATION_ADVISED = "operation_advised"
+    NOT_SURGICAL = "not_surgical"
+    PATIENT_DECLINES = "patient_declines"
 
 
 class Examination(_Model):
@@ -238,11 +323,15 @@ class ScsWorkup(_Model):
     team_assessment_done: Flag = _item("Multidisciplinary assessment for SCS has been done.")
     active_infection: Flag = _item("Active infection.")
     uncorrectable_coagulopathy: Flag = _item(
-        "Uncorrectable coagulopathy, or anticoagulation that cannot be paused."
+        "A coagulopathy that cannot be corrected (an antithrombotic that cannot be paused "
+        "is recorded under medicines)."
     )
     unable_to_operate_device: Flag = _item("Unable to operate a stimulator.")
-    pregnancy: Flag = _item("Pregnancy.")
+    pregnancy: Flag = _item("Pregnancy: defers every X-ray-guided step.")
     mri_need_incompatible: Flag = _item("Foreseeable need for MRI that the device cannot meet.")
+    cardiac_implantable_device: Flag = _item(
+        "A cardiac implantable device (pacemaker, defibrillator): check compatibility."
+    )
 
 
 class PatientRecord(_Model):
@@ -270,6 +359,8 @@ class PatientRecord(_Model):
     psychosocial: Psychosocial = Field(default_factory=Psychosocial)
     examination: Examination = Field(default_factory=Examination)
     scs: ScsWorkup = Field(default_factory=ScsWorkup)
+    medicines: Medicines = Field(default_factory=Medicines)
+    surgical_opinion: SurgicalOpinion | None = _item("The spinal surgeon's opinion on record.")
     in_fitness_programme: Flag = _item("Takes part in a fitness programme.")
     oswestry_disability_index: Percent | None = Field(default=None, description="ODI, 0-100 %.")
 
@@ -279,6 +370,26 @@ class PatientRecord(_Model):
         if value > date.today():
             raise ValueError("the assessment date is in the future")
         return value
+
+    @model_validator(mode="after")
+    def _dates_not_after_assessment(self) -> Self:
+        dated = {
+            "red_flags.screened_on": self.red_flags.screened_on,
+            "psychosocial.phq9_date": self.psychosocial.phq9_date,
+            "psychosocial.gad7_date": self.psychosocial.gad7_date,
+            "psychosocial.psychological_evaluation_date": (
+                self.psychosocial.psychological_evaluation_date
+            ),
+            "psychosocial.suicide_risk_assessment.date": (
+                None
+                if self.psychosocial.suicide_risk_assessment is None
+                else self.psychosocial.suicide_risk_assessment.date
+            ),
+        }
+        for name, when in dated.items():
+            if when is not None and when > self.assessment_date:
+                raise ValueError(f"{name} is dated after the assessment")
+        return self
 
     @field_validator("operations")
     @classmethod
