@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .vocabulary import ActionCode, RungStatus, Stage
+from .vocabulary import ActionCode, Option, RedFlagTier, RungStatus, Stage, Verdict
 
 __all__ = [
     "Action",
@@ -19,6 +19,7 @@ __all__ = [
     "LadderRung",
     "LadderStep",
     "MissingInput",
+    "OptionAppraisal",
     "PathwayWarning",
     "Recommendation",
     "TraceEntry",
@@ -59,6 +60,15 @@ class Action(_Result):
     sources: tuple[str, ...]
     also_from: tuple[str, ...] = Field(default=())
     expected_benefit: ExpectedBenefit | None = None
+    basis: tuple[str, ...] = Field(
+        default=(), description="Kinds of basis: guideline, consensus, trial, site."
+    )
+    option: Option | None = Field(
+        default=None, description="The option whose next step this is, if it is one."
+    )
+    discuss_at_mdt: bool = Field(
+        default=False, description="The option may be appropriate: discuss at the MDT first."
+    )
 
 
 class MissingInput(_Result):
@@ -70,10 +80,15 @@ class MissingInput(_Result):
 
 
 class PathwayWarning(_Result):
-    """Something the clinician must know: a deferral, a caution, an early assessment."""
+    """Something the clinician must know: a deferral, a caution, an early assessment.
+
+    ``key`` is the warning's stable key from the vocabulary (``suicide_risk_medicines``,
+    ``cardiac_device_check``, ...) where it has one.
+    """
 
     rule_id: str
     message: str
+    key: str | None = None
 
 
 class TraceEntry(_Result):
@@ -121,13 +136,45 @@ class LadderRung(_Result):
     blocked_by: tuple[PathwayWarning, ...] = Field(default=())
 
 
+class OptionAppraisal(_Result):
+    """One treatment option appraised for this patient, with its verdict and basis.
+
+    The verdict is decided by the option's verdict rules: when several fire, the
+    strongest claim decides (``Verdict`` order); the others are kept in
+    ``also_from`` and their reasons in ``reasons``. ``rule_id`` is empty when no
+    rule decided (verdict ``unknown``; ``missing`` names what would decide it).
+    """
+
+    option: Option
+    verdict: Verdict
+    next_step: ActionCode | None = Field(
+        description="What to do next for this option (for not_yet: what must come first)."
+    )
+    rule_id: str
+    reasons: tuple[str, ...] = Field(description="The deciding rule's reason first.")
+    criteria: tuple[LadderCriterion, ...] = Field(
+        description="The deciding rule's criteria: met, unmet, or unknown (None)."
+    )
+    inputs: tuple[InputValue, ...]
+    sources: tuple[str, ...]
+    basis: tuple[str, ...]
+    also_from: tuple[str, ...] = Field(default=())
+    counts_for_stage: bool = Field(
+        default=False, description="It places the patient on its rung of the ladder."
+    )
+
+
 class Recommendation(_Result):
     """The pathway's recommendation for one patient; the clinician decides.
 
     Attributes:
-        stage: The one stage the patient is placed on.
-        stage_basis: The rules that placed the patient on this stage (empty when
-            no escalation criterion is met and the stage is conservative by default).
+        stage: The one stage the patient is placed on: the summary of the options'
+            verdicts by the rule of pathway.md section 4 (``urgent_review`` with a red flag).
+        stage_basis: The rules behind the stage: the red flags, or the verdicts of the
+            options that place the patient on its rung (empty for conservative by default).
+        headline: The stage in one line and what holds it, with the recommended next step.
+        options: Every option appraised, in vocabulary order.
+        red_flag_tiers: The red-flag tiers present (emergency first), empty without one.
         actions: The recommended actions, most urgent first.
         missing: Unknown inputs that would change the result.
         warnings: Deferrals, cautions and other notes for the clinician.
@@ -141,6 +188,9 @@ class Recommendation(_Result):
 
     stage: Stage
     stage_basis: tuple[str, ...]
+    headline: str
+    options: tuple[OptionAppraisal, ...]
+    red_flag_tiers: tuple[RedFlagTier, ...]
     actions: tuple[Action, ...]
     missing: tuple[MissingInput, ...]
     warnings: tuple[PathwayWarning, ...]
@@ -151,3 +201,14 @@ class Recommendation(_Result):
     def action_codes(self) -> list[ActionCode]:
         """The action codes, in order: the short answer."""
         return [action.code for action in self.actions]
+
+    def option(self, option: Option | str) -> OptionAppraisal:
+        """The appraisal of one option."""
+        for appraisal in self.options:
+            if appraisal.option == option:
+                return appraisal
+        raise KeyError(option)
+
+    def verdicts(self) -> dict[Option, Verdict]:
+        """Each option's verdict: the side-by-side view in one mapping."""
+        return {appraisal.option: appraisal.verdict for appraisal in self.options}

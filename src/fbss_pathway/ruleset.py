@@ -11,10 +11,10 @@ from pathlib import Path
 
 from .facts import FACTS, FactSpec
 from .recommendation import ExpectedBenefit, TraceEntry
-from .rules_engine.conditions import Condition, facts_read
+from .rules_engine.conditions import AllOf, AnyOf, Compare, Condition, Derived, facts_read
 from .rules_engine.direct import CompiledRules
 from .rules_engine.loading import RuleDirectory, read_rule_directory
-from .rules_engine.model import Parameter, Rule, Source
+from .rules_engine.model import BASIS_KINDS, Parameter, Rule, Source
 from .rules_engine.templates import facts_in_template
 from .rules_engine.truth import TruthFunction, compile_truth
 
@@ -84,6 +84,11 @@ class RuleSet:
             for index, rule in enumerate(self.rules)
             for value in (True, False)
         }
+        # The kinds of basis behind each rule: its own, and those of every parameter
+        # its condition reads (through derived facts), in the order of BASIS_KINDS.
+        self.basis: tuple[tuple[str, ...], ...] = tuple(
+            _basis(rule, self.definitions, self.parameters) for rule in self.rules
+        )
         self.benefits: tuple[ExpectedBenefit | None, ...] = tuple(
             None
             if (benefit := rule.expected_benefit) is None
@@ -99,11 +104,34 @@ class RuleSet:
         )
 
 
+def _parameters_read(condition: Condition, definitions: Mapping[str, Condition]) -> set[str]:
+    match condition:
+        case Compare(param=param):
+            return set() if param is None else {param}
+        case Derived(name=name):
+            found = definitions.get(name)
+            return set() if found is None else _parameters_read(found, definitions)
+        case AllOf(items=items) | AnyOf(items=items):
+            return set().union(*(_parameters_read(item, definitions) for item in items))
+        case _:
+            return set()
+
+
+def _basis(
+    rule: Rule, definitions: Mapping[str, Condition], parameters: Mapping[str, Parameter]
+) -> tuple[str, ...]:
+    kinds = set(rule.basis)
+    kinds.update(parameters[name].basis for name in _parameters_read(rule.when, definitions))
+    return tuple(kind for kind in BASIS_KINDS if kind in kinds)
+
+
 def _conclusion(rule: Rule, value: bool) -> str:
     """What a trace says a rule concluded."""
     if rule.derive is not None:
         return f"{rule.derive} = {'true' if value else 'false'}"
-    parts = [f"stage {rule.stage}"] if rule.stage is not None else []
+    parts = [f"red flag ({rule.tier})"] if rule.tier is not None else []
+    if rule.verdict is not None:
+        parts += [f"{option}: {rule.verdict}" for option in rule.options]
     parts += [str(code) for code in rule.actions]
     if rule.warning is not None:
         parts.append("warning")

@@ -1,13 +1,16 @@
 """Combining the fired rules into a recommendation, and showing its basis.
 
-The engine decides which rules fire. This module only combines their
-conclusions by three fixed policies, documented in ``docs/pathway.md``:
+The engine decides which rules fire. This module combines their conclusions
+by fixed policies, documented in ``docs/pathway.md``:
 
-* red flags pre-empt: if an ``urgent_review`` rule fires, only urgent rules count;
-* one stage: the furthest stage any fired rule concludes (conservative when none
-  does), and conclusions of rules that place the patient on another stage are
-  superseded;
-* one entry per action: rules recommending the same action are merged.
+* the options' verdicts and the stage they summarise (:mod:`.options`);
+* red flags pre-empt: with one, the result holds only the tier actions and the
+  safety actions and warnings of pathway.md 3.4 and 5.2;
+* one entry per action: rules recommending the same action are merged, and the
+  next step of each option whose verdict lists it is an action of its own;
+* actions in the order of pathway.md 3.6: the safety actions, then the step of
+  the option that sets the stage, then the other options' steps, then the rest;
+* a rule with ``with_steps`` counts only beside one of those steps.
 
 It then adds what a clinician checks the result with: the missing information
 and the ladder view.
@@ -31,14 +34,28 @@ from ..rules_engine.conditions import unknown_facts
 from ..rules_engine.engine import Firing
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
+from .headline import headline
 from .inputs import input_value
 from .ladder import ladder as ladder_view
+from .options import Appraised, appraise, options_exhausted, stage_of
 from .templates import render
 
-__all__ = ["explain"]
+__all__ = ["URGENT_WARNINGS", "explain"]
 
 _ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
+
+#: Warnings a red flag does not silence (pathway.md 3.1): suicide risk and opioid safety.
+URGENT_WARNINGS = frozenset(
+    {
+        "suicide_risk_medicines",
+        "mme_caution",
+        "mme_high",
+        "naloxone",
+        "opioid_benzodiazepine",
+        "opioid_gabapentinoid",
+    }
+)
 
 
 def explain(
@@ -53,34 +70,44 @@ def explain(
     rules = ruleset.rules
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
+    red_flags = [i for i in fired if rules[i].tier is not None]
+    tiers = tuple(
+        tier for tier in RedFlagTier if any(rules[i].tier is tier for i in red_flags)
+    )
+    appraised = appraise(ruleset, facts, derived, fired, red_flags)
+    stage, setting = stage_of(appraised, derived, tiers)
+    if stage is Stage.SPECIALIST_REVIEW:
+        appraised = options_exhausted(appraised)
 
-    urgent = [i for i in fired if rules[i].stage is Stage.URGENT_REVIEW]
-    if urgent:
-        stage, kept = Stage.URGENT_REVIEW, urgent
-    else:
-        stages = [concluded for i in fired if (concluded := rules[i].stage) is not None]
-        stage = max(stages, key=lambda s: s.rank, default=Stage.CONSERVATIVE)
-        kept = [i for i in fired if rules[i].stage in (None, stage)]
-
-    actions = _actions(ruleset, facts, kept)
+    plain = [i for i in fired if rules[i].verdict is None]
+    steps = {a.listed_step for a in appraised if a.listed_step is not None}
+    kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
+    actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
-        PathwayWarning(rule_id=rules[i].id, message=render(text, facts, ruleset.parameters))
+        PathwayWarning(
+            rule_id=rules[i].id,
+            message=render(text, facts, ruleset.parameters),
+            key=rules[i].warning_key,
+        )
         for i in kept
         if (text := rules[i].warning) is not None
+        and (not red_flags or rules[i].warning_key in URGENT_WARNINGS)
     ]
-    missing = [] if urgent else _missing(ruleset, facts, derived, set(fired), stage, actions)
+    options = tuple(a.appraisal for a in appraised)
+    missing = [] if red_flags else _missing(ruleset, facts, derived, set(fired), appraised, actions)
     rungs = None
-    if ladder:  # the red flags that fired hold back every rung, with their reasons
-        red_flags = [
-            PathwayWarning(
-                rule_id=rules[i].id, message=render(rules[i].reason, facts, ruleset.parameters)
-            )
-            for i in urgent
-        ]
-        rungs = ladder_view(ruleset, facts, derived, stage, warnings, red_flags)
+    if ladder:
+        rungs = ladder_view(ruleset, facts, derived, stage, options, red_flags)
+    if red_flags:
+        basis = tuple(rules[i].id for i in red_flags)
+    else:
+        basis = tuple(a.appraisal.rule_id for a in setting if a.appraisal.rule_id)
     return Recommendation(
         stage=stage,
-        stage_basis=tuple(rules[i].id for i in kept if rules[i].stage is stage),
+        stage_basis=basis,
+        headline=headline(ruleset, stage, tiers, [rules[i] for i in red_flags], setting, actions),
+        options=options,
+        red_flag_tiers=tiers,
         actions=tuple(actions),
         missing=tuple(missing),
         warnings=tuple(warnings),
@@ -90,20 +117,68 @@ def explain(
     )
 
 
-def _actions(ruleset: RuleSet, facts: Mapping[str, FactValue], kept: list[int]) -> list[Action]:
+def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
+    """Whether a plain rule's conclusions belong in this result."""
+    if rule.with_steps and not steps.intersection(rule.with_steps):
+        return False
+    if urgent:
+        return rule.tier is not None or all(code.safety for code in rule.actions) and (
+            bool(rule.actions) or rule.warning_key in URGENT_WARNINGS
+        )
+    return True
+
+
+def _actions(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    kept: list[int],
+    appraised: list[Appraised],
+    setting: tuple[Appraised, ...],
+    *,
+    urgent: bool,
+) -> list[Action]:
     contributions: dict[ActionCode, list[tuple[int, _Shown]]] = {}
-    first: set[ActionCode] = set()
     for index in kept:
         rule = ruleset.rules[index]
-        if not rule.actions:
-            continue
-        shown = _shown(ruleset, index, facts)
+        shown = _shown(ruleset, index, facts) if rule.actions else None
         for code in rule.actions:
-            if rule.first:
-                first.add(code)
+            if urgent and not code.safety:
+                continue
+            assert shown is not None
             contributions.setdefault(code, []).append((index, shown))
-    order = sorted(contributions, key=lambda code: (code not in first, _ACTION_ORDER[code]))
-    return [_action(ruleset, code, contributions[code]) for code in order]
+    merged = {code: _action(ruleset, code, parts) for code, parts in contributions.items()}
+    first_steps = {a.listed_step for a in setting}
+    to_discuss = {a.listed_step for a in appraised if a.appraisal.verdict is Verdict.MAY_BE_APPROPRIATE}
+    for item in appraised:
+        if item.listed_step is None or item.step_rule is None:
+            continue
+        shown = _shown(ruleset, item.step_rule, facts)
+        appraisal = item.appraisal
+        merged[item.listed_step] = Action(
+            code=item.listed_step,
+            rule_id=ruleset.rules[item.step_rule].id,
+            reason=shown.reason,
+            inputs=shown.inputs,
+            sources=ruleset.rules[item.step_rule].sources,
+            basis=ruleset.basis[item.step_rule],
+            option=appraisal.option,
+            discuss_at_mdt=appraisal.verdict is Verdict.MAY_BE_APPROPRIATE,
+        )
+
+    def order(code: ActionCode) -> tuple[int, int]:
+        if code.safety:
+            group = 0
+        elif code in first_steps:
+            group = 1
+        elif code.option is not None and code not in to_discuss:
+            group = 2
+        elif code.option is not None:
+            group = 3
+        else:
+            group = 4
+        return group, _ACTION_ORDER[code]
+
+    return [merged[code] for code in sorted(merged, key=order)]
 
 
 def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
@@ -139,6 +214,9 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]])
         sources=tuple(sources),
         also_from=tuple(also_from),
         expected_benefit=ruleset.benefits[parts[0][0]],
+        basis=tuple(
+            dict.fromkeys(kind for index, _ in parts for kind in ruleset.basis[index])
+        ),
     )
 
 
@@ -176,25 +254,24 @@ def _shown(ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]) -> _Sho
     return found
 
 
-@lru_cache(maxsize=64)
-def _could_change(
-    ruleset: RuleSet, stage: Stage
+@lru_cache(maxsize=16)
+def _plain_rules(
+    ruleset: RuleSet,
 ) -> tuple[tuple[int, Rule, frozenset[str], frozenset[ActionCode] | None], ...]:
-    """The rules that could still change a result on this stage, if they fired.
+    """The rules that conclude actions or warnings, with the facts each reads.
 
-    Not those concluding derived facts, nor those placing a patient on a lower
-    stage. With each: the facts it reads (through derived facts) and, for a rule
-    that adds only actions, those actions (it changes nothing when all are there).
+    For a rule that adds only actions, those actions (it changes nothing when all
+    are there already).
     """
     return tuple(
         (
             index,
             rule,
             ruleset.reads[index],
-            frozenset(rule.actions) if rule.stage is None and rule.warning is None else None,
+            frozenset(rule.actions) if rule.warning is None else None,
         )
         for index, rule in enumerate(ruleset.rules)
-        if rule.derive is None and (rule.stage is None or rule.stage.rank >= stage.rank)
+        if rule.derive is None and rule.verdict is None
     )
 
 
@@ -203,20 +280,46 @@ def _missing(
     facts: Mapping[str, FactValue],
     derived: Mapping[str, bool],
     fired: set[int],
-    stage: Stage,
+    appraised: list[Appraised],
     actions: list[Action],
 ) -> list[MissingInput]:
-    """Unknown inputs of rules that are undecided and could change this result."""
+    """Unknown inputs of undecided rules that could change this result.
+
+    A plain rule could add its actions or warning; a verdict rule could change its
+    option's verdict when its own verdict would outrank the present one.
+    """
     present = {action.code for action in actions}
     needed: dict[str, list[str]] = {}
-    for index, rule, reads, adds_only in _could_change(ruleset, stage):
-        if index in fired or (adds_only is not None and adds_only <= present):
-            continue  # fired, or it would add nothing that is not already there
+
+    def undecided(index: int, rule: Rule, reads: frozenset[str]) -> None:
         if reads.issubset(facts) or ruleset.truths[index](facts, derived) is not None:
-            continue  # decided: every fact it reads is known, or decided without them
+            return  # decided: every fact it reads is known, or decided without them
         for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
             needed.setdefault(fact, []).append(rule.id)
+
+    for index, rule, reads, adds_only in _plain_rules(ruleset):
+        if index in fired or (adds_only is not None and adds_only <= present):
+            continue
+        undecided(index, rule, reads)
+    current = {a.appraisal.option: a for a in appraised}
+    for index in _verdict_rules(ruleset):
+        rule = ruleset.rules[index]
+        if index in fired:
+            continue
+        assert rule.verdict is not None
+        if not any(
+            current[option].deciding is None
+            or rule.verdict.precedence < current[option].appraisal.verdict.precedence
+            for option in rule.options
+        ):
+            continue
+        undecided(index, rule, ruleset.reads[index])
     return [
         MissingInput(field=FACTS[fact].field, fact=fact, needed_by=tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
     ]
+
+
+@lru_cache(maxsize=16)
+def _verdict_rules(ruleset: RuleSet) -> tuple[int, ...]:
+    return tuple(i for i, rule in enumerate(ruleset.rules) if rule.verdict is not None)

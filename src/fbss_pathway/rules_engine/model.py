@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, Option, RedFlagTier, Verdict
 from .conditions import Condition
 
-__all__ = ["BenefitRange", "Parameter", "Rule", "Source"]
+__all__ = ["BASIS_KINDS", "BenefitRange", "Parameter", "Rule", "Source"]
+
+#: The kinds of basis a threshold can have (pathway.md 0): a guideline states the
+#: number, a consensus panel or practice parameters state it, a trial used it as
+#: an entry criterion or outcome definition, or it is a local choice of the site.
+BASIS_KINDS = ("guideline", "consensus", "trial", "site")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +24,20 @@ class Parameter:
     unit: str
     description: str
     sources: tuple[str, ...]
+    basis: str
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """A citation key and the work it stands for."""
+    """A citation key and the work it stands for.
+
+    ``verified`` is False where the citation could not be checked against the
+    source itself: the catalogue says "not verified" beside it.
+    """
 
     key: str
     citation: str
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +54,13 @@ class BenefitRange:
 class Rule:
     """One rule: a condition and what it concludes when the condition holds.
 
-    A rule either derives a fact (``derive``), which other rules read, or
-    concludes any of actions, a stage and a warning for the recommendation.
-    ``defers`` names the ladder stages its warning holds the patient back from
-    (a deferral or a contraindication), for the ladder view.
+    A rule concludes one of: a derived fact (``derive``), which other rules read;
+    a verdict on one or more options (``options`` with ``verdict``, and the
+    option's next ``step``); or actions and a warning for the recommendation. A
+    red-flag rule names its ``tier``. ``basis`` is the kind of basis the rule
+    declares for itself; the parameters it reads add theirs. A rule with
+    ``with_steps`` counts only beside one of those option steps (a periprocedural
+    plan beside a procedure).
     """
 
     id: str
@@ -57,8 +71,13 @@ class Rule:
     sources: tuple[str, ...]
     derive: str | None = None
     actions: tuple[ActionCode, ...] = ()
-    stage: Stage | None = None
     warning: str | None = None
-    first: bool = False
+    warning_key: str | None = None
     expected_benefit: BenefitRange | None = None
-    defers: tuple[Stage, ...] = ()
+    options: tuple[Option, ...] = ()
+    verdict: Verdict | None = None
+    step: ActionCode | None = None
+    tier: RedFlagTier | None = None
+    basis: tuple[str, ...] = ()
+    awaits_surgical_opinion: bool = False
+    with_steps: tuple[ActionCode, ...] = ()

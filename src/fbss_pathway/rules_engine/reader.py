@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import RuleIssue
 from ..facts import FACTS
-from ..vocabulary import LADDER, ActionCode, Stage
+from ..vocabulary import ActionCode, Option, RedFlagTier, Verdict
 from .condition_reader import ConditionReader, suggest
 from .conditions import (
     AllOf,
@@ -26,7 +26,7 @@ from .limits import (
     MAX_FILE_BYTES,
     number_problem,
 )
-from .model import BenefitRange, Parameter, Rule, Source
+from .model import BASIS_KINDS, BenefitRange, Parameter, Rule, Source
 from .templates import PLACEHOLDER, UNIT_AFTER
 
 PARAMETERS_FILE = "parameters.toml"
@@ -42,14 +42,20 @@ _RULE_KEYS = frozenset(
         "sources",
         "derive",
         "actions",
-        "stage",
         "warning",
-        "first",
+        "warning_key",
         "expected_benefit",
-        "defers",
+        "option",
+        "verdict",
+        "step",
+        "tier",
+        "basis",
+        "awaits_surgical_opinion",
+        "with_steps",
     }
 )
-_PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources"})
+_PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources", "basis"})
+_SOURCE_KEYS = frozenset({"citation", "verified"})
 _ID = re.compile(r"^[A-Z]{2,5}-\d{2}$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -109,21 +115,28 @@ class Reader(ConditionReader):
                 self.issue(name, "needs a unit and a description (strings)")
                 continue
             keys = self.source_keys(table.get("sources"), f"{name}.sources", sources)
-            result[name] = Parameter(name, value, unit, description, keys)
+            basis = table.get("basis")
+            if basis not in BASIS_KINDS:
+                self.issue(f"{name}.basis", f"must be one of {', '.join(BASIS_KINDS)}")
+                continue
+            result[name] = Parameter(name, value, unit, description, keys, basis)
         return result
 
     def sources(self, data: dict[str, Any]) -> dict[str, Source]:
         """The citation keys."""
         result = {}
         for key, table in data.items():
-            if not isinstance(table, dict) or set(table) != {"citation"}:
-                self.issue(key, "a source is a table with exactly one key, citation")
+            if not isinstance(table, dict) or "citation" not in table or table.keys() - _SOURCE_KEYS:
+                self.issue(key, "a source is a table with a citation (and optionally verified)")
                 continue
-            citation = table["citation"]
+            citation, verified = table["citation"], table.get("verified", True)
             if not isinstance(citation, str) or not citation.strip():
                 self.issue(f"{key}.citation", "must be a non-empty string")
                 continue
-            result[key] = Source(key, citation.strip())
+            if not isinstance(verified, bool):
+                self.issue(f"{key}.verified", "must be true or false")
+                continue
+            result[key] = Source(key, citation.strip(), verified)
         return result
 
     def source_keys(self, value: Any, key: str, sources: Mapping[str, Source]) -> tuple[str, ...]:
@@ -172,13 +185,19 @@ class Reader(ConditionReader):
         else:
             when = self.condition(data["when"], "when", parameters, derived_names)
 
-        derive, actions, stage, warning, benefit = self._conclusions(
-            data, parameters, derived_names
-        )
-        first = data.get("first", False)
-        if not isinstance(first, bool):
-            self.issue("first", "must be true or false")
-        defers = self._defers(data.get("defers"), stage, warning) if "defers" in data else ()
+        derive, actions, warning, benefit = self._conclusions(data, parameters, derived_names)
+        options, verdict, step = self._verdict(data)
+        tier = self._tier(data, actions)
+        basis = self._basis(data.get("basis", []))
+        awaits = data.get("awaits_surgical_opinion", False)
+        if not isinstance(awaits, bool) or (awaits and verdict is not Verdict.NOT_YET):
+            self.issue("awaits_surgical_opinion", "is true only on a not_yet verdict rule")
+        with_steps = self._with_steps(data.get("with_steps", []))
+        warning_key = data.get("warning_key")
+        if warning_key is not None and (
+            warning is None or not isinstance(warning_key, str) or not NAME.match(warning_key)
+        ):
+            self.issue("warning_key", "a snake_case key, only with a warning")
         for name, text in (("reason", reason), ("warning", warning)):
             if isinstance(text, str):
                 self.template(text, name, parameters)
@@ -194,20 +213,27 @@ class Reader(ConditionReader):
             sources=keys,
             derive=derive,
             actions=actions,
-            stage=stage,
             warning=warning,
-            first=first,
+            warning_key=warning_key,
             expected_benefit=benefit,
-            defers=defers,
+            options=options,
+            verdict=verdict,
+            step=step,
+            tier=tier,
+            basis=basis,
+            awaits_surgical_opinion=awaits is True,
+            with_steps=with_steps,
         )
 
     def _conclusions(
         self, data: dict[str, Any], parameters: Mapping[str, Parameter], derived_names: set[str]
-    ) -> tuple[str | None, tuple[ActionCode, ...], Stage | None, str | None, BenefitRange | None]:
+    ) -> tuple[str | None, tuple[ActionCode, ...], str | None, BenefitRange | None]:
         derive = data.get("derive")
-        concludes = [key for key in ("actions", "stage", "warning") if key in data]
+        concludes = [key for key in ("actions", "warning", "verdict") if key in data]
         if (derive is None) == (not concludes):
-            self.issue("derive", "a rule either derives a fact or concludes actions/stage/warning")
+            self.issue(
+                "derive", "a rule either derives a fact or concludes a verdict, actions or a warning"
+            )
         if derive is not None and (not isinstance(derive, str) or derive not in derived_names):
             self.issue("derive", "a derived fact name must be snake_case and not a fact name")
         actions: list[ActionCode] = []
@@ -223,22 +249,12 @@ class Reader(ConditionReader):
                     "actions",
                     f"unknown action {code!r}" + suggest(str(code), [a.value for a in ActionCode]),
                 )
-        stage: Stage | None = None
-        if "stage" in data:
-            try:
-                stage = Stage(data["stage"])
-            except ValueError:
-                self.issue(
-                    "stage",
-                    f"unknown stage {data['stage']!r}"
-                    + suggest(str(data["stage"]), [s.value for s in Stage]),
-                )
         for action in actions:
-            if action.ladder_stage is not None and action.ladder_stage is not stage:
+            if action.option is not None:
                 self.issue(
                     "actions",
-                    f"{action} is a step of stage {action.ladder_stage}; "
-                    "the rule must conclude that stage",
+                    f"{action} is a step of the option {action.option}: it comes from that "
+                    "option's verdict (step = ...), not from a list of actions",
                 )
         warning = data.get("warning")
         if warning is not None and not (isinstance(warning, str) and warning.strip()):
@@ -249,29 +265,94 @@ class Reader(ConditionReader):
             benefit = self._benefit(data["expected_benefit"], parameters)
             if ActionCode.REOPERATION_CAUTION not in actions:
                 self.issue("expected_benefit", "goes only with the action reoperation_caution")
-        return derive, tuple(actions), stage, warning, benefit
+        return derive, tuple(actions), warning, benefit
 
-    def _defers(self, data: Any, stage: Stage | None, warning: str | None) -> tuple[Stage, ...]:
-        """The ladder stages a warning rule holds the patient back from (its own or later)."""
-        if stage is None or warning is None:
-            self.issue("defers", "goes only with a stage and a warning (what holds the step back)")
-            return ()
-        if not isinstance(data, list) or not data:
-            self.issue("defers", "must be a non-empty list of ladder stages")
-            return ()
-        deferred: list[Stage] = []
-        for name in data:
-            found = next((s for s in LADDER if s.value == name), None)
-            if found is None:
+    def _verdict(
+        self, data: dict[str, Any]
+    ) -> tuple[tuple[Option, ...], Verdict | None, ActionCode | None]:
+        """The options a verdict rule decides, its verdict and the next step it names."""
+        if "option" not in data and "verdict" not in data:
+            if "step" in data:
+                self.issue("step", "goes only with an option and a verdict")
+            return (), None, None
+        raw = data.get("option")
+        names = raw if isinstance(raw, list) else [raw]
+        options: list[Option] = []
+        for name in names:
+            try:
+                options.append(Option(name))
+            except ValueError:
                 self.issue(
-                    "defers",
-                    f"not a ladder stage: {name!r}" + suggest(str(name), [s.value for s in LADDER]),
+                    "option",
+                    f"unknown option {name!r}" + suggest(str(name), [o.value for o in Option]),
                 )
-            elif found.rank < stage.rank:
-                self.issue("defers", f"{found} is below the rule's own stage {stage}")
-            elif found not in deferred:
-                deferred.append(found)
-        return tuple(deferred)
+        if not names or raw is None:
+            self.issue("option", "a verdict names the option (or a list of options) it decides")
+        verdict = None
+        try:
+            verdict = Verdict(data.get("verdict"))
+        except ValueError:
+            self.issue(
+                "verdict",
+                f"unknown verdict {data.get('verdict')!r}"
+                + suggest(str(data.get("verdict")), [v.value for v in Verdict]),
+            )
+        if "actions" in data or "derive" in data:
+            self.issue("option", "a verdict rule concludes a verdict only (no actions, no derive)")
+        step = None
+        if "step" in data:
+            try:
+                step = ActionCode(data["step"])
+            except ValueError:
+                self.issue(
+                    "step",
+                    f"unknown action {data['step']!r}"
+                    + suggest(str(data["step"]), [a.value for a in ActionCode]),
+                )
+            if step is not None and verdict is not Verdict.NOT_YET:
+                if len(options) != 1 or step.option is not options[0]:
+                    self.issue("step", f"{step} is not a step of the option this rule decides")
+        return tuple(options), verdict, step
+
+    def _tier(self, data: dict[str, Any], actions: tuple[ActionCode, ...]) -> RedFlagTier | None:
+        """A red-flag rule's tier; it must recommend that tier's action."""
+        if "tier" not in data:
+            return None
+        try:
+            tier = RedFlagTier(data["tier"])
+        except ValueError:
+            self.issue("tier", "must be emergency or urgent")
+            return None
+        needed = (
+            ActionCode.EMERGENCY_ASSESSMENT
+            if tier is RedFlagTier.EMERGENCY
+            else ActionCode.URGENT_SPECIALIST_REVIEW
+        )
+        if needed not in actions:
+            self.issue("tier", f"a red flag of the {tier} tier recommends {needed}")
+        return tier
+
+    def _with_steps(self, data: Any) -> tuple[ActionCode, ...]:
+        """The option steps a rule goes beside."""
+        codes = []
+        for code in data if isinstance(data, list) else [None]:
+            try:
+                found = ActionCode(code)
+            except ValueError:
+                found = None
+            if found is None or found.option is None:
+                self.issue("with_steps", f"{code!r} is not an option's step")
+            else:
+                codes.append(found)
+        return tuple(codes)
+
+    def _basis(self, data: Any) -> tuple[str, ...]:
+        """The kinds of basis a rule declares for itself."""
+        names = [data] if isinstance(data, str) else data
+        if not isinstance(names, list) or not all(name in BASIS_KINDS for name in names):
+            self.issue("basis", f"must be one or more of {', '.join(BASIS_KINDS)}")
+            return ()
+        return tuple(names)
 
     def _benefit(self, data: Any, parameters: Mapping[str, Parameter]) -> BenefitRange | None:
         if not isinstance(data, dict) or set(data) != {"low", "high"}:

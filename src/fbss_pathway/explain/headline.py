@@ -1,0 +1,88 @@
+"""The stage in one line, what holds it, and the recommended next step (pathway.md 4, 11).
+
+"Emergency: cauda equina signs; next: emergency assessment";
+"Spinal cord stimulation: blocked (psychological concerns); next: address
+psychological concerns". The next step is in the first thing a clinician reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..recommendation import Action
+from ..rules_engine.model import Rule
+from ..ruleset import RuleSet
+from ..vocabulary import Option, RedFlagTier, Stage, Verdict
+from .options import Appraised
+from .words import code_words
+
+__all__ = ["OPTION_WORDS", "STAGE_WORDS", "VERDICT_WORDS", "headline"]
+
+STAGE_WORDS = {
+    Stage.URGENT_REVIEW: "Red flag: assess first",
+    Stage.CONSERVATIVE: "Conservative care",
+    Stage.RADIOFREQUENCY: "Facet and sacroiliac interventions",
+    Stage.NEUROMODULATION: "Spinal cord stimulation",
+    Stage.SPECIALIST_REVIEW: "Pathway options exhausted: MDT re-evaluation",
+}
+
+OPTION_WORDS = {
+    Option.CONSERVATIVE_CARE: "Conservative care",
+    Option.FACET_INTERVENTION: "Facet joint intervention (medial branch block, radiofrequency)",
+    Option.SIJ_INTERVENTION: "Sacroiliac joint intervention",
+    Option.SPINAL_CORD_STIMULATION: "Spinal cord stimulation",
+    Option.SURGICAL_OPINION: "Surgical opinion",
+    Option.PAIN_MANAGEMENT_PROGRAMME: "Pain management programme",
+}
+
+VERDICT_WORDS = {
+    Verdict.APPROPRIATE: "appropriate",
+    Verdict.MAY_BE_APPROPRIATE: "may be appropriate: discuss at the MDT",
+    Verdict.NOT_YET: "not yet",
+    Verdict.BLOCKED: "blocked",
+    Verdict.NOT_APPROPRIATE: "not appropriate",
+    Verdict.IN_PLACE: "in place",
+    Verdict.UNKNOWN: "undecided: information missing",
+}
+
+_TIER_WORDS = {RedFlagTier.EMERGENCY: "Emergency", RedFlagTier.URGENT: "Urgent"}
+
+
+def headline(
+    ruleset: RuleSet,
+    stage: Stage,
+    tiers: Sequence[RedFlagTier],
+    red_flags: Sequence[Rule],
+    setting: Sequence[Appraised],
+    actions: Sequence[Action],
+) -> str:
+    """The one line a clinician reads first."""
+    nxt = f"; next: {code_words(actions[0].code).lower()}" if actions else ""
+    if tiers:
+        parts = []
+        for tier in tiers:
+            titles = [_lower(rule.title) for rule in red_flags if rule.tier is tier]
+            parts.append(f"{_TIER_WORDS[tier]}: {', '.join(titles)}")
+        return "; ".join(parts) + nxt
+    words = STAGE_WORDS[stage]
+    held = [
+        a.appraisal
+        for a in setting
+        if a.appraisal.verdict not in (Verdict.APPROPRIATE, Verdict.IN_PLACE)
+    ]
+    if stage in (Stage.RADIOFREQUENCY, Stage.NEUROMODULATION) and held and len(held) == len(
+        setting
+    ):
+        appraisal = held[0]
+        title = next(
+            (rule.title for rule in ruleset.rules if rule.id == appraisal.rule_id), ""
+        )
+        words += f": {VERDICT_WORDS[appraisal.verdict]}"
+        if title:
+            words += f" ({_lower(title)})"
+    return words + nxt
+
+
+def _lower(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text if first.isupper() or first[:1].isdigit() else text[:1].lower() + text[1:]

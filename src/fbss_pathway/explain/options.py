@@ -1,0 +1,234 @@
+"""Options side by side: each option's verdict from the rules that fired, and the stage.
+
+The rules (durable_rules) decide which verdict rules fire. This module combines
+them by the fixed policies of pathway.md sections 3 and 4, documented in
+``docs/pathway.md``:
+
+* red flags pre-empt: with any red flag every option is ``blocked``;
+* the strongest claim decides: of the verdict rules that fired for an option,
+  the one whose verdict comes first in :class:`~fbss_pathway.Verdict` order
+  decides (``in_place`` > ``not_yet`` > ``not_appropriate`` > ``blocked`` >
+  ``unknown`` > ``may_be_appropriate`` > ``appropriate``); the others are kept;
+* no rule fired: ``unknown``;
+* the stage summarises the verdicts (section 4): ``urgent_review`` with a red
+  flag; ``conservative`` within 3 months of the last operation; else the furthest
+  rung with an option that counts; else ``specialist_review`` when the
+  conservative trial failed and every interventional option is
+  ``not_appropriate``; else ``conservative``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..facts import FactValue
+from ..recommendation import LadderCriterion, OptionAppraisal
+from ..rules_engine.model import Rule
+from ..ruleset import RuleSet
+from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, Stage, Verdict
+from .criteria_view import rule_criteria
+from .templates import render
+
+__all__ = ["Appraised", "appraise", "candidate_fact", "options_exhausted", "stage_of"]
+
+#: Verdicts whose option counts for the stage only when the patient is in position
+#: (a step on record, or the option's entry criteria known to be met).
+_COUNT_IF_CANDIDATE = (Verdict.BLOCKED, Verdict.UNKNOWN)
+_COUNTS = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE)
+
+
+def candidate_fact(option: Option) -> str:
+    """The derived fact a rule set defines for a rung option: the patient is in position.
+
+    True when a step of the option is on record, or the conservative trial is known
+    to have failed and every other entry criterion of the option is known to be met.
+    """
+    return f"{option.value}_candidate"
+
+
+@dataclass(frozen=True, slots=True)
+class Appraised:
+    """An appraisal and what the recommendation builds from it."""
+
+    appraisal: OptionAppraisal
+    deciding: int | None  # the deciding rule's index
+    listed_step: ActionCode | None  # the step listed among the actions
+    step_rule: int | None  # the rule whose step it is
+
+
+def appraise(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, bool],
+    fired: Sequence[int],
+    red_flags: Sequence[int],
+) -> list[Appraised]:
+    """Every option's verdict, next step, reasons and criteria, in vocabulary order."""
+    rules = ruleset.rules
+    by_option: dict[Option, list[int]] = {option: [] for option in Option}
+    for index in fired:
+        for option in rules[index].options:
+            by_option[option].append(index)
+    result = []
+    for option in Option:
+        if red_flags:
+            result.append(_held_by_red_flags(ruleset, facts, option, red_flags))
+            continue
+        ranked = sorted(
+            by_option[option],
+            key=lambda i: (_verdict(rules[i]).precedence, i),
+        )
+        result.append(_appraised(ruleset, facts, derived, option, ranked))
+    return result
+
+
+def _verdict(rule: Rule) -> Verdict:
+    assert rule.verdict is not None
+    return rule.verdict
+
+
+def _held_by_red_flags(
+    ruleset: RuleSet, facts: Mapping[str, FactValue], option: Option, red_flags: Sequence[int]
+) -> Appraised:
+    rules = ruleset.rules
+    reasons = tuple(
+        "red flag: assess first (" + render(rules[i].reason, facts, ruleset.parameters) + ")"
+        for i in red_flags
+    )
+    sources = tuple(dict.fromkeys(s for i in red_flags for s in rules[i].sources))
+    appraisal = OptionAppraisal(
+        option=option,
+        verdict=Verdict.BLOCKED,
+        next_step=None,
+        rule_id=rules[red_flags[0]].id,
+        reasons=reasons,
+        criteria=(),
+        inputs=(),
+        sources=sources,
+        basis=tuple(dict.fromkeys(b for i in red_flags for b in ruleset.basis[i])),
+        also_from=tuple(rules[i].id for i in red_flags[1:]),
+    )
+    return Appraised(appraisal, red_flags[0], None, None)
+
+
+def _appraised(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, bool],
+    option: Option,
+    ranked: list[int],
+) -> Appraised:
+    rules = ruleset.rules
+    if not ranked:
+        appraisal = OptionAppraisal(
+            option=option,
+            verdict=Verdict.UNKNOWN,
+            next_step=None,
+            rule_id="",
+            reasons=("the record does not decide this option: see the missing information",),
+            criteria=(),
+            inputs=(),
+            sources=(),
+            basis=(),
+        )
+        return Appraised(appraisal, None, None, None)
+    deciding = ranked[0]
+    rule = rules[deciding]
+    verdict = _verdict(rule)
+    step, step_rule = rule.step, deciding
+    if verdict in _COUNT_IF_CANDIDATE and (step is None or step.interventional):
+        # Held by a gate or undecided: its ungated next step is still listed (3.3).
+        step, step_rule = None, None
+        for index in ranked[1:]:
+            other = rules[index]
+            if other.step is not None and not other.step.interventional:
+                if _verdict(other).precedence >= Verdict.BLOCKED.precedence:
+                    step, step_rule = other.step, index
+                    break
+    listed = None
+    if step is not None and (
+        verdict.lists_step or (verdict in _COUNT_IF_CANDIDATE and not step.interventional)
+    ):
+        listed = step
+    candidate = derived.get(candidate_fact(option)) is True
+    counts = option.rung is not None and (
+        verdict in _COUNTS
+        or (verdict in _COUNT_IF_CANDIDATE and candidate)
+        or (verdict is Verdict.NOT_YET and rule.awaits_surgical_opinion and candidate)
+    )
+    criteria: tuple[LadderCriterion, ...] = rule_criteria(ruleset, deciding, facts, derived)
+    reasons = tuple(
+        dict.fromkeys(render(rules[i].reason, facts, ruleset.parameters) for i in ranked)
+    )
+    inputs = tuple(
+        dict.fromkeys(value for criterion in criteria for value in criterion.inputs)
+    )
+    appraisal = OptionAppraisal(
+        option=option,
+        verdict=verdict,
+        next_step=step if step is not None else rule.step,
+        rule_id=rule.id,
+        reasons=reasons,
+        criteria=criteria,
+        inputs=inputs,
+        sources=rule.sources,
+        basis=ruleset.basis[deciding],
+        also_from=tuple(rules[i].id for i in ranked[1:]),
+        counts_for_stage=counts,
+    )
+    return Appraised(appraisal, deciding, listed, step_rule)
+
+
+def stage_of(
+    appraised: Sequence[Appraised],
+    derived: Mapping[str, bool],
+    red_flag_tiers: Sequence[RedFlagTier],
+) -> tuple[Stage, tuple[Appraised, ...]]:
+    """The stage the verdicts summarise (pathway.md 4), and the options that set it."""
+    if red_flag_tiers:
+        return Stage.URGENT_REVIEW, ()
+    if derived.get("fbss_established") is False:
+        return Stage.CONSERVATIVE, ()
+    for stage in reversed(LADDER):
+        setting = tuple(
+            a for a in appraised if a.appraisal.option.rung is stage and a.appraisal.counts_for_stage
+        )
+        if setting:
+            return stage, setting
+    interventional = [a for a in appraised if a.appraisal.option.interventional]
+    if derived.get("conservative_trial_failed") is True and all(
+        a.appraisal.verdict is Verdict.NOT_APPROPRIATE for a in interventional
+    ):
+        return Stage.SPECIALIST_REVIEW, tuple(interventional)
+    return Stage.CONSERVATIVE, ()
+
+
+def options_exhausted(appraised: Sequence[Appraised]) -> list[Appraised]:
+    """The appraisals with the pain management programme appropriate (pathway.md 4).
+
+    Called when the stage is ``specialist_review``: every interventional option is
+    not appropriate after a failed conservative trial, and the programme is the
+    next step ("pathway options exhausted: MDT re-evaluation").
+    """
+    result = []
+    for item in appraised:
+        appraisal = item.appraisal
+        if appraisal.option is Option.PAIN_MANAGEMENT_PROGRAMME:
+            appraisal = appraisal.model_copy(
+                update={
+                    "verdict": Verdict.APPROPRIATE,
+                    "next_step": ActionCode.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+                    "reasons": (
+                        "pathway options exhausted: every interventional option is not "
+                        "appropriate after a failed conservative trial; MDT re-evaluation",
+                        *appraisal.reasons,
+                    ),
+                }
+            )
+            item = Appraised(
+                appraisal, item.deciding, ActionCode.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+                item.step_rule,
+            )
+        result.append(item)
+    return result
