@@ -142,6 +142,7 @@ def test_a_condition_sets_a_red_flag_and_a_refuted_one_clears_it() -> None:
             "resourceType": "Condition",
             "subject": {"reference": "Patient/p1"},
             "code": {"coding": [{"system": ICD10, "code": "G83.4"}]},
+            "recordedDate": "2026-09-20",  # a red flag is about now (pathway.md 3.2)
         }
         if verification is not None:
             resource["verificationStatus"] = {"coding": [{"code": verification}]}

@@ -28,7 +28,7 @@ def _examples() -> list[dict[str, Any]]:
 def _busy() -> dict[str, Any]:
     """A chart whose entries disagree, in every way the reader settles."""
     return bundle(
-        condition("G83.4"),
+        condition("G83.4", recorded="2026-08-01"),
         flag("red_flags.cauda_equina_signs", False, when="2026-09-01"),
         condition("M47.816", recorded="2026-01-01"),
         condition("M47.816", verification="refuted", recorded="2026-01-01"),

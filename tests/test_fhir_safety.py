@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from fbss_pathway.fhir import NotApplicableError, read_bundle, record_from_bundle
-from fbss_pathway.fhir.reading import CONFLICT_WARNING
+from fbss_pathway.fhir.reading import STALE_RED_FLAG_WARNING
 
 from .fhir_builders import (
     LOCAL,
@@ -34,17 +34,16 @@ def _red_flag(*resources: dict[str, Any]) -> bool | None:
 
 
 def test_an_undated_confirmed_red_flag_is_not_lost_to_a_dated_no() -> None:
+    # Version 2 (pathway.md 3.2): an undated code cannot say the flag is new, so the flag
+    # is unknown (re-screen) and named in a warning, never "no" (the dated "no" is of
+    # another kind and cannot clear it).
     reading = read_bundle(bundle(condition("G83.4"), flag(CAUDA, False, when="2026-09-01")))
     assert reading.record is not None
-    assert reading.record.red_flags.cauda_equina_signs is True
-    [conflict] = reading.conflicts
-    assert conflict.item == CAUDA
-    assert conflict.entries == (2, 3)
-    recommendation = reading.evaluate()
-    assert recommendation is not None
-    assert recommendation.stage == "urgent_review"
-    assert [w.rule_id for w in recommendation.warnings][-1] == CONFLICT_WARNING
-    assert "entry[2], entry[3]" in recommendation.warnings[-1].message
+    assert reading.record.red_flags.cauda_equina_signs is None
+    [stale] = reading.stale_red_flags
+    assert stale.item == CAUDA
+    [warning] = [w for w in reading.warnings() if w.rule_id == STALE_RED_FLAG_WARNING]
+    assert "cauda equina signs: coded without a date" in warning.message.lower()
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
@@ -59,7 +58,7 @@ def test_a_red_flag_and_a_no_of_equal_date_give_the_flag_in_either_order(
     "status", ["confirmed", "provisional", "differential", "unconfirmed", None]
 )
 def test_any_assertion_of_a_red_flag_sets_it(status: str | None) -> None:
-    assert _red_flag(condition("G83.4", verification=status)) is True
+    assert _red_flag(condition("G83.4", verification=status, recorded="2026-09-01")) is True
 
 
 def test_a_preliminary_result_counts_only_as_a_red_flag_suspicion() -> None:
@@ -74,23 +73,23 @@ def test_a_preliminary_result_counts_only_as_a_red_flag_suspicion() -> None:
 
 
 def test_a_later_no_of_the_same_kind_clears_a_red_flag() -> None:
-    earlier = condition("G83.4", recorded="2025-01-01")
-    later_no = condition("G83.4", verification="refuted", recorded="2026-01-01")
+    earlier = condition("G83.4", recorded="2026-08-01")
+    later_no = condition("G83.4", verification="refuted", recorded="2026-09-01")
     assert _red_flag(earlier, later_no) is False
-    assert _red_flag(earlier, flag(CAUDA, False, when="2026-01-01")) is True  # another kind
+    assert _red_flag(earlier, flag(CAUDA, False, when="2026-09-01")) is True  # another kind
 
 
 def test_a_refuted_red_flag_alone_is_no_and_an_older_refutation_does_not_clear() -> None:
-    assert _red_flag(condition("G83.4", verification="refuted", recorded="2026-01-01")) is False
+    assert _red_flag(condition("G83.4", verification="refuted", recorded="2026-09-01")) is False
     older_no = condition("G83.4", verification="refuted", recorded="2024-01-01")
-    assert _red_flag(older_no, condition("G83.4", recorded="2026-01-01")) is True
+    assert _red_flag(older_no, condition("G83.4", recorded="2026-09-01")) is True
 
 
 def test_a_red_flag_cleared_by_a_later_condition_reads_no_without_conflict() -> None:
     reading = read_bundle(
         bundle(
-            condition("G83.4", recorded="2025-01-01"),
-            condition("G83.4", clinical="resolved", recorded="2026-01-01"),
+            condition("G83.4", recorded="2026-08-01"),
+            condition("G83.4", clinical="resolved", recorded="2026-09-01"),
         )
     )
     assert reading.record is not None
@@ -101,10 +100,10 @@ def test_a_red_flag_cleared_by_a_later_condition_reads_no_without_conflict() -> 
 def test_snomed_and_icd10cm_red_flags_are_read() -> None:
     reading = read_bundle(
         bundle(
-            condition("203241002", SCT),  # osteomyelitis of vertebra
-            condition("C79.51"),  # secondary malignant neoplasm of bone
-            condition("T84216A"),  # fixation device breakdown, sent without the dot
-            condition("M21.372"),  # foot drop
+            condition("203241002", SCT, recorded="2026-09-01"),  # osteomyelitis of vertebra
+            condition("C79.51", recorded="2026-09-01"),  # secondary malignant neoplasm of bone
+            condition("T84216A", recorded="2026-09-01"),  # fixation device breakdown, no dot
+            condition("M21.372", recorded="2026-09-01"),  # foot drop
         )
     )
     assert reading.record is not None

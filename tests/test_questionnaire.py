@@ -142,7 +142,8 @@ def test_an_answered_no_does_not_outvote_a_red_flag_condition() -> None:
             ],
         }
     )
-    reading = read_bundle(_bundle(patient(birth_date=None), response, condition("G83.4")))
+    coded = condition("G83.4", recorded="2026-08-20")  # a red flag is about now (3.2)
+    reading = read_bundle(_bundle(patient(birth_date=None), response, coded))
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is True
     assert [c.item for c in reading.conflicts] == ["red_flags.cauda_equina_signs"]

@@ -17,6 +17,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx2
@@ -139,6 +140,8 @@ class _ScriptedFhir(http.server.ThreadingHTTPServer):
                 ]
             },
             "valueBoolean": True,
+            # a red flag is about now (pathway.md 3.2): an undated one would be unknown
+            "effectiveDateTime": date.today().isoformat(),
         }
         pages = {
             "/fhir/Observation": {

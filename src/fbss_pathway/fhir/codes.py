@@ -10,16 +10,29 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from os import PathLike
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
+from pydantic import BaseModel
+
 from ..errors import FbssPathwayError
 from ..record import OperationKind, PatientRecord, TreatmentKind
 
-__all__ = ["LOCAL_SYSTEM", "SCALAR_ITEMS", "CodeEntry", "CodeMap", "CodeMapError", "base_type"]
+__all__ = [
+    "COMPOSITE_ITEMS",
+    "DATE_ITEMS",
+    "LOCAL_SYSTEM",
+    "RED_FLAG_ITEMS",
+    "SCALAR_ITEMS",
+    "CodeEntry",
+    "CodeMap",
+    "CodeMapError",
+    "base_type",
+]
 
 #: This library's own code system: the code is a record field path.
 LOCAL_SYSTEM = "urn:fbss-pathway:item"
@@ -37,8 +50,8 @@ _SYSTEM_NAMES = {
     "http://www.whocc.no/atc": "ATC",
     "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
 }
-_SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs")
-_TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index")
+_SECTIONS = ("pain", "findings", "red_flags", "psychosocial", "examination", "scs", "medicines")
+_TOP_LEVEL = ("age_years", "in_fitness_programme", "oswestry_disability_index", "surgical_opinion")
 
 
 def base_type(annotation: Any) -> tuple[Any, bool]:
@@ -54,21 +67,41 @@ def base_type(annotation: Any) -> tuple[Any, bool]:
             return annotation, repeats
 
 
-def _scalar_items() -> dict[str, Any]:
-    """Every single-valued record item, by path, with its annotation."""
+def _is_model(annotation: Any) -> bool:
+    base = base_type(annotation)[0]
+    return isinstance(base, type) and issubclass(base, BaseModel)
+
+
+def _section_items(composite: bool) -> dict[str, Any]:
+    """Every section item by path: single values, or (composite) items that are models."""
     fields = PatientRecord.model_fields
-    items: dict[str, Any] = {name: fields[name].annotation for name in _TOP_LEVEL}
+    items: dict[str, Any] = {}
+    if not composite:
+        items.update({name: fields[name].annotation for name in _TOP_LEVEL})
     for section in _SECTIONS:
         model = fields[section].annotation
         for name, info in model.model_fields.items():  # type: ignore[union-attr]
-            items[f"{section}.{name}"] = info.annotation
+            if _is_model(info.annotation) == composite:
+                items[f"{section}.{name}"] = info.annotation
     return items
 
 
 #: The record items an Observation or Condition can set.
-SCALAR_ITEMS: Mapping[str, Any] = _scalar_items()
+SCALAR_ITEMS: Mapping[str, Any] = _section_items(composite=False)
+#: Items that are small models of their own (the suicide-risk assessment: date and outcome).
+COMPOSITE_ITEMS: Mapping[str, Any] = _section_items(composite=True)
+#: The yes/no red flags (``red_flags.screened_on`` is the screen's date, not a flag).
+RED_FLAG_ITEMS = frozenset(
+    item
+    for item, annotation in SCALAR_ITEMS.items()
+    if item.startswith("red_flags.") and base_type(annotation)[0] is bool
+)
+#: Items that are dates.
+DATE_ITEMS = frozenset(
+    item for item, annotation in SCALAR_ITEMS.items() if base_type(annotation)[0] is date
+)
 
-Kind = Literal["observation", "condition", "procedure", "medication"]
+Kind = Literal["observation", "condition", "procedure", "medication", "medicine"]
 
 
 class CodeMapError(FbssPathwayError, ValueError):
@@ -91,6 +124,15 @@ class CodeEntry:
     opioid: bool | None = None
     context: bool = False
     name: str | None = None
+    answers: tuple[tuple[str, Any], ...] = ()
+    """Observations: coded answers and the value each stands for (LOINC LA6568-5 is 0)."""
+
+    def answer(self, value: Any) -> Any:
+        """The value a coded answer stands for; any other value as it is."""
+        for code, meant in self.answers:
+            if value == code:
+                return meant
+        return value
 
     def matches(self, system: str | None, code: str | None, display: str | None = None) -> bool:
         """Whether a coding is this entry's: by code, or (medications) by ingredient name."""
@@ -128,9 +170,11 @@ class CodeMap:
 
     @classmethod
     def default(cls) -> CodeMap:
-        """The packaged standard codes."""
-        path = Path(str(resources.files("fbss_pathway.fhir").joinpath("codes.toml")))
-        return cls(tuple(_read(path)))
+        """The packaged standard codes, and the medicine classes (``medicines.toml``)."""
+        package = resources.files("fbss_pathway.fhir")
+        codes = _read(Path(str(package.joinpath("codes.toml"))))
+        medicines = _read_medicines(Path(str(package.joinpath("medicines.toml"))))
+        return cls((*codes, *medicines))
 
     def extended(self, path: str | PathLike[str]) -> CodeMap:
         """These codes plus a site's file; the site's entries are tried first."""
@@ -165,6 +209,8 @@ class CodeMap:
                 code = f"{code} name `{entry.name}`".strip()
             if entry.kind == "medication":
                 sets = "analgesics (opioid)" if entry.opioid else "analgesics"
+            elif entry.kind == "medicine":
+                sets = f"{entry.item} (in current use)"
             elif entry.operation or entry.treatment:
                 sets = f"operation {entry.operation}" if entry.operation else f"{entry.treatment}"
             else:
@@ -190,11 +236,15 @@ _MOST_REMEMBERED = 4096
 _LONGEST_REMEMBERED = 512
 
 _KEYS = {
-    "observation": {"system", "code", "item", "body_site", "source", "prefix"},
+    "observation": {"system", "code", "item", "body_site", "source", "prefix", "answers"},
     "condition": {"system", "code", "item", "context", "source", "prefix"},
     "procedure": {"system", "code", "operation", "treatment", "source", "prefix"},
     "medication": {"system", "code", "name", "treatment", "opioid", "source", "prefix"},
+    "medicine": {"system", "code", "name", "item", "source", "prefix"},
 }
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+_CLASS_KEYS = {"item", "list", "atc", "ingredients"}
 
 
 def _read(path: Path) -> Iterator[CodeEntry]:
@@ -224,8 +274,54 @@ def _read(path: Path) -> Iterator[CodeEntry]:
     return iter(entries)
 
 
+def _read_medicines(path: Path) -> Iterator[CodeEntry]:
+    """The medicine classes: a table per class, its ATC groups and RxNorm ingredients."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CodeMapError(f"{path.name}: cannot read the medicine classes ({error})") from error
+    problems: list[str] = []
+    entries: list[CodeEntry] = []
+    for name, table in data.items():
+        where = f"{path.name}: [{name}]"
+        if not isinstance(table, dict) or set(table) - _CLASS_KEYS:
+            problems.append(f"{where}: a class holds item, list, atc and ingredients only")
+            continue
+        item = table.get("item")
+        rows = [
+            *(
+                {
+                    "system": ATC,
+                    "code": atc.get("code"),
+                    "source": atc.get("source"),
+                    "prefix": not atc.get("exact", False),
+                }
+                for atc in table.get("atc", [])
+            ),
+            *(
+                {
+                    "system": RXNORM,
+                    "name": ingredient.get("name"),
+                    "source": ingredient.get("source"),
+                    **({"code": ingredient["rxcui"]} if "rxcui" in ingredient else {}),
+                }
+                for ingredient in table.get("ingredients", [])
+            ),
+        ]
+        for number, row in enumerate(rows, start=1):
+            try:
+                entries.append(_entry("medicine", {**row, "item": item}))
+            except (KeyError, ValueError, TypeError, AttributeError) as error:
+                problems.append(f"{where} #{number}: {error}")
+    if problems:
+        raise CodeMapError("\n".join(problems))
+    return iter(entries)
+
+
 def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
-    named = kind == "medication" and "name" in raw  # an ingredient matched by name may lack a code
+    # an ingredient matched by name may lack a code
+    named = kind in ("medication", "medicine") and "name" in raw
     for key in ("system", "source") if named else ("system", "code", "source"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ValueError(f"{key} must be a non-empty string")
@@ -244,6 +340,7 @@ def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
         opioid=raw.get("opioid"),
         context=bool(raw.get("context", False)),
         name=raw.get("name"),
+        answers=_answers(raw.get("answers", {})),
     )
     if (
         kind in ("observation", "condition")
@@ -257,4 +354,17 @@ def _entry(kind: Kind, raw: dict[str, Any]) -> CodeEntry:
         raise ValueError("a procedure sets exactly one of operation and treatment")
     if kind == "medication" and entry.treatment is not TreatmentKind.ANALGESICS:
         raise ValueError("medications map to the analgesics treatment")
+    item = entry.item or ""
+    if kind == "medicine" and (
+        not item.startswith("medicines.")
+        or item.endswith("_can_pause")
+        or SCALAR_ITEMS.get(item) != bool | None
+    ):
+        raise ValueError(f"item {entry.item!r} is not a medicine class (medicines.<name>)")
     return entry
+
+
+def _answers(raw: Any) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(raw, dict):
+        raise ValueError("answers must be a table of answer code = value")
+    return tuple(sorted(raw.items()))

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..record import PatientRecord
-from .codes import SCALAR_ITEMS, base_type
+from .codes import COMPOSITE_ITEMS, DATE_ITEMS, RED_FLAG_ITEMS, SCALAR_ITEMS, base_type
 from .entries import RawEntry, validate
 from .shapes import QUESTIONNAIRE_RESPONSE, ResponseItem
 from .statements import When, when_of
@@ -43,6 +43,16 @@ ANSWER_SYSTEM = "urn:fbss-pathway:answer"
 _DONE = frozenset({"completed", "amended"})
 _TYPES = {bool: "boolean", int: "integer", float: "decimal", date: "date", str: "string"}
 _SKIPPED = frozenset({"patient_id"})  # the Patient resource's id, not a question
+#: Answers dated by another answer of the same form (the day the score or screen was
+#: done) rather than by ``authored``: a PHQ-9 scored last week and copied into today's
+#: form is last week's PHQ-9.
+DATED_BY = {
+    "psychosocial.phq9": "psychosocial.phq9_date",
+    "psychosocial.phq9_item9": "psychosocial.phq9_date",
+    "psychosocial.gad7": "psychosocial.gad7_date",
+    "psychosocial.psychological_evaluation": "psychosocial.psychological_evaluation_date",
+    **dict.fromkeys(RED_FLAG_ITEMS, "red_flags.screened_on"),
+}
 
 
 def _text(description: str | None, base: Any, name: str) -> str:
@@ -131,8 +141,38 @@ def read_response(chart: Chart, entry: RawEntry) -> None:
         chart.skip(entry, "status is not completed or amended")
         return
     when = when_of(resource.get("authored"))
-    for item in resource.get("item") or []:
-        _read_item(chart, entry, item, when)
+    items = resource.get("item") or []
+    dates = {
+        link: answered[0]
+        for link, answered in _scalar_answers(items)
+        if link in DATE_ITEMS and answered and isinstance(answered[0], date)
+    }
+    for item in items:
+        _read_item(chart, entry, item, _Dating(when, dates))
+
+
+class _Dating:
+    """When each answer of a form was given: ``authored``, or the date the form gives it."""
+
+    __slots__ = ("authored", "dates")
+
+    def __init__(self, authored: When | None, dates: dict[str, date]) -> None:
+        self.authored, self.dates = authored, dates
+
+    def of(self, link: str, value: Any) -> When | None:
+        if link in DATE_ITEMS and isinstance(value, date):
+            return When(value)
+        given = self.dates.get(DATED_BY.get(link, ""))
+        return When(given) if given is not None else self.authored
+
+
+def _scalar_answers(items: list[ResponseItem]) -> Iterator[tuple[str, list[Any]]]:
+    """Every question answered outside the repeating groups, with its answers."""
+    for item in items:
+        if item["linkId"] in ("operations", "treatments"):
+            continue
+        yield item["linkId"], _answers(item)
+        yield from _scalar_answers(item.get("item") or [])
 
 
 def _answers(item: ResponseItem) -> list[Any]:
@@ -157,7 +197,7 @@ def _answers(item: ResponseItem) -> list[Any]:
     return values
 
 
-def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | None) -> None:
+def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, dating: _Dating) -> None:
     link = item["linkId"]
     if link in ("operations", "treatments"):
         subs = item.get("item") or []
@@ -181,9 +221,20 @@ def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | N
             chart.treatment(entry, draft, form=True, refers=tuple(refers))
         return
     parts = item.get("item")
+    if link in COMPOSITE_ITEMS:  # a group that is one item: the suicide-risk assessment
+        given = {
+            sub["linkId"].removeprefix(f"{link}."): answered[0]
+            for sub in parts or []
+            if (answered := _answers(sub))
+        }
+        if given:
+            day = given.get("date")
+            when = When(day) if isinstance(day, date) else dating.authored
+            chart.state_composite(entry, link, given, when)
+        return
     if parts:  # a section group
         for sub in parts:
-            _read_item(chart, entry, sub, when)
+            _read_item(chart, entry, sub, dating)
         return
     values = _answers(item)
     if not values:
@@ -192,7 +243,7 @@ def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, when: When | N
         if isinstance(values[0], date):
             chart.assessment_dates.append(values[0])
     elif link in SCALAR_ITEMS:
-        chart.state(entry, link, values[0], when)
+        chart.state(entry, link, values[0], dating.of(link, values[0]))
     else:
         chart.skip(entry, "an answer to a question the assessment does not have")
 

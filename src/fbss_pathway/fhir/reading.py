@@ -20,6 +20,7 @@ from ..recommendation import PathwayWarning, Recommendation
 from ..record import PatientRecord, Treatment
 from ..ruleset import RuleSet
 from .codes import CodeMap
+from .current import STALE_RED_FLAG_WARNING, StaleRedFlag, coherent, current
 from .duplicates import distinct
 from .entries import RawEntry, load, raw_entries, validate
 from .errors import FhirError, NotApplicableError
@@ -36,10 +37,12 @@ from .unreadable import UNREADABLE_RULE, unread_items, unreadable_missing, unrea
 __all__ = [
     "ADULT_AGE",
     "CONFLICT_WARNING",
+    "STALE_RED_FLAG_WARNING",
     "UNREADABLE_WARNING",
     "BundleReading",
     "Conflict",
     "Ignored",
+    "StaleRedFlag",
     "read_bundle",
     "record_from_bundle",
 ]
@@ -90,6 +93,9 @@ class BundleReading:
     conflicts: list[Conflict] = field(default_factory=list)
     unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Items recorded only in entries that could not be read (item -> resources): unknown."""
+    stale_red_flags: list[StaleRedFlag] = field(default_factory=list)
+    """Red flags asserted only by entries too old (or undated) to be about now: unknown
+    (pathway.md 3.2), each a warning ``red_flag_code_old`` and a line in ``missing``."""
 
     def evaluate(
         self, *, ruleset: RuleSet | None = None, ladder: bool = True
@@ -102,17 +108,27 @@ class BundleReading:
         if self.record is None:
             return None
         recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
-        if not self.conflicts and not self.unreadable:
+        if not self.conflicts and not self.unreadable and not self.stale_red_flags:
             return recommendation
         warnings = (*recommendation.warnings, *self.warnings())
         update: dict[str, Any] = {"warnings": warnings}
-        if self.unreadable:
-            update["missing"] = unreadable_missing(recommendation.missing, self.unreadable)
+        missing = unreadable_missing(recommendation.missing, self.unreadable)
+        stale = [flag.item for flag in self.stale_red_flags]
+        missing = unreadable_missing(missing, stale, STALE_RED_FLAG_WARNING)
+        if missing != recommendation.missing:
+            update["missing"] = missing
         return recommendation.model_copy(update=update)
 
     def warnings(self) -> list[PathwayWarning]:
-        """The conflicts and unreadable items as warnings (resources named, never values)."""
+        """The stale red flags, conflicts and unreadable items as warnings.
+
+        Resources are named, values never (a stale red flag gives only its date).
+        """
         return [
+            *(
+                PathwayWarning(rule_id=STALE_RED_FLAG_WARNING, message=flag.warning_text())
+                for flag in self.stale_red_flags
+            ),
             *(
                 PathwayWarning(rule_id=CONFLICT_WARNING, message=c.warning_text())
                 for c in self.conflicts
@@ -208,8 +224,11 @@ def read_bundle(
 def _reading(
     chart: Chart, assessed: date, birth_date: date | None, scope: PatientScope, *, deceased: bool
 ) -> BundleReading:
-    values, conflicts = resolve(chart.statements)
-    conflicts = [*chart.conflicts, *conflicts]
+    now = current(chart.statements, assessed)
+    for statement, why in now.dropped:
+        chart.ignored.append(Ignored(statement.entry, statement.source, why, statement.label))
+    values, conflicts = resolve(now.statements)
+    conflicts = [*chart.conflicts, *conflicts, *coherent(values, now.statements)]
     age = age_of(chart, assessed, birth_date, conflicts)
     operations = one_per_operation(chart, assessed, conflicts)
     treatments = _treatments(chart, assessed, conflicts)
@@ -223,8 +242,9 @@ def _reading(
         not_applicable.append("under 18: the pathway is for adults")
     if deceased:
         not_applicable.append("the patient has died")
+    stale = sorted(now.stale, key=lambda flag: flag.item)
     if not_applicable:
-        return BundleReading(None, tuple(not_applicable), ignored, conflicts, unreadable)
+        return BundleReading(None, tuple(not_applicable), ignored, conflicts, unreadable, stale)
     draft: dict[str, Any] = {
         "assessment_date": assessed,
         "operations": sorted(operations, key=_order),
@@ -238,7 +258,7 @@ def _reading(
         section, _, name = item.rpartition(".")
         (draft.setdefault(section, {}) if section else draft)[name] = value
     record = PatientRecord.model_validate(draft)
-    return BundleReading(record, (), ignored, conflicts, unreadable)
+    return BundleReading(record, (), ignored, conflicts, unreadable, stale)
 
 
 def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[Treatment]:

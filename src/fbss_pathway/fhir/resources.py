@@ -13,8 +13,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from ..record import OperationKind, TreatmentKind
-from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap, Kind
+from .codes import (
+    COMPOSITE_ITEMS,
+    DATE_ITEMS,
+    EXTENSION,
+    LOCAL_SYSTEM,
+    SCALAR_ITEMS,
+    CodeEntry,
+    CodeMap,
+    Kind,
+)
 from .entries import RawEntry, codings, validate
 from .shapes import (
     CONDITION,
@@ -38,6 +49,8 @@ __all__ = ["TREATMENT_DETAILS", "Chart"]
 OBSERVATION_DONE = frozenset({"final", "amended", "corrected"})
 PROCEDURE_DONE = frozenset({"completed"})
 MEDICATION_TAKEN = frozenset({"active", "completed", "stopped"})
+#: A medicine class (``medicines``) is "in current use" only from an active statement or request.
+MEDICINE_IN_USE = frozenset({"active"})
 _ASSERTED = frozenset({"confirmed", "provisional", "differential", "unconfirmed"})
 _PRESENT = frozenset({"active", "recurrence", "relapse"})
 _GONE = frozenset({"inactive", "remission", "resolved"})
@@ -111,6 +124,18 @@ class Chart:
                 Statement(item, fitted, when, entry.type, entry.number, entry.label)
             )
 
+    def state_composite(
+        self, entry: RawEntry, item: str, value: dict[str, Any], when: When | None
+    ) -> None:
+        """One entry's word on an item that is a small model (date and outcome), if valid."""
+        try:
+            fitted = _composite_adapter(item).validate_python(value)
+        except ValidationError:
+            self.skip(entry, f"{item}: incomplete or outside the item's values")
+            self.unreadable.setdefault(item, []).append(entry.label)
+            return
+        self.statements.append(Statement(item, fitted, when, entry.type, entry.number, entry.label))
+
     def observation(self, entry: RawEntry) -> None:
         """A score or a yes/no item; pain scores need a body site saying back or leg.
 
@@ -130,13 +155,14 @@ class Chart:
         site = resource.get("bodySite")
         sites = {c.get("code") for c in codings_of(site)} if site else set()
         item, sited = None, set()  # sited: items the code sets only with a body site
+        entry_found: CodeEntry | None = None
         for system, code, _ in found or ():
-            if system == LOCAL_SYSTEM and code in SCALAR_ITEMS:
+            if system == LOCAL_SYSTEM and (code in SCALAR_ITEMS or code in COMPOSITE_ITEMS):
                 item = code
                 break
             for mapped in self.codes.find("observation", system, code):
                 if mapped.body_site is None or mapped.body_site in sites:
-                    item = mapped.item
+                    item, entry_found = mapped.item, mapped
                     break
                 sited.add(mapped.item)
             if item:
@@ -151,6 +177,8 @@ class Chart:
             self.skip(entry, why)
             return
         value = _observed_value(resource)
+        if entry_found is not None:
+            value = entry_found.answer(value)
         if status == "preliminary" and not (item.startswith("red_flags.") and value):
             # A preliminary result counts only as a red-flag suspicion, never as a "no".
             self.skip(entry, "status is not final, amended or corrected")
@@ -164,12 +192,20 @@ class Chart:
             or when_of(resource.get("effectiveInstant"))
             or when_of(resource.get("issued"))
         )
+        if item in COMPOSITE_ITEMS:
+            # This library's own code for the suicide-risk assessment: the outcome as the
+            # value, the assessment's date as the observation's.
+            outcome = {"outcome": value, "date": when.day if when else None}
+            self.state_composite(entry, item, outcome, When(when.day) if when else None)
+            return
+        if item in DATE_ITEMS and isinstance(value, str):
+            value = _day(value)
         self.state(entry, item, value, when)
 
     def _observation_code(self, system: str | None, code: str | None) -> bool:
-        return (system == LOCAL_SYSTEM and code in SCALAR_ITEMS) or bool(
-            self.codes.find("observation", system, code)
-        )
+        return (
+            system == LOCAL_SYSTEM and (code in SCALAR_ITEMS or code in COMPOSITE_ITEMS)
+        ) or bool(self.codes.find("observation", system, code))
 
     def condition(self, entry: RawEntry) -> None:
         """A red flag (any assertion) or a finding (confirmed and active); refuted is no."""
@@ -250,13 +286,22 @@ class Chart:
             self.treatment(entry, draft, levels=at, session=session)
 
     def medication(self, entry: RawEntry) -> None:
-        """An analgesic statement or request, counted when active, completed or stopped."""
+        """An analgesic (active, completed or stopped) or a medicine class (active).
+
+        A medication may be both: ibuprofen is an analgesic tried and, while active, an
+        NSAID in current use. A class is only ever set to "yes": a chart without a
+        medicine of a class leaves the class unknown.
+        """
         found = codings(entry.resource.get("medicationCodeableConcept"))
-        if found and not any(self._coded_raw("medication", s, c, d) for s, c, d in found):
+        if found and not any(
+            self._coded_raw("medication", s, c, d) or self.codes.find("medicine", s, c, d)
+            for s, c, d in found
+        ):
             self.skip(entry, "medication not in the mapping")
             return
         resource = validate(entry, MEDICATION_USE)
-        if resource.get("status") not in MEDICATION_TAKEN or resource.get("doNotPerform"):
+        status = resource.get("status")
+        if status not in MEDICATION_TAKEN or resource.get("doNotPerform"):
             self.skip(entry, "status is not active, completed or stopped")
             return
         concept = resource.get("medicationCodeableConcept")
@@ -264,14 +309,32 @@ class Chart:
         if concept is None and reference is not None:
             concept = self._referenced(resource, reference)
         mapped = self._coded(concept, "medication")
-        if mapped is None:
+        classes = sorted(
+            {
+                medicine.item
+                for coding in codings_of(concept)
+                for medicine in self.codes.find(
+                    "medicine", coding.get("system"), coding.get("code"), coding.get("display")
+                )
+                if medicine.item is not None
+            }
+        )
+        if mapped is None and not classes:
             self.skip(entry, "medication not in the mapping")
             return
         when = when_of(_start(resource.get("effectivePeriod"))) or when_of(
             resource.get("effectiveDateTime") or resource.get("authoredOn")
         )
-        drug = tuple(sorted({(c.get("system"), c.get("code")) for c in codings_of(concept)}))
-        self.treatment(entry, _treatment(mapped, when.day if when else None, resource), drug=drug)
+        if classes and status not in MEDICINE_IN_USE:
+            if mapped is None:
+                self.skip(entry, "status is not active: not in current use")
+        else:
+            for item in classes:
+                self.state(entry, item, True, when)
+        if mapped is not None:
+            drug = tuple(sorted({(c.get("system"), c.get("code")) for c in codings_of(concept)}))
+            draft = _treatment(mapped, when.day if when else None, resource)
+            self.treatment(entry, draft, drug=drug)
 
     def _referenced(self, resource: MedicationUse, medication: Reference) -> CodeableConcept | None:
         """The code of the Medication referred to (contained, or elsewhere in the bundle)."""
@@ -319,6 +382,22 @@ def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
     return None
 
 
+def _composite_adapter(item: str) -> TypeAdapter[Any]:
+    adapter = _COMPOSITE_ADAPTERS.get(item)
+    if adapter is None:
+        adapter = _COMPOSITE_ADAPTERS[item] = TypeAdapter(COMPOSITE_ITEMS[item])
+    return adapter
+
+
+_COMPOSITE_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _day(value: str) -> Any:
+    """The day a FHIR dateTime names (a date item's value); text that is not one, as it is."""
+    when = when_of(value)
+    return when.day if when is not None else value
+
+
 def _level(text: str | None) -> str:
     """A level as written in ``bodySite.text``, compared without case or spaces."""
     return "".join((text or "").split()).upper()
@@ -333,6 +412,7 @@ def _observed_value(resource: Observation) -> Any:
         resource.get("valueBoolean"),
         resource.get("valueInteger"),
         resource.get("valueString"),
+        resource.get("valueDateTime"),
     ):
         if value is not None:
             return value

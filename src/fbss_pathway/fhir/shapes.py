@@ -146,6 +146,7 @@ class Observation(TypedDict, total=False):
     valueBoolean: bool | None
     valueInteger: int | None
     valueString: str | None
+    valueDateTime: FhirDateTime | None
     valueQuantity: Quantity | None
     valueCodeableConcept: CodeableConcept | None
 

@@ -27,8 +27,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..explain.words import item_label
+from .codes import RED_FLAG_ITEMS
 
-__all__ = ["Conflict", "Statement", "When", "conflict", "resolve", "when_of"]
+__all__ = ["Conflict", "Statement", "When", "clears", "conflict", "resolve", "when_of"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -120,7 +121,7 @@ def resolve(statements: Iterable[Statement]) -> tuple[dict[str, Any], list[Confl
             if said[0].value is not None:
                 values[item] = said[0].value
             continue
-        settle = _red_flag if item.startswith("red_flags.") else _latest
+        settle = _red_flag if item in RED_FLAG_ITEMS else _latest
         value, conflict = settle(item, said)
         if value is not None:
             values[item] = value
@@ -143,7 +144,7 @@ def conflict(item: str, statements: Iterable[Statement], resolution: str) -> Con
 def _red_flag(item: str, said: list[Statement]) -> tuple[bool | None, Conflict | None]:
     yes = [s for s in said if s.value is True]
     no = [s for s in said if s.value is False]
-    standing = [s for s in yes if not any(_clears(n, s) for n in no)]
+    standing = [s for s in yes if not any(clears(n, s) for n in no)]
     if standing:
         if no:
             why = "read as present: a red flag is cleared only by a later 'no' of the same kind"
@@ -152,7 +153,8 @@ def _red_flag(item: str, said: list[Statement]) -> tuple[bool | None, Conflict |
     return (False if no else None), None
 
 
-def _clears(no: Statement, yes: Statement) -> bool:
+def clears(no: Statement, yes: Statement) -> bool:
+    """Whether a "no" clears a red-flag "yes": same kind of source, dated strictly later."""
     return (
         no.source == yes.source
         and no.when is not None

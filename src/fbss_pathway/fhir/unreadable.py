@@ -8,7 +8,7 @@ read (a warning), and the missing information lists it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..explain.words import item_label
@@ -43,15 +43,18 @@ def unreadable_text(item: str, resources: Sequence[str]) -> str:
 
 
 def unreadable_missing(
-    missing: Sequence[MissingInput], unreadable: Mapping[str, Sequence[str]]
+    missing: Sequence[MissingInput],
+    unreadable: Mapping[str, Sequence[str]] | Iterable[str],
+    rule: str = UNREADABLE_RULE,
 ) -> tuple[MissingInput, ...]:
-    """The missing inputs, with each unreadable item added unless already listed."""
+    """The missing inputs, with each item added (needed by ``rule``) unless already listed."""
     listed = {m.field for m in missing}
     added = []
     for item in sorted(unreadable):
         fact, field = _fact_field(item)
         if field not in listed:
-            added.append(MissingInput(field=field, fact=fact, needed_by=(UNREADABLE_RULE,)))
+            listed.add(field)
+            added.append(MissingInput(field=field, fact=fact, needed_by=(rule,)))
     return (*missing, *added)
 
 

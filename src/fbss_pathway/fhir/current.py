@@ -1,0 +1,238 @@
+"""What the chart says about the patient *now*, before disagreeing entries are settled.
+
+A chart holds years of entries; the pathway's items are about the assessment
+(pathway.md 2, 3.2). Here, before :func:`.statements.resolve` settles each item:
+
+- **Red flags are about now.** A coded or answered red flag counts when it is dated
+  within :data:`RED_FLAG_RECENCY_MONTHS` whole calendar months before the assessment
+  (or after it). An older or undated "yes" that no later "no" of the same kind clears
+  makes the flag **unknown**, never "no" and never a "yes" that holds the patient in
+  urgent review for ever; the reading reports it (:class:`StaleRedFlag`, warning
+  ``red_flag_code_old``). A "no" older than that says nothing about now either: the flag
+  is unknown. A form's answers are dated by its ``red_flags.screened_on`` answer, else by
+  ``authored``; a screen date older than the window is not carried into the record (its
+  answers were read as unknown, and a recent coded red flag must still count).
+- **One PHQ-9, one GAD-7.** The scores read are those of the most recent administration
+  (the newest day any PHQ-9 entry, total or item 9, is dated): total, item 9 and date
+  always come from the same day, never a total of one day with an item 9 or a date of
+  another. The day is the Observation's effective date or the form's ``phq9_date``
+  answer (else ``authored``); it is written into ``phq9_date`` unless it is the
+  assessment date, which the record means when the date is absent.
+- **Nothing dated after the assessment** (a score, a screen date, an evaluation or a
+  suicide-risk assessment) is read, as for treatments.
+
+After settling, :func:`coherent` keeps the record from contradicting itself when the
+values come from different entries (an item 9 above the total; a pause answer for an
+antithrombotic the chart says is not taken).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ..explain.words import item_label
+from ..facts import calendar_months
+from ..record import SuicideRiskAssessment
+from .codes import DATE_ITEMS, RED_FLAG_ITEMS
+from .statements import Conflict, Statement, When, clears, conflict
+
+__all__ = [
+    "RED_FLAG_RECENCY_MONTHS",
+    "STALE_RED_FLAG_WARNING",
+    "Current",
+    "StaleRedFlag",
+    "coherent",
+    "current",
+]
+
+#: A red flag from the chart counts as "yes" (or "no") only while it is dated less than this
+#: many whole calendar months before the assessment: the default of the rule set's
+#: ``red_flag_recency_months`` parameter (pathway.md 3.2, basis ``site``). The reader takes
+#: no rule set, so it uses the default; a site that changes the parameter changes the
+#: engine's screen-date rule, not this reading.
+RED_FLAG_RECENCY_MONTHS = 3
+#: The id of the warning naming a red flag coded too long ago to say anything about now.
+STALE_RED_FLAG_WARNING = "red_flag_code_old"
+SCREEN_DATE = "red_flags.screened_on"
+#: Score items read together, with the item holding their date.
+SCORE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("psychosocial.phq9_date", ("psychosocial.phq9", "psychosocial.phq9_item9")),
+    ("psychosocial.gad7_date", ("psychosocial.gad7",)),
+)
+_FORM = "QuestionnaireResponse"
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRedFlag:
+    """A red flag the chart asserts only in entries too old (or undated) to be about now."""
+
+    item: str
+    since: date | None
+    """The earliest date of those entries; None when none is dated."""
+    coded: bool
+    """From Conditions or Observations (else only from assessment forms)."""
+    resources: tuple[str, ...] = ()
+
+    def warning_text(self) -> str:
+        """For the clinician: the flag in clinical words and the date, no other value."""
+        words = item_label(self.item)
+        if self.since is None:
+            said = "coded without a date" if self.coded else "answered on an undated form"
+        else:
+            said = (
+                f"coded since {self.since.isoformat()}"
+                if self.coded
+                else f"answered on a form of {self.since.isoformat()}"
+            )
+        return f"{words}: {said}, confirm whether new (read as unknown until re-screened)."
+
+
+@dataclass(slots=True)
+class Current:
+    """The statements about now, and what was set aside and why."""
+
+    statements: list[Statement]
+    dropped: list[tuple[Statement, str]] = field(default_factory=list)
+    stale: list[StaleRedFlag] = field(default_factory=list)
+
+
+def recent(day: date, assessed: date) -> bool:
+    """Whether a day is within the red-flag window before the assessment (or after it)."""
+    return calendar_months(day, assessed) < RED_FLAG_RECENCY_MONTHS
+
+
+def current(statements: Iterable[Statement], assessed: date) -> Current:
+    """The statements that speak about the patient at the assessment (see the module)."""
+    result = Current([])
+    kept: list[Statement] = []
+    for statement in statements:
+        dated = _dated_value(statement)
+        if dated is not None and dated > assessed:
+            result.dropped.append((statement, "dated after the assessment"))
+        else:
+            kept.append(statement)
+    kept = _scores(kept, assessed)
+    result.statements = _red_flags(kept, assessed, result)
+    return result
+
+
+def _dated_value(statement: Statement) -> date | None:
+    if statement.item in DATE_ITEMS and isinstance(statement.value, date):
+        return statement.value
+    if isinstance(statement.value, SuicideRiskAssessment):
+        return statement.value.date
+    if statement.item in _SCORE_ITEMS and statement.when is not None:
+        return statement.when.day
+    return None
+
+
+_SCORE_ITEMS = frozenset(item for _, members in SCORE_GROUPS for item in members)
+
+
+def _scores(statements: list[Statement], assessed: date) -> list[Statement]:
+    grouped = {date_item for date_item, _ in SCORE_GROUPS} | _SCORE_ITEMS
+    out = [s for s in statements if s.item not in grouped]
+    for date_item, members in SCORE_GROUPS:
+        said = [s for s in statements if s.item in members or s.item == date_item]
+
+        def day(s: Statement, date_item: str = date_item) -> date | None:
+            if s.item == date_item:
+                return s.value if isinstance(s.value, date) else None
+            return s.when.day if s.when is not None else None
+
+        days = [d for s in said if (d := day(s)) is not None]
+        if not days:
+            out += said  # nothing dated: the undated entries count, as for any item
+            continue
+        newest = max(days)
+        today = [s for s in said if day(s) == newest]
+        given = {s.item for s in today}
+        # Undated entries of an item the newest day gives are weighed against it (listed
+        # when they disagree); older days' entries are superseded.
+        out += today + [s for s in said if day(s) is None and s.item in given]
+        if date_item not in given and newest != assessed:
+            first = min(today, key=lambda s: s.entry)
+            out.append(
+                Statement(date_item, newest, When(newest), first.source, first.entry, first.label)
+            )
+    return out
+
+
+def _red_flags(statements: list[Statement], assessed: date, result: Current) -> list[Statement]:
+    by_item: dict[str, list[Statement]] = defaultdict(list)
+    out: list[Statement] = []
+    for statement in statements:
+        if statement.item in RED_FLAG_ITEMS:
+            by_item[statement.item].append(statement)
+        elif statement.item == SCREEN_DATE and isinstance(statement.value, date):
+            if recent(statement.value, assessed):
+                out.append(statement)
+            else:
+                why = f"red-flag screen older than {RED_FLAG_RECENCY_MONTHS} months: not about now"
+                result.dropped.append((statement, why))
+        else:
+            out.append(statement)
+    for item in sorted(by_item):
+        out += _red_flag(item, by_item[item], assessed, result)
+    return out
+
+
+def _red_flag(item: str, said: list[Statement], assessed: date, result: Current) -> list[Statement]:
+    def now(s: Statement) -> bool:
+        return s.when is not None and recent(s.when.day, assessed)
+
+    yes = [s for s in said if s.value is True]
+    no = [s for s in said if s.value is False]
+    standing = [s for s in yes if not any(clears(n, s) for n in no)]
+    current_yes = [s for s in standing if now(s)]
+    if current_yes:
+        # As version 1: a suspicion stands; any "no" beside it is a conflict to list.
+        return current_yes + no
+    old = f"dated more than {RED_FLAG_RECENCY_MONTHS} months before the assessment, or undated"
+    if standing:
+        for statement in said:
+            result.dropped.append((statement, f"red flag {old}: read as unknown"))
+        days = [s.when.day for s in standing if s.when is not None]
+        result.stale.append(
+            StaleRedFlag(
+                item,
+                min(days, default=None),
+                any(s.source != _FORM for s in standing),
+                tuple(sorted({s.label for s in standing if s.label})),
+            )
+        )
+        return []
+    current_no = [s for s in no if now(s)]
+    for statement in said:
+        if statement not in current_no:
+            why = "cleared by a later entry" if statement.value else f"'no' {old}"
+            result.dropped.append((statement, f"red flag {why}: not about now"))
+    return current_no
+
+
+def coherent(values: dict[str, Any], statements: Iterable[Statement]) -> list[Conflict]:
+    """Keep values read from different entries from contradicting each other.
+
+    An item 9 above the PHQ-9 total leaves the total unknown (item 9 is what safety
+    reads); a "can be paused" answer when the chart says no antithrombotic is taken is
+    left unknown. Each is listed as a conflict naming the entries.
+    """
+    said = list(statements)
+    found: list[Conflict] = []
+    total, item9 = values.get("psychosocial.phq9"), values.get("psychosocial.phq9_item9")
+    if isinstance(total, int) and isinstance(item9, int) and item9 > total:
+        del values["psychosocial.phq9"]
+        involved = [s for s in said if s.item in ("psychosocial.phq9", "psychosocial.phq9_item9")]
+        why = "total left unknown: PHQ-9 item 9 is larger than the total it is part of"
+        found.append(conflict("psychosocial.phq9", involved, why))
+    pause = "medicines.antithrombotic_can_pause"
+    if values.get("medicines.antithrombotic") is False and pause in values:
+        del values[pause]
+        involved = [s for s in said if s.item in ("medicines.antithrombotic", pause)]
+        why = "left unknown: no anticoagulant or antiplatelet is read as taken"
+        found.append(conflict(pause, involved, why))
+    return found
