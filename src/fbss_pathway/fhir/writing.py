@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..record import PatientRecord, Treatment, TreatmentKind
-from .codes import EXTENSION, LOCAL_SYSTEM, SCALAR_ITEMS, CodeEntry, CodeMap
+from .codes import (
+    COMPOSITE_ITEMS,
+    DATE_ITEMS,
+    EXTENSION,
+    LOCAL_SYSTEM,
+    RED_FLAG_ITEMS,
+    SCALAR_ITEMS,
+    CodeEntry,
+    CodeMap,
+)
+from .questionnaire import ANSWER_SYSTEM, DATED_BY
 from .reading import default_codes
 from .resources import TREATMENT_DETAILS
 
@@ -52,10 +62,18 @@ def bundle_from_record(
     assessed = record.assessment_date.isoformat()
     items = record.model_dump(mode="json")
     for item in SCALAR_ITEMS:
-        section, _, name = item.rpartition(".")
-        value = (items[section] if section else items).get(name)
+        value = _value(items, item)
         if value is not None:
-            resources.append(_observation(codes, item, value, subject, assessed))
+            # A score is dated by its own date, a red flag by its screen's (pathway.md 3.2).
+            dated = _value(items, DATED_BY[item]) if item in _DATED else None
+            resources.append(_observation(codes, item, value, subject, dated or assessed))
+    for item in COMPOSITE_ITEMS:
+        value = _value(items, item)
+        if value is not None:  # the suicide-risk assessment: outcome, on its date
+            assessment = _observation(codes, item, value["outcome"], subject, value["date"])
+            assessment.pop("valueString")
+            assessment["valueCodeableConcept"] = _concept(ANSWER_SYSTEM, value["outcome"])
+            resources.append(assessment)
     for operation in record.operations:
         entry = codes.first("procedure", operation=operation.kind)
         resource: dict[str, Any] = {
@@ -80,6 +98,17 @@ def bundle_from_record(
     }
 
 
+#: Items written with the date of another item as the observation's date.
+_DATED = frozenset(
+    {"psychosocial.phq9", "psychosocial.phq9_item9", "psychosocial.gad7", *RED_FLAG_ITEMS}
+)
+
+
+def _value(items: dict[str, Any], item: str) -> Any:
+    section, _, name = item.rpartition(".")
+    return (items[section] if section else items).get(name)
+
+
 def _concept(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
@@ -102,7 +131,9 @@ def _observation(
     }
     if entry is not None and entry.body_site is not None:
         resource["bodySite"] = _concept(_SNOMED, entry.body_site)
-    if isinstance(value, bool):
+    if item in DATE_ITEMS:
+        resource["valueDateTime"] = value
+    elif isinstance(value, bool):
         resource["valueBoolean"] = value
     elif isinstance(value, int):
         resource["valueInteger"] = value
