@@ -171,11 +171,7 @@ _ACTION_WORDS = {code_words(code): code.value for code in ActionCode}
 #: attention; the caution before another operation goes with the warnings.
 _ATTENTION = {ActionCode.TREAT_DEPRESSION_ANXIETY.value, ActionCode.OPIOID_REVIEW.value}
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION.value}
-_STEPS = {
-    code.value
-    for code in ActionCode
-    if code.ladder_stage is not None or code is ActionCode.SURGICAL_OPINION
-}
+_STEPS = {code.value for code in ActionCode if code.option is not None or code.safety}
 _RULE_AT_END = re.compile(r"\(([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\)$")
 
 

@@ -59,7 +59,12 @@ def _grouped(condition: Condition, parameters: Mapping[str, Parameter]) -> str:
 def _concludes(rule: Rule) -> str:
     if rule.derive is not None:
         return f"derives `{rule.derive}` (true when the condition holds, false when it fails)"
-    parts = [f"stage `{rule.stage}`"] if rule.stage is not None else []
+    parts = [f"red flag, {rule.tier} tier"] if rule.tier is not None else []
+    if rule.verdict is not None:
+        options = ", ".join(f"`{option}`" for option in rule.options)
+        named = ", ".join(f"`{code}`" for code in rule.steps)
+        step = f" (next: {named})" if named else ""
+        parts.append(f"{options} `{rule.verdict}`{step}")
     parts += [f"`{code}`" for code in rule.actions]
     if rule.warning is not None:
         parts.append("a warning")
@@ -89,12 +94,16 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
         "",
         "## Parameters",
         "",
-        "| parameter | value | meaning | sources |",
-        "|---|---|---|---|",
+        "Basis: `guideline` (a guideline states the number), `consensus` (a consensus panel or",
+        "practice parameters state it), `trial` (a trial's entry criterion or outcome definition,",
+        "or an instrument's validation study), `site` (a local choice no source states).",
+        "",
+        "| parameter | value | basis | meaning | sources |",
+        "|---|---|---|---|---|",
     ]
     for p in ruleset.parameters.values():
         out.append(
-            f"| `{p.name}` | {_value(p.value)} {p.unit} | {p.description} "
+            f"| `{p.name}` | {_value(p.value)} {p.unit} | {p.basis} | {p.description} "
             f"| {', '.join(p.sources)} |"
         )
     current_file = None
@@ -111,8 +120,11 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
         ]
         if rule.warning is not None:
             out.append(f"- **Warning:** {rule.warning}")
-        if rule.defers:
-            out.append(f"- **Holds back:** {', '.join(f'`{stage}`' for stage in rule.defers)}")
+        if rule.with_steps:
+            out.append(f"- **Only beside:** {', '.join(f'`{code}`' for code in rule.with_steps)}")
+        basis = ruleset.basis[ruleset.rules.index(rule)]
+        if basis:
+            out.append(f"- **Basis:** {', '.join(basis)}")
         out.append(f"- **In the engine:** {_engine_form(rule, ruleset)}")
         if rule.expected_benefit is not None:
             b = rule.expected_benefit
@@ -121,7 +133,10 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
             )
         out += [f"- **Sources:** {', '.join(rule.sources)}", ""]
     out += ["## Sources", ""]
-    out += [f"- `{s.key}`: {s.citation}" for s in ruleset.sources.values()]
+    out += [
+        f"- `{s.key}`: {s.citation}" + ("" if s.verified else " (not verified)")
+        for s in ruleset.sources.values()
+    ]
     out += ["", "## Facts rules may use", "", "| fact | record field | meaning |", "|---|---|---|"]
     out += [f"| `{f.name}` | `{f.field}` | {f.description} |" for f in FACTS.values()]
     return "\n".join(out) + "\n"

@@ -38,7 +38,15 @@ from .record import (
 )
 from .vocabulary import Stage
 
-__all__ = ["FACTS", "STEP_RECORDS", "FactSpec", "FactValue", "calendar_months", "extract_facts"]
+__all__ = [
+    "FACTS",
+    "STEP_RECORDS",
+    "FactSpec",
+    "FactValue",
+    "calendar_months",
+    "extract_facts",
+    "months_begun",
+]
 
 FactValue = bool | int | float | str
 FactType = Literal["flag", "number", "category"]
@@ -191,22 +199,25 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number(
         "scs_trial_months",
         f"{_TRIAL}.start_date, assessment_date",
-        "Whole calendar months since the most recent SCS trial.",
+        "Calendar months since the most recent SCS trial, a month begun counting whole.",
     ),
     _number(
         "red_flag_screen_months",
         "red_flags.screened_on, assessment_date",
-        "Whole calendar months since the red-flag screen (0: screened at this assessment).",
+        "Calendar months since the red-flag screen, a month begun counting whole "
+        "(0: screened at this assessment).",
     ),
     _number(
         "phq9_months",
         "psychosocial.phq9_date, assessment_date",
-        "Whole calendar months since the PHQ-9 was scored (0: at this assessment).",
+        "Calendar months since the PHQ-9 was scored, a month begun counting whole "
+        "(0: at this assessment).",
     ),
     _number(
         "gad7_months",
         "psychosocial.gad7_date, assessment_date",
-        "Whole calendar months since the GAD-7 was scored (0: at this assessment).",
+        "Calendar months since the GAD-7 was scored, a month begun counting whole "
+        "(0: at this assessment).",
     ),
     _category(
         "suicide_risk_since_phq9",
@@ -268,6 +279,22 @@ def calendar_months(start: date, end: date) -> int:
     if end.day < start.day and end.day != last_day:
         months -= 1
     return max(months, 0)
+
+
+def months_begun(start: date, end: date) -> int:
+    """Calendar months from ``start`` to ``end``, a month begun counting whole.
+
+    An age limit written "older than N months" is kept by ``months_begun <= N``:
+    1 July to 1 October is 3 (exactly three months old, not older), 30 June to
+    1 October is 4 (three months and a day). Whole months alone
+    (:func:`calendar_months`) cannot tell those apart.
+    """
+    months = calendar_months(start, end)
+    year, month = divmod(start.month - 1 + months, 12)
+    year += start.year
+    day = min(start.day, calendar.monthrange(year, month + 1)[1])
+    anniversary = date(year, month + 1, day)
+    return months + 1 if end > anniversary else months
 
 
 def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment | None:
@@ -347,13 +374,11 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
         "scs_implant_on_record": implant is not None,
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
-        "scs_trial_months": None if trial_on is None else calendar_months(trial_on, assessed),
-        "red_flag_screen_months": calendar_months(
-            record.red_flags.screened_on or assessed, assessed
-        ),
-        "phq9_months": None if mood.phq9 is None else calendar_months(phq9_on, assessed),
+        "scs_trial_months": None if trial_on is None else months_begun(trial_on, assessed),
+        "red_flag_screen_months": months_begun(record.red_flags.screened_on or assessed, assessed),
+        "phq9_months": None if mood.phq9 is None else months_begun(phq9_on, assessed),
         "gad7_months": (
-            None if mood.gad7 is None else calendar_months(mood.gad7_date or assessed, assessed)
+            None if mood.gad7 is None else months_begun(mood.gad7_date or assessed, assessed)
         ),
         "suicide_risk_since_phq9": (
             risk.outcome if risk is not None and risk.date >= phq9_on else None

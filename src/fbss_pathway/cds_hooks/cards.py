@@ -1,14 +1,16 @@
 """A Recommendation as CDS Hooks 2.0 cards a clinician reads in ten seconds.
 
-At most four cards: the stage (with the standing actions), the step to decide
-on, what needs attention, and cautions. Every card names its first rule in
-``source`` and carries its basis in ``detail`` (Markdown with blank lines
-between blocks): the reasons, the inputs read in clinical words with units,
-the sources and what is not recorded. Given the record, the stage card also
-shows the dates the decision counts from (age, the last operation and the
-months since, the assessment date). The specification forbids null and empty
-values, so absent parts are left out, never sent empty. The order-sign
-guardrail's card is built in :mod:`.order_card`.
+The stage card first: the headline (the stage, what holds it, the next step) and
+every option's verdict side by side, with the standing actions; it carries the
+highest indicator of all, so that a client that sorts cards by indicator (as
+the CDS Hooks sandbox does) still shows it first. Then the safety actions
+(``critical`` for the emergency tier and suicide risk), one card per option
+worth acting on (its verdict, next step, reasons, criteria, sources and basis),
+what needs attention, and cautions where they apply. Every card names its
+first rule in ``source`` and carries its basis in ``detail`` (Markdown with blank
+lines between blocks). The specification forbids null and empty values, so
+absent parts are left out, never sent empty. The order-sign guardrail's card is
+built in :mod:`.order_card`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..explain.summary import stage_reasons
+from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.words import (
     code_words,
     fact_label,
@@ -26,10 +28,10 @@ from ..explain.words import (
     record_dates,
     value_text,
 )
-from ..recommendation import Action, MissingInput, Recommendation
+from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 
 __all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards", "new_card"]
 
@@ -39,6 +41,17 @@ RULE_SYSTEM = "urn:fbss-pathway:rule"
 SUMMARY_LIMIT = 140
 _LABEL = "fbss-pathway"
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION}
+#: Actions that need attention beside the options.
+_ATTENTION = frozenset({ActionCode.TREAT_DEPRESSION_ANXIETY, ActionCode.OPIOID_REVIEW})
+#: Safety actions that are an emergency of their own.
+_SAME_DAY = frozenset(
+    {
+        ActionCode.EMERGENCY_ASSESSMENT,
+        ActionCode.SUICIDE_RISK_ASSESSMENT,
+        ActionCode.MENTAL_HEALTH_CRISIS_CARE,
+    }
+)
+_ORDER = ["info", "warning", "critical"]
 
 
 def cards(
@@ -47,16 +60,16 @@ def cards(
     ruleset: RuleSet | None = None,
     record: PatientRecord | None = None,
 ) -> list[dict[str, Any]]:
-    """At most four CDS Hooks cards for a recommendation, the stage card first.
+    """CDS Hooks cards for a recommendation, the stage card first.
 
-    1. The stage: why the patient is there, and the standing actions that go
-       with every stage, in one list.
-    2. The step to decide on (a ladder step, urgent review, a surgical opinion).
-    3. What needs attention (depression or anxiety to treat, an opioid to review).
-    4. Cautions: deferrals, warnings, the falling benefit of another operation.
-
-    The stage card carries the highest indicator of all, so that a client that
-    sorts cards by indicator (as the CDS Hooks sandbox does) still shows it first.
+    1. The stage: the headline, every option's verdict, and the standing actions.
+    2. The safety actions (emergency or urgent assessment, suicide risk, an
+       incomplete red-flag screen), when there are any.
+    3. One card per option worth acting on: appropriate, may be appropriate, or
+       holding the stage (blocked, not yet, unknown), and an implant in place.
+    4. What needs attention (depression or anxiety to treat, an opioid to review).
+    5. Cautions: warnings, and the falling benefit of another operation where
+       surgery is in question (information, not a warning, on its own).
 
     Args:
         recommendation: From :func:`fbss_pathway.evaluate`.
@@ -68,23 +81,32 @@ def cards(
     ruleset = ruleset or default_ruleset()
     titles = {rule.id: rule.title for rule in ruleset.rules}
     urgent = recommendation.stage is Stage.URGENT_REVIEW
-    steps = [a for a in recommendation.actions if a.code in _DECISIONS]
+    safety = [a for a in recommendation.actions if a.code.safety]
     attention = [a for a in recommendation.actions if a.code in _ATTENTION]
     cautions = [a for a in recommendation.actions if a.code in _CAUTIONS]
-    grouped = {a.code for a in (*steps, *attention, *cautions)}
+    option_steps = {a.code for a in recommendation.actions if a.option is not None}
+    grouped = {a.code for a in (*safety, *attention, *cautions)} | option_steps
+    grouped.discard(ActionCode.EXERCISE_THERAPY)  # conservative care stands with every stage
     standing = [a for a in recommendation.actions if a.code not in grouped]
     result: list[dict[str, Any]] = []
-    if steps:
-        names = ", ".join(code_words(a.code) for a in steps)
+    if safety:
+        names = ", ".join(code_words(a.code) for a in safety)
+        emergency = RedFlagTier.EMERGENCY in recommendation.red_flag_tiers or any(
+            a.code in _SAME_DAY for a in safety
+        )
         result.append(
             new_card(
-                f"{'Now' if urgent else 'Next step'}: {names}",
-                "critical" if urgent else "info",
-                steps[0].rule_id,
+                f"Now: {names}",
+                "critical" if emergency else "warning",
+                safety[0].rule_id,
                 titles,
-                _actions_detail(steps, ruleset, recommendation.missing),
+                _actions_detail(safety, ruleset, recommendation.missing),
             )
         )
+    if not urgent:
+        for appraisal in recommendation.options:
+            if _worth_acting_on(appraisal):
+                result.append(_option_card(recommendation, appraisal, ruleset, titles))
     if attention:
         names = ", ".join(code_words(a.code) for a in attention)
         result.append(
@@ -98,25 +120,72 @@ def cards(
         )
     if recommendation.warnings or cautions:
         result.append(_cautions_card(recommendation, cautions, ruleset, titles))
-    order = ["info", "warning", "critical"]
-    highest = max((card["indicator"] for card in result), key=order.index, default="info")
-    next_step = f"; next: {code_words(steps[0].code)}" if steps and not urgent else ""
+    highest = max((card["indicator"] for card in result), key=_ORDER.index, default="info")
     stage_card = new_card(
-        f"FBSS pathway: {code_words(recommendation.stage)}{next_step}",
+        f"FBSS pathway: {recommendation.headline}",
         "critical" if urgent else highest,
         recommendation.stage_basis[0] if recommendation.stage_basis else None,
         titles,
-        _stage_detail(recommendation, standing, titles, record),
+        _stage_detail(recommendation, standing, record),
     )
     return [stage_card, *result]
 
 
-#: Actions that are a decision to take: the ladder's steps, urgent review, a surgical opinion.
-_DECISIONS = frozenset(
-    {code for code in ActionCode if code.ladder_stage is not None} | {ActionCode.SURGICAL_OPINION}
-)
-#: Actions that need attention beside the ladder.
-_ATTENTION = frozenset({ActionCode.TREAT_DEPRESSION_ANXIETY, ActionCode.OPIOID_REVIEW})
+def _worth_acting_on(appraisal: OptionAppraisal) -> bool:
+    if appraisal.option is Option.CONSERVATIVE_CARE:
+        return False
+    if appraisal.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE):
+        return True
+    if appraisal.verdict is Verdict.IN_PLACE:
+        return appraisal.next_step is not None or appraisal.option.rung is not None
+    return appraisal.counts_for_stage
+
+
+def _option_card(
+    recommendation: Recommendation,
+    appraisal: OptionAppraisal,
+    ruleset: RuleSet,
+    titles: dict[str, str],
+) -> dict[str, Any]:
+    words = OPTION_WORDS[appraisal.option]
+    summary = f"{words}: {VERDICT_WORDS[appraisal.verdict]}"
+    if appraisal.next_step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE:
+        summary += f"; next: {code_words(appraisal.next_step).lower()}"
+    indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
+    lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
+    lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
+    if appraisal.criteria:
+        lines += ["", "Criteria:", ""]
+        lines += [
+            f"- {_mark(c.met)} {_cell(c.text)}" + _values(c.inputs) for c in appraisal.criteria
+        ]
+    lines += ["", "Sources:", ""]
+    lines += [f"- {_citation(ruleset, key)}" for key in appraisal.sources] or ["- none"]
+    if appraisal.basis:
+        lines += ["", f"Basis: {', '.join(appraisal.basis)}."]
+    rules = {appraisal.rule_id, *appraisal.also_from}
+    lines += _missing([m for m in recommendation.missing if rules & set(m.needed_by)])
+    return new_card(summary, indicator, appraisal.rule_id or None, titles, lines)
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "✓", False: "✗", None: "?"}[met]
+
+
+def _values(inputs: Sequence[Any]) -> str:
+    if not inputs:
+        return ""
+    shown = ", ".join(
+        f"{fact_label(i.fact).lower()} {value_text(i.fact, i.value)}" for i in inputs[:3]
+    )
+    return f" (this patient: {_cell(shown)})"
+
+
+def _citation(ruleset: RuleSet, key: str) -> str:
+    source = ruleset.sources.get(key)
+    if source is None:
+        return key
+    return source.citation + ("" if source.verified else " (citation not verified)")
 
 
 def _cautions_card(
@@ -136,22 +205,28 @@ def _cautions_card(
     summary = "; ".join(named)
     if not summary.lower().startswith("caution"):  # never "Caution: Caution before ..."
         summary = f"Caution: {summary}"
-    return new_card(summary, "warning", first, titles, lines)
+    indicator = "warning" if warnings else "info"
+    return new_card(summary, indicator, first, titles, lines)
 
 
 def _stage_detail(
     recommendation: Recommendation,
     standing: list[Action],
-    titles: dict[str, str],
     record: PatientRecord | None,
 ) -> list[str]:
-    placed = stage_reasons(recommendation, titles)
-    lines = [f"**Stage: {code_words(recommendation.stage)}**", ""]
+    lines = [f"**{recommendation.headline}**", ""]
     lines += [record_dates(record), ""] if record is not None else []
-    if placed:
-        lines += ["Why: " + "; ".join(placed) + ".", ""]
-    else:
-        lines += ["No criterion for a further step is met: conservative care is the default.", ""]
+    lines += ["**Options:**", ""]
+    lines += [
+        f"- {OPTION_WORDS[o.option]}: {VERDICT_WORDS[o.verdict]}"
+        + (
+            f"; next: {code_words(o.next_step).lower()}"
+            if o.next_step is not None and o.verdict is not Verdict.NOT_APPROPRIATE
+            else ""
+        )
+        for o in recommendation.options
+    ]
+    lines.append("")
     if standing:
         by_rule: dict[str, list[Action]] = {}
         for action in standing:  # one line per rule: its actions share its reason
@@ -221,10 +296,9 @@ def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingIn
             "recommendation's inputs)"
         )
     lines += ["", "Sources:", ""]
-    lines += [
-        f"- {ruleset.sources[key].citation if key in ruleset.sources else key}"
-        for key in action.sources
-    ]
+    lines += [f"- {_citation(ruleset, key)}" for key in action.sources]
+    if action.basis:
+        lines += ["", f"Basis: {', '.join(action.basis)}."]
     if action.expected_benefit is not None:
         benefit = action.expected_benefit
         share = percent_range(benefit.low_percent, benefit.high_percent)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from ..facts import FACTS, FactValue
 from ..recommendation import LadderCriterion
@@ -49,7 +48,11 @@ def criterion_plans(ruleset: RuleSet) -> tuple[tuple[CriterionPlan, ...], ...]:
         if found is None:
             reads = tuple(dict.fromkeys(facts_read(condition, ruleset.definitions)))
             found = made[condition, rule_id] = CriterionPlan(
-                condition, compile_truth(condition), condition_text(condition, titles), rule_id, reads
+                condition,
+                compile_truth(condition),
+                condition_text(condition, titles),
+                rule_id,
+                reads,
             )
         return found
 
@@ -72,9 +75,7 @@ def rule_criteria(
     derived: Mapping[str, bool],
 ) -> tuple[LadderCriterion, ...]:
     """The criteria of one rule for this patient."""
-    return tuple(
-        shown_criterion(plan, facts, derived) for plan in criterion_plans(ruleset)[index]
-    )
+    return tuple(shown_criterion(plan, facts, derived) for plan in criterion_plans(ruleset)[index])
 
 
 def shown_criterion(
@@ -93,8 +94,8 @@ def shown_criterion(
         if len(_SHOWN) >= _SHOWN_MAX:
             _SHOWN.clear()
         _SHOWN[key] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
-_SHOWN: dict[tuple[object, ...], Any] = {}
+_SHOWN: dict[tuple[object, ...], LadderCriterion] = {}
 _SHOWN_MAX = 50_000

@@ -70,13 +70,13 @@ def headline(
         for a in setting
         if a.appraisal.verdict not in (Verdict.APPROPRIATE, Verdict.IN_PLACE)
     ]
-    if stage in (Stage.RADIOFREQUENCY, Stage.NEUROMODULATION) and held and len(held) == len(
-        setting
+    if (
+        stage in (Stage.RADIOFREQUENCY, Stage.NEUROMODULATION)
+        and held
+        and len(held) == len(setting)
     ):
         appraisal = held[0]
-        title = next(
-            (rule.title for rule in ruleset.rules if rule.id == appraisal.rule_id), ""
-        )
+        title = next((rule.title for rule in ruleset.rules if rule.id == appraisal.rule_id), "")
         words += f": {VERDICT_WORDS[appraisal.verdict]}"
         if title:
             words += f" ({_lower(title)})"

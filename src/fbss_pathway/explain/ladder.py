@@ -113,9 +113,7 @@ def _below(rung: Stage, facts: Mapping[str, FactValue], derived: Mapping[str, bo
     if rung is Stage.CONSERVATIVE:
         taken = derived.get("adequate_conservative_trial") is True
     else:
-        taken = any(
-            _taken(facts.get(name)) for name, of in STEP_RECORDS.items() if of is rung
-        )
+        taken = any(_taken(facts.get(name)) for name, of in STEP_RECORDS.items() if of is rung)
     return RungStatus.PASSED if taken else RungStatus.NOT_INDICATED
 
 

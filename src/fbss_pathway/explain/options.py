@@ -53,7 +53,7 @@ class Appraised:
 
     appraisal: OptionAppraisal
     deciding: int | None  # the deciding rule's index
-    listed_step: ActionCode | None  # the step listed among the actions
+    listed_steps: tuple[ActionCode, ...]  # the steps listed among the actions
     step_rule: int | None  # the rule whose step it is
 
 
@@ -109,7 +109,7 @@ def _held_by_red_flags(
         basis=tuple(dict.fromkeys(b for i in red_flags for b in ruleset.basis[i])),
         also_from=tuple(rules[i].id for i in red_flags[1:]),
     )
-    return Appraised(appraisal, red_flags[0], None, None)
+    return Appraised(appraisal, red_flags[0], (), None)
 
 
 def _appraised(
@@ -132,25 +132,28 @@ def _appraised(
             sources=(),
             basis=(),
         )
-        return Appraised(appraisal, None, None, None)
+        return Appraised(appraisal, None, (), None)
     deciding = ranked[0]
     rule = rules[deciding]
     verdict = _verdict(rule)
-    step, step_rule = rule.step, deciding
-    if verdict in _COUNT_IF_CANDIDATE and (step is None or step.interventional):
-        # Held by a gate or undecided: its ungated next step is still listed (3.3).
-        step, step_rule = None, None
+    steps: tuple[ActionCode, ...] = rule.steps
+    step_rule: int | None = deciding
+    held = verdict in _COUNT_IF_CANDIDATE
+    if held and not any(not code.interventional for code in steps):
+        # Held by a gate or undecided: its ungated next steps are still listed (3.3).
+        steps, step_rule = (), None
         for index in ranked[1:]:
             other = rules[index]
-            if other.step is not None and not other.step.interventional:
-                if _verdict(other).precedence >= Verdict.BLOCKED.precedence:
-                    step, step_rule = other.step, index
-                    break
-    listed = None
-    if step is not None and (
-        verdict.lists_step or (verdict in _COUNT_IF_CANDIDATE and not step.interventional)
-    ):
-        listed = step
+            ungated = tuple(code for code in other.steps if not code.interventional)
+            if ungated and _verdict(other).precedence >= Verdict.BLOCKED.precedence:
+                steps, step_rule = ungated, index
+                break
+    if verdict.lists_step:
+        listed = steps
+    elif held:
+        listed = tuple(code for code in steps if not code.interventional)
+    else:
+        listed = ()
     candidate = derived.get(candidate_fact(option)) is True
     counts = option.rung is not None and (
         verdict in _COUNTS
@@ -161,13 +164,11 @@ def _appraised(
     reasons = tuple(
         dict.fromkeys(render(rules[i].reason, facts, ruleset.parameters) for i in ranked)
     )
-    inputs = tuple(
-        dict.fromkeys(value for criterion in criteria for value in criterion.inputs)
-    )
+    inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     appraisal = OptionAppraisal(
         option=option,
         verdict=verdict,
-        next_step=step if step is not None else rule.step,
+        next_step=steps[0] if steps else rule.step,
         rule_id=rule.id,
         reasons=reasons,
         criteria=criteria,
@@ -192,7 +193,9 @@ def stage_of(
         return Stage.CONSERVATIVE, ()
     for stage in reversed(LADDER):
         setting = tuple(
-            a for a in appraised if a.appraisal.option.rung is stage and a.appraisal.counts_for_stage
+            a
+            for a in appraised
+            if a.appraisal.option.rung is stage and a.appraisal.counts_for_stage
         )
         if setting:
             return stage, setting
@@ -227,7 +230,9 @@ def options_exhausted(appraised: Sequence[Appraised]) -> list[Appraised]:
                 }
             )
             item = Appraised(
-                appraisal, item.deciding, ActionCode.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+                appraisal,
+                item.deciding,
+                (ActionCode.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
                 item.step_rule,
             )
         result.append(item)

@@ -27,6 +27,7 @@ from ..recommendation import (
     Action,
     InputValue,
     MissingInput,
+    OptionAppraisal,
     PathwayWarning,
     Recommendation,
 )
@@ -71,16 +72,14 @@ def explain(
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
     red_flags = [i for i in fired if rules[i].tier is not None]
-    tiers = tuple(
-        tier for tier in RedFlagTier if any(rules[i].tier is tier for i in red_flags)
-    )
+    tiers = tuple(tier for tier in RedFlagTier if any(rules[i].tier is tier for i in red_flags))
     appraised = appraise(ruleset, facts, derived, fired, red_flags)
     stage, setting = stage_of(appraised, derived, tiers)
     if stage is Stage.SPECIALIST_REVIEW:
         appraised = options_exhausted(appraised)
 
     plain = [i for i in fired if rules[i].verdict is None]
-    steps = {a.listed_step for a in appraised if a.listed_step is not None}
+    steps = {code for a in appraised for code in a.listed_steps}
     kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
     actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
@@ -122,8 +121,9 @@ def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
     if rule.with_steps and not steps.intersection(rule.with_steps):
         return False
     if urgent:
-        return rule.tier is not None or all(code.safety for code in rule.actions) and (
-            bool(rule.actions) or rule.warning_key in URGENT_WARNINGS
+        return rule.tier is not None or (
+            all(code.safety for code in rule.actions)
+            and (bool(rule.actions) or rule.warning_key in URGENT_WARNINGS)
         )
     return True
 
@@ -147,23 +147,20 @@ def _actions(
             assert shown is not None
             contributions.setdefault(code, []).append((index, shown))
     merged = {code: _action(ruleset, code, parts) for code, parts in contributions.items()}
-    first_steps = {a.listed_step for a in setting}
-    to_discuss = {a.listed_step for a in appraised if a.appraisal.verdict is Verdict.MAY_BE_APPROPRIATE}
+    first_steps = {code for a in setting for code in a.listed_steps}
+    to_discuss = {
+        code
+        for a in appraised
+        if a.appraisal.verdict is Verdict.MAY_BE_APPROPRIATE
+        for code in a.listed_steps
+    }
     for item in appraised:
-        if item.listed_step is None or item.step_rule is None:
+        if item.step_rule is None:
             continue
         shown = _shown(ruleset, item.step_rule, facts)
         appraisal = item.appraisal
-        merged[item.listed_step] = Action(
-            code=item.listed_step,
-            rule_id=ruleset.rules[item.step_rule].id,
-            reason=shown.reason,
-            inputs=shown.inputs,
-            sources=ruleset.rules[item.step_rule].sources,
-            basis=ruleset.basis[item.step_rule],
-            option=appraisal.option,
-            discuss_at_mdt=appraisal.verdict is Verdict.MAY_BE_APPROPRIATE,
-        )
+        for code in item.listed_steps:
+            merged[code] = _step_action(ruleset, item.step_rule, code, shown, appraisal)
 
     def order(code: ActionCode) -> tuple[int, int]:
         if code.safety:
@@ -179,6 +176,22 @@ def _actions(
         return group, _ACTION_ORDER[code]
 
     return [merged[code] for code in sorted(merged, key=order)]
+
+
+def _step_action(
+    ruleset: RuleSet, index: int, code: ActionCode, shown: _Shown, appraisal: OptionAppraisal
+) -> Action:
+    """An option's next step as an action, with the verdict rule's reason and basis."""
+    return Action(
+        code=code,
+        rule_id=ruleset.rules[index].id,
+        reason=shown.reason,
+        inputs=shown.inputs,
+        sources=ruleset.rules[index].sources,
+        basis=ruleset.basis[index],
+        option=appraisal.option,
+        discuss_at_mdt=appraisal.verdict is Verdict.MAY_BE_APPROPRIATE,
+    )
 
 
 def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
@@ -214,9 +227,7 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]])
         sources=tuple(sources),
         also_from=tuple(also_from),
         expected_benefit=ruleset.benefits[parts[0][0]],
-        basis=tuple(
-            dict.fromkeys(kind for index, _ in parts for kind in ruleset.basis[index])
-        ),
+        basis=tuple(dict.fromkeys(kind for index, _ in parts for kind in ruleset.basis[index])),
     )
 
 

@@ -56,7 +56,7 @@ class Rule:
 
     A rule concludes one of: a derived fact (``derive``), which other rules read;
     a verdict on one or more options (``options`` with ``verdict``, and the
-    option's next ``step``); or actions and a warning for the recommendation. A
+    option's next ``steps``); or actions and a warning for the recommendation. A
     red-flag rule names its ``tier``. ``basis`` is the kind of basis the rule
     declares for itself; the parameters it reads add theirs. A rule with
     ``with_steps`` counts only beside one of those option steps (a periprocedural
@@ -76,8 +76,13 @@ class Rule:
     expected_benefit: BenefitRange | None = None
     options: tuple[Option, ...] = ()
     verdict: Verdict | None = None
-    step: ActionCode | None = None
+    steps: tuple[ActionCode, ...] = ()
     tier: RedFlagTier | None = None
     basis: tuple[str, ...] = ()
     awaits_surgical_opinion: bool = False
     with_steps: tuple[ActionCode, ...] = ()
+
+    @property
+    def step(self) -> ActionCode | None:
+        """The option's next step (the first, where a verdict names several at once)."""
+        return self.steps[0] if self.steps else None

@@ -126,7 +126,11 @@ class Reader(ConditionReader):
         """The citation keys."""
         result = {}
         for key, table in data.items():
-            if not isinstance(table, dict) or "citation" not in table or table.keys() - _SOURCE_KEYS:
+            if (
+                not isinstance(table, dict)
+                or "citation" not in table
+                or table.keys() - _SOURCE_KEYS
+            ):
                 self.issue(key, "a source is a table with a citation (and optionally verified)")
                 continue
             citation, verified = table["citation"], table.get("verified", True)
@@ -186,7 +190,7 @@ class Reader(ConditionReader):
             when = self.condition(data["when"], "when", parameters, derived_names)
 
         derive, actions, warning, benefit = self._conclusions(data, parameters, derived_names)
-        options, verdict, step = self._verdict(data)
+        options, verdict, steps = self._verdict(data)
         tier = self._tier(data, actions)
         basis = self._basis(data.get("basis", []))
         awaits = data.get("awaits_surgical_opinion", False)
@@ -218,7 +222,7 @@ class Reader(ConditionReader):
             expected_benefit=benefit,
             options=options,
             verdict=verdict,
-            step=step,
+            steps=steps,
             tier=tier,
             basis=basis,
             awaits_surgical_opinion=awaits is True,
@@ -232,7 +236,8 @@ class Reader(ConditionReader):
         concludes = [key for key in ("actions", "warning", "verdict") if key in data]
         if (derive is None) == (not concludes):
             self.issue(
-                "derive", "a rule either derives a fact or concludes a verdict, actions or a warning"
+                "derive",
+                "a rule either derives a fact or concludes a verdict, actions or a warning",
             )
         if derive is not None and (not isinstance(derive, str) or derive not in derived_names):
             self.issue("derive", "a derived fact name must be snake_case and not a fact name")
@@ -269,18 +274,18 @@ class Reader(ConditionReader):
 
     def _verdict(
         self, data: dict[str, Any]
-    ) -> tuple[tuple[Option, ...], Verdict | None, ActionCode | None]:
+    ) -> tuple[tuple[Option, ...], Verdict | None, tuple[ActionCode, ...]]:
         """The options a verdict rule decides, its verdict and the next step it names."""
         if "option" not in data and "verdict" not in data:
             if "step" in data:
                 self.issue("step", "goes only with an option and a verdict")
-            return (), None, None
+            return (), None, ()
         raw = data.get("option")
         names = raw if isinstance(raw, list) else [raw]
         options: list[Option] = []
         for name in names:
             try:
-                options.append(Option(name))
+                options.append(Option(str(name)))
             except ValueError:
                 self.issue(
                     "option",
@@ -290,7 +295,7 @@ class Reader(ConditionReader):
             self.issue("option", "a verdict names the option (or a list of options) it decides")
         verdict = None
         try:
-            verdict = Verdict(data.get("verdict"))
+            verdict = Verdict(str(data.get("verdict")))
         except ValueError:
             self.issue(
                 "verdict",
@@ -299,20 +304,23 @@ class Reader(ConditionReader):
             )
         if "actions" in data or "derive" in data:
             self.issue("option", "a verdict rule concludes a verdict only (no actions, no derive)")
-        step = None
-        if "step" in data:
+        steps: list[ActionCode] = []
+        raw_steps = data.get("step", [])
+        for code in raw_steps if isinstance(raw_steps, list) else [raw_steps]:
             try:
-                step = ActionCode(data["step"])
+                found = ActionCode(str(code))
             except ValueError:
                 self.issue(
                     "step",
-                    f"unknown action {data['step']!r}"
-                    + suggest(str(data["step"]), [a.value for a in ActionCode]),
+                    f"unknown action {code!r}" + suggest(str(code), [a.value for a in ActionCode]),
                 )
-            if step is not None and verdict is not Verdict.NOT_YET:
-                if len(options) != 1 or step.option is not options[0]:
-                    self.issue("step", f"{step} is not a step of the option this rule decides")
-        return tuple(options), verdict, step
+                continue
+            if verdict is not Verdict.NOT_YET and (
+                len(options) != 1 or found.option is not options[0]
+            ):
+                self.issue("step", f"{found} is not a step of the option this rule decides")
+            steps.append(found)
+        return tuple(options), verdict, tuple(steps)
 
     def _tier(self, data: dict[str, Any], actions: tuple[ActionCode, ...]) -> RedFlagTier | None:
         """A red-flag rule's tier; it must recommend that tier's action."""
@@ -337,7 +345,7 @@ class Reader(ConditionReader):
         codes = []
         for code in data if isinstance(data, list) else [None]:
             try:
-                found = ActionCode(code)
+                found = ActionCode(str(code))
             except ValueError:
                 found = None
             if found is None or found.option is None:
