@@ -40,8 +40,19 @@ def patched(patch: dict[str, Any], record: dict[str, Any] | None = None) -> dict
 
 
 def contributes(recommendation: Recommendation, rule_id: str) -> bool:
-    """Whether a rule shaped the result: an action, the stage, a warning, or a derived truth."""
+    """Whether a rule shaped the result, never counting a rule that did not fire.
+
+    An action or warning it gave (an option's step names the verdict rule behind it);
+    an option's verdict it decided, or fired for beside the deciding rule
+    (``also_from``); the stage it holds (a red flag, or the verdict that sets the
+    stage); or a derived fact it concluded true.
+    """
+    fired = {t.rule_id for t in recommendation.trace if not t.concluded.endswith("= false")}
+    if rule_id not in fired:
+        return False
     if any(rule_id in (a.rule_id, *a.also_from) for a in recommendation.actions):
+        return True
+    if any(rule_id in (o.rule_id, *o.also_from) for o in recommendation.options):
         return True
     if rule_id in recommendation.stage_basis:
         return True
