@@ -5,7 +5,7 @@ US EHR integrator would, from the documentation, in one of three styles (codes
 only; the assessment form only; both, with billed sessions and problem-list
 leftovers), and the ``PatientRecord`` it means. For one assessment day (60 days
 ago, so the record accepts it) the decision (stage, action codes in order,
-warning rule ids) must be the same:
+warning rule ids, and every option's verdict and next step) must be the same:
 
 1. evaluating the record;
 2. reading the chart (``read_bundle(..., assessment_date=day)``);
@@ -15,7 +15,8 @@ warning rule ids) must be the same:
    serving every case's resources, answering each search with all patients'
    resources, so the patient guard is exercised);
 5. through ``screen_export`` of a Bulk Data export of the same resources
-   (NDJSON per type and a manifest whose ``transactionTime`` is the day).
+   (NDJSON per type and a manifest whose ``transactionTime`` is the day); its
+   rows carry the stage, actions and warnings, not the verdicts.
 
 Servers start once per module. These are the guard that later clinical changes
 do not break the FHIR paths: keep them passing.
@@ -30,6 +31,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -37,12 +39,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from fbss_pathway import PatientRecord, Recommendation, evaluate
+from fbss_pathway.cds_hooks import cards
 from fbss_pathway.cds_hooks.hooks import SERVICE_ID
 from fbss_pathway.cds_hooks.service import create_app
+from fbss_pathway.cli import example_paths
+from fbss_pathway.explain.headline import OPTION_WORDS, STAGE_WORDS, VERDICT_WORDS
 from fbss_pathway.explain.words import code_words
 from fbss_pathway.fhir import read_bundle
 from fbss_pathway.population import screen_export
-from fbss_pathway.vocabulary import ActionCode, Stage
+from fbss_pathway.vocabulary import ActionCode, Option, Stage, Verdict
 
 from .integrator_paths import CASES, INTEGRATOR, assessment_day, chart, record
 from .servers import LoopbackServer, fhirsnake, free_port
@@ -50,7 +55,17 @@ from .servers import LoopbackServer, fhirsnake, free_port
 #: The one assessment day of every path, fixed for the whole module.
 DAY: date = assessment_day()
 #: What each case was written to show (its style and decision), for the first test.
-WRITTEN: dict[str, dict[str, str]] = json.loads((INTEGRATOR / "cases.json").read_text())
+WRITTEN: dict[str, dict[str, Any]] = json.loads((INTEGRATOR / "cases.json").read_text())
+
+
+@dataclass(frozen=True)
+class Verdicted:
+    """One option as the paths must agree on it."""
+
+    option: str
+    verdict: str
+    next_step: str | None
+    counts_for_stage: bool
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,10 @@ class Decision:
     stage: str
     actions: tuple[str, ...]
     warnings: tuple[str, ...]
+    options: tuple[Verdicted, ...]
+
+    def verdicts(self) -> dict[str, str]:
+        return {o.option: o.verdict for o in self.options}
 
 
 def decision_of(recommendation: Recommendation) -> Decision:
@@ -67,6 +86,15 @@ def decision_of(recommendation: Recommendation) -> Decision:
         stage=recommendation.stage.value,
         actions=tuple(code.value for code in recommendation.action_codes()),
         warnings=tuple(warning.rule_id for warning in recommendation.warnings),
+        options=tuple(
+            Verdicted(
+                option=o.option.value,
+                verdict=o.verdict.value,
+                next_step=None if o.next_step is None else o.next_step.value,
+                counts_for_stage=o.counts_for_stage,
+            )
+            for o in recommendation.options
+        ),
     )
 
 
@@ -106,6 +134,7 @@ def test_each_record_is_the_decision_it_was_written_for(
     assert expected[name].stage == written["stage"]
     assert expected[name].actions[0] == written["first_action"]
     assert expected[name].warnings == tuple(written["warnings"])
+    assert expected[name].verdicts() == written["verdicts"]
 
 
 # --- 2. read_bundle ------------------------------------------------------------------
@@ -146,44 +175,89 @@ def test_the_reader_decides_as_the_record(name: str, expected: dict[str, Decisio
 class Shown:
     """What the cards show of a decision, by card (docs/cds-hooks.md, "Cards").
 
-    Cards carry no machine-readable stage or action codes (only ``source.topic``,
-    the first rule of each card), so the decision is read from the card text, in
-    the words ``fbss_pathway.explain.words`` gives each code: the stage from the
-    stage card's summary ("FBSS pathway: <stage>; next: ..."), the step to decide
-    on and what needs attention from their summaries, the standing actions from
-    the stage card's "With every stage" list, the cautions and the warnings' rule
-    ids from the cautions card (each warning a line ending with its rule id). The
-    cards group the actions, so their order is compared within each card only.
+    Cards carry no machine-readable stage, verdicts or action codes (only
+    ``source.topic``, the first rule of each card), so the decision is read from
+    the card text, in the words ``fbss_pathway.explain`` gives each code:
+
+    * the stage card: the headline (its first line in bold; the summary
+      "FBSS pathway: <headline>" may be cut short), which names the stage (or
+      the red-flag tier) and the next step, the first action; its "**Options:**"
+      list, every option's verdict and, unless not appropriate, its next step;
+      its "**With every stage:**" list, the standing actions;
+    * the "Now: ..." card: the safety actions, one bold heading each;
+    * one card per option worth acting on, its verdict and next step in the summary;
+    * "Needs attention: ...": depression or anxiety to treat, an opioid to review;
+    * the cautions card: the warnings' rule ids (each a line ending with its rule id),
+      then the cautions (a bold heading each).
+
+    The cards group the actions: their order is compared within each card, and the
+    standing actions (grouped by rule) as a sorted list.
     """
 
     stage: str
-    steps: tuple[str, ...]
+    next_step: str
+    options: tuple[tuple[str, str, str | None], ...]
+    option_cards: tuple[tuple[str, str, str | None], ...]
+    now: tuple[str, ...]
     attention: tuple[str, ...]
     cautions: tuple[str, ...]
     standing: tuple[str, ...]
     warnings: tuple[str, ...]
 
 
-_STAGE_WORDS = {code_words(stage): stage.value for stage in Stage}
 _ACTION_WORDS = {code_words(code): code.value for code in ActionCode}
-#: The cards' groups (docs/cds-hooks.md): ladder steps, urgent review and a surgical opinion
-#: are the step to decide on; depression or anxiety to treat and an opioid to review need
-#: attention; the caution before another operation goes with the warnings.
+_NEXT_WORDS = {code_words(code).lower(): code.value for code in ActionCode}
+_OPTION_OF_WORDS = {words: option.value for option, words in OPTION_WORDS.items()}
+_VERDICT_OF_WORDS = {words: verdict.value for verdict, words in VERDICT_WORDS.items()}
+#: The cards' groups (docs/cds-hooks.md): safety actions lead ("Now: ..."), an
+#: option's steps go with its card, depression or anxiety to treat and an opioid to
+#: review need attention, the caution before another operation goes with the
+#: warnings; exercise therapy stands with every stage.
 _ATTENTION = {ActionCode.TREAT_DEPRESSION_ANXIETY.value, ActionCode.OPIOID_REVIEW.value}
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION.value}
-_STEPS = {code.value for code in ActionCode if code.option is not None or code.safety}
+_SAFETY = {code.value for code in ActionCode if code.safety}
+_OPTION_STEPS = {code.value for code in ActionCode if code.option is not None} - {
+    ActionCode.EXERCISE_THERAPY.value
+}
 _RULE_AT_END = re.compile(r"\(([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\)$")
+_HEADING = re.compile(r"^\*\*(.+?)\*\* \(([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\)$", re.M)
+
+
+def _shown_next(verdicted: Verdicted) -> str | None:
+    """The next step a card shows beside a verdict (none beside "not appropriate")."""
+    return None if verdicted.verdict == Verdict.NOT_APPROPRIATE else verdicted.next_step
+
+
+def _worth_a_card(verdicted: Verdicted) -> bool:
+    """The options the cards give a card of their own (docs/cds-hooks.md)."""
+    option = Option(verdicted.option)
+    if option is Option.CONSERVATIVE_CARE:
+        return False
+    if verdicted.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE):
+        return True
+    if verdicted.verdict == Verdict.IN_PLACE:
+        return verdicted.next_step is not None or option.rung is not None
+    return verdicted.counts_for_stage
 
 
 def shown_of(decision: Decision) -> Shown:
     """What the cards should show of a decision."""
     actions = decision.actions
+    urgent = decision.stage == Stage.URGENT_REVIEW
+    grouped = _SAFETY | _ATTENTION | _CAUTIONS | _OPTION_STEPS
     return Shown(
         stage=decision.stage,
-        steps=tuple(a for a in actions if a in _STEPS),
+        next_step=actions[0],
+        options=tuple((o.option, o.verdict, _shown_next(o)) for o in decision.options),
+        option_cards=()
+        if urgent
+        else tuple(
+            (o.option, o.verdict, _shown_next(o)) for o in decision.options if _worth_a_card(o)
+        ),
+        now=tuple(a for a in actions if a in _SAFETY),
         attention=tuple(a for a in actions if a in _ATTENTION),
         cautions=tuple(a for a in actions if a in _CAUTIONS),
-        standing=tuple(a for a in actions if not {a} & (_STEPS | _ATTENTION | _CAUTIONS)),
+        standing=tuple(sorted(a for a in actions if a not in grouped)),
         warnings=decision.warnings,
     )
 
@@ -192,52 +266,103 @@ def _named(text: str) -> tuple[str, ...]:
     return tuple(_ACTION_WORDS.get(words.strip(), f"?{words.strip()}") for words in text.split(","))
 
 
+def _verdicted(text: str) -> tuple[str, str, str | None]:
+    """An option as a card writes it, "<option>: <verdict>[; next: <step>]", as codes."""
+    option_words = next((w for w in _OPTION_OF_WORDS if text.startswith(f"{w}: ")), None)
+    if option_words is None:
+        return (f"?{text}", "", None)
+    verdict_words, _, step_words = text.removeprefix(f"{option_words}: ").partition("; next: ")
+    return (
+        _OPTION_OF_WORDS[option_words],
+        _VERDICT_OF_WORDS.get(verdict_words, f"?{verdict_words}"),
+        _NEXT_WORDS.get(step_words, f"?{step_words}") if step_words else None,
+    )
+
+
+def _stage_of_headline(headline: str) -> str:
+    """The stage a headline names: a red-flag tier, or the stage's words."""
+    if headline.startswith(("Emergency: ", "Urgent: ")):
+        return Stage.URGENT_REVIEW.value
+    for stage, words in sorted(STAGE_WORDS.items(), key=lambda item: -len(item[1])):
+        if headline == words or headline.startswith((f"{words};", f"{words}:")):
+            return stage.value
+    return f"?{headline}"
+
+
+def _list_after(lines: list[str], heading: str) -> list[str]:
+    """The "- " items under a bold heading of a card's detail."""
+    if heading not in lines:
+        return []
+    items: list[str] = []
+    for line in lines[lines.index(heading) + 1 :]:
+        if not line and not items:
+            continue
+        if not line.startswith("- "):
+            break
+        items.append(line.removeprefix("- "))
+    return items
+
+
 def shown_in(cards: list[dict[str, Any]]) -> Shown:
     """Read the decision back from the service's cards."""
     assert cards, "no cards: the service found the patient outside the pathway"
     stage_card, *others = cards
+    lines = stage_card.get("detail", "").splitlines()
+    headline = lines[0].removeprefix("**").removesuffix("**")
     summary = stage_card["summary"]
     assert summary.startswith("FBSS pathway: "), summary
-    stage_words = summary.removeprefix("FBSS pathway: ").split(";")[0]
-    steps: tuple[str, ...] = ()
+    assert headline.startswith(summary.removeprefix("FBSS pathway: ").removesuffix("…")), summary
+    stage_words, _, next_words = headline.rpartition("; next: ")
+    options = tuple(_verdicted(item) for item in _list_after(lines, "**Options:**"))
+    standing: list[str] = []
+    for item in _list_after(lines, "**With every stage:**"):
+        standing += _named(item.split(": ", 1)[0])
+    now: tuple[str, ...] = ()
     attention: tuple[str, ...] = ()
+    option_cards: list[tuple[str, str, str | None]] = []
     cautions: list[str] = []
     warnings: list[str] = []
     for card in others:
         text = card["summary"]
-        if text.startswith(("Next step: ", "Now: ")):
-            steps = _named(text.split(": ", 1)[1])
+        detail = card.get("detail", "")
+        if text.startswith("Now: "):
+            now = tuple(
+                _ACTION_WORDS.get(words, f"?{words}") for words, _ in _HEADING.findall(detail)
+            )
         elif text.startswith("Needs attention: "):
             attention = _named(text.removeprefix("Needs attention: "))
+        elif text.startswith(tuple(f"{words}: " for words in _OPTION_OF_WORDS)):
+            option_cards.append(_verdicted(text))
         else:  # the cautions card: warnings first (one line each), then the cautions
-            lines = card.get("detail", "").splitlines()
-            for line in lines:
+            for line in detail.splitlines():
                 if not line.startswith("- "):
                     break
                 found = _RULE_AT_END.search(line)
                 warnings.append(found[1] if found else f"?{line}")
             cautions += [
                 _ACTION_WORDS[words]
-                for words in re.findall(r"^\*\*(.+?)\*\* \(", card.get("detail", ""), re.M)
+                for words, _ in _HEADING.findall(detail)
                 if words in _ACTION_WORDS
             ]
-    standing: list[str] = []
-    lines = stage_card.get("detail", "").splitlines()
-    if "**With every stage:**" in lines:
-        for line in lines[lines.index("**With every stage:**") + 1 :]:
-            if not line and not standing:
-                continue
-            if not line.startswith("- "):
-                break
-            standing += _named(line.removeprefix("- ").split(": ", 1)[0])
     return Shown(
-        stage=_STAGE_WORDS.get(stage_words, f"?{stage_words}"),
-        steps=steps,
+        stage=_stage_of_headline(stage_words),
+        next_step=_NEXT_WORDS.get(next_words, f"?{next_words}"),
+        options=options,
+        option_cards=tuple(option_cards),
+        now=now,
         attention=attention,
         cautions=tuple(cautions),
-        standing=tuple(standing),
+        standing=tuple(sorted(standing)),
         warnings=tuple(warnings),
     )
+
+
+@pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
+def test_the_card_reader_reads_each_example_as_its_decision(path: Path) -> None:
+    """The reader of the cards, on the examples (every safety action, cautions, warnings)."""
+    record_ = PatientRecord.model_validate_json(path.read_bytes())
+    recommendation = evaluate(record_)
+    assert shown_in(cards(recommendation, record=record_)) == shown_of(decision_of(recommendation))
 
 
 @pytest.fixture(scope="module")
@@ -363,5 +488,5 @@ def test_the_screen_of_a_bulk_export_decides_as_the_record(
 ) -> None:
     row = screened[_patient_id(name)]
     assert row["outcome"] == "evaluated", row["detail"]
-    shown = Decision(row["stage"], tuple(row["actions"]), tuple(row["warnings"]))
-    assert shown == expected[name]
+    shown = (row["stage"], tuple(row["actions"]), tuple(row["warnings"]))
+    assert shown == (expected[name].stage, expected[name].actions, expected[name].warnings)
