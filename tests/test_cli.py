@@ -28,7 +28,7 @@ def test_evaluate_prints_a_readable_summary(capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(capsys, "evaluate", str(path))
     assert code == 0
     assert "Stage: radiofrequency" in out
-    assert "radiofrequency_denervation  [RFD-06]" in out
+    assert "radiofrequency_denervation  [RFD-17]" in out
 
 
 def test_evaluate_json_is_the_full_recommendation(capsys: pytest.CaptureFixture[str]) -> None:
