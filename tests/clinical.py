@@ -27,8 +27,36 @@ def only(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
     return found[0] if found else None
 
 
+_RED_FLAGS = (
+    "cauda_equina_signs",
+    "progressive_motor_deficit",
+    "suspected_infection",
+    "suspected_structural_failure",
+    "suspected_malignancy",
+)
+
+
+def red_flag_screen_current(record: PatientRecord) -> bool:
+    """The screen is not older than the recency limit (pathway.md 3.2)."""
+    screened = record.red_flags.screened_on or record.assessment_date
+    limit = int(threshold("red_flag_recency_months"))
+    return _plus_months(screened, limit) >= record.assessment_date
+
+
 def red_flag(record: PatientRecord) -> bool:
-    return any(value is True for value in record.red_flags.model_dump().values())
+    """A red flag recorded "yes" on a current screen."""
+    flags = record.red_flags
+    return red_flag_screen_current(record) and any(
+        getattr(flags, name) is True for name in _RED_FLAGS
+    )
+
+
+def red_flag_unknown(record: PatientRecord) -> bool:
+    """Some red flag is not known (unrecorded, or the screen is too old)."""
+    flags = record.red_flags
+    return not red_flag_screen_current(record) or any(
+        getattr(flags, name) is None for name in _RED_FLAGS
+    )
 
 
 def _plus_months(day: date, months: int) -> date:
@@ -108,3 +136,14 @@ def facet_ruled_out_or_absent(record: PatientRecord) -> bool:
 def scs_on_record(record: PatientRecord) -> bool:
     kinds = {t.kind for t in record.treatments}
     return bool(kinds & {TreatmentKind.SCS_TRIAL, TreatmentKind.SCS_IMPLANT})
+
+
+def scores_current(record: PatientRecord) -> bool:
+    """PHQ-9 and GAD-7 (where recorded) are not older than the limit before SCS."""
+    mood = record.psychosocial
+    limit = int(threshold("scores_max_age_months"))
+    for score, scored in ((mood.phq9, mood.phq9_date), (mood.gad7, mood.gad7_date)):
+        day = scored or record.assessment_date
+        if score is not None and _plus_months(day, limit) < record.assessment_date:
+            return False
+    return True

@@ -119,7 +119,9 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
                 "concordant_radiculopathy",
                 "epidural_fibrosis",
                 "pseudarthrosis",
+                "hardware_failure",
                 "sacroiliac_joint_pain",
+                "facet_pain_suspected",
             )
         },
         "red_flags": {
@@ -128,14 +130,33 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
                 "cauda_equina_signs",
                 "progressive_motor_deficit",
                 "suspected_infection",
+                "infection_systemic_signs",
                 "suspected_structural_failure",
                 "suspected_malignancy",
             )
-        },
+        }
+        | {"screened_on": draw(st.one_of(st.none(), dates(ASSESSED - timedelta(days=200))))},
         "treatments": draw(treatments()),
         "psychosocial": {
             "phq9": draw(st.one_of(st.integers(0, 27), st.none())),
+            "phq9_item9": draw(st.one_of(st.integers(0, 3), st.none())),
+            "phq9_date": draw(st.one_of(st.none(), dates(ASSESSED - timedelta(days=200)))),
             "gad7": draw(st.one_of(st.integers(0, 21), st.none())),
+            "gad7_date": draw(st.one_of(st.none(), dates(ASSESSED - timedelta(days=200)))),
+            "psychological_evaluation_date": draw(
+                st.one_of(st.none(), dates(ASSESSED - timedelta(days=400)))
+            ),
+            "suicide_risk_assessment": draw(
+                st.one_of(
+                    st.none(),
+                    st.fixed_dictionaries(
+                        {
+                            "date": dates(ASSESSED - timedelta(days=200)),
+                            "outcome": st.sampled_from(["low", "moderate", "high"]),
+                        }
+                    ),
+                )
+            ),
             "sleep_disorder": draw(flags),
             "family_problems": draw(flags),
             "economic_problems": draw(flags),
@@ -164,15 +185,33 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
                     "unable_to_operate_device",
                     "pregnancy",
                     "mri_need_incompatible",
+                    "cardiac_implantable_device",
                 )
             },
         },
+        "medicines": {
+            name: draw(flags)
+            for name in ("benzodiazepine", "gabapentinoid", "nsaid", "antithrombotic")
+        },
+        "surgical_opinion": draw(
+            st.sampled_from(
+                [None, "not_sought", "operation_advised", "not_surgical", "patient_declines"]
+            )
+        ),
         "in_fitness_programme": draw(flags),
         "oswestry_disability_index": draw(st.one_of(st.integers(0, 100).map(float), st.none())),
     }
 
 
-records = record_data().map(PatientRecord.model_validate)
+def _consistent(data: dict[str, Any]) -> dict[str, Any]:
+    """Item 9 is part of the PHQ-9 total: never above it."""
+    mood = data["psychosocial"]
+    if mood["phq9"] is not None and mood["phq9_item9"] is not None:
+        mood["phq9_item9"] = min(mood["phq9_item9"], mood["phq9"])
+    return data
+
+
+records = record_data().map(_consistent).map(PatientRecord.model_validate)
 
 
 @st.composite
@@ -185,7 +224,8 @@ def ladder_record_data(draw: st.DrawFn) -> dict[str, Any]:
     :func:`record_data`.
     """
     data = draw(record_data())
-    data["red_flags"] = dict.fromkeys(data["red_flags"], False)
+    data["red_flags"] = {**dict.fromkeys(data["red_flags"], False), "screened_on": None}
+    data["psychosocial"]["phq9_item9"] = 0 if data["psychosocial"]["phq9"] is not None else None
     data["operations"] = [
         {**operation, "date": draw(dates(EARLIEST, ASSESSED - timedelta(days=365)))}
         for operation in data["operations"]
@@ -210,4 +250,4 @@ def ladder_record_data(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-ladder_records = ladder_record_data().map(PatientRecord.model_validate)
+ladder_records = ladder_record_data().map(_consistent).map(PatientRecord.model_validate)

@@ -6,7 +6,9 @@ radiofrequency denervation for facet-joint pain, then spinal cord stimulation
 for radiating leg pain) with an interdisciplinary programme alongside; red
 flags pre-empt everything. This library turns a typed patient record into a
 recommendation whose every part shows its rule, reason, inputs and sources.
-It supports a clinician's decision; it does not make it.
+Every treatment option is appraised side by side with a verdict, behind a safety
+gate; the ladder's stage is their summary. It supports a clinician's decision;
+it does not make it.
 """
 
 from .batch import BatchResult, FieldError, RecordError, evaluate_many
@@ -17,13 +19,14 @@ from .recommendation import (
     ExpectedBenefit,
     InputValue,
     MissingInput,
+    OptionAppraisal,
     PathwayWarning,
     Recommendation,
     TraceEntry,
 )
 from .record import PatientRecord
 from .ruleset import RuleSet, load_ruleset
-from .vocabulary import ActionCode, Stage
+from .vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 
 __version__ = "0.1.0"
 
@@ -37,15 +40,19 @@ __all__ = [
     "FieldError",
     "InputValue",
     "MissingInput",
+    "Option",
+    "OptionAppraisal",
     "PathwayWarning",
     "PatientRecord",
     "Recommendation",
     "RecordError",
+    "RedFlagTier",
     "RuleIssue",
     "RuleSet",
     "RuleSetError",
     "Stage",
     "TraceEntry",
+    "Verdict",
     "__version__",
     "evaluate",
     "evaluate_many",
