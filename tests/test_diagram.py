@@ -12,26 +12,27 @@ from fbss_pathway import load_ruleset
 from fbss_pathway.cli import main
 from fbss_pathway.explain.diagram import mermaid_diagram
 from fbss_pathway.ruleset import default_rules_path
-from fbss_pathway.vocabulary import LADDER, Stage
+from fbss_pathway.vocabulary import LADDER, Verdict
 
 
-def test_every_rung_every_placing_rule_and_every_deferral_is_drawn() -> None:
+def test_every_rung_every_opening_verdict_and_every_hold_is_drawn() -> None:
     ruleset = load_ruleset()
     text = mermaid_diagram(ruleset)
     assert text.startswith("flowchart BT\n")
-    for stage in (*LADDER, Stage.URGENT_REVIEW):
+    for stage in LADDER:
         assert f"  subgraph {stage.value}[" in text
+    assert 'urgent_review["' in text
     assert text.count("  subgraph ") == text.count("\n  end\n")
+    opening = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE)
     for rule in ruleset.rules:
-        if rule.stage is not None and rule.derive is None and not rule.defers:
-            assert re.search(rf'^    {rule.id.replace("-", "_")}\["<b>{rule.id}</b>', text, re.M)
-        for held in rule.defers:
-            assert f'{rule.id.replace("-", "_")} -.->|"holds back"| {held.value}' in text
-    # The climb to radiofrequency names what every way onto it needs.
-    climb = next(line for line in text.splitlines() if line.startswith("  conservative -->|"))
-    assert climb.endswith("| radiofrequency")
-    assert "Conservative trial failed: yes (CON-05)" in climb
-    assert "Facet source pending: yes (RFD-04)" in climb
+        node = rule.id.replace("-", "_")
+        if rule.verdict in opening:
+            assert re.search(rf'^    {node}\["<b>{rule.id}</b>', text, re.M), rule.id
+        if rule.verdict is Verdict.BLOCKED:
+            assert f'{node} -.->|"holds back"|' in text, rule.id
+    # The radiofrequency step names what it needs, in clinical words.
+    rf = next(line for line in text.splitlines() if "<b>RFD-17</b>" in line)
+    assert "Relief from the medial branch block: at least 50 %" in rf
 
 
 def test_a_site_sees_its_own_thresholds(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_a_site_sees_its_own_thresholds(tmp_path: Path) -> None:
     )
     diagram = mermaid_diagram(load_ruleset(rules))
     assert "Relief from the medial branch block: at least 80 %" in diagram
-    assert "block_positive_relief_percent = 80 % relief" in diagram
+    assert "block_positive_relief_percent = 80 % relief (consensus)" in diagram
 
 
 def test_labels_never_break_out_of_their_quotes() -> None:

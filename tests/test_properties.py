@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from random import Random
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from fbss_pathway import (
@@ -260,7 +260,8 @@ def test_more_prior_operations_never_promise_more_from_another(record: PatientRe
 
     before, after = benefit(evaluate(record)), benefit(evaluate(more))
     assert (before is None) is (after is None), "the caution depends on the question, not the count"
-    assume(before is not None and after is not None)
+    assume(before is not None)
+    assert before is not None and after is not None
     low, high = before
     more_low, more_high = after
     assert more_low <= low

@@ -15,6 +15,7 @@ built in :mod:`.order_card`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.words import (
     code_words,
     fact_label,
+    in_sentence,
     item_label,
     percent_range,
     record_dates,
@@ -122,13 +124,26 @@ def cards(
         result.append(_cautions_card(recommendation, cautions, ruleset, titles))
     highest = max((card["indicator"] for card in result), key=_ORDER.index, default="info")
     stage_card = new_card(
-        f"FBSS pathway: {recommendation.headline}",
+        _fitted(recommendation.headline),
         "critical" if urgent else highest,
         recommendation.stage_basis[0] if recommendation.stage_basis else None,
         titles,
         _stage_detail(recommendation, standing, record),
     )
     return [stage_card, *result]
+
+
+def _fitted(headline: str) -> str:
+    """The stage card's summary: the headline, shortened by what holds it before the next step.
+
+    The next step is the part a clinician must not lose (pathway.md 11); the
+    specification asks for summaries under 140 characters.
+    """
+    summary = f"FBSS pathway: {headline}"
+    if len(summary) < SUMMARY_LIMIT:
+        return summary
+    shorter = re.sub(r" \([^)]*\)", "", summary)
+    return shorter if len(shorter) < SUMMARY_LIMIT else summary
 
 
 def _worth_acting_on(appraisal: OptionAppraisal) -> bool:
@@ -150,7 +165,7 @@ def _option_card(
     words = OPTION_WORDS[appraisal.option]
     summary = f"{words}: {VERDICT_WORDS[appraisal.verdict]}"
     if appraisal.next_step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE:
-        summary += f"; next: {code_words(appraisal.next_step).lower()}"
+        summary += f"; next: {in_sentence(code_words(appraisal.next_step))}"
     indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
     lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
     lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
@@ -220,7 +235,7 @@ def _stage_detail(
     lines += [
         f"- {OPTION_WORDS[o.option]}: {VERDICT_WORDS[o.verdict]}"
         + (
-            f"; next: {code_words(o.next_step).lower()}"
+            f"; next: {in_sentence(code_words(o.next_step))}"
             if o.next_step is not None and o.verdict is not Verdict.NOT_APPROPRIATE
             else ""
         )

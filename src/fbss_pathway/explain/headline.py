@@ -14,7 +14,7 @@ from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import Option, RedFlagTier, Stage, Verdict
 from .options import Appraised
-from .words import code_words
+from .words import code_words, in_sentence
 
 __all__ = ["OPTION_WORDS", "STAGE_WORDS", "VERDICT_WORDS", "headline"]
 
@@ -57,11 +57,11 @@ def headline(
     actions: Sequence[Action],
 ) -> str:
     """The one line a clinician reads first."""
-    nxt = f"; next: {code_words(actions[0].code).lower()}" if actions else ""
+    nxt = f"; next: {in_sentence(code_words(actions[0].code))}" if actions else ""
     if tiers:
         parts = []
         for tier in tiers:
-            titles = [_lower(rule.title) for rule in red_flags if rule.tier is tier]
+            titles = [in_sentence(rule.title) for rule in red_flags if rule.tier is tier]
             parts.append(f"{_TIER_WORDS[tier]}: {', '.join(titles)}")
         return "; ".join(parts) + nxt
     words = STAGE_WORDS[stage]
@@ -79,10 +79,5 @@ def headline(
         title = next((rule.title for rule in ruleset.rules if rule.id == appraisal.rule_id), "")
         words += f": {VERDICT_WORDS[appraisal.verdict]}"
         if title:
-            words += f" ({_lower(title)})"
+            words += f" ({in_sentence(title)})"
     return words + nxt
-
-
-def _lower(text: str) -> str:
-    first = text.split(" ", 1)[0]
-    return text if first.isupper() or first[:1].isdigit() else text[:1].lower() + text[1:]

@@ -25,6 +25,7 @@ from ..facts import STEP_RECORDS, FactValue
 from ..recommendation import LadderRung, LadderStep, OptionAppraisal, PathwayWarning
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, Option, RungStatus, Stage, Verdict
+from .headline import OPTION_WORDS, VERDICT_WORDS
 from .templates import render
 
 __all__ = ["ladder"]
@@ -102,7 +103,7 @@ def ladder(
 def _step(appraisal: OptionAppraisal) -> LadderStep:
     return LadderStep(
         rule_id=appraisal.rule_id,
-        title=f"{appraisal.option}: {appraisal.verdict}",
+        title=f"{OPTION_WORDS[appraisal.option]}: {VERDICT_WORDS[appraisal.verdict]}",
         met=_MET.get(appraisal.verdict),
         criteria=appraisal.criteria,
     )

@@ -139,15 +139,21 @@ def _appraised(
     steps: tuple[ActionCode, ...] = rule.steps
     step_rule: int | None = deciding
     held = verdict in _COUNT_IF_CANDIDATE
-    if held and not any(not code.interventional for code in steps):
-        # Held by a gate or undecided: its ungated next steps are still listed (3.3).
-        steps, step_rule = (), None
-        for index in ranked[1:]:
+    if held:
+        # Held by a gate, a deferral or missing work-up, or undecided: every ungated
+        # next step of the rules that hold or would open it is still listed (3.3, 7.3).
+        ungated: list[ActionCode] = []
+        first: int | None = None
+        for index in ranked:
             other = rules[index]
-            ungated = tuple(code for code in other.steps if not code.interventional)
-            if ungated and _verdict(other).precedence >= Verdict.BLOCKED.precedence:
-                steps, step_rule = ungated, index
-                break
+            if _verdict(other).precedence < Verdict.BLOCKED.precedence:
+                continue
+            found = [code for code in other.steps if not code.interventional]
+            if found and first is None:
+                first = index
+            ungated += [code for code in found if code not in ungated]
+        if ungated:
+            steps, step_rule = tuple(ungated), first
     if verdict.lists_step:
         listed = steps
     elif held:

@@ -59,6 +59,16 @@ URGENT_WARNINGS = frozenset(
 )
 
 
+#: Actions a red flag does not silence: suicide risk and severe mood (pathway.md 3.1, 3.4).
+_KEPT_UNDER_URGENT = frozenset(
+    {
+        ActionCode.SUICIDE_RISK_ASSESSMENT,
+        ActionCode.MENTAL_HEALTH_CRISIS_CARE,
+        ActionCode.MENTAL_HEALTH_REFERRAL,
+    }
+)
+
+
 def explain(
     ruleset: RuleSet,
     facts: Mapping[str, FactValue],
@@ -142,7 +152,7 @@ def _actions(
         rule = ruleset.rules[index]
         shown = _shown(ruleset, index, facts) if rule.actions else None
         for code in rule.actions:
-            if urgent and not code.safety:
+            if urgent and code not in _KEPT_UNDER_URGENT and rule.tier is None:
                 continue
             assert shown is not None
             contributions.setdefault(code, []).append((index, shown))

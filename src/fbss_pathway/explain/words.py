@@ -21,6 +21,7 @@ from ..record import PatientRecord, SpineOperation, Treatment
 __all__ = [
     "code_words",
     "fact_label",
+    "in_sentence",
     "item_label",
     "percent_range",
     "record_dates",
@@ -60,6 +61,17 @@ def code_words(code: str) -> str:
         _ACRONYMS.get(word, word) for word in str(code).split("_")
     )
     return text[:1].upper() + text[1:]
+
+
+def in_sentence(text: str) -> str:
+    """Words for use inside a sentence: first letter lower-cased unless it starts an acronym.
+
+    "Exercise therapy" becomes "exercise therapy"; "SCS trial" and "PHQ-9" stay.
+    """
+    first = text.split(" ", 1)[0]
+    if first.isupper() or first[:1].isdigit() or (len(first) > 1 and first[1].isupper()):
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
