@@ -107,7 +107,7 @@ def test_a_record_for_which_no_rule_fires_is_handled(tmp_path: Path) -> None:
     (tmp_path / "only.toml").write_text(
         '[[rule]]\nid = "RED-01"\ntitle = "Cauda equina"\n'
         'when = { fact = "cauda_equina_signs", op = "==", value = true }\n'
-        'stage = "urgent_review"\nactions = ["urgent_specialist_review"]\n'
+        'tier = "urgent"\nactions = ["urgent_specialist_review"]\n'
         'reason = "cauda equina signs"\nsources = ["nice_ng59"]\n'
     )
     result = evaluate(patched({}), ruleset=load_ruleset(tmp_path))

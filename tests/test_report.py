@@ -15,6 +15,8 @@ from fbss_pathway.explain.summary import INTENDED_USE, STATUS_WORDS, stage_words
 from fbss_pathway.explain.words import code_words, item_label
 from fbss_pathway.report import html_report, ladder_svg
 
+from .helpers import patched
+
 SVG = "{http://www.w3.org/2000/svg}"
 EXAMPLES = {path.stem: path for path in example_paths()}
 FHIR = Path(__file__).parents[1] / "examples" / "fhir"
@@ -67,10 +69,21 @@ def test_met_unmet_and_unknown_have_different_shapes_and_a_legend_in_words() -> 
 
 
 def test_a_held_back_rung_says_why_and_is_hatched() -> None:
-    result = example("03_")
+    # A failed conservative trial, sacroiliac pain not assessed and the red-flag screen
+    # incomplete: the sacroiliac option is held by the safety gate above the stage.
+    result = evaluate(
+        patched(
+            {
+                "pain": {"back_nrs": 6},
+                "findings": {"sacroiliac_joint_pain": "<unknown>"},
+                "red_flags": {"cauda_equina_signs": "<unknown>"},
+            }
+        )
+    )
+    assert result.stage == "conservative"
     svg = ET.fromstring(ladder_svg(result))
     text = words_of(svg)
-    assert "Held back (CON-02)" in text
+    assert "Held back (SAF-01)" in text
     assert any(r.get("fill") == "url(#hatch)" for r in svg.iter(f"{SVG}rect"))
 
 

@@ -8,8 +8,8 @@ says more than the verdicts do:
 
 * the stage's own rung is ``current``;
 * below it, a rung is ``passed`` only when a step of it was taken (a block, a
-  radiofrequency, an adequate conservative trial), else ``not_indicated``;
-  never "passed" for a step not done;
+  radiofrequency, an adequate conservative trial), else ``not_indicated``
+  (conservative care: ``undecided``); never "passed" for a step not done;
 * above it, a rung is ``blocked`` when an option on it is blocked (its reasons
   in ``blocked_by``), ``undecided`` when one is unknown, ``ahead`` when one is
   not yet possible or still open, and ``not_indicated`` when every option on
@@ -110,9 +110,15 @@ def _step(appraisal: OptionAppraisal) -> LadderStep:
 
 
 def _below(rung: Stage, facts: Mapping[str, FactValue], derived: Mapping[str, bool]) -> RungStatus:
-    """``passed`` only when a step of the rung was taken."""
+    """``passed`` only when a step of the rung was taken.
+
+    Conservative care is never "not indicated": without an adequate trial on record
+    its rung below the stage is ``undecided``.
+    """
     if rung is Stage.CONSERVATIVE:
-        taken = derived.get("adequate_conservative_trial") is True
+        if derived.get("adequate_conservative_trial") is not True:
+            return RungStatus.UNDECIDED
+        taken = True
     else:
         taken = any(_taken(facts.get(name)) for name, of in STEP_RECORDS.items() if of is rung)
     return RungStatus.PASSED if taken else RungStatus.NOT_INDICATED
