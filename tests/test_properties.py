@@ -53,7 +53,7 @@ def test_no_intervention_is_open_while_a_red_flag_is_yes_or_unknown(record: Pati
 @given(every_record)
 def test_an_incomplete_red_flag_screen_is_asked_for(record: PatientRecord) -> None:
     result = evaluate(record, ladder=False)
-    if clinical.red_flag_unknown(record):
+    if clinical.red_flag_unknown(record) and not clinical.red_flag(record):
         assert ActionCode.COMPLETE_RED_FLAG_SCREEN in codes(result)
 
 

@@ -2,8 +2,11 @@
 
 Used when a clinician orders a step of the ladder (the CDS Hooks ``order-sign``
 guardrail): the order is compared with what the pathway recommends for the
-patient today. The criteria come from the rules that recommend the step (never
-restated here), judged in the same three-valued logic as the missing
+patient today, from the verdicts. The step is supported when it is among the
+recommended actions (its option appropriate, or may be appropriate). If not,
+the check gives its option's verdict and reasons (a red flag, a safety hold, a
+deferral, a failed criterion), and the criteria of the closest rule that would
+open the step, judged in the same three-valued logic as the missing
 information: a criterion is *unmet* when the record says it is not met, and
 *unknown* when an item it needs is not recorded.
 """
@@ -17,11 +20,11 @@ from enum import StrEnum
 from .catalogue import describe_condition
 from .explain import explain
 from .facts import extract_facts
-from .recommendation import Recommendation
-from .record import PatientRecord
+from .recommendation import Action, Recommendation
+from .record import PatientRecord, SurgicalOpinion
 from .rules_engine.conditions import AllOf, Condition, Derived, evaluate
 from .ruleset import RuleSet, default_ruleset
-from .vocabulary import ActionCode
+from .vocabulary import ActionCode, Option, Verdict
 
 __all__ = ["Step", "StepCheck", "check_step"]
 
@@ -47,6 +50,16 @@ STEP_ACTIONS: Mapping[Step, frozenset[ActionCode]] = {
     Step.REOPERATION: frozenset({ActionCode.SURGICAL_OPINION}),
 }
 
+#: The option each step belongs to.
+STEP_OPTIONS: Mapping[Step, Option] = {
+    Step.MEDIAL_BRANCH_BLOCK: Option.FACET_INTERVENTION,
+    Step.RADIOFREQUENCY_DENERVATION: Option.FACET_INTERVENTION,
+    Step.SCS_TRIAL: Option.SPINAL_CORD_STIMULATION,
+    Step.SCS_IMPLANT: Option.SPINAL_CORD_STIMULATION,
+    Step.REOPERATION: Option.SURGICAL_OPINION,
+}
+_OPENING = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE)
+
 
 @dataclass(frozen=True, slots=True)
 class StepCheck:
@@ -63,6 +76,10 @@ class StepCheck:
         rule_id: That rule (the one recommending the step that is nearest to
             being met), when the step is not supported.
         rule_title: Its title.
+        option: The option the step belongs to.
+        verdict: That option's verdict for the patient.
+        reasons: The reasons of that verdict (the deciding rule's first).
+        caution: For a re-operation, the share of patients improving after one more.
     """
 
     step: Step
@@ -72,6 +89,10 @@ class StepCheck:
     unknown: tuple[str, ...]
     rule_id: str | None = None
     rule_title: str | None = None
+    option: Option | None = None
+    verdict: Verdict | None = None
+    reasons: tuple[str, ...] = ()
+    caution: Action | None = None
 
 
 def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = None) -> StepCheck:
@@ -81,12 +102,14 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
     firings, derived = ruleset.compiled.run(facts)
     recommendation = explain(ruleset, facts, firings, derived, ladder=False)
     wanted = STEP_ACTIONS[step]
+    appraisal = recommendation.option(STEP_OPTIONS[step])
+    judged = _Judged(appraisal.option, appraisal.verdict, appraisal.reasons)
     if wanted & set(recommendation.action_codes()):
-        return StepCheck(step, True, recommendation, (), ())
+        return judged.check(step, True, recommendation)
     titles = {rule.derive: rule.title for rule in ruleset.rules if rule.derive is not None}
     closest: tuple[int, int, tuple[str, ...], tuple[str, ...], str, str] | None = None
     for order, rule in enumerate(ruleset.rules):
-        if not wanted & set(rule.actions):
+        if rule.verdict not in _OPENING or not wanted & set(rule.steps):
             continue
         unmet: list[str] = []
         unknown: list[str] = []
@@ -106,9 +129,66 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
         if closest is None or candidate[:2] < closest[:2]:
             closest = candidate
     if closest is None:  # a rule set without a rule for the step
-        return StepCheck(step, False, recommendation, (), ())
+        return judged.check(step, False, recommendation, caution=_caution(record, step, ruleset))
     _, _, unmet_found, unknown_found, rule_id, title = closest
-    return StepCheck(step, False, recommendation, unmet_found, unknown_found, rule_id, title)
+    return judged.check(
+        step,
+        False,
+        recommendation,
+        unmet=unmet_found,
+        unknown=unknown_found,
+        rule_id=rule_id,
+        rule_title=title,
+        caution=_caution(record, step, ruleset),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    option: Option
+    verdict: Verdict
+    reasons: tuple[str, ...]
+
+    def check(
+        self,
+        step: Step,
+        supported: bool,
+        recommendation: Recommendation,
+        *,
+        unmet: tuple[str, ...] = (),
+        unknown: tuple[str, ...] = (),
+        rule_id: str | None = None,
+        rule_title: str | None = None,
+        caution: Action | None = None,
+    ) -> StepCheck:
+        return StepCheck(
+            step,
+            supported,
+            recommendation,
+            unmet,
+            unknown,
+            rule_id,
+            rule_title,
+            self.option,
+            self.verdict,
+            self.reasons,
+            caution,
+        )
+
+
+def _caution(record: PatientRecord, step: Step, ruleset: RuleSet) -> Action | None:
+    """For an ordered re-operation: the falling benefit of one more, as the rules give it.
+
+    An order for a re-operation puts surgery in question (pathway.md 8): the
+    rules' caution is the one they give when a re-operation is advised.
+    """
+    if step is not Step.REOPERATION:
+        return None
+    advised = record.model_copy(update={"surgical_opinion": SurgicalOpinion.OPERATION_ADVISED})
+    facts = extract_facts(advised)
+    firings, derived = ruleset.compiled.run(facts)
+    found = explain(ruleset, facts, firings, derived, ladder=False).actions
+    return next((a for a in found if a.code is ActionCode.REOPERATION_CAUTION), None)
 
 
 def _criteria(condition: Condition) -> tuple[Condition, ...]:
@@ -119,5 +199,5 @@ def _criteria(condition: Condition) -> tuple[Condition, ...]:
 def _describe(criterion: Condition, titles: Mapping[str, str], ruleset: RuleSet) -> str:
     if isinstance(criterion, Derived):
         title = titles.get(criterion.name, criterion.name.replace("_", " "))
-        return title if criterion.value else f"not: {title}"
+        return f"{title}: {'yes' if criterion.value else 'no'}"
     return describe_condition(criterion, ruleset.parameters)

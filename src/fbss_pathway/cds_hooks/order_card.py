@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.words import code_words, record_dates
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
@@ -41,8 +42,13 @@ def order_warning_card(
     recommendation = check.recommendation
     why: list[str] = []
     if recommendation.stage is Stage.URGENT_REVIEW:
-        why.append("- A red flag: urgent specialist review comes before any step of the ladder.")
+        why.append("- A red flag: it is assessed before any step of the ladder.")
+    if check.option is not None and check.verdict is not None:
+        why.append(f"- {OPTION_WORDS[check.option]}: {VERDICT_WORDS[check.verdict]}.")
+        why += [f"  - {reason}" for reason in check.reasons]
     why += [f"- {warning.message}" for warning in recommendation.warnings]
+    if check.caution is not None:
+        why.append(f"- {code_words(check.caution.code)}: {check.caution.reason}")
     title = check.rule_title or code_words(check.step)
     why += [f"- Not met ({title}): {criterion}" for criterion in check.unmet]
     why += [f"- Not recorded ({title}): {criterion}" for criterion in check.unknown]
@@ -54,7 +60,7 @@ def order_warning_card(
         "",
         *(why or ["- No rule of the pathway recommends it for this patient."]),
         "",
-        f"**The pathway recommends instead:** stage {code_words(recommendation.stage).lower()}.",
+        f"**The pathway recommends instead:** {recommendation.headline}.",
         "",
         *[f"1. {code_words(action.code)} ({action.rule_id})" for action in recommendation.actions],
         "",
