@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate
+from fbss_pathway import ActionCode, PatientRecord, Recommendation, Stage, evaluate
 from fbss_pathway.cds_hooks import card_problems, cards
 from fbss_pathway.cds_hooks.service import (
     PREFETCH,
@@ -20,6 +21,7 @@ from fbss_pathway.cds_hooks.service import (
     prefetch_from_bundle,
 )
 from fbss_pathway.cli import example_paths
+from fbss_pathway.explain.headline import OPTION_WORDS, VERDICT_WORDS
 from fbss_pathway.explain.words import code_words, item_label, record_dates
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
@@ -44,9 +46,16 @@ def _check(recommendation: Recommendation, result: list[dict[str, Any]]) -> None
     """At most four conforming cards, the stage card first, and nothing of the result lost."""
     for card in result:
         assert card_problems(card) == [], card
-    assert 1 <= len(result) <= 4
+    # the stage, the safety actions, one card per option, attention, cautions
+    assert 1 <= len(result) <= 4 + len(recommendation.options)
     stage_card = result[0]
-    assert stage_card["summary"].startswith(f"FBSS pathway: {code_words(recommendation.stage)}")
+    lead = recommendation.headline.split(";")[0].split(" (")[0]
+    assert stage_card["summary"].startswith(f"FBSS pathway: {lead}")
+    for appraisal in recommendation.options:  # every verdict side by side on the stage card
+        assert (
+            f"- {OPTION_WORDS[appraisal.option]}: {VERDICT_WORDS[appraisal.verdict]}"
+            in (stage_card["detail"])
+        )
     highest = max((card["indicator"] for card in result), key=INDICATORS.index)
     assert stage_card["indicator"] == highest
     if recommendation.stage is Stage.URGENT_REVIEW:
@@ -85,7 +94,7 @@ def test_the_stage_card_dates_the_decision_when_given_the_record() -> None:
         stage_card = cards(recommendation, record=record)[0]
         dates = record_dates(record)
         assert dates in stage_card["detail"].splitlines()
-        assert dates.startswith("Age 54 years · last operation ")
+        assert re.match(r"Age \d+ years · last operation ", dates)
         assert f"· assessed {record.assessment_date.isoformat()}" in dates
         last = max(operation.date for operation in record.operations)  # not the first listed
         assert f"last operation {last.isoformat()} (" in dates
@@ -107,37 +116,43 @@ def test_missing_information_reaches_the_cards_in_clinical_words() -> None:
 
 
 def test_an_expected_benefit_of_one_figure_reads_about() -> None:
+    # Where surgery is in question (a correctable lesion, one operation): about 30 %.
     record = next(
-        r for r in _examples() if len(r.operations) == 1 and evaluate(r).stage != "urgent_review"
+        r
+        for r in _examples()
+        if len(r.operations) == 1
+        and ActionCode.REOPERATION_CAUTION in evaluate(r, ladder=False).action_codes()
     )
     details = "\n".join(card["detail"] for card in cards(evaluate(record)))
     assert "Expected benefit of one more operation: about 30 % of patients improve." in details
 
 
 def test_an_action_lists_its_own_inputs_and_counts_those_behind_its_criteria() -> None:
-    # Treating depression before SCS (example 06) reads the SCS deferral, which
-    # rests on every SCS criterion: the card lists PHQ-9, GAD-7 and the psychological
-    # evaluation, and counts the rest rather than listing twenty lines.
+    # Addressing psychological concerns (example 06) reads whether the patient is in
+    # position for SCS, which rests on every SCS criterion: the card lists the
+    # psychological evaluation and counts the rest rather than listing twenty lines.
     recommendation = evaluate(
         PatientRecord.model_validate_json(example_paths()[5].read_bytes()), ladder=False
     )
-    action = next(a for a in recommendation.actions if a.rule_id == "IDA-05")
-    card = next(c for c in cards(recommendation) if "(IDA-05)" in c["detail"])
+    action = next(a for a in recommendation.actions if a.rule_id == "SCS-35")
+    card = next(c for c in cards(recommendation) if "(SCS-35)" in c["detail"])
     listed = card["detail"].split("Inputs read:")[1].split("Sources:")[0]
-    for label in ("PHQ-9", "GAD-7", "psychological evaluation"):
-        assert label in listed
-    assert "Pain radiates into a leg" not in listed  # an SCS criterion, behind the deferral
+    assert "psychological evaluation" in listed.lower()
+    assert "Pain radiates into a leg" not in listed  # an SCS criterion, behind the position
     items = [line for line in listed.splitlines() if line.startswith("- ") and " more " not in line]
     assert f"- and {len(action.inputs) - len(items)} more behind" in listed
     assert len(action.inputs) > len(items)  # the result itself keeps every input
 
 
-def test_a_stage_placed_by_rules_without_a_reason_reads_as_one_sentence() -> None:
+def test_the_stage_card_leads_with_the_headline_and_lists_every_option() -> None:
     recommendation = evaluate(
         PatientRecord.model_validate_json(example_paths()[5].read_bytes()), ladder=False
     )
     stage_card = cards(recommendation)[0]
-    assert "; on the neuromodulation step." in stage_card["detail"]  # not "; On the ..."
+    lines = stage_card["detail"].splitlines()
+    assert lines[0] == f"**{recommendation.headline}**"
+    assert "**Options:**" in lines
+    assert "- Spinal cord stimulation: blocked" in stage_card["detail"]
 
 
 def test_card_problems_finds_what_the_spec_forbids() -> None:
@@ -308,8 +323,16 @@ def test_conflicting_entries_become_a_warning_card(client: TestClient) -> None:
         }
     )
     result = client.post(HOOK, json=request).json()["cards"]
-    assert result[0]["indicator"] == "critical"  # the red flag stands
-    assert "(FHIR-CONFLICT)" in "\n".join(card["detail"] for card in result)
+    details = "\n".join(card["detail"] for card in result)
+    # An undated code is about no known time: the flag is unknown, never a "yes" for ever
+    # nor a "no" (pathway.md 3.2); the gate holds and the screen is asked for.
+    assert result[0]["indicator"] != "critical"
+    assert "Complete red flag screen" in details
+    assert (
+        "(FHIR-CONFLICT)" in details
+        or "red_flag_code_old" in details.lower()
+        or ("confirm whether new" in details)
+    )
 
 
 def test_resources_about_another_patient_never_reach_the_cards(client: TestClient) -> None:

@@ -43,8 +43,16 @@ RULE_SYSTEM = "urn:fbss-pathway:rule"
 SUMMARY_LIMIT = 140
 _LABEL = "fbss-pathway"
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION}
-#: Actions that need attention beside the options.
-_ATTENTION = frozenset({ActionCode.TREAT_DEPRESSION_ANXIETY, ActionCode.OPIOID_REVIEW})
+#: Actions that need attention beside the options: what treats, or unblocks a held option.
+_ATTENTION = frozenset(
+    {
+        ActionCode.TREAT_DEPRESSION_ANXIETY,
+        ActionCode.OPIOID_REVIEW,
+        ActionCode.ADDRESS_PSYCHOLOGICAL_CONCERNS,
+        ActionCode.ADDICTION_SERVICES_REFERRAL,
+        ActionCode.PERIPROCEDURAL_ANTITHROMBOTIC_PLAN,
+    }
+)
 #: Safety actions that are an emergency of their own.
 _SAME_DAY = frozenset(
     {
@@ -168,6 +176,10 @@ def _option_card(
         summary += f"; next: {in_sentence(code_words(appraisal.next_step))}"
     indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
     lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
+    steps = [a for a in recommendation.actions if a.option is appraisal.option]
+    for action in steps:
+        mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""
+        lines += [f"Next step: {code_words(action.code)}{mdt} ({action.rule_id})", ""]
     lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
     if appraisal.criteria:
         lines += ["", "Criteria:", ""]
