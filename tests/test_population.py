@@ -64,6 +64,9 @@ def test_a_screen_gives_each_patient_what_evaluate_many_gives(cluster: str, tmp_
         assert row["outcome"] == "evaluated"
         assert row["stage"] == recommendation.stage.value, patient_id
         assert row["actions"] == [code.value for code in recommendation.action_codes()]
+        assert row["verdicts"] == {
+            a.option.value: a.verdict.value for a in recommendation.options
+        }, patient_id
         assert row["missing_count"] == len(recommendation.missing)
         assert row["ruleset_version"] == recommendation.ruleset_version
     assert summary.read == summary.evaluated == len(records)
@@ -179,6 +182,26 @@ def test_worklists_filter_the_screen(cluster: str, tmp_path: Path) -> None:
     assert flagged == {p for p, r in rows.items() if r["stage"] == "urgent_review"}
     trial = {e.patient_id for e in worklist(tmp_path / "out", action="scs_trial")}
     assert trial == {p for p, r in rows.items() if "scs_trial" in r["actions"]}
+    held = {
+        e.patient_id
+        for e in worklist(tmp_path / "out", verdicts={"spinal_cord_stimulation": "blocked"})
+    }
+    assert held == {
+        p
+        for p, r in rows.items()
+        if (r["verdicts"] or {}).get("spinal_cord_stimulation") == "blocked"
+    }
+    assert held
+    both = {
+        e.patient_id
+        for e in worklist(
+            tmp_path / "out",
+            verdicts={"spinal_cord_stimulation": "blocked", "conservative_care": "appropriate"},
+        )
+    }
+    assert both <= held
+    with pytest.raises(ValueError, match="not_a_verdict"):
+        list(worklist(tmp_path / "out", verdicts={"spinal_cord_stimulation": "not_a_verdict"}))
     with pytest.raises(ValueError, match="not_a_stage"):
         list(worklist(tmp_path / "out", stage="not_a_stage"))
     with pytest.raises(ExportError, match="holds no screen"):
@@ -235,6 +258,12 @@ def test_the_command_line_runs_on_a_scheduler_and_workers_started_as_processes(
         assert main(["worklist", str(tmp_path / "out"), "--outcome", "evaluated"]) == 0
         listed = capsys.readouterr().out.strip().splitlines()
         assert len(listed) == 40
+        verdict = "conservative_care=appropriate"
+        assert main(["worklist", str(tmp_path / "out"), "--verdict", verdict]) == 0
+        appropriate = capsys.readouterr().out.strip().splitlines()
+        assert 0 < len(appropriate) <= 40
+        assert main(["worklist", str(tmp_path / "out"), "--verdict", "scs=blocked"]) != 0
+        assert "OPTION=VERDICT" in capsys.readouterr().err
     finally:
         for process in (worker, scheduler):
             if process is not None:

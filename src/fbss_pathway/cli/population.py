@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, Option, Stage, Verdict
 from .inputs import InputError
 
 __all__ = ["add_population_commands", "screen", "worklist"]
@@ -56,6 +57,14 @@ def add_population_commands(
     worklist_cmd.add_argument("--action", choices=[a.value for a in ActionCode])
     worklist_cmd.add_argument("--red-flags", action="store_true", help="patients with a red flag")
     worklist_cmd.add_argument(
+        "--verdict",
+        action="append",
+        default=[],
+        metavar="OPTION=VERDICT",
+        help="patients whose option has this verdict, e.g. spinal_cord_stimulation=blocked "
+        "(repeat to combine)",
+    )
+    worklist_cmd.add_argument(
         "--outcome", choices=("evaluated", "not_applicable", "rejected"), default=None
     )
     worklist_cmd.add_argument("--format", choices=("text", "json"), default="text")
@@ -92,6 +101,21 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
     return 0
 
 
+def _verdicts(pairs: list[str]) -> dict[str, str]:
+    """``OPTION=VERDICT`` arguments as a mapping, each name checked."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        option, sep, verdict = pair.partition("=")
+        if not sep or option not in {o.value for o in Option}:
+            raise InputError(
+                f"--verdict takes OPTION=VERDICT; options: {', '.join(o.value for o in Option)}"
+            )
+        if verdict not in {v.value for v in Verdict}:
+            raise InputError(f"--verdict: verdicts are {', '.join(v.value for v in Verdict)}")
+        found[option] = verdict
+    return found
+
+
 def worklist(args: argparse.Namespace) -> int:
     """Print the patients on the worklist asked for, one a line."""
     entries = _population().worklist
@@ -102,15 +126,20 @@ def worklist(args: argparse.Namespace) -> int:
         action=args.action,
         red_flags=args.red_flags,
         outcome=args.outcome,
+        verdicts=_verdicts(args.verdict),
     )
     count = 0
     for entry in found:
         count += 1
         if args.format == "json":
-            print(json.dumps({k: getattr(entry, k) for k in entry.__slots__}))
+            print(json.dumps({k: _plain(getattr(entry, k)) for k in entry.__slots__}))
             continue
         what = entry.stage or entry.outcome
         extra = ", ".join(entry.red_flags) or entry.detail or ", ".join(entry.actions[:3])
         print(f"{entry.patient_id}\t{what}\t{extra}")
     print(f"{count} patients", file=sys.stderr)
     return 0
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value

@@ -4,7 +4,7 @@ A chart holds years of entries; the pathway's items are about the assessment
 (pathway.md 2, 3.2). Here, before :func:`.statements.resolve` settles each item:
 
 - **Red flags are about now.** A coded or answered red flag counts when it is dated
-  within :data:`RED_FLAG_RECENCY_MONTHS` whole calendar months before the assessment
+  no more than :data:`RED_FLAG_RECENCY_MONTHS` calendar months before the assessment
   (or after it). An older or undated "yes" that no later "no" of the same kind clears
   makes the flag **unknown**, never "no" and never a "yes" that holds the patient in
   urgent review for ever; the reading reports it (:class:`StaleRedFlag`, warning
@@ -35,7 +35,7 @@ from datetime import date
 from typing import Any
 
 from ..explain.words import item_label
-from ..facts import calendar_months
+from ..facts import months_begun
 from ..record import SuicideRiskAssessment
 from .codes import DATE_ITEMS, RED_FLAG_ITEMS
 from .statements import Conflict, Statement, When, clears, conflict
@@ -101,8 +101,12 @@ class Current:
 
 
 def recent(day: date, assessed: date) -> bool:
-    """Whether a day is within the red-flag window before the assessment (or after it)."""
-    return calendar_months(day, assessed) < RED_FLAG_RECENCY_MONTHS
+    """Whether a day is within the red-flag window before the assessment (or after it).
+
+    The rules' own measure (``facts.months_begun``): exactly three months old still
+    counts, three months and a day does not.
+    """
+    return day >= assessed or months_begun(day, assessed) <= RED_FLAG_RECENCY_MONTHS
 
 
 def current(statements: Iterable[Statement], assessed: date) -> Current:

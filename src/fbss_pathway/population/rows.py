@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..vocabulary import Option
+
 __all__ = ["OUTCOMES", "SCHEMA", "read_rows", "write_rows"]
 
 #: Every patient read has exactly one of these outcomes.
@@ -21,6 +23,8 @@ SCHEMA = pa.schema(
         pa.field("stage", pa.string()),  # evaluated patients only
         pa.field("actions", pa.list_(pa.string())),  # action codes, most urgent first
         pa.field("red_flags", pa.list_(pa.string())),  # ids of the red-flag rules that fired
+        # each option's verdict (pathway.md 4), a column per option: verdicts.<option>
+        pa.field("verdicts", pa.struct([(option.value, pa.string()) for option in Option])),
         pa.field("warnings", pa.list_(pa.string())),  # rule ids of the warnings
         pa.field("missing_count", pa.int32()),  # items that would change the result
         pa.field("ruleset_version", pa.string(), nullable=False),

@@ -104,6 +104,7 @@ def _screen_patient(
         "stage": None,
         "actions": [],
         "red_flags": [],
+        "verdicts": None,
         "warnings": [],
         "missing_count": None,
         "ruleset_version": ruleset.version,
@@ -141,6 +142,7 @@ def _evaluated(recommendation: Recommendation) -> dict[str, Any]:
         "stage": recommendation.stage.value,
         "actions": [code.value for code in recommendation.action_codes()],
         "red_flags": list(recommendation.stage_basis) if urgent else [],
+        "verdicts": {a.option.value: a.verdict.value for a in recommendation.options},
         "warnings": [warning.rule_id for warning in recommendation.warnings],
         "missing_count": len(recommendation.missing),
     }

@@ -1,16 +1,18 @@
-"""Worklists from a screen's Parquet output: who is on a stage, has a red flag, is due a step.
+"""Worklists from a screen's Parquet output: who is where on the pathway.
 
-Filters combine (all must hold). The output is read part by part, so a
-worklist of a population needs no more memory than one part.
+On a stage, with a red flag, due a step, or with an option of a given verdict
+(every patient for whom SCS is blocked, say). Filters combine (all must hold).
+The output is read part by part, so a worklist of a population needs no more
+memory than one part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, Option, Stage, Verdict
 from .export import ExportError
 from .rows import OUTCOMES, read_rows
 from .run import PATIENTS_DIR
@@ -29,6 +31,7 @@ class WorklistEntry:
     red_flags: tuple[str, ...]
     warnings: tuple[str, ...]
     detail: str | None
+    verdicts: Mapping[str, str] = field(default_factory=dict)
 
 
 def worklist(
@@ -38,6 +41,7 @@ def worklist(
     action: ActionCode | str | None = None,
     red_flags: bool = False,
     outcome: str | None = None,
+    verdicts: Mapping[Option | str, Verdict | str] | None = None,
 ) -> Iterator[WorklistEntry]:
     """The patients of a screen that match every filter given, in the screen's order.
 
@@ -47,11 +51,16 @@ def worklist(
         action: Only patients with this action recommended.
         red_flags: Only patients with a red flag.
         outcome: Only ``evaluated``, ``not_applicable`` or ``rejected`` patients.
+        verdicts: Only patients whose options have these verdicts
+            (``{"spinal_cord_stimulation": "blocked"}``); every pair must hold.
 
     Raises:
         ExportError: ``output`` holds no screen.
-        ValueError: an unknown stage, action or outcome.
+        ValueError: an unknown stage, action, outcome, option or verdict.
     """
+    wanted_verdicts = {
+        Option(option).value: Verdict(verdict).value for option, verdict in (verdicts or {}).items()
+    }
     wanted_stage = Stage(stage).value if stage is not None else None
     wanted_action = ActionCode(action).value if action is not None else None
     if outcome is not None and outcome not in OUTCOMES:
@@ -68,6 +77,9 @@ def worklist(
             continue
         if outcome is not None and row["outcome"] != outcome:
             continue
+        found = row.get("verdicts") or {}
+        if any(found.get(option) != verdict for option, verdict in wanted_verdicts.items()):
+            continue
         yield WorklistEntry(
             patient_id=row["patient_id"],
             outcome=row["outcome"],
@@ -76,4 +88,5 @@ def worklist(
             red_flags=tuple(row["red_flags"] or ()),
             warnings=tuple(row["warnings"] or ()),
             detail=row["detail"],
+            verdicts={k: v for k, v in found.items() if v is not None},
         )
