@@ -115,10 +115,11 @@ def test_an_undated_coded_red_flag_is_unknown_and_said_so() -> None:
     assert "coded without a date" in message
 
 
-def test_the_window_is_three_whole_calendar_months() -> None:
-    # Assessed 2026-10-01: a code of 2026-07-02 is not yet 3 months old, one of 07-01 is.
-    assert _record(condition("G83.4", recorded="2026-07-02")).red_flags.cauda_equina_signs
-    assert _record(condition("G83.4", recorded="2026-07-01")).red_flags.cauda_equina_signs is None
+def test_the_window_is_three_months_as_the_rules_count_them() -> None:
+    # Assessed 2026-10-01: a code of 2026-07-01 is exactly 3 months old, not older (it
+    # counts, as a screen of that day does in the rules); one of 06-30 is older.
+    assert _record(condition("G83.4", recorded="2026-07-01")).red_flags.cauda_equina_signs
+    assert _record(condition("G83.4", recorded="2026-06-30")).red_flags.cauda_equina_signs is None
 
 
 def test_a_recent_and_an_old_code_give_yes() -> None:
