@@ -1,0 +1,198 @@
+"""The MDT review of version 1, finding by finding: each is a test that failed before.
+
+A pain-medicine and neuromodulation MDT reviewed version 1 and found steps it
+would stop (pathway.md version 2, "What changed"). Each test below reproduces
+one finding with the library and states what version 2 does instead.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from fbss_pathway import ActionCode, Option, Recommendation, Stage, Verdict, evaluate, load_ruleset
+from fbss_pathway.cds_hooks import cards
+from fbss_pathway.fhir import read_bundle
+
+from .fhir_builders import bundle, condition
+from .helpers import RULE_CASES, patched
+
+EXAMPLES = RULE_CASES.parents[1] / "examples" / "patients"
+
+INTERVENTIONAL_STEPS = {code for code in ActionCode if code.interventional}
+
+
+def _example(prefix: str) -> dict[str, Any]:
+    (path,) = EXAMPLES.glob(f"{prefix}*.json")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _codes(result: Recommendation) -> set[ActionCode]:
+    return set(result.action_codes())
+
+
+# A leg-predominant SCS candidate with the work-up done, on the neutral base record.
+_CANDIDATE: dict[str, Any] = {
+    "pain": {"back_nrs": 3, "leg_nrs": 8, "radiating_leg_pain": True, "neuropathic_features": True},
+    "scs": {"team_assessment_done": True},
+    "psychosocial": {"psychological_evaluation": "no_concerns"},
+}
+
+
+def test_no_intervention_without_a_red_flag_screen() -> None:
+    for prefix, step in (
+        ("05_", ActionCode.SCS_TRIAL),
+        ("04_", ActionCode.RADIOFREQUENCY_DENERVATION),
+    ):
+        data = _example(prefix)
+        assert step in _codes(evaluate(data))  # screened: the step stands
+        del data["red_flags"]
+        unscreened = evaluate(data)
+        assert not _codes(unscreened) & INTERVENTIONAL_STEPS, prefix
+        assert ActionCode.COMPLETE_RED_FLAG_SCREEN in _codes(unscreened)
+        assert unscreened.action_codes()[0] is ActionCode.COMPLETE_RED_FLAG_SCREEN
+
+
+def test_no_implant_without_the_work_up() -> None:
+    trial = {"kind": "scs_trial", "start_date": "2026-08-01", "relief_percent": 60}
+    exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    no_evaluation = evaluate(
+        patched(
+            {
+                **_CANDIDATE,
+                "treatments": [exercise, trial],
+                "psychosocial": {"psychological_evaluation": "not_done"},
+                "scs": {"team_assessment_done": "<unknown>"},
+            }
+        )
+    )
+    assert ActionCode.SCS_IMPLANT not in _codes(no_evaluation)
+    scs = no_evaluation.option(Option.SPINAL_CORD_STIMULATION)
+    assert scs.verdict is Verdict.BLOCKED
+    assert {ActionCode.SCS_ASSESSMENT, ActionCode.PSYCHOLOGICAL_EVALUATION} <= _codes(no_evaluation)
+
+
+def test_no_implant_on_a_trial_from_years_ago() -> None:
+    trial = {"kind": "scs_trial", "start_date": "2021-05-01", "relief_percent": 90}
+    exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    result = evaluate(patched({**_CANDIDATE, "treatments": [exercise, trial]}))
+    assert ActionCode.SCS_IMPLANT not in _codes(result)
+    scs = result.option(Option.SPINAL_CORD_STIMULATION)
+    assert scs.next_step is ActionCode.SCS_ASSESSMENT
+    assert "older than 12 months" in scs.reasons[0]
+
+
+def test_a_correctable_lesion_gets_a_surgical_opinion_before_scs() -> None:
+    result = evaluate(
+        patched(
+            {
+                **_CANDIDATE,
+                "findings": {"recurrent_disc_herniation": True, "concordant_radiculopathy": True},
+            }
+        )
+    )
+    assert result.option(Option.SURGICAL_OPINION).verdict is Verdict.APPROPRIATE
+    assert result.option(Option.SPINAL_CORD_STIMULATION).verdict is Verdict.NOT_YET
+    assert ActionCode.SCS_TRIAL not in _codes(result)
+    assert result.action_codes()[0] is ActionCode.SURGICAL_OPINION
+    text = " ".join(a.reason for a in result.actions)
+    assert "preferred to re-operation" not in text
+
+
+def test_severe_depression_is_referred_and_item_9_prompts_a_suicide_risk_assessment() -> None:
+    severe = evaluate(patched({"psychosocial": {"phq9": 27, "phq9_item9": 2}}))
+    assert ActionCode.MENTAL_HEALTH_REFERRAL in _codes(severe)
+    assert ActionCode.TREAT_DEPRESSION_ANXIETY not in _codes(severe)
+    assert severe.action_codes()[0] is ActionCode.SUICIDE_RISK_ASSESSMENT
+    assert "moderate from" not in " ".join(a.reason for a in severe.actions)
+
+
+def test_a_working_implant_and_new_facet_pain_keep_both() -> None:
+    exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    implant = {"kind": "scs_implant", "start_date": "2025-01-10", "relief_percent": 70}
+    trial = {"kind": "scs_trial", "start_date": "2024-12-01", "relief_percent": 70}
+    result = evaluate(
+        patched(
+            {
+                **_CANDIDATE,
+                "pain": {"back_nrs": 6, "leg_nrs": 2},
+                "findings": {"facet_pain_suspected": True},
+                "treatments": [exercise, trial, implant],
+            }
+        )
+    )
+    assert result.option(Option.SPINAL_CORD_STIMULATION).verdict is Verdict.IN_PLACE
+    assert result.option(Option.FACET_INTERVENTION).verdict is Verdict.APPROPRIATE
+    assert {ActionCode.MEDIAL_BRANCH_BLOCK, ActionCode.SCS_FOLLOW_UP} <= _codes(result)
+
+
+def test_an_unrecorded_outcome_never_drops_the_patient_to_conservative() -> None:
+    exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    cases = {
+        Stage.NEUROMODULATION: [
+            exercise,
+            {"kind": "scs_trial", "start_date": "2024-12-01", "relief_percent": 70},
+            {"kind": "scs_implant", "start_date": "2025-01-10"},
+        ],
+        Stage.RADIOFREQUENCY: [
+            exercise,
+            {"kind": "medial_branch_block", "start_date": "2026-08-01"},
+        ],
+    }
+    for stage, treatments in cases.items():
+        result = evaluate(
+            patched(
+                {
+                    **_CANDIDATE,
+                    "pain": {"back_nrs": 6, "leg_nrs": 2},
+                    "findings": {"facet_pain_suspected": True},
+                    "treatments": treatments,
+                }
+            )
+        )
+        assert result.stage is stage
+        assert "conservative care is the default" not in result.headline
+
+
+def test_the_headline_of_a_deferred_patient_says_what_holds_it() -> None:
+    result = evaluate(_example("06_"))
+    assert result.stage is Stage.NEUROMODULATION
+    assert result.headline.startswith("Spinal cord stimulation: blocked")
+
+
+def test_numbers_cite_sources_that_contain_them_with_their_basis() -> None:
+    parameters = load_ruleset().parameters
+    block = parameters["block_positive_relief_percent"]
+    assert (block.sources, block.basis) == (("cohen2020",), "consensus")
+    assert "nice_ng59" not in parameters["adequate_exercise_weeks"].sources
+    assert parameters["adequate_exercise_weeks"].basis == "consensus"
+    assert parameters["rf_success_relief_percent"].basis == "site"
+    assert parameters["rf_min_relief_months"].basis == "site"
+    assert parameters["phq9_scs_deferral"].basis == "site"
+
+
+def test_an_old_red_flag_code_does_not_hold_the_patient_in_urgent_review() -> None:
+    chart = bundle(condition("G83.4", recorded="2021-03-04"))  # cauda equina, years ago
+    reading = read_bundle(chart, assessment_date=date(2026, 10, 1))
+    result = reading.evaluate()
+    assert result is not None
+    assert result.stage is not Stage.URGENT_REVIEW
+    assert ActionCode.COMPLETE_RED_FLAG_SCREEN in _codes(result)
+    assert any(w.rule_id == "red_flag_code_old" for w in result.warnings)
+
+
+def test_the_reoperation_caution_only_where_surgery_is_in_question() -> None:
+    back_predominant = evaluate(patched({"pain": {"back_nrs": 7, "leg_nrs": 2}}))
+    assert ActionCode.REOPERATION_CAUTION not in _codes(back_predominant)
+    failed_trial = evaluate(_example("07_"))
+    assert ActionCode.REOPERATION_CAUTION not in _codes(failed_trial)
+    for result in (back_predominant, failed_trial):
+        for card in cards(result):  # the step stays first in an indicator-sorting client
+            assert "SCS is preferred to re-operation" not in card["detail"]
+    candidate = evaluate(_example("05_"))
+    stage_card, *others = cards(candidate)
+    order = ["info", "warning", "critical"]
+    assert all(order.index(c["indicator"]) <= order.index(stage_card["indicator"]) for c in others)
+    assert "next: SCS trial" in stage_card["summary"]
