@@ -16,7 +16,8 @@ warning rule ids, and every option's verdict and next step) must be the same:
    resources, so the patient guard is exercised);
 5. through ``screen_export`` of a Bulk Data export of the same resources
    (NDJSON per type and a manifest whose ``transactionTime`` is the day); its
-   rows carry the stage, actions and warnings, not the verdicts.
+   rows carry the stage, actions, warnings and every option's verdict (not the
+   next steps).
 
 Servers start once per module. These are the guard that later clinical changes
 do not break the FHIR paths: keep them passing.
@@ -44,7 +45,7 @@ from fbss_pathway.cds_hooks.hooks import SERVICE_ID
 from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.explain.headline import OPTION_WORDS, STAGE_WORDS, VERDICT_WORDS
-from fbss_pathway.explain.words import code_words
+from fbss_pathway.explain.words import code_words, in_sentence
 from fbss_pathway.fhir import read_bundle
 from fbss_pathway.population import screen_export
 from fbss_pathway.vocabulary import ActionCode, Option, Stage, Verdict
@@ -180,13 +181,17 @@ class Shown:
     the card text, in the words ``fbss_pathway.explain`` gives each code:
 
     * the stage card: the headline (its first line in bold; the summary
-      "FBSS pathway: <headline>" may be cut short), which names the stage (or
-      the red-flag tier) and the next step, the first action; its "**Options:**"
+      "FBSS pathway: <headline>" drops the headline's parenthesised part, what
+      holds the stage, when over 140 characters, and is cut short if still too
+      long), which names the stage (or the red-flag tier) and the next step (its
+      acronyms kept: "next: SCS trial"), the first action; its "**Options:**"
       list, every option's verdict and, unless not appropriate, its next step;
       its "**With every stage:**" list, the standing actions;
     * the "Now: ..." card: the safety actions, one bold heading each;
     * one card per option worth acting on, its verdict and next step in the summary;
-    * "Needs attention: ...": depression or anxiety to treat, an opioid to review;
+    * "Needs attention: ...": what treats or unblocks a held option (depression or
+      anxiety to treat, an opioid to review, psychological concerns, addiction
+      services, the periprocedural antithrombotic plan), one bold heading each;
     * the cautions card: the warnings' rule ids (each a line ending with its rule id),
       then the cautions (a bold heading each).
 
@@ -206,14 +211,26 @@ class Shown:
 
 
 _ACTION_WORDS = {code_words(code): code.value for code in ActionCode}
-_NEXT_WORDS = {code_words(code).lower(): code.value for code in ActionCode}
+#: A next step inside a sentence keeps its acronyms ("next: SCS trial", "next: exercise therapy").
+_NEXT_WORDS = {in_sentence(code_words(code)): code.value for code in ActionCode}
 _OPTION_OF_WORDS = {words: option.value for option, words in OPTION_WORDS.items()}
 _VERDICT_OF_WORDS = {words: verdict.value for verdict, words in VERDICT_WORDS.items()}
 #: The cards' groups (docs/cds-hooks.md): safety actions lead ("Now: ..."), an
-#: option's steps go with its card, depression or anxiety to treat and an opioid to
-#: review need attention, the caution before another operation goes with the
-#: warnings; exercise therapy stands with every stage.
-_ATTENTION = {ActionCode.TREAT_DEPRESSION_ANXIETY.value, ActionCode.OPIOID_REVIEW.value}
+#: option's steps go with its card, what treats or unblocks a held option needs
+#: attention (depression or anxiety to treat, an opioid to review, psychological
+#: concerns to address, addiction services, the periprocedural antithrombotic plan),
+#: the caution before another operation goes with the warnings; exercise therapy
+#: stands with every stage.
+_ATTENTION = {
+    code.value
+    for code in (
+        ActionCode.TREAT_DEPRESSION_ANXIETY,
+        ActionCode.OPIOID_REVIEW,
+        ActionCode.ADDRESS_PSYCHOLOGICAL_CONCERNS,
+        ActionCode.ADDICTION_SERVICES_REFERRAL,
+        ActionCode.PERIPROCEDURAL_ANTITHROMBOTIC_PLAN,
+    )
+}
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION.value}
 _SAFETY = {code.value for code in ActionCode if code.safety}
 _OPTION_STEPS = {code.value for code in ActionCode if code.option is not None} - {
@@ -289,6 +306,19 @@ def _stage_of_headline(headline: str) -> str:
     return f"?{headline}"
 
 
+def _summary_of(headline: str, summary: str) -> bool:
+    """Whether a stage card's summary is its headline, as far as 140 characters allow.
+
+    The whole headline; or, when that is too long, the headline without its
+    parenthesised parts (what holds the stage), keeping the next step; or, when that
+    is still too long, the headline cut short with "…".
+    """
+    plain = re.sub(r" \([^)]*\)", "", headline)
+    if summary.endswith("…"):
+        return headline.startswith(summary[:-1]) or plain.startswith(summary[:-1])
+    return summary in (headline, plain)
+
+
 def _list_after(lines: list[str], heading: str) -> list[str]:
     """The "- " items under a bold heading of a card's detail."""
     if heading not in lines:
@@ -311,7 +341,7 @@ def shown_in(cards: list[dict[str, Any]]) -> Shown:
     headline = lines[0].removeprefix("**").removesuffix("**")
     summary = stage_card["summary"]
     assert summary.startswith("FBSS pathway: "), summary
-    assert headline.startswith(summary.removeprefix("FBSS pathway: ").removesuffix("…")), summary
+    assert _summary_of(headline, summary.removeprefix("FBSS pathway: ")), (summary, headline)
     stage_words, _, next_words = headline.rpartition("; next: ")
     options = tuple(_verdicted(item) for item in _list_after(lines, "**Options:**"))
     standing: list[str] = []
@@ -329,8 +359,10 @@ def shown_in(cards: list[dict[str, Any]]) -> Shown:
             now = tuple(
                 _ACTION_WORDS.get(words, f"?{words}") for words, _ in _HEADING.findall(detail)
             )
-        elif text.startswith("Needs attention: "):
-            attention = _named(text.removeprefix("Needs attention: "))
+        elif text.startswith("Needs attention: "):  # the summary may be cut short
+            attention = tuple(
+                _ACTION_WORDS.get(words, f"?{words}") for words, _ in _HEADING.findall(detail)
+            )
         elif text.startswith(tuple(f"{words}: " for words in _OPTION_OF_WORDS)):
             option_cards.append(_verdicted(text))
         else:  # the cautions card: warnings first (one line each), then the cautions
@@ -488,5 +520,6 @@ def test_the_screen_of_a_bulk_export_decides_as_the_record(
 ) -> None:
     row = screened[_patient_id(name)]
     assert row["outcome"] == "evaluated", row["detail"]
-    shown = (row["stage"], tuple(row["actions"]), tuple(row["warnings"]))
-    assert shown == (expected[name].stage, expected[name].actions, expected[name].warnings)
+    shown = (row["stage"], tuple(row["actions"]), tuple(row["warnings"]), row["verdicts"])
+    decision = expected[name]
+    assert shown == (decision.stage, decision.actions, decision.warnings, decision.verdicts())

@@ -47,6 +47,11 @@ def _form(record: PatientRecord) -> dict[str, Any]:
 INFECTION = "red_flags.suspected_infection"
 
 
+#: The examples' own assessment date (the form is authored the day before): the service
+#: assesses as of it, so that the examples' scores and red flags do not age with the clock.
+ASSESSED = date(2026, 10, 1)
+
+
 def _infection_on_the_form_only() -> tuple[PatientRecord, dict[str, Any]]:
     """A patient whose suspected infection is ticked on the form only (coded chart: example 02)."""
     record = _records()[1]
@@ -70,7 +75,8 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[LoopbackServer]:
-    with LoopbackServer(create_app(), free_port()) as server:  # loopback: no authentication
+    app = create_app(today=lambda: ASSESSED)
+    with LoopbackServer(app, free_port()) as server:  # loopback: no authentication
         yield server
 
 
@@ -112,7 +118,13 @@ def test_without_prefetch_the_form_is_fetched_and_only_the_patients_own_is_read(
     fetched = _hook(service, record, fhirServer=fhir_server)
     assert fetched.status_code == 200, fetched.text
     cards = fetched.json()["cards"]
-    assert cards[0]["summary"].startswith("FBSS pathway: Urgent review")  # from the form
+    # From the form: the stage card's headline names the red-flag tier, and the
+    # "Now: ..." card asks for the emergency assessment (suspected infection,
+    # systemic signs unrecorded).
+    assert cards[0]["summary"].startswith("FBSS pathway: Emergency: "), cards[0]["summary"]
+    now = [card for card in cards if card["summary"].startswith("Now: ")]
+    assert [card["summary"] for card in now] == ["Now: Emergency assessment"]
+    assert now[0]["indicator"] == cards[0]["indicator"] == "critical"
     assert not any("FHIR-" in card["detail"] for card in cards)  # read whole, no conflict
     # Every other patient was sent this form too (fhirsnake ignores the patient
     # parameter); the parametrised test above shows none of them took it.
@@ -141,7 +153,7 @@ class _ScriptedFhir(http.server.ThreadingHTTPServer):
             },
             "valueBoolean": True,
             # a red flag is about now (pathway.md 3.2): an undated one would be unknown
-            "effectiveDateTime": date.today().isoformat(),
+            "effectiveDateTime": ASSESSED.isoformat(),
         }
         pages = {
             "/fhir/Observation": {

@@ -69,8 +69,18 @@ def _cards(client: TestClient, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _urgent(cards: list[dict[str, Any]]) -> bool:
+    """Urgent review as the cards show it.
+
+    The stage card's headline names the red-flag tier ("FBSS pathway: Emergency: ..."
+    or "Urgent: ..."), and the "Now: ..." card leads with that tier's assessment.
+    """
     summary: str = cards[0]["summary"]
-    return summary.startswith("FBSS pathway: Urgent review")
+    tier = summary.startswith(("FBSS pathway: Emergency: ", "FBSS pathway: Urgent: "))
+    now = [card["summary"] for card in cards if card["summary"].startswith("Now: ")]
+    return tier and any(
+        text.startswith(("Now: Emergency assessment", "Now: Urgent specialist review"))
+        for text in now
+    )
 
 
 def _topics(cards: list[dict[str, Any]]) -> set[str]:
@@ -163,12 +173,17 @@ def test_a_call_lacking_another_key_is_still_412(client: TestClient) -> None:
 
 def test_the_service_assesses_as_of_the_date_it_was_given() -> None:
     # Example 03: operated on 2026-08-10. On 2026-10-01 that is too early to call
-    # the pain FBSS (CON-02); by 2026-11-15 it is not.
+    # the pain PSPS type 2 (FBSS): the warning of CON-11 on the cautions card, every
+    # intervention not yet; by 2026-11-15 it is not.
     body = _call(_example("03_"))
     with TestClient(create_app(today=lambda: ASSESSED)) as early:
-        assert "CON-02" in _topics(_cards(early, body))
+        cards = _cards(early, body)
+        assert "CON-11" in _topics(cards)
+        assert "- Spinal cord stimulation: not yet" in cards[0]["detail"].splitlines()
     with TestClient(create_app(today=lambda: date(2026, 11, 15))) as later:
-        assert "CON-02" not in _topics(_cards(later, body))
+        cards = _cards(later, body)
+        assert "CON-11" not in _topics(cards)
+        assert "- Spinal cord stimulation: not yet" not in cards[0]["detail"].splitlines()
 
 
 def test_a_today_that_is_no_function_is_refused() -> None:

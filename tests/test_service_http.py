@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx2
@@ -37,6 +38,9 @@ SECRET = "MRN-4711-SECRET"
 EC_KEY = ec.generate_private_key(ec.SECP384R1())
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ROTATED_KEY = ec.generate_private_key(ec.SECP384R1())
+#: The examples' own assessment date: the service assesses as of it, so that the
+#: examples' blocks and scores do not age with the clock.
+ASSESSED = date(2026, 10, 1)
 
 
 def _jwk(key: Any, kid: str) -> dict[str, Any]:
@@ -85,7 +89,11 @@ def service(key_set_server: _KeySetServer) -> Iterator[LoopbackServer]:
             jku=(key_set_server.url,),
         ),
     )
-    app = create_app(authenticator=Authenticator(clients, base), max_body=5 * 1024 * 1024)
+    app = create_app(
+        authenticator=Authenticator(clients, base),
+        max_body=5 * 1024 * 1024,
+        today=lambda: ASSESSED,
+    )
     with LoopbackServer(app, port) as server:
         yield server
 
@@ -151,7 +159,16 @@ def test_a_signed_call_from_a_trusted_client_gets_cards(
 ) -> None:
     response = _post(service, _call(), _token(service.base, key=key, algorithm=algorithm, kid=kid))
     assert response.status_code == 200, response.text
-    assert response.json()["cards"][0]["summary"].startswith("FBSS pathway: Radiofrequency")
+    # Example 04 (positive block after a fusion): the stage card's headline names the
+    # facet and sacroiliac rung and the next step; the facet option has a card of its own.
+    summaries = [card["summary"] for card in response.json()["cards"]]
+    assert summaries[0] == (
+        "FBSS pathway: Facet and sacroiliac interventions; next: radiofrequency denervation"
+    )
+    assert (
+        "Facet joint intervention (medial branch block, radiofrequency): appropriate; "
+        "next: radiofrequency denervation"
+    ) in summaries
 
 
 def test_discovery_needs_a_token_for_its_own_url(service: LoopbackServer) -> None:
