@@ -203,13 +203,22 @@ def test_a_patient_on_radiofrequency_passed_conservative_and_sees_what_is_next()
 
 
 def test_a_rung_below_the_stage_is_passed_when_climbed_and_not_indicated_when_skipped() -> None:
-    (name,) = [path.name for path in EXAMPLES.glob("08_*.json")]
-    result = _example(name)  # a negative block, pain not radiating: options exhausted
+    (name,) = [path.name for path in EXAMPLES.glob("07_*.json")]
+    result = _example(name)  # a failed SCS trial, no facet source: options exhausted
     statuses = {r.stage: r.status for r in rungs(result)}
     assert statuses[Stage.SPECIALIST_REVIEW] is RungStatus.CURRENT
     assert statuses[Stage.CONSERVATIVE] is RungStatus.PASSED
-    assert statuses[Stage.RADIOFREQUENCY] is RungStatus.PASSED  # a block was done: negative
-    assert statuses[Stage.NEUROMODULATION] is RungStatus.NOT_INDICATED  # no SCS step taken
+    assert statuses[Stage.NEUROMODULATION] is RungStatus.PASSED  # a trial was done: failed
+    assert statuses[Stage.RADIOFREQUENCY] is RungStatus.NOT_INDICATED  # no facet step taken
+
+
+def test_a_rung_above_the_stage_is_not_indicated_when_every_option_on_it_is_not() -> None:
+    (name,) = [path.name for path in EXAMPLES.glob("08_*.json")]
+    result = _example(name)  # a negative block; a surgical opinion still to seek
+    statuses = {r.stage: r.status for r in rungs(result)}
+    assert statuses[Stage.CONSERVATIVE] is RungStatus.CURRENT
+    assert statuses[Stage.RADIOFREQUENCY] is RungStatus.NOT_INDICATED
+    assert statuses[Stage.NEUROMODULATION] is RungStatus.NOT_INDICATED
 
 
 def test_too_early_after_surgery_every_rung_above_conservative_is_ahead() -> None:

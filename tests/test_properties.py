@@ -110,6 +110,7 @@ def test_the_stage_never_contradicts_the_verdicts(record: PatientRecord) -> None
         assert any(a.counts_for_stage and a.option.rung is result.stage for a in rung_options)
     if result.stage is Stage.SPECIALIST_REVIEW:
         assert all(a.verdict is Verdict.NOT_APPROPRIATE for a in rung_options)
+        assert verdicts[Option.SURGICAL_OPINION] not in OPEN
         assert verdicts[Option.PAIN_MANAGEMENT_PROGRAMME] is Verdict.APPROPRIATE
     if result.stage is Stage.CONSERVATIVE and clinical.fbss_established(record):
         assert not any(a.counts_for_stage for a in rung_options)
@@ -261,7 +262,8 @@ def test_more_prior_operations_never_promise_more_from_another(record: PatientRe
     before, after = benefit(evaluate(record)), benefit(evaluate(more))
     assert (before is None) is (after is None), "the caution depends on the question, not the count"
     assume(before is not None)
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     low, high = before
     more_low, more_high = after
     assert more_low <= low

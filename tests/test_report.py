@@ -192,3 +192,20 @@ def test_the_demo_writes_one_report_per_example(
     written = sorted(p.stem for p in (tmp_path / "reports").glob("*.html"))
     assert written == sorted(EXAMPLES)
     assert f"{len(EXAMPLES)} HTML reports written" in err
+
+
+def test_the_report_shows_every_option_with_its_verdict_and_basis() -> None:
+    result = example("06_")
+    page = html_report(result)
+    assert "<h2>Options side by side</h2>" in page
+    for appraisal in result.options:
+        assert f'<tr class="verdict-{appraisal.verdict}"><td>' in page
+    assert result.headline.split(" (")[0] in page
+    assert "site" in page  # the PHQ-9 deferral's basis (pathway.md 0)
+
+
+def test_an_emergency_red_flag_heads_the_page_with_a_banner() -> None:
+    page = html_report(example("01_"))
+    assert '<p class="banner emergency" id="red-flag">' in page
+    assert page.index('id="red-flag"') < page.index('id="stage"')
+    assert 'id="red-flag"' not in html_report(example("04_"))

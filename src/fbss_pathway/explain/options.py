@@ -14,7 +14,8 @@ them by the fixed policies of pathway.md sections 3 and 4, documented in
   flag; ``conservative`` within 3 months of the last operation; else the furthest
   rung with an option that counts; else ``specialist_review`` when the
   conservative trial failed and every interventional option is
-  ``not_appropriate``; else ``conservative``.
+  ``not_appropriate`` (and no surgical opinion is still to seek); else
+  ``conservative``.
 """
 
 from __future__ import annotations
@@ -206,8 +207,17 @@ def stage_of(
         if setting:
             return stage, setting
     interventional = [a for a in appraised if a.appraisal.option.interventional]
-    if derived.get("conservative_trial_failed") is True and all(
-        a.appraisal.verdict is Verdict.NOT_APPROPRIATE for a in interventional
+    # A surgical opinion still to seek is not an exhausted pathway (pathway.md 8: it
+    # comes first); the safer reading of section 4, documented in docs/pathway.md.
+    surgery_open = any(
+        a.appraisal.option is Option.SURGICAL_OPINION
+        and a.appraisal.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE)
+        for a in appraised
+    )
+    if (
+        derived.get("conservative_trial_failed") is True
+        and not surgery_open
+        and all(a.appraisal.verdict is Verdict.NOT_APPROPRIATE for a in interventional)
     ):
         return Stage.SPECIALIST_REVIEW, tuple(interventional)
     return Stage.CONSERVATIVE, ()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from html import escape
 
-from ..explain.summary import INTENDED_USE, stage_reasons, stage_words
+from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.summary import INTENDED_USE, stage_reasons
 from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
+from ..vocabulary import Verdict
 from .svg import ladder_svg
 
 __all__ = ["html_report"]
@@ -27,6 +29,11 @@ h2 { font-size: 1.15em; border-bottom: 1px solid #999; padding-bottom: 0.15em; m
 table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.92em; }
 th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
 .rule { color: #444; font-size: 0.9em; }
+.banner { padding: 0.5em 0.8em; font-size: 1.15em; border: 3px solid #8a1c1c; }
+.banner.emergency { background: #8a1c1c; color: #fff; }
+.banner.urgent { background: #fbeeee; }
+.options tr.verdict-appropriate td:nth-child(2) { color: #14532d; }
+.options tr.verdict-blocked td:nth-child(2) { color: #8a1c1c; }
 footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #999; }
 svg { max-width: 100%; height: auto; }
 @media print { body { margin: 0; } .warning { background: none; } }
@@ -62,9 +69,12 @@ def html_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(heading)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(heading)}</h1>",
-        f'<p class="stage" id="stage">Stage: {escape(stage_words(recommendation.stage))}</p>',
+        *_banner(recommendation),
+        f'<p class="stage" id="stage">{escape(recommendation.headline)}</p>',
         *_why(recommendation, ruleset),
         *_warnings(recommendation),
+        "<h2>Options side by side</h2>",
+        *_options(recommendation, ruleset),
         "<h2>Where the patient stands</h2>",
         picture,
         "<h2>Recommended actions</h2>",
@@ -81,13 +91,56 @@ def html_report(
     return "\n".join(parts) + "\n"
 
 
+def _banner(recommendation: Recommendation) -> list[str]:
+    """Emergency is not urgent (pathway.md 11): the tier is the first thing on the page."""
+    if not recommendation.red_flag_tiers:
+        return []
+    tier = recommendation.red_flag_tiers[0]
+    words = (
+        "Emergency: same-day assessment" if tier == "emergency" else "Urgent: review within days"
+    )
+    return [f'<p class="banner {escape(tier)}" id="red-flag"><strong>{escape(words)}</strong></p>']
+
+
 def _why(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
     titles = {rule.id: rule.title for rule in ruleset.rules}
     reasons = stage_reasons(recommendation, titles)
     basis = ", ".join(recommendation.stage_basis)
     if not reasons:
-        return ["<p>No criterion for a further step is met: conservative care is the default.</p>"]
+        return []
     return [f"<p>Why: {escape('; '.join(reasons))}. <span class=rule>({escape(basis)})</span></p>"]
+
+
+def _options(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    """Every option with its verdict, next step, reasons and basis (pathway.md 4, 12)."""
+    rows = []
+    for appraisal in recommendation.options:
+        step = appraisal.next_step
+        shown_step = (
+            code_words(step)
+            if step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE
+            else ""
+        )
+        reasons = "; ".join(appraisal.reasons)
+        cited = "; ".join(_citation(ruleset, key).rstrip(".") for key in appraisal.sources)
+        rule = (
+            f" <span class=rule>({escape(appraisal.rule_id)})</span>" if appraisal.rule_id else ""
+        )
+        rows.append(
+            f'<tr class="verdict-{escape(appraisal.verdict)}">'
+            f"<td>{escape(OPTION_WORDS[appraisal.option])}</td>"
+            f"<td><strong>{escape(VERDICT_WORDS[appraisal.verdict])}</strong></td>"
+            f"<td>{escape(shown_step)}</td>"
+            f"<td>{escape(reasons)}{rule}</td>"
+            f"<td>{escape(', '.join(appraisal.basis))}</td>"
+            f"<td>{escape(cited)}</td></tr>"
+        )
+    return [
+        "<table class=options><tr><th>option</th><th>verdict</th><th>next step</th>"
+        "<th>why</th><th>basis</th><th>sources</th></tr>",
+        *rows,
+        "</table>",
+    ]
 
 
 def _warnings(recommendation: Recommendation) -> list[str]:
@@ -106,6 +159,7 @@ def _actions(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
             f"<li><strong>{escape(code_words(action.code))}</strong> "
             f"<span class=rule>({escape(rules)})</span>",
             f"<p>Why: {escape(action.reason)}.</p>",
+            *([f"<p>Basis: {escape(', '.join(action.basis))}.</p>"] if action.basis else []),
             *_inputs(action),
         ]
         if action.expected_benefit is not None:
@@ -155,4 +209,6 @@ def _sources(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
 
 def _citation(ruleset: RuleSet, key: str) -> str:
     source = ruleset.sources.get(key)
-    return source.citation if source is not None else key
+    if source is None:
+        return key
+    return source.citation + ("" if source.verified else " (citation not verified)")

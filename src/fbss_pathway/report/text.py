@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
-from ..explain.words import item_label, percent_range
+from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.words import code_words, item_label, percent_range
 from ..recommendation import Recommendation
+from ..vocabulary import Verdict
 
 __all__ = ["format_recommendation"]
 
@@ -19,8 +21,23 @@ def _wrap(text: str, indent: str) -> str:
 def format_recommendation(recommendation: Recommendation, *, title: str | None = None) -> str:
     """Render the stage, actions with reasons and sources, warnings and missing information."""
     lines = [title] if title else []
-    basis = ", ".join(recommendation.stage_basis) or "no escalation criterion met"
+    basis = ", ".join(recommendation.stage_basis) or "no option places the patient further"
+    lines.append(_wrap(recommendation.headline, ""))
     lines.append(f"Stage: {recommendation.stage}  (basis: {basis})")
+    lines.append("Options:")
+    for appraisal in recommendation.options:
+        step = appraisal.next_step
+        shown = (
+            f"; next: {code_words(step)}"
+            if step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE
+            else ""
+        )
+        rule = f" [{appraisal.rule_id}]" if appraisal.rule_id else ""
+        lines.append(
+            f"  {OPTION_WORDS[appraisal.option]}: {VERDICT_WORDS[appraisal.verdict]}{shown}{rule}"
+        )
+        if appraisal.reasons:
+            lines.append(_wrap(appraisal.reasons[0], "      "))
     lines.append("Actions:")
     for number, action in enumerate(recommendation.actions, 1):
         rules = ", ".join([action.rule_id, *action.also_from])
@@ -30,7 +47,8 @@ def format_recommendation(recommendation: Recommendation, *, title: str | None =
             benefit = action.expected_benefit
             span = percent_range(benefit.low_percent, benefit.high_percent)
             lines.append(f"      expected benefit of one more operation: {span}")
-        lines.append(f"      sources: {', '.join(action.sources)}")
+        basis = f" ({', '.join(action.basis)})" if action.basis else ""
+        lines.append(f"      sources: {', '.join(action.sources)}{basis}")
     if recommendation.warnings:
         lines.append("Warnings:")
         lines += [_wrap(f"! {w.message} [{w.rule_id}]", "  ") for w in recommendation.warnings]
