@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-population bench-quick bench-fhir bench-charts fhir-examples fhir-codes-doc catalogue clean
+.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-population bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
 
 # durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 it is
 # built from source with that name mapped onto PyObject_CallObject (its build ignores
@@ -85,6 +85,9 @@ bench-fhir: $(STAMP)
 
 bench-charts: $(STAMP)
 	$(BIN)/python benchmarks/charts.py
+
+bench-options: $(STAMP)
+	$(BIN)/python benchmarks/options.py
 
 bench-population: $(STAMP)
 	$(BIN)/python benchmarks/population.py

@@ -29,6 +29,7 @@ from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, Stage, Verdict
 from .criteria_view import rule_criteria
+from .shown import shown
 from .templates import render
 
 __all__ = ["Appraised", "appraise", "candidate_fact", "options_exhausted", "stage_of"]
@@ -80,8 +81,44 @@ def appraise(
             by_option[option],
             key=lambda i: (_verdict(rules[i]).precedence, i),
         )
-        result.append(_appraised(ruleset, facts, derived, option, ranked))
+        candidate = derived.get(candidate_fact(option)) is True
+        # An appraisal depends on the rules that fired for it, whether the patient is in
+        # position, and the values of the facts those rules read or quote.
+        fired_here = tuple(ranked)
+        key = (
+            ruleset.version,
+            option,
+            candidate,
+            fired_here,
+            *map(facts.get, _shown_facts(ruleset, fired_here)),
+        )
+        found = _APPRAISED.get(key)
+        if found is None:
+            found = _appraised(ruleset, facts, derived, option, ranked)
+            if len(_APPRAISED) >= _APPRAISED_MAX:
+                _APPRAISED.clear()
+            _APPRAISED[key] = found
+        result.append(found)
     return result
+
+
+def _shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
+    """The facts a group of rules reads or quotes, in a fixed order (kept per group)."""
+    key = (ruleset.version, indices)
+    found = _SHOWN_FACTS.get(key)
+    if found is None:
+        names = {spec.name for index in indices for spec in ruleset.inputs[index]}
+        if len(_SHOWN_FACTS) >= 10_000:
+            _SHOWN_FACTS.clear()
+        found = _SHOWN_FACTS[key] = tuple(sorted(names))
+    return found
+
+
+_SHOWN_FACTS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
+
+#: Appraisals by option, position, the rules that fired and their values. Bounded.
+_APPRAISED: dict[tuple[object, ...], Appraised] = {}
+_APPRAISED_MAX = 20_000
 
 
 def _verdict(rule: Rule) -> Verdict:
@@ -168,11 +205,10 @@ def _appraised(
         or (verdict is Verdict.NOT_YET and rule.awaits_surgical_opinion and candidate)
     )
     criteria: tuple[LadderCriterion, ...] = rule_criteria(ruleset, deciding, facts, derived)
-    reasons = tuple(
-        dict.fromkeys(render(rules[i].reason, facts, ruleset.parameters) for i in ranked)
-    )
+    reasons = tuple(dict.fromkeys(shown(ruleset, i, facts).reason for i in ranked))
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
-    appraisal = OptionAppraisal(
+    # Built from the rule set's own data, already valid: constructed, not re-validated.
+    appraisal = OptionAppraisal.model_construct(
         option=option,
         verdict=verdict,
         next_step=steps[0] if steps else rule.step,

@@ -19,13 +19,11 @@ and the ladder view.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..facts import FACTS, FactValue
 from ..recommendation import (
     Action,
-    InputValue,
     MissingInput,
     OptionAppraisal,
     PathwayWarning,
@@ -35,11 +33,12 @@ from ..rules_engine.conditions import unknown_facts
 from ..rules_engine.engine import Firing
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
+from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 from .headline import headline
-from .inputs import input_value
 from .ladder import ladder as ladder_view
 from .options import Appraised, appraise, options_exhausted, stage_of
+from .shown import Shown
+from .shown import shown as rule_shown
 from .templates import render
 
 __all__ = ["URGENT_WARNINGS", "explain"]
@@ -111,7 +110,9 @@ def explain(
         basis = tuple(rules[i].id for i in red_flags)
     else:
         basis = tuple(a.appraisal.rule_id for a in setting if a.appraisal.rule_id)
-    return Recommendation(
+    # Every part is built here from the rule set's own data and already valid (tuples of
+    # frozen models, vocabulary enums): constructed, not validated a second time.
+    return Recommendation.model_construct(
         stage=stage,
         stage_basis=basis,
         headline=headline(ruleset, stage, tiers, [rules[i] for i in red_flags], setting, actions),
@@ -147,10 +148,10 @@ def _actions(
     *,
     urgent: bool,
 ) -> list[Action]:
-    contributions: dict[ActionCode, list[tuple[int, _Shown]]] = {}
+    contributions: dict[ActionCode, list[tuple[int, Shown]]] = {}
     for index in kept:
         rule = ruleset.rules[index]
-        shown = _shown(ruleset, index, facts) if rule.actions else None
+        shown = rule_shown(ruleset, index, facts) if rule.actions else None
         for code in rule.actions:
             if urgent and code not in _KEPT_UNDER_URGENT and rule.tier is None:
                 continue
@@ -167,7 +168,7 @@ def _actions(
     for item in appraised:
         if item.step_rule is None:
             continue
-        shown = _shown(ruleset, item.step_rule, facts)
+        shown = rule_shown(ruleset, item.step_rule, facts)
         appraisal = item.appraisal
         for code in item.listed_steps:
             merged[code] = _step_action(ruleset, item.step_rule, code, shown, appraisal)
@@ -189,7 +190,7 @@ def _actions(
 
 
 def _step_action(
-    ruleset: RuleSet, index: int, code: ActionCode, shown: _Shown, appraisal: OptionAppraisal
+    ruleset: RuleSet, index: int, code: ActionCode, shown: Shown, appraisal: OptionAppraisal
 ) -> Action:
     """An option's next step as an action, with the verdict rule's reason and basis."""
     return Action(
@@ -204,7 +205,7 @@ def _step_action(
     )
 
 
-def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
+def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
     """One action, merged from every rule that recommends it (the first leads)."""
     _, shown = parts[0]
     # The same rules showing the same values give the same action: kept on the first
@@ -216,7 +217,7 @@ def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]])
     return found
 
 
-def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]]) -> Action:
+def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
     index, shown = parts[0]
     rule = ruleset.rules[index]
     reason, inputs, sources = shown.reason, list(shown.inputs), list(rule.sources)
@@ -241,44 +242,13 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, _Shown]])
     )
 
 
-@dataclass(slots=True, eq=False)
-class _Shown:
-    """A rule's reason and inputs for given values, and the actions it leads with them.
-
-    Results are immutable (tuples all the way down), so they are shared. Compared
-    by identity: the cache gives one object per rule and values.
-    """
-
-    reason: str
-    inputs: tuple[InputValue, ...]
-    actions: dict[tuple[object, ...], Action] = field(default_factory=dict)
-
-
-#: What a rule shows for given values of the facts it shows: the same for every
-#: patient with those values. Bounded: cleared when full.
-_SHOWN: dict[tuple[object, ...], _Shown] = {}
-_SHOWN_MAX = 20_000
-
-
-def _shown(ruleset: RuleSet, index: int, facts: Mapping[str, FactValue]) -> _Shown:
-    """A rule's reason filled for the patient, and the inputs it shows with their values."""
-    specs = ruleset.inputs[index]  # every fact its condition reads or its reason quotes
-    values = [facts.get(spec.name) for spec in specs]
-    # The types keep True apart from 1 and 3 from 3.0, which show differently.
-    key = (ruleset.version, index, *values, *map(type, values))
-    found = _SHOWN.get(key)
-    if found is None:
-        if len(_SHOWN) >= _SHOWN_MAX:
-            _SHOWN.clear()
-        reason = render(ruleset.rules[index].reason, facts, ruleset.parameters)
-        found = _SHOWN[key] = _Shown(reason, tuple(map(input_value, specs, values)))
-    return found
+_FACT_NAMES = frozenset(FACTS)
 
 
 @lru_cache(maxsize=16)
 def _plain_rules(
     ruleset: RuleSet,
-) -> tuple[tuple[int, Rule, frozenset[str], frozenset[ActionCode] | None], ...]:
+) -> tuple[tuple[int, frozenset[str], frozenset[ActionCode] | None], ...]:
     """The rules that conclude actions or warnings, with the facts each reads.
 
     For a rule that adds only actions, those actions (it changes nothing when all
@@ -287,7 +257,6 @@ def _plain_rules(
     return tuple(
         (
             index,
-            rule,
             ruleset.reads[index],
             frozenset(rule.actions) if rule.warning is None else None,
         )
@@ -310,37 +279,85 @@ def _missing(
     option's verdict when its own verdict would outrank the present one.
     """
     present = {action.code for action in actions}
+    unknown = _FACT_NAMES - facts.keys()
+    # A verdict rule could change its option only by outranking the present verdict
+    # (or where no rule decided it): precedence 99 stands for "none decided".
+    standing = {
+        a.appraisal.option: 99 if a.deciding is None else a.appraisal.verdict.precedence
+        for a in appraised
+    }
+    candidates = [
+        index
+        for index, reads, adds_only in _plain_rules(ruleset)
+        if not (reads.isdisjoint(unknown) or index in fired)
+        and (adds_only is None or not adds_only <= present)
+    ]
+    for option, ranked in _verdict_rules(ruleset):
+        limit = standing[option]
+        for precedence, index, reads in ranked:  # strongest claims first
+            if precedence >= limit:
+                break
+            if not (reads.isdisjoint(unknown) or index in fired):
+                candidates.append(index)
+    order, rules, version = _read_order(ruleset), ruleset.rules, ruleset.version
     needed: dict[str, list[str]] = {}
-
-    def undecided(index: int, rule: Rule, reads: frozenset[str]) -> None:
-        if reads.issubset(facts) or ruleset.truths[index](facts, derived) is not None:
-            return  # decided: every fact it reads is known, or decided without them
-        for fact in dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions)):
-            needed.setdefault(fact, []).append(rule.id)
-
-    for index, rule, reads, adds_only in _plain_rules(ruleset):
-        if index in fired or (adds_only is not None and adds_only <= present):
-            continue
-        undecided(index, rule, reads)
-    current = {a.appraisal.option: a for a in appraised}
-    for index in _verdict_rules(ruleset):
-        rule = ruleset.rules[index]
-        if index in fired:
-            continue
-        assert rule.verdict is not None
-        if not any(
-            current[option].deciding is None
-            or rule.verdict.precedence < current[option].appraisal.verdict.precedence
-            for option in rule.options
-        ):
-            continue
-        undecided(index, rule, ruleset.reads[index])
+    for index in sorted(set(candidates)):
+        # The facts it reads decide it (derived facts are functions of them): the same
+        # values leave the same facts unknown, so the answer is kept per rule and values.
+        key = (version, index, *map(facts.get, order[index]))
+        found = _UNDECIDED.get(key)
+        if found is None:
+            rule = rules[index]
+            if ruleset.truths[index](facts, derived) is not None:
+                found = ()  # decided without the unknown ones
+            else:
+                found = tuple(
+                    dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions))
+                )
+            if len(_UNDECIDED) >= _UNDECIDED_MAX:
+                _UNDECIDED.clear()
+            _UNDECIDED[key] = found
+        for fact in found:
+            needed.setdefault(fact, []).append(rules[index].id)
     return [
-        MissingInput(field=FACTS[fact].field, fact=fact, needed_by=tuple(rule_ids))
+        _missing_input(fact, tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
     ]
 
 
+@lru_cache(maxsize=8192)
+def _missing_input(fact: str, needed_by: tuple[str, ...]) -> MissingInput:
+    """One missing item; results are frozen, so the same item is one object."""
+    return MissingInput(field=FACTS[fact].field, fact=fact, needed_by=needed_by)
+
+
+#: The unknown facts that leave a rule undecided, per rule and values of what it reads
+#: (empty: decided). Bounded: cleared when full.
+_UNDECIDED: dict[tuple[object, ...], tuple[str, ...]] = {}
+_UNDECIDED_MAX = 50_000
+
+
 @lru_cache(maxsize=16)
-def _verdict_rules(ruleset: RuleSet) -> tuple[int, ...]:
-    return tuple(i for i, rule in enumerate(ruleset.rules) if rule.verdict is not None)
+def _read_order(ruleset: RuleSet) -> tuple[tuple[str, ...], ...]:
+    """Each rule's facts (through derived facts) in a fixed order, for keys."""
+    return tuple(tuple(sorted(reads)) for reads in ruleset.reads)
+
+
+@lru_cache(maxsize=16)
+def _verdict_rules(
+    ruleset: RuleSet,
+) -> tuple[tuple[Option, tuple[tuple[int, int, frozenset[str]], ...]], ...]:
+    """Each option's verdict rules, strongest claim first, with the facts each reads."""
+    return tuple(
+        (
+            option,
+            tuple(
+                sorted(
+                    (rule.verdict.precedence, i, ruleset.reads[i])
+                    for i, rule in enumerate(ruleset.rules)
+                    if rule.verdict is not None and option in rule.options
+                )
+            ),
+        )
+        for option in Option
+    )

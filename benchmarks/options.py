@@ -1,0 +1,164 @@
+"""The cost of options side by side: the decision and the service, now and before issue 20.
+
+Run with ``make bench-options``. Figures, not tests (see docs/performance.md).
+Two worker processes, one importing this version and one the version before
+options and verdicts (``BEFORE``, taken from git), take turns on the same work
+in alternating blocks, so that the machine's changing speed falls on both:
+
+* ``evaluate(record, ladder=False)`` on a seeded synthetic cohort (records both
+  versions accept: version 1's items; the safety items of version 2 are then
+  unknown, as in most charts integrators send), wall time per patient, p50 and mean;
+* CPU per patient-view call through the ASGI app, on the example patients as
+  FHIR bundles in the prefetch.
+
+The ratios are the figures; the targets are <= 1.6x (decision) and <= 1.3x
+(service CPU per call).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from versions import unpack_version  # benchmarks/ is the script's folder
+
+from fbss_pathway import PatientRecord
+from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
+from fbss_pathway.cli import example_paths
+from fbss_pathway.fhir import bundle_from_record
+from fbss_pathway.synth import synthetic_cohort
+
+#: main before issue 20 (safety first, options side by side).
+BEFORE = "0951757"
+BLOCKS = 12
+PATIENTS = 400
+ROUNDS = 10
+
+_WORKER = r"""
+import json, sys, time, uuid
+from datetime import date
+from fbss_pathway import evaluate
+from fbss_pathway.cds_hooks.service import create_app
+from starlette.testclient import TestClient
+
+work = json.load(open(sys.argv[1]))
+client = TestClient(create_app(today=lambda: date(2026, 10, 1)))
+
+def call(chart):
+    body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/1", "patientId": chart["id"]},
+            "prefetch": chart["prefetch"]}
+    answer = client.post("/cds-services/fbss-pathway", json=body)
+    assert answer.status_code == 200, answer.text
+
+for record in work["records"][:20]:  # warm: imports, rule set, caches
+    evaluate(record, ladder=False)
+print("ready", flush=True)
+for line in sys.stdin:
+    rounds = int(line)
+    times = []
+    for record in work["records"]:
+        started = time.perf_counter()
+        evaluate(record, ladder=False)
+        times.append(time.perf_counter() - started)
+    started = time.process_time()
+    for _ in range(rounds):
+        for chart in work["charts"]:
+            call(chart)
+    service = (time.process_time() - started) / (rounds * len(work["charts"]))
+    print(json.dumps({"decisions": times, "call": service}), flush=True)
+"""
+
+
+def _work() -> dict[str, Any]:
+    records = []
+    for record in synthetic_cohort(PATIENTS, seed=2026):
+        data = json.loads(record.model_dump_json(exclude_none=True))
+        if not data.get("medicines"):  # a section version 1 does not know
+            data.pop("medicines", None)
+        records.append(data)
+    charts = []
+    for path in example_paths():
+        record = PatientRecord.model_validate_json(path.read_bytes())
+        bundle = bundle_from_record(record)
+        charts.append({"id": record.patient_id, "prefetch": prefetch_from_bundle(bundle)})
+    return {"records": records, "charts": charts}
+
+
+def _start(source: str, work: str) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, work],
+        env={**os.environ, "PYTHONPATH": source},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    assert worker.stdout.readline().strip() == "ready"
+    return worker
+
+
+def _block(worker: subprocess.Popen[str]) -> dict[str, Any]:
+    assert worker.stdin is not None
+    assert worker.stdout is not None
+    worker.stdin.write(f"{ROUNDS}\n")
+    worker.stdin.flush()
+    result: dict[str, Any] = json.loads(worker.stdout.readline())
+    return result
+
+
+def main() -> int:
+    now_src = str(Path(__file__).resolve().parents[1] / "src")
+    with tempfile.TemporaryDirectory() as directory:
+        before_src = unpack_version(BEFORE, directory)
+        if before_src is None:
+            print("not a git checkout: nothing to compare with")
+            return 1
+        work = Path(directory) / "work.json"
+        work.write_text(json.dumps(_work()))
+        workers = {"now": _start(now_src, str(work)), "before": _start(before_src, str(work))}
+        results: dict[str, list[dict[str, Any]]] = {"now": [], "before": []}
+        try:
+            for block in range(BLOCKS):
+                order = ("now", "before") if block % 2 == 0 else ("before", "now")
+                for name in order:
+                    results[name].append(_block(workers[name]))
+        finally:
+            for worker in workers.values():
+                assert worker.stdin is not None
+                worker.stdin.close()
+                worker.wait(timeout=60)
+    summary = {}
+    for name, blocks in results.items():
+        decisions = [t for block in blocks for t in block["decisions"]]
+        summary[name] = {
+            "p50": statistics.median(decisions),
+            "mean": statistics.fmean(decisions),
+            "call": statistics.median(block["call"] for block in blocks),
+        }
+    now, before = summary["now"], summary["before"]
+    ratios = [n["call"] / b["call"] for n, b in zip(results["now"], results["before"], strict=True)]
+    print(f"options side by side vs {BEFORE} ({PATIENTS} patients, {BLOCKS} alternating blocks)")
+    for key, label, target in (
+        ("p50", "evaluate(ladder=False) p50", 1.6),
+        ("mean", "evaluate(ladder=False) mean", 1.6),
+        ("call", "service CPU per patient-view call (median of blocks)", 1.3),
+    ):
+        ratio = now[key] / before[key]
+        met = "met" if ratio <= target else "NOT met"
+        print(
+            f"  {label}: {now[key] * 1e6:,.0f} µs now / {before[key] * 1e6:,.0f} µs before = "
+            f"{ratio:.2f}x (target <= {target}x: {met})"
+        )
+    print(f"  service ratio per block: {min(ratios):.2f}-{max(ratios):.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
