@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from random import Random
 
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fbss_pathway import (
@@ -19,7 +19,7 @@ from fbss_pathway import (
     load_ruleset,
 )
 from fbss_pathway.facts import extract_facts
-from fbss_pathway.record import OperationKind, SpineOperation, TreatmentKind
+from fbss_pathway.record import OperationKind, SpineOperation, Treatment, TreatmentKind
 from fbss_pathway.rules_engine.conditions import evaluate as truth
 
 from . import clinical
@@ -183,6 +183,79 @@ def test_every_parameter_has_a_basis_and_every_source_key_exists() -> None:
         assert set(rule.sources) <= set(ruleset.sources), rule.id
         if rule.derive is None:
             assert ruleset.basis[index], f"{rule.id} concludes without a basis kind"
+
+
+_STEP_OUTCOME = {
+    ActionCode.MEDIAL_BRANCH_BLOCK: (
+        TreatmentKind.MEDIAL_BRANCH_BLOCK,
+        "block_positive_relief_percent",
+    ),
+    ActionCode.RADIOFREQUENCY_DENERVATION: (
+        TreatmentKind.RADIOFREQUENCY_DENERVATION,
+        "rf_success_relief_percent",
+    ),
+    ActionCode.REPEAT_RADIOFREQUENCY: (
+        TreatmentKind.RADIOFREQUENCY_DENERVATION,
+        "rf_success_relief_percent",
+    ),
+    ActionCode.SCS_TRIAL: (TreatmentKind.SCS_TRIAL, "scs_success_relief_percent"),
+    ActionCode.SCS_IMPLANT: (TreatmentKind.SCS_IMPLANT, "scs_success_relief_percent"),
+}
+
+
+def _with_outcome(
+    record: PatientRecord, kind: TreatmentKind, relief: float, months: float
+) -> PatientRecord:
+    kept = [t for t in record.treatments if t.kind is not kind]
+    step = Treatment(
+        kind=kind,
+        start_date=record.assessment_date,
+        relief_percent=relief,
+        relief_duration_months=months,
+    )
+    return record.model_copy(update={"treatments": [*kept, step]})
+
+
+# Only records with an interventional step recommended are informative; the ladder
+# strategy makes them common, but not common enough for the default.
+@settings(suppress_health_check=[HealthCheck.filter_too_much])
+@given(ladder_records, st.data())
+def test_recording_an_outcome_moves_the_ladder_the_right_way(
+    record: PatientRecord, data: st.DataObject
+) -> None:
+    """Version 1's ordering, option by option (pathway.md 4).
+
+    A success never escalates the stage. A failure closes its own option's step
+    (never the same step again) and loses nothing else: the stage stays at least
+    at the rung of every other option that counted before.
+    """
+    before = evaluate(record, ladder=False)
+    steps = [code for code in before.action_codes() if code in _STEP_OUTCOME]
+    assume(steps)
+    step = steps[0]
+    option = step.option
+    assert option is not None
+    kind, threshold_name = _STEP_OUTCOME[step]
+    threshold = clinical.threshold(threshold_name)
+    lasting = clinical.threshold("rf_min_relief_months")
+
+    failed = evaluate(
+        _with_outcome(record, kind, data.draw(st.floats(0, threshold - 1)), lasting),
+        ladder=False,
+    )
+    assert step not in failed.action_codes(), "a failed step recommended again"
+    others = [
+        a.option.rung
+        for a in before.options
+        if a.counts_for_stage and a.option is not option and a.option.rung is not None
+    ]
+    if others and failed.stage is not Stage.URGENT_REVIEW:
+        assert failed.stage.rank >= max(rung.rank for rung in others), "another option lost"
+
+    succeeded = evaluate(
+        _with_outcome(record, kind, data.draw(st.floats(threshold, 100)), lasting), ladder=False
+    )
+    assert succeeded.stage.rank <= before.stage.rank, "recording a success escalated"
 
 
 @given(records)
