@@ -43,6 +43,7 @@ __all__ = [
     "STEP_RECORDS",
     "FactSpec",
     "FactValue",
+    "add_calendar_months",
     "calendar_months",
     "extract_facts",
     "months_begun",
@@ -152,6 +153,12 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "months_since_last_operation",
         "operations[].date, assessment_date",
         "Whole calendar months from the most recent spine operation to the assessment.",
+    ),
+    _category(
+        "last_operation_date",
+        "operations[].date",
+        "Date of the most recent spine operation (ISO 8601).",
+        (),
     ),
     _number("back_nrs", "pain.back_nrs", "Back pain intensity, NRS 0-10."),
     _number("leg_nrs", "pain.leg_nrs", "Leg pain intensity, NRS 0-10."),
@@ -281,6 +288,13 @@ def calendar_months(start: date, end: date) -> int:
     return max(months, 0)
 
 
+def add_calendar_months(day: date, months: int) -> date:
+    """The same day ``months`` later, clamped to that month's last day (30 Nov + 3 = 28 Feb)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
 def months_begun(start: date, end: date) -> int:
     """Calendar months from ``start`` to ``end``, a month begun counting whole.
 
@@ -290,11 +304,7 @@ def months_begun(start: date, end: date) -> int:
     (:func:`calendar_months`) cannot tell those apart.
     """
     months = calendar_months(start, end)
-    year, month = divmod(start.month - 1 + months, 12)
-    year += start.year
-    day = min(start.day, calendar.monthrange(year, month + 1)[1])
-    anniversary = date(year, month + 1, day)
-    return months + 1 if end > anniversary else months
+    return months + 1 if end > add_calendar_months(start, months) else months
 
 
 def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment | None:
@@ -355,6 +365,7 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "age_years": record.age_years,
         "operation_count": len(record.operations),
         "months_since_last_operation": calendar_months(last_operation, record.assessment_date),
+        "last_operation_date": last_operation.isoformat(),
         "back_nrs": pain.back_nrs,
         "leg_nrs": pain.leg_nrs,
         "radiating_leg_pain": pain.radiating_leg_pain,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 
-from ..facts import FactValue
+from ..facts import FactValue, add_calendar_months
 from ..rules_engine.model import Parameter
-from ..rules_engine.templates import PLACEHOLDER
+from ..rules_engine.templates import COMPUTED_DATES, PLACEHOLDER
 from .words import value_text
 
 __all__ = ["render"]
@@ -27,6 +28,13 @@ def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in COMPUTED_DATES:
+            fact, months = COMPUTED_DATES[name]
+            recorded = facts.get(fact)
+            if not isinstance(recorded, str):
+                return "unknown"
+            day = add_calendar_months(date.fromisoformat(recorded), int(parameters[months].value))
+            return day.isoformat()
         if name in parameters:
             return f"{parameters[name].value:g}"
         return value_text(name, facts.get(name), unknown="unknown")
