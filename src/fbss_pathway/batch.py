@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import EvaluationError, FbssPathwayError
-from .evaluation import evaluate
+from .evaluation import evaluate, validate_record
 from .recommendation import Recommendation
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset, load_ruleset
@@ -252,7 +252,7 @@ def _evaluate_one(index: int, item: Any, ruleset: RuleSet, ladder: bool) -> Outc
         elif isinstance(item, str | bytes):
             record = PatientRecord.model_validate_json(item)
         elif isinstance(item, Mapping):
-            record = PatientRecord.model_validate(item)
+            record = validate_record(item)
         else:
             return _error(
                 index,

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
 from .explain import explain
 from .facts import extract_facts
 from .recommendation import Recommendation
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "validate_record"]
 
 
 def evaluate(
@@ -44,7 +47,7 @@ def evaluate(
             raise TypeError(
                 f"record must be a PatientRecord or a mapping, not {type(record).__name__}"
             )
-        record = PatientRecord.model_validate(record)
+        record = validate_record(record)
     if ruleset is None:
         ruleset = default_ruleset()
     elif not isinstance(ruleset, RuleSet):
@@ -52,3 +55,28 @@ def evaluate(
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)
     return explain(ruleset, facts, firings, derived, ladder=ladder)
+
+
+def validate_record(data: Mapping[str, Any]) -> PatientRecord:
+    """A mapping validated into a record; a value nested too deeply is a ValidationError too.
+
+    pydantic builds some of its messages from the value's ``repr``, which for a
+    value nested about a thousand deep raises ``RecursionError``; that becomes a
+    ``ValidationError`` (naming no value), like every other invalid input.
+    """
+    try:
+        return PatientRecord.model_validate(data)
+    except RecursionError:
+        pass
+    raise ValidationError.from_exception_data(
+        PatientRecord.__name__,
+        [
+            {
+                "type": PydanticCustomError(
+                    "nested_too_deeply", "a value is nested too deeply to be part of a record"
+                ),
+                "loc": (),
+                "input": None,
+            }
+        ],
+    )

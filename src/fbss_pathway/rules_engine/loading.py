@@ -127,6 +127,19 @@ def _check_limits(rules: list[Rule], reader: Reader) -> None:
             )
 
 
+def _files(path: Path) -> tuple[list[Path], list[Path]]:
+    """The directory's TOML files, and those that are links to files outside it (never read).
+
+    A link inside the directory is followed (the directory itself may be a link).
+    """
+    root = path.resolve()
+    inside: list[Path] = []
+    outside: list[Path] = []
+    for file in sorted(p for p in path.glob("*.toml") if p.is_file()):
+        (inside if file.resolve().is_relative_to(root) else outside).append(file)
+    return inside, outside
+
+
 def read_rule_directory(path: Path) -> RuleDirectory:
     """Read and validate a rule directory.
 
@@ -136,13 +149,17 @@ def read_rule_directory(path: Path) -> RuleDirectory:
     reader = Reader()
     if not path.is_dir():
         raise RuleSetError([RuleIssue(str(path), None, None, "is not a directory")])
-    files = sorted(p for p in path.glob("*.toml") if p.is_file())
+    files, outside = _files(path)
+    for file in outside:
+        reader.file = file.name
+        reader.issue(None, "links to a file outside the rule directory: not read")
     rule_files = [p for p in files if p.name not in (PARAMETERS_FILE, SOURCES_FILE)]
     tables: dict[str, Any] = {}
     for name in (SOURCES_FILE, PARAMETERS_FILE):
         reader.file = name
-        if not (path / name).is_file():
-            reader.issue(None, "is missing")
+        if path / name not in files:
+            if path / name not in outside:
+                reader.issue(None, "is missing")
             tables[name] = {}
         else:
             tables[name] = reader.load_toml(path / name) or {}

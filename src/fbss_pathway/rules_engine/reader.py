@@ -56,8 +56,10 @@ _RULE_KEYS = frozenset(
 )
 _PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources", "basis"})
 _SOURCE_KEYS = frozenset({"citation", "verified"})
-_ID = re.compile(r"^[A-Z]{2,5}-\d{2}$")
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A rule id: ASCII only, and nothing after it (``re.fullmatch``; ``$`` would allow a newline).
+_ID = re.compile(r"[A-Z]{2,5}-[0-9]{2}", re.ASCII)
+#: A snake_case name; ``\Z`` rather than ``$``, so that no trailing newline passes ``match``.
+NAME = re.compile(r"^[a-z][a-z0-9_]*\Z", re.ASCII)
 
 
 class Reader(ConditionReader):
@@ -83,6 +85,8 @@ class Reader(ConditionReader):
             self.issue(None, f"not valid TOML: {error}")
         except UnicodeDecodeError:
             self.issue(None, "is not UTF-8 text")
+        except ValueError:  # an integer of thousands of digits (int's conversion limit)
+            self.issue(None, "holds a number too large to read")
         except RecursionError:
             self.issue(None, "is nested too deeply")
         except OSError as error:
@@ -166,7 +170,7 @@ class Reader(ConditionReader):
             return None
         rule_id = data.get("id")
         self.rule_id = rule_id if isinstance(rule_id, str) else None
-        if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
             self.issue("id", "a rule id looks like ABC-01 (2-5 capitals, dash, two digits)")
             return None
         count = len(self.issues)
