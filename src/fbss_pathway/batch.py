@@ -16,12 +16,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
+from multiprocessing.connection import wait
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -228,10 +230,30 @@ _WORKER: list[RuleSet] = []
 
 
 def _start_worker(path: str, version: str) -> None:
+    _die_with_parent()
     ruleset = load_ruleset(path)
     if ruleset.version != version:
         raise FbssPathwayError("the rule files changed while the batch was starting")
     _WORKER.append(ruleset)
+
+
+def _die_with_parent() -> None:
+    """End this worker as soon as the process that started it ends, however it ends.
+
+    A batch killed with SIGKILL cannot stop its workers, and a worker waiting for
+    work would wait for ever (the queue it reads stays open in the other workers).
+    The parent's sentinel becomes readable when the parent is gone: a daemon
+    thread waits for that and ends the process.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - always set in a worker process
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _evaluate_chunk(

@@ -1,8 +1,9 @@
 """Batch files: one JSON record per input line in, one JSON result per line out.
 
-Every input line gets exactly one output line, in the same order, so that
-``read == evaluated + rejected`` always holds and a result can be matched to its
-input by ``line``:
+Every input line that is not blank gets exactly one output line, in the same
+order, so that ``read == evaluated + rejected`` always holds and a result can be
+matched to its input by ``line`` (its line number in the input; blank lines are
+skipped, and counted in no total):
 
 * ``{"line": 12, "patient_id": "...", "recommendation": {...}}`` (``patient_id``
   only when the record has one), or
@@ -13,22 +14,28 @@ input by ``line``:
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .batch import evaluate_outcomes
 from .errors import FbssPathwayError
 from .ruleset import RuleSet
 from .vocabulary import Stage
 
-__all__ = ["BatchFileError", "BatchSummary", "run_batch", "run_batch_file"]
+__all__ = ["BatchFileError", "BatchSummary", "remove_stale_partials", "run_batch", "run_batch_file"]
+
+#: The end of the name of an output being written (``.NAME.<random>.partial``, beside it).
+PARTIAL_SUFFIX = ".partial"
 
 
 @dataclass(slots=True)
@@ -58,7 +65,7 @@ class _Writable(Protocol):
 
 
 def run_batch_file(
-    source: Path,
+    source: Path | str,
     output: str,
     *,
     processes: int | None = None,
@@ -68,10 +75,16 @@ def run_batch_file(
 ) -> BatchSummary:
     """Run :func:`run_batch` from a file to a file (or ``-``, standard output), never losing one.
 
-    The output is written to a temporary file beside it and moved into place
-    only when complete, so a failed write, a killed worker or Ctrl-C leaves no
-    truncated file (and an existing one as it was). An output that is the input
-    (also through a link) is refused before anything is opened for writing.
+    The input is read once, as a stream: a regular file, a pipe (``/dev/stdin``,
+    or ``-`` for standard input) or a named pipe. The output is checked before
+    any record is evaluated: it must be a regular file or a new path (a
+    directory, a device node, a pipe or a socket is refused, and never
+    replaced), or ``-``. It is written to a temporary file beside it
+    (``.NAME.*.partial``, locked while written) and moved into place only when
+    complete, so a failed write, a killed worker or Ctrl-C leaves no truncated
+    file (and an existing one as it was); partial files that a killed run left
+    (no longer locked) are removed when the next run to the same output starts.
+    An output that is the input (also through a link) is refused.
     ``summary`` is filled in as records are done, so a caller that is
     interrupted can still say how far the run got.
 
@@ -80,12 +93,8 @@ def run_batch_file(
             or the output is the input.
     """
     summary = BatchSummary() if summary is None else summary
-    try:
-        total = count_lines(source)
-        reading = source.open("rb")
-    except OSError as error:
-        raise BatchFileError(f"cannot read {source}: {error.strerror}") from None
-    with reading:
+    with _open_input(source) as reading:
+        total = _count_if_regular(reading)
         if output == "-":
             return run_batch(
                 reading,
@@ -97,14 +106,9 @@ def run_batch_file(
                 summary=summary,
             )
         target = Path(output)
-        if target.exists() and os.path.samefile(source, target):
-            raise BatchFileError(f"the output {output} is the input file: choose another output")
-        try:
-            partial = tempfile.NamedTemporaryFile(  # noqa: SIM115 - moved into place below
-                dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False
-            )
-        except OSError as error:
-            raise BatchFileError(f"cannot write {output}: {error.strerror}") from None
+        _check_output(target, output, reading)
+        remove_stale_partials(target)
+        partial = _new_partial(target, output)
         try:
             with partial:
                 run_batch(
@@ -116,12 +120,120 @@ def run_batch_file(
                     total=total,
                     summary=summary,
                 )
-            os.replace(partial.name, target)
+            try:
+                os.replace(partial.name, target)
+            except OSError as error:  # e.g. replaced by a directory meanwhile
+                raise BatchFileError(f"cannot write {output}: {error.strerror}") from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(partial.name)
             raise
     return summary
+
+
+def _open_input(source: Path | str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The input, opened once: ``-`` is standard input (left open)."""
+    if str(source) == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    try:
+        return Path(source).open("rb")
+    except OSError as error:
+        raise BatchFileError(f"cannot read {source}: {error.strerror}") from None
+
+
+def _count_if_regular(reading: BinaryIO) -> int | None:
+    """The lines of a regular file (then read again from its start); None for a stream."""
+    try:
+        if not stat.S_ISREG(os.fstat(reading.fileno()).st_mode):
+            return None
+        count, last = 0, b"\n"
+        while block := reading.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+        reading.seek(0)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None  # not a file with a descriptor (a test's BytesIO): no total
+    return count + (last != b"\n")
+
+
+def _check_output(target: Path, output: str, reading: BinaryIO) -> None:
+    """Refuse, before any work, an output that is not a regular file or a new path."""
+    try:
+        found = os.stat(target)  # through a link: what would be written over
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise BatchFileError(f"cannot write {output}: {error.strerror}") from None
+    if stat.S_ISDIR(found.st_mode):
+        raise BatchFileError(
+            f"{output} is a directory: give a file to write (or - for standard output)"
+        )
+    if not stat.S_ISREG(found.st_mode):
+        raise BatchFileError(
+            f"{output} is not a regular file (a device, pipe or socket): batch writes only "
+            "to a regular file or a new path (or - for standard output)"
+        )
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        read = os.fstat(reading.fileno())
+        if (read.st_dev, read.st_ino) == (found.st_dev, found.st_ino):
+            raise BatchFileError(f"the output {output} is the input file: choose another output")
+
+
+def _partials(target: Path) -> Iterator[Path]:
+    prefix = f".{target.name}."
+    with contextlib.suppress(OSError):
+        for path in target.parent.iterdir():
+            if path.name.startswith(prefix) and path.name.endswith(PARTIAL_SUFFIX):
+                yield path
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove the partial files of ``target`` that no running batch holds; returns them.
+
+    A batch holds an exclusive lock on its partial file while it writes; the
+    lock goes with its process, however it ends, so an unlocked partial file is
+    a killed run's.
+    """
+    removed = []
+    for path in _partials(target):
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # a link, or gone: not ours to remove
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                continue
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            continue  # locked: a running batch's
+        finally:
+            os.close(handle)
+    return removed
+
+
+def _new_partial(target: Path, output: str) -> Any:
+    """A new partial file beside ``target``, locked for as long as this process writes it."""
+    for _ in range(5):
+        try:
+            partial = tempfile.NamedTemporaryFile(  # noqa: SIM115 - moved into place by the caller
+                dir=target.parent,
+                prefix=f".{target.name}.",
+                suffix=PARTIAL_SUFFIX,
+                delete=False,
+            )
+        except OSError as error:
+            raise BatchFileError(f"cannot write {output}: {error.strerror}") from None
+        try:
+            fcntl.flock(partial.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Another run starting now may have found it unlocked and removed it.
+            if os.stat(partial.name).st_ino == os.fstat(partial.fileno()).st_ino:
+                return partial
+        except OSError:
+            pass
+        partial.close()
+    raise BatchFileError(f"cannot write {output}: its partial file kept being removed")
 
 
 class _Named:
@@ -170,6 +282,7 @@ def run_batch(
     ) as bar:
         for outcome in evaluate_outcomes(_lines(source), processes=processes, ruleset=ruleset):
             line = outcome.index + 1
+            bar.update(line - bar.n)  # blank lines skipped before it count as done
             summary.read += 1
             if outcome.stage is None:
                 summary.rejected += 1
@@ -185,7 +298,6 @@ def run_batch(
                 target.write(
                     b'{"line":%d,%s"recommendation":%s}\n' % (line, patient, outcome.json.encode())
                 )
-            bar.update()
     return summary
 
 
@@ -200,5 +312,7 @@ def count_lines(path: Path) -> int:
 
 
 def _lines(source: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines (0-based), blank ones (only JSON whitespace) skipped."""
     for index, line in enumerate(source):
-        yield index, line.rstrip(b"\r\n")
+        if line.strip(b" \t\r\n"):
+            yield index, line.rstrip(b"\r\n")

@@ -1,11 +1,13 @@
 """The ``fbss-pathway`` command: evaluate records and cohorts, run the demo, list rules.
 
-Exit status: 0 success (for ``batch``: every line was read and answered, even
-if some records were rejected; for ``evaluate`` of a bundle: also a patient
-outside the pathway, which is said), 1 a record, file, rule directory or
-address was refused (the error says which field, rule or file, never the
-patient's values), 2 usage errors, 130 interrupted (Ctrl-C), 141 the output
-pipe was closed by its reader (``| head``).
+Exit status: 0 success (for ``evaluate`` and ``report`` of a bundle: also a
+patient outside the pathway, an answer, whose reason is printed), 1 a record,
+file, rule directory or address was refused (the error says which field, rule
+or file, never the patient's values), 2 usage errors, 3 ``batch`` completed
+with rejected records (every line was read and answered, and the output
+written, but at least one answer is an error line: as a linter exits non-zero
+when it found problems, so that a script notices), 130 interrupted (Ctrl-C),
+141 the output pipe was closed by its reader (``| head``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from .population import add_population_commands, screen, worklist
 from .report import add_report_command, report, write_example_reports
 from .serve import serve
 
-__all__ = ["example_paths", "main"]
+__all__ = ["REJECTED_RECORDS", "example_paths", "main"]
+
+#: The exit status of a batch that completed with rejected records (see the module docstring).
+REJECTED_RECORDS = 3
 
 
 def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
@@ -84,7 +89,7 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
     summary = BatchSummary()
     try:
         run_batch_file(
-            Path(args.input),
+            args.input,
             args.output,
             processes=args.processes,
             ruleset=ruleset,
@@ -101,7 +106,7 @@ def _batch(args: argparse.Namespace, ruleset: RuleSet) -> int:
         return 130
     for line in summary.lines():
         print(line, file=sys.stderr)
-    return 0
+    return REJECTED_RECORDS if summary.rejected else 0
 
 
 def _output(path: str) -> AbstractContextManager[BinaryIO]:
@@ -226,10 +231,24 @@ def _parser() -> argparse.ArgumentParser:
     add_report_command(commands)
     add_population_commands(commands)
     batch = commands.add_parser(
-        "batch", help="evaluate a cohort: one JSON record per line in, one result per line out"
+        "batch",
+        help="evaluate a cohort: one JSON record per line in, one result per line out",
+        epilog="Blank lines are skipped. Exit status: 0 every record evaluated; "
+        f"{REJECTED_RECORDS} completed with rejected records (each has an error line in "
+        "the output); 1 the input or output was refused (nothing written); 130 interrupted.",
     )
-    batch.add_argument("input", help="NDJSON file of patient records")
-    batch.add_argument("-o", "--output", required=True, help="NDJSON results file (- for stdout)")
+    batch.add_argument(
+        "input",
+        help="NDJSON file of patient records, one a line (a pipe or named pipe is read as a "
+        "stream; - for standard input)",
+    )
+    batch.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="NDJSON results file: a regular file or a new path, replaced only when complete "
+        "(- for stdout)",
+    )
     batch.add_argument(
         "--processes", type=_positive, default=None, help="worker processes (default: CPUs)"
     )
