@@ -158,7 +158,7 @@ def test_report_writes_a_page_from_a_record_or_a_bundle(
 ) -> None:
     record = EXAMPLES["05_neuromodulation_scs_trial"]
     code, _, err = run(capsys, "report", str(record), "-o", str(tmp_path / "r.html"))
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, f"HTML report written to {tmp_path / 'r.html'}\n")
     assert "Stage: Spinal cord stimulation" in (tmp_path / "r.html").read_text()
     bundle = FHIR / "05_neuromodulation_scs_trial.bundle.json"
     out = tmp_path / "b.svg"
@@ -179,9 +179,12 @@ def test_report_refuses_what_makes_no_recommendation(
     assert not (tmp_path / "r.html").exists()
     outside = {"resourceType": "Bundle", "type": "collection", "entry": []}
     (tmp_path / "empty.json").write_text(json.dumps(outside))
-    code, _, err = run(capsys, "report", str(tmp_path / "empty.json"), "-o", str(tmp_path / "e"))
-    assert code == 1
-    assert "outside the FBSS pathway" in err
+    # Outside the pathway is an answer, as for evaluate: exit 0, the reason said, nothing written.
+    code, out, err = run(capsys, "report", str(tmp_path / "empty.json"), "-o", str(tmp_path / "e"))
+    assert code == 0
+    assert "outside the FBSS pathway" in out
+    assert "no report written" in err
+    assert not (tmp_path / "e").exists()
 
 
 def test_the_demo_writes_one_report_per_example(

@@ -128,9 +128,18 @@ def _synth(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write {args.output}: {error.strerror}") from None
         print(f"{sum(counts.values())} resources of {args.count} patients in {args.output}")
         return 0
-    with _output(args.output) as writing:
+    try:
+        opened = _output(args.output)
+    except OSError as error:
+        raise InputError(f"cannot write {args.output}: {error.strerror}") from None
+    with opened as writing:
         for record in synthetic_cohort(args.count, seed=args.seed):
             writing.write(record.model_dump_json(exclude_none=True).encode() + b"\n")
+    where = "standard output" if args.output == "-" else args.output
+    print(
+        f"{args.count} synthetic patients written to {where} (NDJSON, seed {args.seed})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -219,11 +228,23 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate one patient record or FHIR R4 Bundle (JSON file, or - for stdin)",
     )
-    evaluate_cmd.add_argument("file")
-    evaluate_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate_cmd.add_argument(
+        "file", help="a patient record or FHIR R4 Bundle (JSON file; - for stdin)"
+    )
+    evaluate_cmd.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (a summary for people, the default) or json (the whole recommendation)",
+    )
     with_rules(evaluate_cmd)
     demo = commands.add_parser("demo", help="evaluate the bundled example patients")
-    demo.add_argument("--format", choices=("text", "json"), default="text")
+    demo.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (a summary per patient, the default) or json (every recommendation)",
+    )
     demo.add_argument(
         "--reports", metavar="DIR", help="also write one HTML report per example patient to DIR"
     )
@@ -257,7 +278,7 @@ def _parser() -> argparse.ArgumentParser:
     synth = commands.add_parser(
         "synth", help="write N synthetic patients (invented, seeded) as NDJSON"
     )
-    synth.add_argument("count", type=_count)
+    synth.add_argument("count", type=_count, help="how many patients (0 or more)")
     synth.add_argument(
         "-o", "--output", required=True, help="NDJSON file (- for stdout); with bulk, a directory"
     )
@@ -302,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
     to_fhir = commands.add_parser(
         "to-fhir", help="print a record (JSON file, or - for stdin) as a FHIR R4 Bundle"
     )
-    to_fhir.add_argument("file")
+    to_fhir.add_argument("file", help="a patient record (JSON file; - for stdin)")
     to_fhir.add_argument(
         "--patients",
         metavar="FILE",
@@ -330,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     try:
         return _run(argv)
-    except InputError as error:
+    except (InputError, FbssPathwayError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:

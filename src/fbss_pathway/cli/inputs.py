@@ -6,7 +6,7 @@ import json
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -71,8 +71,14 @@ def read_json(path: str) -> Any:
         raise InputError(f"{path} holds a number too large to read") from None
 
 
-def evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | None:
-    """A FHIR Bundle read with the safety rules of docs/fhir.md; None when out of scope."""
+def evaluate_bundle(
+    data: dict[str, Any], ruleset: RuleSet, *, said: TextIO | None = None
+) -> Recommendation | None:
+    """A FHIR Bundle read with the safety rules of docs/fhir.md; None when out of scope.
+
+    Why a patient is outside the pathway is an answer, printed to ``said``
+    (standard output by default).
+    """
     from ..fhir import read_bundle
 
     reading = read_bundle(data)
@@ -83,12 +89,19 @@ def evaluate_bundle(data: dict[str, Any], ruleset: RuleSet) -> Recommendation | 
         print(f"ignored: entry[{item.entry}] {named}: {item.reason}", file=sys.stderr)
     recommendation = reading.evaluate(ruleset=ruleset)
     if recommendation is None:
-        print("outside the FBSS pathway: " + "; ".join(reading.not_applicable))
+        print(
+            "outside the FBSS pathway: " + "; ".join(reading.not_applicable),
+            file=sys.stdout if said is None else said,
+        )
     return recommendation
 
 
-def recommend_file(path: str, ruleset: RuleSet) -> Recommendation | None:
+def recommend_file(
+    path: str, ruleset: RuleSet, *, said: TextIO | None = None
+) -> Recommendation | None:
     """The recommendation for a record or FHIR Bundle file; None when out of scope (said).
+
+    ``said``: where to say why a patient is outside the pathway (standard output).
 
     Raises:
         InputError: the file is not a record or bundle (naming fields, never values).
@@ -100,7 +113,7 @@ def recommend_file(path: str, ruleset: RuleSet) -> Recommendation | None:
         raise InputError("the record must be a JSON object")
     try:
         if data.get("resourceType") == "Bundle":
-            return evaluate_bundle(data, ruleset)
+            return evaluate_bundle(data, ruleset, said=said)
         return evaluate(data, ruleset=ruleset)
     except ValidationError as error:
         raise InputError(field_errors(error)) from None

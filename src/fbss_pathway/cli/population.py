@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..explain.words import code_words
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Option, Stage, Verdict
 from .inputs import InputError
@@ -53,8 +54,14 @@ def add_population_commands(
         "worklist", help="list the patients of a screen on a stage, with a red flag or an action"
     )
     worklist_cmd.add_argument("output", help="a screen's output directory")
-    worklist_cmd.add_argument("--stage", choices=[s.value for s in Stage])
-    worklist_cmd.add_argument("--action", choices=[a.value for a in ActionCode])
+    worklist_cmd.add_argument(
+        "--stage", choices=[s.value for s in Stage], help="patients placed on this stage"
+    )
+    worklist_cmd.add_argument(
+        "--action",
+        choices=[a.value for a in ActionCode],
+        help="patients with this action recommended (shown on each line)",
+    )
     worklist_cmd.add_argument("--red-flags", action="store_true", help="patients with a red flag")
     worklist_cmd.add_argument(
         "--verdict",
@@ -65,9 +72,23 @@ def add_population_commands(
         "(repeat to combine)",
     )
     worklist_cmd.add_argument(
-        "--outcome", choices=("evaluated", "not_applicable", "rejected"), default=None
+        "--outcome",
+        choices=("evaluated", "not_applicable", "rejected"),
+        default=None,
+        help="patients with this outcome of the screen",
     )
-    worklist_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    worklist_cmd.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text (a line per patient: id, stage, red flags or actions in words) or json "
+        "(every column, for programs)",
+    )
+    worklist_cmd.add_argument(
+        "--rules",
+        metavar="DIR",
+        help="rule directory naming the red flags (default: the packaged rules)",
+    )
 
 
 def _population() -> Any:
@@ -129,16 +150,52 @@ def worklist(args: argparse.Namespace) -> int:
         verdicts=_verdicts(args.verdict),
     )
     count = 0
+    titles: dict[str, str] | None = None
     for entry in found:
         count += 1
         if args.format == "json":
             print(json.dumps({k: _plain(getattr(entry, k)) for k in entry.__slots__}))
             continue
         what = entry.stage or entry.outcome
-        extra = ", ".join(entry.red_flags) or entry.detail or ", ".join(entry.actions[:3])
+        if entry.red_flags:
+            titles = _rule_titles(args.rules) if titles is None else titles
+            extra = "; ".join(titles.get(rule, rule) for rule in entry.red_flags)
+        else:
+            extra = entry.detail or _actions_text(entry.actions, args.action)
         print(f"{entry.patient_id}\t{what}\t{extra}")
     print(f"{count} patients", file=sys.stderr)
     return 0
+
+
+#: Actions shown on a line of a text worklist; "..." says there are more.
+_SHOWN_ACTIONS = 3
+
+
+def _actions_text(actions: tuple[str, ...], wanted: str | None) -> str:
+    """The first actions in words, "..." where some are left out, and the one asked for."""
+    shown = [code_words(code) for code in actions[:_SHOWN_ACTIONS]]
+    last = min(len(actions), _SHOWN_ACTIONS) - 1
+    if wanted is not None and wanted in actions[_SHOWN_ACTIONS:]:
+        if actions.index(wanted) > last + 1:
+            shown.append("...")
+        last = actions.index(wanted)
+        shown.append(code_words(wanted))
+    if last < len(actions) - 1:
+        shown.append("...")
+    return ", ".join(shown)
+
+
+def _rule_titles(directory: str | None) -> dict[str, str]:
+    """Rule titles by id (ids are stable, never reused), from the rule directory's files."""
+    from ..errors import RuleSetError
+    from ..rules_engine.loading import read_rule_directory
+    from ..ruleset import default_rules_path
+
+    path = Path(directory) if directory is not None else default_rules_path()
+    try:
+        return {rule.id: rule.title for rule in read_rule_directory(path).rules}
+    except RuleSetError as error:
+        raise InputError(f"--rules: {error}") from None
 
 
 def _plain(value: Any) -> Any:

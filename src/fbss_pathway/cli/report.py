@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -12,35 +13,70 @@ from ..report import html_report, ladder_svg
 from ..ruleset import RuleSet
 from .inputs import InputError, example_paths, recommend_file
 
-__all__ = ["add_report_command", "report", "write_example_reports"]
+__all__ = ["add_report_command", "plain_title", "report", "report_format", "write_example_reports"]
+
+#: What the output's suffix says the format is, when --format does not.
+_SUFFIX_FORMATS = {".svg": "svg", ".html": "html", ".htm": "html", ".xhtml": "html"}
+#: Characters XML 1.0 forbids or HTML calls non-conforming: controls (C0 but tab, line
+#: feed and carriage return, DEL, C1), lone surrogates (an undecodable argument), U+FFFE/F.
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``report`` sub-command's arguments."""
     report_cmd = commands.add_parser(
         "report",
-        help="write one patient's report: an HTML page (or --format svg: the ladder picture)",
+        help="write one patient's report: an HTML page (or an .svg output: the ladder picture)",
     )
     report_cmd.add_argument("file", help="a patient record or FHIR R4 Bundle (JSON; - for stdin)")
     report_cmd.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
-    report_cmd.add_argument("--format", choices=("html", "svg"), default="html")
-    report_cmd.add_argument("--title", help="the report's heading (default: a generic one)")
+    report_cmd.add_argument(
+        "--format",
+        choices=("html", "svg"),
+        default=None,
+        help="html (a self-contained page) or svg (the ladder picture alone); by default "
+        "from the output's suffix (.svg: svg), else html",
+    )
+    report_cmd.add_argument(
+        "--title",
+        help="the report's heading (default: a generic one); control characters are dropped",
+    )
     report_cmd.add_argument(
         "--rules", metavar="DIR", help="rule directory (default: the packaged rules)"
     )
 
 
+def report_format(output: str, asked: str | None) -> str:
+    """The format asked for, else the one the output's suffix names, else html."""
+    if asked is not None:
+        return asked
+    return "html" if output == "-" else _SUFFIX_FORMATS.get(Path(output).suffix.lower(), "html")
+
+
+def plain_title(title: str | None) -> str | None:
+    """A title that cannot break a page: tabs and line breaks as spaces, other controls dropped."""
+    if title is None:
+        return None
+    return _UNWRITABLE.sub("", re.sub("[\t\n\r]", " ", title)).strip() or None
+
+
 def report(args: argparse.Namespace, ruleset: RuleSet) -> int:
-    """Write the report; 1 with a message when the file makes no recommendation."""
-    recommendation = recommend_file(args.file, ruleset)
+    """Write the report; for a patient outside the pathway, say why (an answer: exit 0)."""
+    said = sys.stderr if args.output == "-" else sys.stdout
+    recommendation = recommend_file(args.file, ruleset, said=said)
     if recommendation is None:
-        print("error: no report for a patient outside the FBSS pathway", file=sys.stderr)
-        return 1
-    if args.format == "svg":
-        text = ladder_svg(recommendation, title=args.title)
+        print("no report written: the patient is outside the FBSS pathway", file=sys.stderr)
+        return 0
+    title = plain_title(args.title)
+    chosen = report_format(args.output, args.format)
+    if chosen == "svg":
+        text = ladder_svg(recommendation, title=title)
     else:
-        text = html_report(recommendation, title=args.title, ruleset=ruleset)
+        text = html_report(recommendation, title=title, ruleset=ruleset)
     _write(args.output, text)
+    what = "SVG ladder picture" if chosen == "svg" else "HTML report"
+    where = "standard output" if args.output == "-" else args.output
+    print(f"{what} written to {where}", file=sys.stderr)
     return 0
 
 
