@@ -3,13 +3,19 @@
 The service verifies, on every call, the token's signature against the
 client's JSON Web Key Set, and the claims the specification requires: ``iss``
 one of the configured trusted clients, ``aud`` this service's own endpoint URL,
-``exp`` and ``iat``, ``jti`` (a token seen before within its lifetime is a
-replay), ``kid`` in the header. A ``jku`` header is followed only when it is on
-that client's allow-list, and not at all when the client's configured ``jwks``
-already holds the token's ``kid`` (a service without access to the URL, or one
-that pins the client's keys). Failures raise :class:`AuthError` whose reason names
-what is wrong, never the token. Signatures are checked by PyJWT with
-``cryptography``; no cryptography is written here.
+``exp`` and ``iat`` (numbers, the lifetime ``exp - iat`` at most
+:data:`MAX_LIFETIME` plus :data:`LEEWAY`), ``jti`` (a token seen before within
+its lifetime is a replay), ``kid`` in the header. A ``jku`` header is followed
+only when it is on that client's allow-list, and not at all when the client's
+configured ``jwks`` already holds the token's ``kid`` (a service without access
+to the URL, or one that pins the client's keys). Key sets fetched from a URL are
+cached; a token naming a kid the cache lacks makes the service fetch the set
+again at most once every :data:`REFETCH_SECONDS` per client, never while holding
+a lock, each fetch bounded as a whole (:data:`KEY_FETCH_SECONDS`) and following
+no redirect. Failures raise :class:`AuthError` whose reason names what is wrong,
+never the token. Signatures are checked by PyJWT with ``cryptography``; no
+cryptography is written here. A clients file holding private or secret key
+material is refused: the service needs only public keys.
 
 Clients are configured in a TOML file (``fbss-pathway serve --clients``)::
 
@@ -23,10 +29,13 @@ Clients are configured in a TOML file (``fbss-pathway serve --clients``)::
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import threading
 import time
 import tomllib
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,10 +46,15 @@ from typing import Any
 import jwt
 
 from ..errors import FbssPathwayError
+from .fetch import open_bounded
 from .replay import MemoryReplays, ReplayRegister
 
 __all__ = [
     "ALGORITHMS",
+    "KEY_FETCH_SECONDS",
+    "LEEWAY",
+    "MAX_LIFETIME",
+    "REFETCH_SECONDS",
     "AuthError",
     "Authenticator",
     "ClientsError",
@@ -52,9 +66,17 @@ __all__ = [
 ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512")
 #: How much clock difference between EHR and service is tolerated, in seconds.
 LEEWAY = 30
+#: The longest token lifetime accepted, ``exp - iat`` in seconds, beyond :data:`LEEWAY`
+#: (CDS Hooks recommends 5 minutes; a token of 5 minutes and 30 s is still accepted).
+MAX_LIFETIME = 300
 #: The largest key set fetched from a URL, in bytes.
 MAX_JWKS_BYTES = 256 * 1024
-_FETCH_TIMEOUT = 5.0
+#: Seconds a key set fetch may take as a whole (connecting to the last byte).
+KEY_FETCH_SECONDS = 5.0
+#: A client's key set is fetched again for an unknown kid at most once in this many seconds.
+REFETCH_SECONDS = 60.0
+#: JWK members that hold private or secret key material (RFC 7518, section 6).
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 class ClientsError(FbssPathwayError, ValueError):
@@ -122,6 +144,7 @@ def _client(entry: Any) -> TrustedClient:
         except ValueError:
             raise ValueError("jwks is not a JSON Web Key Set") from None
     if jwks is not None:
+        _public_only(jwks)
         _key_set(jwks)  # refuse a set that cannot be used now, not at the first call
     if url is not None and (
         not isinstance(url, str) or not url.startswith(("https://", "http://"))
@@ -138,6 +161,23 @@ def _client(entry: Any) -> TrustedClient:
     return TrustedClient(issuer, jwks, url, lists["jku"], lists["fhir_servers"])
 
 
+def _public_only(jwks: Any) -> None:
+    """Refuse a configured key set holding private or secret key material (names, never values).
+
+    A clients file should hold what a client publishes; a private key there (the
+    CDS Hooks Sandbox's ``keys/jwk-keypair.json`` holds one, with its public key)
+    would be a secret copied where it does not belong, and is never needed.
+    """
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    for key in keys if isinstance(keys, list) else []:
+        found = [name for name in _PRIVATE_MEMBERS if isinstance(key, dict) and name in key]
+        if found:
+            raise ValueError(
+                f"jwks holds private or secret key material ({', '.join(found)}): "
+                "give only the client's public key (kty, crv, x, y or n, e, and kid)"
+            )
+
+
 def _key_set(data: Any) -> dict[str, jwt.PyJWK]:
     """The keys of a JWK Set by kid; ValueError when it is not one."""
     try:
@@ -148,9 +188,21 @@ def _key_set(data: Any) -> dict[str, jwt.PyJWK]:
 
 
 def _fetch(url: str) -> Any:
-    """A key set from a URL, bounded in time and size."""
-    with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
-        body = response.read(MAX_JWKS_BYTES + 1)
+    """A key set from a URL: no redirect followed, bounded in size and, as a whole, in time.
+
+    Raises:
+        OSError: not fetched (an HTTP error, a redirect, no answer in time).
+        ValueError: not JSON, or too large.
+    """
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with open_bounded(request, KEY_FETCH_SECONDS) as response:
+            body = response.read(MAX_JWKS_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        error.close()  # it holds the answer's connection
+        raise OSError(f"the key server answered {error.code}") from None
+    except http.client.HTTPException:
+        raise OSError("the key server's answer is not HTTP") from None
     if len(body) > MAX_JWKS_BYTES:
         raise ValueError("the key set is too large")
     return json.loads(body)
@@ -168,6 +220,7 @@ class Authenticator:
         clock: Seconds since the epoch, for the replay register.
         replays: Where seen token ids are kept; this process's memory by default.
             Worker processes of one service share one (``SharedReplays``).
+        monotonic: Seconds on a clock that never goes back, for refetching key sets.
     """
 
     clients: tuple[TrustedClient, ...]
@@ -177,6 +230,11 @@ class Authenticator:
     _keys: dict[str, dict[str, jwt.PyJWK]] = field(default_factory=dict)
     replays: ReplayRegister | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    monotonic: Callable[[], float] = time.monotonic
+    #: When each client's key set was last fetched (begun), by issuer.
+    _fetched_at: dict[str, float] = field(default_factory=dict)
+    #: The key set sources fetched (or tried) at least once.
+    _tried: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -214,6 +272,7 @@ class Authenticator:
         client = next((c for c in self.clients if c.issuer == unverified.get("iss")), None)
         if client is None:
             raise AuthError("the token's issuer is not a trusted client")
+        _numeric_times(unverified)  # before PyJWT, which would read "1796531994" as a time
         key = self._key(client, kid, header.get("jku"))
         if not algorithm.startswith({"EC": "ES", "RSA": "RS"}.get(key.key_type or "", "?")):
             raise AuthError("the token's algorithm does not fit the key its kid names")
@@ -239,6 +298,7 @@ class Authenticator:
             raise AuthError("the token's signature does not verify") from None
         except (jwt.PyJWTError, TypeError, ValueError) as error:
             raise AuthError(f"the token is not valid ({type(error).__name__})") from None
+        _lifetime(claims)
         self._not_replayed(client.issuer, claims)
         return client
 
@@ -255,15 +315,39 @@ class Authenticator:
             url: str | None = jku
         else:
             source, url = client.issuer, client.jwks_url
-        keys = self._keys.get(source)
+        with self._lock:
+            keys = self._keys.get(source)
         if (keys is None or kid not in keys) and url is not None:
-            keys = self._refresh(source, url)  # a new kid: the client may have rotated keys
+            # A new kid: the client may have rotated its keys. Fetched again at most
+            # once a minute per client, so that tokens naming unknown kids cannot make
+            # the service fetch on every call; other calls never wait for the fetch.
+            if not self._may_fetch(client.issuer, source):
+                raise AuthError(
+                    "the token's kid is not in the client's key set "
+                    f"(fetched again at most once in {REFETCH_SECONDS:g} s)"
+                )
+            keys = self._refresh(source, url)
         if keys is None or kid not in keys:
             raise AuthError("the token's kid is not in the client's key set")
         return keys[kid]
 
+    def _may_fetch(self, issuer: str, source: str) -> bool:
+        """Whether a key set may be fetched now; if so, the fetch is counted as begun.
+
+        A source never fetched before may be; one fetched (or tried) before only
+        when the client's last fetch began :data:`REFETCH_SECONDS` ago or more.
+        """
+        now = self.monotonic()
+        with self._lock:
+            last = self._fetched_at.get(issuer)
+            if source in self._tried and last is not None and now - last < REFETCH_SECONDS:
+                return False
+            self._tried.add(source)
+            self._fetched_at[issuer] = now
+            return True
+
     def _refresh(self, source: str, url: str) -> dict[str, jwt.PyJWK]:
-        try:
+        try:  # no lock held: a slow key server holds this call only
             keys = _key_set(self.fetch(url))
         except (OSError, ValueError):
             raise AuthError("the client's key set could not be fetched") from None
@@ -277,3 +361,32 @@ class Authenticator:
             issuer, str(claims["jti"]), float(claims["exp"]), self.clock()
         ):
             raise AuthError("the token was used before (jti replayed)")
+
+
+def _numeric_times(claims: Mapping[str, Any]) -> None:
+    """Refuse times that are not JSON numbers (RFC 7519 NumericDate).
+
+    PyJWT reads ``"1796531994"`` or ``true`` as a time. Absent times are left to
+    PyJWT's required claims.
+    """
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AuthError(f"the token's {name} is not a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AuthError(f"the token's {name} is not a finite number")
+
+
+def _lifetime(claims: Mapping[str, Any]) -> None:
+    """Refuse a lifetime ``exp - iat`` past :data:`MAX_LIFETIME` and :data:`LEEWAY`.
+
+    A long-lived token would be a standing credential, and the replay register
+    would keep its id as long.
+    """
+    if claims["exp"] - claims["iat"] > MAX_LIFETIME + LEEWAY:
+        raise AuthError(
+            f"the token's lifetime (exp - iat) is longer than {MAX_LIFETIME} s "
+            f"(and {LEEWAY} s of leeway)"
+        )

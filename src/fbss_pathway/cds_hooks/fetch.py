@@ -2,29 +2,57 @@
 
 When a prefetch key is missing or null and the call names ``fhirServer`` (with
 ``fhirAuthorization``), the service runs the key's query itself: the same
-template, scoped to ``context.patientId``, with the access token, a timeout, a
-size bound, and ``Bundle.link`` ``next`` pages followed up to a bound. A query
-that fails, or whose answer is an OperationOutcome, is never read as "no data":
-it is reported, so that the items stay unknown and the cards say so.
+template, scoped to ``context.patientId``, with the access token, and
+``Bundle.link`` ``next`` pages followed up to a bound. Every request is bounded
+as a whole (:data:`REQUEST_SECONDS` from connecting to its last byte, not per
+read of the socket: a server sending a byte now and then cannot hold a call), the
+requests of one call together (:data:`CALL_SECONDS`, :data:`MAX_FETCH_BYTES`);
+no redirect is followed. A query that fails, times out, is too large, or whose
+answer is an OperationOutcome or not a well-formed resource or search set, is
+never read as "no data": it is reported, so that the items stay unknown and the
+cards say so.
+
+:func:`open_bounded` is the one way this package reads a URL (the key sets of
+:mod:`.auth` too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
+import ssl
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import TracebackType
 from typing import Any
 
-__all__ = ["MAX_FETCH_BYTES", "MAX_PAGES", "Fetched", "fetch_missing"]
+__all__ = [
+    "CALL_SECONDS",
+    "MAX_FETCH_BYTES",
+    "MAX_PAGES",
+    "REQUEST_SECONDS",
+    "BoundedResponse",
+    "Fetched",
+    "fetch_missing",
+    "open_bounded",
+]
 
 #: Bytes read from the FHIR server for one call, all queries together.
 MAX_FETCH_BYTES = 20 * 1024 * 1024
 #: Pages of one search followed through ``next`` links.
 MAX_PAGES = 10
-_TIMEOUT = 10.0
+#: Seconds one request may take as a whole, from connecting to the answer's last byte.
+REQUEST_SECONDS = 10.0
+#: Seconds the requests of one call may take together.
+CALL_SECONDS = 30.0
 
 
 class _UnreadableError(Exception):
@@ -42,6 +70,24 @@ class Fetched:
 Opener = Callable[[urllib.request.Request, float], Any]
 
 
+class _Budget:
+    """What one call may still read from the FHIR server: bytes, and time."""
+
+    def __init__(self) -> None:
+        self.bytes = MAX_FETCH_BYTES
+        self.deadline = time.monotonic() + CALL_SECONDS
+
+    def seconds(self) -> float:
+        """The time the next request may take; _UnreadableError when the call's is spent."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _UnreadableError(self.spent())
+        return min(REQUEST_SECONDS, left)
+
+    def spent(self) -> str:
+        return f"the FHIR server took longer than {CALL_SECONDS:g} s for this call"
+
+
 def fetch_missing(
     prefetch: Mapping[str, Any],
     templates: Mapping[str, str],
@@ -51,10 +97,20 @@ def fetch_missing(
     patient_id: str,
     opener: Opener | None = None,
 ) -> Fetched:
-    """Run the queries of the keys ``prefetch`` lacks (or holds as null) against the server."""
-    opener = opener or _open
+    """Run the queries of the keys ``prefetch`` lacks (or holds as null) against the server.
+
+    Args:
+        prefetch: What the client prefetched, by key.
+        templates: The query of each key (``{{context.patientId}}`` filled in).
+        fhir_server: The FHIR server's base URL (one the service may fetch from).
+        access_token: Sent as a bearer token, when given.
+        patient_id: The patient of the call.
+        opener: Opens a request within a number of seconds (:func:`open_bounded`
+            by default); returns a context manager with ``read(size)``.
+    """
+    opener = opener or open_bounded
     result = Fetched(dict(prefetch))
-    budget = [MAX_FETCH_BYTES]
+    budget = _Budget()
     base = fhir_server.rstrip("/") + "/"
     for key, template in templates.items():
         if prefetch.get(key) is not None:
@@ -65,15 +121,23 @@ def fetch_missing(
         except _UnreadableError as error:
             result.prefetch[key] = None
             result.unread[key] = str(error)
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError):
+            # An answer shaped in a way not foreseen above: not read, and said so.
+            result.prefetch[key] = None
+            result.unread[key] = "the FHIR server's answer could not be read"
     return result
 
 
-def _query(base: str, query: str, token: str | None, opener: Opener, budget: list[int]) -> Any:
+def _query(base: str, query: str, token: str | None, opener: Opener, budget: _Budget) -> Any:
     url = base + query
     answer = _get(url, token, opener, budget)
-    if answer.get("resourceType") != "Bundle":
+    # "Type/id" reads a resource; "Type" or "Type?..." searches and must give a Bundle.
+    searching = "/" not in query.split("?")[0].strip("/")
+    if answer["resourceType"] != "Bundle":
+        if searching:
+            raise _UnreadableError("the FHIR server's answer is not a search result (Bundle)")
         return answer
-    entries = list(_entries(answer))
+    entries = _entries(answer)
     pages = 1
     while (following := _next(answer)) is not None:
         if pages >= MAX_PAGES:
@@ -82,29 +146,37 @@ def _query(base: str, query: str, token: str | None, opener: Opener, budget: lis
         if not url.startswith(base):  # the token goes only to the server the call named
             raise _UnreadableError("a next page outside the FHIR server")
         answer = _get(url, token, opener, budget)
-        if answer.get("resourceType") != "Bundle":
+        if answer["resourceType"] != "Bundle":
             raise _UnreadableError("a page is not a Bundle")
         entries += _entries(answer)
         pages += 1
     return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
 
 
-def _get(url: str, token: str | None, opener: Opener, budget: list[int]) -> dict[str, Any]:
+def _get(url: str, token: str | None, opener: Opener, budget: _Budget) -> dict[str, Any]:
     if not url.startswith(("https://", "http://")):
         raise _UnreadableError("the FHIR server is not an http(s) URL")
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, headers=headers)
+    seconds = budget.seconds()
     try:
-        with opener(request, _TIMEOUT) as response:
-            body = response.read(budget[0] + 1)
+        with opener(request, seconds) as response:
+            body = response.read(budget.bytes + 1)
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the answer's connection
         raise _UnreadableError(f"the FHIR server answered {error.code}") from None
+    except TimeoutError:
+        if time.monotonic() >= budget.deadline:
+            raise _UnreadableError(budget.spent()) from None
+        raise _UnreadableError(f"the FHIR server did not answer within {seconds:g} s") from None
+    except http.client.HTTPException:
+        raise _UnreadableError("the FHIR server's answer is not HTTP") from None
     except (OSError, ValueError):
         raise _UnreadableError("the FHIR server could not be reached") from None
-    budget[0] -= len(body)
-    if budget[0] < 0:
+    budget.bytes -= len(body)
+    if budget.bytes < 0:
         raise _UnreadableError(f"the answers are larger than {MAX_FETCH_BYTES} bytes")
     try:
         answer = json.loads(body)
@@ -112,40 +184,246 @@ def _get(url: str, token: str | None, opener: Opener, budget: list[int]) -> dict
         raise _UnreadableError("the FHIR server's answer is not JSON") from None
     if not isinstance(answer, dict):
         raise _UnreadableError("the FHIR server's answer is not a resource")
-    if answer.get("resourceType") == "OperationOutcome":
+    if not _named(answer):
+        raise _malformed("resourceType is not a resource type name")
+    if answer["resourceType"] == "OperationOutcome":
         raise _UnreadableError("the FHIR server answered with an OperationOutcome")
     return answer
 
 
+def _named(resource: Any) -> bool:
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return isinstance(kind, str) and bool(kind)
+
+
+def _malformed(what: str) -> _UnreadableError:
+    """A search set or resource not shaped as FHIR says (element names only, never values)."""
+    return _UnreadableError(f"the FHIR server's answer is malformed ({what})")
+
+
 def _entries(bundle: Mapping[str, Any]) -> list[Any]:
-    listed = bundle.get("entry") or []
+    listed = bundle.get("entry")
+    if listed is None:
+        return []
     if not isinstance(listed, list):
-        raise _UnreadableError("a search result's entry is not an array")
-    # A search may include OperationOutcomes (search mode "outcome"): they are not data.
-    return [
-        entry
-        for entry in listed
-        if not (isinstance(entry, dict) and (entry.get("search") or {}).get("mode") == "outcome")
-    ]
+        raise _malformed("entry is not an array")
+    kept = []
+    for entry in listed:
+        if not isinstance(entry, dict):
+            raise _malformed("an entry is not an object")
+        search = entry.get("search")
+        if search is not None and not isinstance(search, dict):
+            raise _malformed("entry.search is not an object")
+        if search is not None and search.get("mode") == "outcome":
+            continue  # a search may include OperationOutcomes (mode "outcome"): not data
+        resource = entry.get("resource")
+        if resource is None:
+            continue  # nothing to read (the reader skips such entries too)
+        if not isinstance(resource, dict):
+            raise _malformed("entry.resource is not an object")
+        if not _named(resource):
+            raise _malformed("entry.resource.resourceType is not a resource type name")
+        kept.append(entry)
+    return kept
 
 
 def _next(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next":
+    links = bundle.get("link")
+    if links is None:
+        return None
+    if not isinstance(links, list):
+        raise _malformed("link is not an array")
+    for link in links:
+        if not isinstance(link, dict):
+            raise _malformed("a link is not an object")
+        if link.get("relation") == "next":
             url = link.get("url")
-            return url if isinstance(url, str) and url else None
+            if not isinstance(url, str) or not url:
+                raise _malformed("the next link has no url")
+            return url
     return None
 
 
+# --- Opening a URL: no redirect, the whole request bounded in time ---------------------------
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are not followed: urllib would send the access token along to any host."""
+    """Redirects are not followed.
+
+    urllib would send the access token along to any host, and a key set would
+    come from wherever the allow-listed URL pointed.
+    """
 
     def redirect_request(self, *_: Any, **__: Any) -> None:
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class _Watchdog:
+    """Shuts a request's sockets down when its time is up, wherever the request waits.
+
+    A socket timeout bounds each read; a server sending a byte now and then never
+    trips it. Shutting the socket down ends any read in progress at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+
+    def timed_out(self) -> TimeoutError:
+        return TimeoutError(f"no answer within {self.seconds:g} s")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
 
 
-def _open(request: urllib.request.Request, timeout: float) -> Any:
-    return _OPENER.open(request, timeout=timeout)  # http(s) only: checked in _get
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also under TLS: only the OS side, from any thread.
+    with contextlib.suppress(OSError):  # closed already
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    watchdog: _Watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self.watchdog.watch(self.sock)
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    return ssl.create_default_context()  # as urllib's own: verified, system CAs
+
+
+class _WatchedHTTPS(http.client.HTTPSConnection):
+    watchdog: _Watchdog
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # TCP (through a proxy's tunnel, if any)
+        self.watchdog.watch(self.sock)
+        host = getattr(self, "_tunnel_host", None) or self.host
+        tls = _tls().wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False)
+        self.sock = tls
+        self.watchdog.watch(tls)  # the handshake is bounded too
+        tls.do_handshake()
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+    def _connection(
+        self, host: str, /, *, timeout: float = REQUEST_SECONDS, **_: Any
+    ) -> _WatchedHTTP:
+        connection = _WatchedHTTP(host, timeout=timeout)
+        connection.watchdog = self._watchdog
+        return connection
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: _Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+    def _connection(
+        self, host: str, /, *, timeout: float = REQUEST_SECONDS, **_: Any
+    ) -> _WatchedHTTPS:
+        connection = _WatchedHTTPS(host, timeout=timeout, context=_tls())
+        connection.watchdog = self._watchdog
+        return connection
+
+
+class BoundedResponse:
+    """An answer being read within its request's time; a context manager that closes it."""
+
+    def __init__(self, response: http.client.HTTPResponse, watchdog: _Watchdog) -> None:
+        self._response = response
+        self._watchdog = watchdog
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; TimeoutError when the request's time ran out meanwhile."""
+        try:
+            data = self._response.read(size)
+        except (OSError, ValueError, http.client.HTTPException):
+            if self._watchdog.expired:
+                raise self._watchdog.timed_out() from None
+            raise
+        if self._watchdog.expired:  # the shutdown may read as the end of the answer
+            raise self._watchdog.timed_out()
+        return data
+
+    def close(self) -> None:
+        """Close the answer; its time no longer runs."""
+        self._watchdog.cancel()
+        self._response.close()
+
+    def __enter__(self) -> BoundedResponse:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_bounded(request: urllib.request.Request, seconds: float) -> BoundedResponse:
+    """Open an http(s) request, following no redirect, bounded in time as a whole.
+
+    ``seconds`` counts from now to the last byte read from the answer: connecting,
+    TLS, the head and the body together (each read of the socket is bounded by
+    it too).
+
+    Raises:
+        urllib.error.HTTPError: an HTTP error status, or a redirect; close it.
+        TimeoutError: the time ran out.
+        OSError, http.client.HTTPException: no connection, or an answer not HTTP.
+    """
+    watchdog = _Watchdog(seconds)
+    opener = urllib.request.build_opener(
+        _NoRedirect, _HTTPHandler(watchdog), _HTTPSHandler(watchdog)
+    )
+    try:
+        response = opener.open(request, timeout=seconds)
+    except urllib.error.HTTPError:
+        watchdog.cancel()
+        raise
+    except (OSError, ValueError, http.client.HTTPException):
+        watchdog.cancel()
+        if watchdog.expired:
+            raise watchdog.timed_out() from None
+        raise
+    except BaseException:
+        watchdog.cancel()
+        raise
+    return BoundedResponse(response, watchdog)

@@ -5,6 +5,11 @@ by :mod:`.prefetch`) as of the service's assessment date, which the caller
 passes in (today, unless the application was made with another). These
 functions block (reading, the engine): the service runs large calls in worker
 threads, off the event loop.
+
+A search that could not be read is never answered as "no data": its items are
+unknown, and the ``FHIR-UNREAD`` warning says so on the cards; where what was
+read alone would give no card (the patient seems outside the pathway, or the
+ordered step seems supported), a card of its own says what was not read.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from ..recommendation import PathwayWarning, Recommendation
 from ..ruleset import RuleSet
 from ..steps import check_step
 from .calls import RefusedCallError
-from .cards import cards
+from .cards import cards, new_card
 from .order_card import order_warning_card
 from .prefetch import (
+    FORM_NOT_SENT,
     PREFETCH,
     bundle_of,
     complete_prefetch,
@@ -71,7 +77,9 @@ def patient_view(
         raise RefusedCallError(
             500, "exception", "the rule engine failed; no recommendation"
         ) from None
-    if recommendation is None:  # outside the pathway: an answer, not an error
+    if recommendation is None:  # outside the pathway: an answer, not an error...
+        if _failed(unread):  # ...unless a search that could not be read may change it
+            return [_unread_card(unread, _outside(reading.not_applicable))], len(reading.ignored)
         return [], len(reading.ignored)
     if unread:
         recommendation = _with_unread(recommendation, unread)
@@ -106,6 +114,8 @@ def order_sign(
         return [], 0
     reading = _read(prefetch, patient_id, assessed)
     if reading.record is None:  # outside the pathway: it has no opinion on the order
+        if _failed(unread):
+            return [_unread_card(unread, _outside(reading.not_applicable))], len(reading.ignored)
         return [], len(reading.ignored)
     result = []
     for step in dict.fromkeys(ordered.step for ordered in steps):
@@ -117,7 +127,41 @@ def order_sign(
             if unread:
                 check = replace(check, recommendation=_with_unread(check.recommendation, unread))
             result.append(order_warning_card(check, ruleset=rules, record=reading.record))
+    if not result and _failed(unread):  # supported on what was read: say what was not
+        result.append(_unread_card(unread, _CHECKED_WITHOUT))
     return result, len(reading.ignored)
+
+
+_CHECKED_WITHOUT = (
+    "The ordered step was checked on what could be read: it is what the pathway "
+    "recommends on that data, but the data not read may change this."
+)
+
+
+def _failed(unread: dict[str, str]) -> dict[str, str]:
+    """The searches that failed (a form the client did not send is not a failure)."""
+    return {key: reason for key, reason in unread.items() if reason != FORM_NOT_SENT}
+
+
+def _outside(reasons: tuple[str, ...]) -> str:
+    why = "; ".join(reasons) or "outside the pathway"
+    return (
+        f"What could be read places the patient outside the pathway ({why}), "
+        "but the data not read may change this: the pathway was not assessed."
+    )
+
+
+def _unread_card(unread: dict[str, str], consequence: str) -> dict[str, Any]:
+    """The FHIR-UNREAD warning as a card of its own (reasons name keys, never data)."""
+    what = "; ".join(f"{key} ({reason})" for key, reason in sorted(unread.items()))
+    lines = [
+        f"Not read from the EHR: {what}. The items these would give are unknown, not absent.",
+        "",
+        consequence,
+    ]
+    titles = {UNREAD_WARNING: "Patient data not read from the EHR"}
+    summary = "FBSS pathway: patient data could not be read from the EHR"
+    return new_card(summary, "warning", UNREAD_WARNING, titles, lines)
 
 
 def _read(prefetch: dict[str, Any], patient_id: str, assessed: date) -> Any:

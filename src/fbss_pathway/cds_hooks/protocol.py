@@ -11,18 +11,29 @@ as soon as the head is whole, or while it is still arriving once more than
 :data:`MAX_HEAD` bytes have been read since it began (whole reads of the
 socket are counted, so an endless head is cut off within one read past the
 bound; a body that follows a head is never counted).
+
+It bounds time as well: uvicorn waits for a request head without end on a new
+connection, and on a kept-alive one once a single byte has arrived (its
+keep-alive timeout counts only silence after an answer), so that silent or
+slow connections held every connection the service allows (then 503 for every
+other caller). Here a connection is closed when the head of its next request
+is not whole :data:`HEAD_TIMEOUT` seconds after the connection opened or its
+last answer was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["MAX_HEAD", "SERVER_OPTIONS", "BoundedHttpToolsProtocol"]
+__all__ = ["HEAD_TIMEOUT", "MAX_HEAD", "SERVER_OPTIONS", "BoundedHttpToolsProtocol"]
 
 #: The largest request head read, in bytes (request line and headers).
 MAX_HEAD = 16 * 1024
+#: Seconds from a connection's opening, or its last answer, to its next request's whole head.
+HEAD_TIMEOUT = 5.0
 
 
 class HeadTooLargeError(Exception):
@@ -30,12 +41,47 @@ class HeadTooLargeError(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing a request head past :data:`MAX_HEAD` bytes."""
+    """uvicorn's httptools protocol, bounding a request head in size and in time.
+
+    At most :data:`MAX_HEAD` bytes, whole within :data:`HEAD_TIMEOUT` seconds.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False  # between the first byte of a request and the end of its head
         self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """A new connection: its first request's head must be whole in time."""
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone: nothing more to wait for."""
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        """An answer was sent: a kept-alive connection waits for its next head in time."""
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # idle, kept alive (nothing pipelined)
+            self._await_head()
+
+    def _await_head(self) -> None:
+        self._head_arrived()
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_late)
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_late(self) -> None:
+        """No whole head in time: the connection is closed (silent, or a head too slow)."""
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         """A request begins: its head is counted from here."""
@@ -45,6 +91,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """The head is whole: refused past the bound; what follows is the body."""
         self._in_head = False
+        self._head_arrived()
         size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
         if size > MAX_HEAD:  # the parser stops; uvicorn answers 400 and closes
             raise HeadTooLargeError(f"request head larger than {MAX_HEAD} bytes")
@@ -61,8 +108,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 #: How uvicorn runs the service (``fbss-pathway serve``, and the tests' servers): this
-#: protocol; no access log (the service logs its own events, without patient data);
-#: idle keep-alive connections closed after 5 s; at most 100 connections (more get 503).
+#: protocol (a request head within 16 KB and :data:`HEAD_TIMEOUT` seconds); no access
+#: log (the service logs its own events, without patient data); idle keep-alive
+#: connections closed after 5 s; at most 100 connections (more get 503).
 SERVER_OPTIONS: dict[str, Any] = {
     "http": BoundedHttpToolsProtocol,
     "access_log": False,

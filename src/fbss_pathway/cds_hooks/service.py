@@ -8,10 +8,11 @@ means the client has no such data. Keys the service did not name are read too.
 The prefetch is read with the FHIR reader's safety rules for ``context.patientId``
 (resources about another patient are ignored), as of today or the date
 ``create_app(today=...)`` gives; a patient outside the pathway gets
-``200 {"cards": []}``, and conflicting entries become warning cards.
+``200 {"cards": []}`` (unless a search that could not be read may change that:
+then the ``FHIR-UNREAD`` card), and conflicting entries become warning cards.
 
 Malformed requests get 400 with a FHIR OperationOutcome naming the problem; the
-log records request ids, outcomes and timings, never patient data.
+log records request ids, outcomes and timings, never patient data or tokens.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from .prefetch import (
 from .replay import SharedReplays
 
 __all__ = [
+    "MAX_FEEDBACK_ITEMS",
     "ORDER_SIGN_ID",
     "PREFETCH",
     "SERVE_SETTINGS",
@@ -66,6 +68,8 @@ __all__ = [
 ]
 
 _FEEDBACK_OUTCOMES = {"accepted", "overridden"}
+#: The most feedback items one call may carry (each is a log line).
+MAX_FEEDBACK_ITEMS = 100
 #: Calls whose body is at most this many bytes are read and evaluated on the event
 #: loop (an example chart of 12 KB takes about 1.3 ms); larger ones in worker threads.
 INLINE_MAX_BODY = 64 * 1024
@@ -109,9 +113,12 @@ def create_app(
         try:
             request.state.client = None
             if authenticator is not None:
-                request.state.client = await run_in_threadpool(
+                client = await run_in_threadpool(
                     authenticator.verify, request.headers.get("authorization"), request.url.path
                 )
+                request.state.client = client
+                # The issuer is a configured client's name; never the token or its claims.
+                _event("authenticated", issuer=client.issuer, endpoint=_endpoint(request))
             return await answer(request)
         except AuthError as error:
             _event("refused", status=401, reason=error.reason)
@@ -150,6 +157,7 @@ def create_app(
                     "prefetch": PREFETCH,
                 },
             ]
+            _event("discovery", status=200, services=len(services))
             return json_response({"services": services})
 
         return await guarded(request, answer)
@@ -225,6 +233,10 @@ def create_app(
             items = body.get("feedback")
             if not isinstance(items, list) or not items:
                 raise RefusedCallError(400, "invalid", "feedback must be a non-empty array")
+            if len(items) > MAX_FEEDBACK_ITEMS:
+                raise RefusedCallError(
+                    400, "too-costly", f"feedback holds at most {MAX_FEEDBACK_ITEMS} items a call"
+                )
             for number, item in enumerate(items):
                 if (
                     not isinstance(item, dict)
@@ -316,6 +328,14 @@ async def _service_call(request: Request, max_body: int) -> dict[str, Any]:
     if request.path_params["service_id"] not in HOOKS:
         raise RefusedCallError(404, "not-found", "no such CDS service")
     return await read_call(request, max_body)
+
+
+def _endpoint(request: Request) -> str:
+    """Which endpoint a call is to, in a word (never the path as sent)."""
+    path = request.url.path.rstrip("/")
+    if path == "/cds-services":
+        return "discovery"
+    return "feedback" if path.endswith("/feedback") else "hook"
 
 
 def _override_reason(reason: Any) -> str | None:
