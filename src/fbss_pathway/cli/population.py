@@ -46,6 +46,27 @@ def add_population_commands(
         default=1000,
         help="the most patients one partition should hold (default: 1000)",
     )
+    screen_cmd.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="refuse an export file larger than this, decompressed (default: 64 GiB)",
+    )
+    screen_cmd.add_argument(
+        "--max-file-lines",
+        type=int,
+        default=None,
+        metavar="LINES",
+        help="refuse an export file of more lines, blank ones included (default: 200 million)",
+    )
+    screen_cmd.add_argument(
+        "--max-gzip-ratio",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse a .gz file that decompresses to more than N times its size (default: 100)",
+    )
     screen_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     screen_cmd.add_argument(
         "--rules", metavar="DIR", help="rule directory (default: the packaged rules)"
@@ -107,6 +128,9 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
         raise InputError("--workers must be at least 1")
     if args.partition_patients < 1:
         raise InputError("--partition-patients must be at least 1")
+    for option in ("max_file_bytes", "max_file_lines", "max_gzip_ratio"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            raise InputError(f"--{option.replace('_', '-')} must be at least 1")
     summary = screen_export(
         Path(args.export),
         Path(args.output),
@@ -116,6 +140,9 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
         partition_patients=args.partition_patients,
         ruleset=ruleset,
         progress=False if args.no_progress else None,
+        max_file_bytes=args.max_file_bytes,
+        max_file_lines=args.max_file_lines,
+        max_gzip_ratio=args.max_gzip_ratio,
     )
     print("\n".join(summary.lines_for_people()))
     print(f"rows in {Path(args.output) / 'patients'}; summary.json and measure-report.json beside")

@@ -3,10 +3,12 @@
 One task per file streams its lines and appends each to its patient's
 partition (a stable hash of the patient id), as a shard file of its own, so
 that tasks never write the same file and memory stays bounded by a buffer.
-Resources with no patient (a Medication, an Organization) are not partitioned:
-Medication resources go to a shared file every partition reads (medication
-requests refer to them); the others are counted by type. A line that is not a
-JSON resource is counted with its line number, never its content.
+Resources with no patient (a Medication, an Organization) are not partitioned
+by patient: Medication resources (medication requests and statements refer to
+them) go to shards of their own by a hash of their id (``mNNNNN``), from which
+a partition later reads only the medicines its patients refer to; the others
+are counted by type. A line that is not a JSON resource is counted with its
+line number, never its content. Files are read within :class:`FileLimits`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..json_text import parse_json
-from .export import ExportFile, patient_of, read_lines
+from .export import ExportFile, FileLimits, patient_of, read_lines
 
-__all__ = ["SHARED_TYPES", "FileSplit", "count_patients", "partition_of", "split_file"]
+__all__ = [
+    "SHARED_TYPES",
+    "FileSplit",
+    "count_patients",
+    "medication_shard",
+    "partition_of",
+    "split_file",
+]
 
 #: Resource types without a patient that partitions need: read by every partition.
 SHARED_TYPES = frozenset({"Medication"})
@@ -49,21 +58,34 @@ def partition_of(patient_id: str, partitions: int) -> int:
     return zlib.crc32(patient_id.encode("utf-8")) % partitions
 
 
-def count_patients(file: ExportFile) -> int:
+def medication_shard(medication_id: str, partitions: int) -> str:
+    """The work folder holding a shared Medication resource, by a hash of its id."""
+    return f"m{partition_of(medication_id, partitions):05d}"
+
+
+def count_patients(file: ExportFile, limits: FileLimits | None = None) -> int:
     """Patient resources in a file (lines; the split checks each one)."""
-    return sum(1 for _ in read_lines(file.path))
+    return sum(1 for _ in read_lines(file.path, limits))
 
 
-def split_file(file: ExportFile, index: int, workdir: Path, partitions: int) -> FileSplit:
-    """Append each line of ``file`` to its patient's partition under ``workdir``."""
+def split_file(
+    file: ExportFile,
+    index: int,
+    workdir: Path,
+    partitions: int,
+    limits: FileLimits | None = None,
+) -> FileSplit:
+    """Append each line of ``file`` to its patient's partition under ``workdir``.
+
+    Memory is bounded by a buffer, whatever the file holds (Medication resources too).
+    """
     found = FileSplit(file.path.name)
     # A task Dask runs again (its worker died) starts over: no line is appended twice.
     for stale in workdir.glob(f"*/f{index:05d}.ndjson"):
         stale.unlink()
-    buffers: dict[int, list[bytes]] = {}
+    buffers: dict[str, list[bytes]] = {}
     buffered = 0
-    shared: list[bytes] = []
-    for number, line in read_lines(file.path):
+    for number, line in read_lines(file.path, limits):
         found.lines += 1
         parsed = _resource(line)
         if parsed is None:
@@ -75,22 +97,23 @@ def split_file(file: ExportFile, index: int, workdir: Path, partitions: int) -> 
         found.resources[kind] += 1
         text = line if line.endswith(b"\n") else line + b"\n"
         if kind in SHARED_TYPES:
-            shared.append(text)
             found.shared += 1
-            continue
-        patient = patient_of(parsed)
-        if patient is None:
-            found.without_patient[kind] += 1
-            continue
-        buffers.setdefault(partition_of(patient, partitions), []).append(text)
+            own = parsed.get("id")
+            if not isinstance(own, str) or not own:
+                continue  # nothing can refer to it
+            folder = medication_shard(own, partitions)
+        else:
+            patient = patient_of(parsed)
+            if patient is None:
+                found.without_patient[kind] += 1
+                continue
+            folder = f"p{partition_of(patient, partitions):05d}"
+        buffers.setdefault(folder, []).append(text)
         buffered += len(text)
         if buffered >= _BUFFER_BYTES:
             _flush(buffers, workdir, index)
             buffered = 0
     _flush(buffers, workdir, index)
-    if shared:
-        (workdir / "shared").mkdir(parents=True, exist_ok=True)
-        (workdir / "shared" / f"f{index:05d}.ndjson").write_bytes(b"".join(shared))
     found.peak_rss_mb = peak_rss_mb()
     return found
 
@@ -112,10 +135,10 @@ def _resource(line: bytes) -> dict[str, object] | None:
     return parsed
 
 
-def _flush(buffers: dict[int, list[bytes]], workdir: Path, index: int) -> None:
-    for partition, lines in buffers.items():
-        folder = workdir / f"p{partition:05d}"
+def _flush(buffers: dict[str, list[bytes]], workdir: Path, index: int) -> None:
+    for name, lines in buffers.items():
+        folder = workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / f"f{index:05d}.ndjson").open("ab") as shard:
-            shard.write(b"".join(lines))
+            shard.writelines(lines)
     buffers.clear()

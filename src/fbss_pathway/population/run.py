@@ -11,15 +11,24 @@ and refuse to run if its files changed.
 The export, the output and the work directory must be on a file system every
 worker sees (a local disk for a local cluster; a shared one for a cluster of
 machines), as they are for a Bulk Data export staged for analysis.
+
+A screen marks its output directory as its own (:data:`MARKER`, a file it
+holds locked while it runs) and only ever replaces what it wrote there: the
+Parquet parts, the work folder, ``summary.json`` and ``measure-report.json``.
+``summary.json`` is removed first and written last, so a screen that did not
+finish has none, and :func:`.worklist.worklist` refuses it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import math
 import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -30,16 +39,23 @@ from typing import Any
 
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
-from .export import ExportError, export_files, export_time
+from .export import ExportError, FileLimits, export_files, export_time
 from .partition import count_patients, split_file
 from .screening import screen_partition
 from .summary import ScreenSummary, summarise
 
-__all__ = ["PATIENTS_DIR", "screen_export"]
+__all__ = ["MARKER", "PATIENTS_DIR", "SUMMARY", "WORK_DIR", "clean_interrupted", "screen_export"]
 
 #: The Parquet parts, inside the output directory.
 PATIENTS_DIR = "patients"
-_WORK_DIR = ".work"
+#: The raw partitions of the export while a screen runs (removed when it ends).
+WORK_DIR = ".work"
+#: Written last: a screen's output without it did not finish.
+SUMMARY = "summary.json"
+_MEASURE_REPORT = "measure-report.json"
+#: The file that marks a directory as a screen's output; locked while a screen runs.
+MARKER = ".fbss-pathway-screen"
+_MARKER_TEXT = b"fbss-pathway screen output: only what a screen wrote here is replaced\n"
 
 
 def screen_export(
@@ -52,14 +68,18 @@ def screen_export(
     partition_patients: int = 1000,
     ruleset: RuleSet | None = None,
     progress: bool | None = None,
+    max_file_bytes: int | None = None,
+    max_file_lines: int | None = None,
+    max_gzip_ratio: int | None = None,
 ) -> ScreenSummary:
     """Screen every patient of a FHIR Bulk Data export; one Parquet row per patient.
 
     Args:
         export: The export directory (a manifest, or ``<ResourceType>.ndjson`` files).
         output: Created if missing: ``patients/part-*.parquet``, ``summary.json``,
-            ``measure-report.json``. It must be empty or an earlier screen's
-            output, which is replaced.
+            ``measure-report.json`` (and the marker ``.fbss-pathway-screen``). It
+            must be empty or an earlier screen's output (with its marker), of
+            which only what the screen wrote is replaced.
         workers: Worker processes of a local cluster (default: the cores).
         scheduler: Address of a running Dask scheduler (``tcp://host:port``)
             instead of a local cluster.
@@ -69,9 +89,16 @@ def screen_export(
         ruleset: From :func:`load_ruleset`; the packaged rules by default. Its
             directory must be readable by every worker.
         progress: A Dask progress bar on stderr (default: when it is a terminal).
+        max_file_bytes: The most bytes read from one export file, after
+            decompression (default :data:`.export.MAX_FILE_BYTES`, 64 GiB).
+        max_file_lines: The most lines in one export file, blank ones included
+            (default :data:`.export.MAX_FILE_LINES`, 200 million).
+        max_gzip_ratio: The most bytes a gzip file may decompress to per
+            compressed byte (default :data:`.export.MAX_GZIP_RATIO`, 100).
 
     Raises:
-        ExportError: the export cannot be read (names the file).
+        ExportError: the export cannot be read (names the file), a file is past
+            a limit, or the output cannot be used or written.
         FbssPathwayError: a worker failed or the rule files changed.
         ValueError: an argument is out of range.
     """
@@ -81,24 +108,53 @@ def screen_export(
         raise ValueError("workers must be at least 1")
     if workers is not None and scheduler is not None:
         raise ValueError("give workers (a local cluster) or scheduler (an existing one), not both")
+    defaults = FileLimits()
+    limits = FileLimits(
+        max_bytes=defaults.max_bytes if max_file_bytes is None else max_file_bytes,
+        max_lines=defaults.max_lines if max_file_lines is None else max_file_lines,
+        max_gzip_ratio=defaults.max_gzip_ratio if max_gzip_ratio is None else max_gzip_ratio,
+    )
     source, target = Path(export).resolve(), Path(output).resolve()
     files = export_files(source)
     day = assessment_date or export_time(source) or date.today()
     ruleset = default_ruleset() if ruleset is None else ruleset
+    with _own_output(target) as (parts_dir, work):
+        return _screen(
+            files,
+            parts_dir,
+            work,
+            target,
+            day,
+            ruleset,
+            limits,
+            workers,
+            scheduler,
+            partition_patients,
+            progress,
+        )
+
+
+def _screen(
+    files: list[Any],
+    parts_dir: Path,
+    work: Path,
+    target: Path,
+    day: date,
+    ruleset: RuleSet,
+    limits: FileLimits,
+    workers: int | None,
+    scheduler: str | None,
+    partition_patients: int,
+    progress: bool | None,
+) -> ScreenSummary:
     rules = (str(ruleset.path), ruleset.version)
-    parts_dir, work = target / PATIENTS_DIR, target / _WORK_DIR
-    if target.exists() and any(target.iterdir()) and not (target / "summary.json").exists():
-        raise ExportError(f"{target} is neither empty nor an earlier screen's output: not used")
-    for old in (parts_dir, work):
-        shutil.rmtree(old, ignore_errors=True)
-    parts_dir.mkdir(parents=True)
-    work.mkdir()
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
     try:
         with _client(workers, scheduler) as client:
             patient_files = [f for f in files if f.resource_type == "Patient"]
-            patients = sum(client.gather(client.map(count_patients, patient_files)))
+            counting = client.map(count_patients, patient_files, limits=limits, pure=False)
+            patients = sum(client.gather(counting))
             partitions = max(1, math.ceil(2 * patients / partition_patients))
             splitting = client.map(
                 split_file,
@@ -106,6 +162,7 @@ def screen_export(
                 range(len(files)),
                 workdir=work,
                 partitions=partitions,
+                limits=limits,
                 pure=False,
             )
             _progress(splitting, show)
@@ -117,6 +174,7 @@ def screen_export(
                 output=parts_dir,
                 rules=rules,
                 assessment_date=day,
+                partitions=partitions,
                 pure=False,
             )
             _progress(screening, show)
@@ -131,9 +189,94 @@ def screen_export(
     summary = summarise(splits, parts, ruleset_version=ruleset.version, assessment_date=day)
     summary.seconds = time.perf_counter() - started
     summary.workers = worker_count
-    _write_json(target / "summary.json", summary.as_json())
-    _write_json(target / "measure-report.json", summary.measure_report())
+    _write_json(target / _MEASURE_REPORT, summary.measure_report())
+    _write_json(target / SUMMARY, summary.as_json())  # last: the screen is complete
     return summary
+
+
+@contextmanager
+def _own_output(target: Path) -> Iterator[tuple[Path, Path]]:
+    """The output made ready, marked as a screen's and locked; yields (parts, work folder).
+
+    Refuses a directory that holds anything but a screen's output (its marker),
+    and one that a running screen holds. Removes the summary first, then what
+    an earlier screen wrote (nothing else).
+    """
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        present = [path.name for path in target.iterdir()]
+    except OSError as error:
+        raise ExportError(f"cannot use {_short(target)} as the output: {error.strerror}") from None
+    marker = target / MARKER
+    if present and MARKER not in present:
+        raise ExportError(
+            f"{target} is neither empty nor an earlier screen's output (no {MARKER}): not used"
+        )
+    try:
+        held = os.open(marker, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise ExportError(f"cannot write {marker}: {error.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(held).st_mode):
+            raise ExportError(f"{marker} is not a regular file: not used")
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportError(f"another screen is writing to {target}: not used") from None
+        parts_dir, work = target / PATIENTS_DIR, target / WORK_DIR
+        try:
+            os.ftruncate(held, 0)
+            os.write(held, _MARKER_TEXT)
+            for name in (SUMMARY, _MEASURE_REPORT):  # first: an unfinished screen has none
+                (target / name).unlink(missing_ok=True)
+            for folder in (parts_dir, work):
+                _remove(folder)
+            parts_dir.mkdir()
+            work.mkdir()
+        except OSError as error:
+            raise ExportError(f"cannot write the output {target}: {error.strerror}") from None
+        yield parts_dir, work
+    finally:
+        os.close(held)  # the lock goes with it
+
+
+def clean_interrupted(output: Path) -> bool | None:
+    """Remove the raw work folder of a screen that was stopped; whether one ran there.
+
+    None: no screen's output. True: a screen is running there now (its marker
+    is locked), nothing is touched. False: no screen is running; the work
+    folder (the export's raw lines, patient data) is removed if one was left.
+    """
+    marker = output / MARKER
+    try:
+        held = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(held).st_mode):
+            return None
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        with contextlib.suppress(OSError):
+            _remove(output / WORK_DIR)
+        return False
+    finally:
+        os.close(held)
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder a screen wrote (a link in its place is removed, never followed)."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else text[:60] + "..." + text[-40:]
 
 
 @contextmanager
@@ -169,4 +312,7 @@ def _cores() -> int:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror}") from None

@@ -27,7 +27,7 @@ from ..recommendation import Recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..vocabulary import Stage
 from .export import patient_of
-from .partition import peak_rss_mb
+from .partition import medication_shard, peak_rss_mb
 from .rows import write_rows
 
 __all__ = ["PartitionResult", "screen_partition"]
@@ -49,8 +49,6 @@ class PartitionResult:
 
 #: The rule set of this worker process, by version: loaded once, then reused.
 _RULESETS: dict[str, RuleSet] = {}
-#: Shared resources (Medication) of this worker process, by work directory.
-_SHARED: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 def screen_partition(
@@ -59,10 +57,16 @@ def screen_partition(
     output: Path,
     rules: tuple[str, str],
     assessment_date: date,
+    *,
+    partitions: int,
 ) -> PartitionResult:
-    """Screen the patients of one partition; write ``output/part-NNNNN.parquet``."""
+    """Screen the patients of one partition; write ``output/part-NNNNN.parquet``.
+
+    ``partitions`` is the number of partitions of the screen: it says where the
+    shared Medication resources are (:func:`.partition.medication_shard`), of
+    which only those the partition's resources refer to are read into memory.
+    """
     ruleset = _ruleset(*rules)
-    medications = _shared(workdir)
     groups: dict[str, list[dict[str, Any]]] = {}
     folder = workdir / f"p{partition:05d}"
     for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
@@ -70,6 +74,7 @@ def screen_partition(
             for line in lines:
                 resource = parse_json(line)
                 groups.setdefault(patient_of(resource) or "", []).append(resource)
+    medications = _medications(workdir, groups, partitions)
     result = PartitionResult(partition)
     rows = []
     for patient_id in sorted(groups):
@@ -152,13 +157,38 @@ def _medications_of(
     resources: list[dict[str, Any]], medications: dict[str, dict[str, Any]]
 ) -> list[str]:
     """Ids of the shared Medication resources the patient's resources refer to."""
-    found = []
+    return [medication for medication in _referred(resources) if medication in medications]
+
+
+def _referred(resources: list[dict[str, Any]]) -> list[str]:
+    """Ids of the Medication resources that resources refer to, each once, in order."""
+    found: list[str] = []
     for resource in resources:
         holder = resource.get("medicationReference")
         reference = holder.get("reference") if isinstance(holder, dict) else None
         medication = referenced_id(reference, "Medication") if isinstance(reference, str) else None
-        if medication in medications and medication not in found:
+        if medication is not None and medication not in found:
             found.append(medication)
+    return found
+
+
+def _medications(
+    workdir: Path, groups: dict[str, list[dict[str, Any]]], partitions: int
+) -> dict[str, dict[str, Any]]:
+    """The shared Medication resources the partition refers to, and no others.
+
+    Read from the shards their ids hash to, a line at a time: memory holds the
+    partition's own medicines, however many the export has.
+    """
+    wanted = {medication for resources in groups.values() for medication in _referred(resources)}
+    found: dict[str, dict[str, Any]] = {}
+    for name in sorted({medication_shard(medication, partitions) for medication in wanted}):
+        for shard in sorted((workdir / name).glob("*.ndjson")):
+            with shard.open("rb") as lines:
+                for line in lines:
+                    medication = parse_json(line)
+                    if medication.get("id") in wanted:
+                        found[medication["id"]] = medication  # the last of an id, as read
     return found
 
 
@@ -169,19 +199,3 @@ def _ruleset(path: str, version: str) -> RuleSet:
             raise FbssPathwayError("the rule files changed while the screen was running")
         _RULESETS[version] = loaded
     return _RULESETS[version]
-
-
-def _shared(workdir: Path) -> dict[str, dict[str, Any]]:
-    key = str(workdir)
-    if key not in _SHARED:
-        _SHARED.clear()  # one screen at a time per worker: keep only the current one
-        found: dict[str, dict[str, Any]] = {}
-        folder = workdir / "shared"
-        for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
-            with shard.open("rb") as lines:
-                for line in lines:
-                    medication = parse_json(line)
-                    if isinstance(medication.get("id"), str):
-                        found[medication["id"]] = medication
-        _SHARED[key] = found
-    return _SHARED[key]

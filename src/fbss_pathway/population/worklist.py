@@ -15,7 +15,7 @@ from pathlib import Path
 from ..vocabulary import ActionCode, Option, Stage, Verdict
 from .export import ExportError
 from .rows import OUTCOMES, read_rows
-from .run import PATIENTS_DIR
+from .run import PATIENTS_DIR, SUMMARY, clean_interrupted
 
 __all__ = ["WorklistEntry", "worklist"]
 
@@ -55,7 +55,9 @@ def worklist(
             (``{"spinal_cord_stimulation": "blocked"}``); every pair must hold.
 
     Raises:
-        ExportError: ``output`` holds no screen.
+        ExportError: ``output`` holds no screen, or one that did not finish (no
+            ``summary.json``: stopped, or still running). The raw work folder a
+            stopped screen left behind (the export's lines) is removed then.
         ValueError: an unknown stage, action, outcome, option or verdict.
     """
     wanted_verdicts = {
@@ -66,6 +68,15 @@ def worklist(
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
     parts = Path(output) / PATIENTS_DIR
+    if not Path(output).is_dir():
+        raise ExportError(f"{output} holds no screen (not a directory)")
+    if not (Path(output) / SUMMARY).is_file():
+        running = clean_interrupted(Path(output))
+        if running:
+            raise ExportError(f"the screen in {output} is still running: wait for it to finish")
+        if running is not None or parts.is_dir():
+            raise ExportError(f"the screen in {output} did not finish (no {SUMMARY}): run it again")
+        raise ExportError(f"{output} holds no screen (no {SUMMARY})")
     if not parts.is_dir():
         raise ExportError(f"{output} holds no screen (no {PATIENTS_DIR}/ folder)")
     for row in read_rows(parts):
