@@ -334,11 +334,11 @@ def test_a_failed_screen_leaves_no_summary_of_an_earlier_one(cluster: str, tmp_p
 
 
 def test_the_command_line_takes_the_limits_and_says_which_file_passed_one(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cluster: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     export = _export(tmp_path / "export", 3)
     out = str(tmp_path / "out")
-    args = ["screen", str(export), "-o", out, "--workers", "1", "--no-progress"]
+    args = ["screen", str(export), "-o", out, "--scheduler", cluster, "--no-progress"]
     code, _, err = _run(capsys, *args, "--max-file-lines", "2")
     assert code == 1
     assert err.startswith("error: ")

@@ -65,7 +65,7 @@ def add_population_commands(
         type=int,
         default=None,
         metavar="N",
-        help="refuse a .gz file that decompresses to more than N times its size (default: 100)",
+        help="refuse a .gz file that decompresses to more than N times its size (default: 200)",
     )
     screen_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     screen_cmd.add_argument(

@@ -94,7 +94,7 @@ def screen_export(
         max_file_lines: The most lines in one export file, blank ones included
             (default :data:`.export.MAX_FILE_LINES`, 200 million).
         max_gzip_ratio: The most bytes a gzip file may decompress to per
-            compressed byte (default :data:`.export.MAX_GZIP_RATIO`, 100).
+            compressed byte (default :data:`.export.MAX_GZIP_RATIO`, 200).
 
     Raises:
         ExportError: the export cannot be read (names the file), a file is past
