@@ -563,6 +563,15 @@ def test_key_set_fetches_follow_no_redirects() -> None:
         assert elsewhere.hits == []
 
 
+def test_a_key_set_nested_too_deeply_is_a_refusal_not_a_500() -> None:
+    with _Scripted({}, _send(200, b"[" * 200_000)) as deep:
+        client = TrustedClient(ISSUER, jwks_url=f"{deep.base}/jwks")
+        with pytest.raises(AuthError, match="could not be fetched"):
+            Authenticator((client,), "https://svc").verify(
+                f"Bearer {_token('https://svc/cds-services')}", "/cds-services"
+            )
+
+
 def test_a_key_set_fetch_is_bounded_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth_module, "KEY_FETCH_SECONDS", 1.5)
     body = json.dumps({"keys": [_jwk(KEY, "k1")]}).encode()

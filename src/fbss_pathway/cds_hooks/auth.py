@@ -205,7 +205,10 @@ def _fetch(url: str) -> Any:
         raise OSError("the key server's answer is not HTTP") from None
     if len(body) > MAX_JWKS_BYTES:
         raise ValueError("the key set is too large")
-    return json.loads(body)
+    try:
+        return json.loads(body)
+    except RecursionError:  # nested too deeply to read
+        raise ValueError("the key set is not JSON") from None
 
 
 @dataclass(slots=True)

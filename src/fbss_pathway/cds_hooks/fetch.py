@@ -171,10 +171,10 @@ def _get(url: str, token: str | None, opener: Opener, budget: _Budget) -> dict[s
         if time.monotonic() >= budget.deadline:
             raise _UnreadableError(budget.spent()) from None
         raise _UnreadableError(f"the FHIR server did not answer within {seconds:g} s") from None
+    except (OSError, ValueError):  # no connection, TLS refused, closed without an answer
+        raise _UnreadableError("the FHIR server could not be reached") from None
     except http.client.HTTPException:
         raise _UnreadableError("the FHIR server's answer is not HTTP") from None
-    except (OSError, ValueError):
-        raise _UnreadableError("the FHIR server could not be reached") from None
     budget.bytes -= len(body)
     if budget.bytes < 0:
         raise _UnreadableError(f"the answers are larger than {MAX_FETCH_BYTES} bytes")
