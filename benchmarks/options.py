@@ -114,6 +114,7 @@ def _block(worker: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def main() -> int:
+    """Run both versions side by side and print the ratios against their targets."""
     now_src = str(Path(__file__).resolve().parents[1] / "src")
     with tempfile.TemporaryDirectory() as directory:
         before_src = unpack_version(BEFORE, directory)

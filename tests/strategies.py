@@ -207,7 +207,11 @@ def _consistent(data: dict[str, Any]) -> dict[str, Any]:
     """Item 9 is part of the PHQ-9 total: never above it."""
     mood = data["psychosocial"]
     if mood["phq9"] is not None and mood["phq9_item9"] is not None:
-        mood["phq9_item9"] = min(mood["phq9_item9"], mood["phq9"])
+        # item 9 is part of the total, and the other eight items add up to 24 at most
+        mood["phq9_item9"] = max(min(mood["phq9_item9"], mood["phq9"]), mood["phq9"] - 24)
+    flags = data["red_flags"]
+    if flags["suspected_infection"] is False and flags["infection_systemic_signs"] is True:
+        flags["infection_systemic_signs"] = None  # signs of an infection nobody suspects
     return data
 
 

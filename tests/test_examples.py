@@ -105,9 +105,9 @@ EXPECTED: dict[str, Expected] = {
         (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, BLOCKED, NOT_APPROPRIATE, APPROPRIATE),
         [
             A.MENTAL_HEALTH_REFERRAL,
+            A.ADDRESS_PSYCHOLOGICAL_CONCERNS,  # what unblocks SCS comes next (pathway.md 3.6)
             A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
             A.EXERCISE_THERAPY,
-            A.ADDRESS_PSYCHOLOGICAL_CONCERNS,
             *STANDING,
             A.PSYCHOSOCIAL_SUPPORT,
         ],

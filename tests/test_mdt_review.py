@@ -102,7 +102,7 @@ def test_a_correctable_lesion_gets_a_surgical_opinion_before_scs() -> None:
 
 
 def test_severe_depression_is_referred_and_item_9_prompts_a_suicide_risk_assessment() -> None:
-    severe = evaluate(patched({"psychosocial": {"phq9": 27, "phq9_item9": 2}}))
+    severe = evaluate(patched({"psychosocial": {"phq9": 26, "phq9_item9": 2}}))
     assert ActionCode.MENTAL_HEALTH_REFERRAL in _codes(severe)
     assert ActionCode.TREAT_DEPRESSION_ANXIETY not in _codes(severe)
     assert severe.action_codes()[0] is ActionCode.SUICIDE_RISK_ASSESSMENT

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fbss_pathway import (
+    Action,
     ActionCode,
     Option,
     PatientRecord,
@@ -319,28 +320,29 @@ def test_the_result_does_not_depend_on_the_order_of_lists(
 
 @given(records)
 def test_more_prior_operations_never_promise_more_from_another(record: PatientRecord) -> None:
+    """A figure, where the sources give one, never rises with more operations; none is invented.
+
+    The historical series gives figures after a second and a fourth operation only
+    (pathway.md 8): no expected benefit is shown for a third, or a fifth and later.
+    """
     assume(not clinical.red_flag(record))
     earliest = min(operation.date for operation in record.operations)
     extra = SpineOperation(date=earliest - timedelta(days=30), kind=OperationKind.OTHER)
     more = record.model_copy(update={"operations": [extra, *record.operations]})
 
-    def benefit(result: Recommendation) -> tuple[float, float] | None:
+    def caution(result: Recommendation) -> Action | None:
         found = [a for a in result.actions if a.code is ActionCode.REOPERATION_CAUTION]
-        if not found:
-            return None
-        (caution,) = found
-        assert caution.expected_benefit is not None
-        return caution.expected_benefit.low_percent, caution.expected_benefit.high_percent
+        return found[0] if found else None
 
-    before, after = benefit(evaluate(record)), benefit(evaluate(more))
+    before, after = caution(evaluate(record)), caution(evaluate(more))
     assert (before is None) is (after is None), "the caution depends on the question, not the count"
-    assume(before is not None)
-    assert before is not None
-    assert after is not None
-    low, high = before
-    more_low, more_high = after
-    assert more_low <= low
-    assert more_high <= high
+    for result, count in ((before, len(record.operations)), (after, len(more.operations))):
+        if result is not None and result.expected_benefit is not None:
+            assert count in (1, 3), "a figure for an operation the sources give none for"
+    if before is None or after is None:
+        return
+    if before.expected_benefit is not None and after.expected_benefit is not None:
+        assert after.expected_benefit.high_percent <= before.expected_benefit.low_percent
 
 
 @given(st.one_of(records, ladder_records))

@@ -139,3 +139,26 @@ def test_the_json_schema_is_exportable_and_describes_the_record() -> None:
 def test_a_record_round_trips_through_json() -> None:
     record = PatientRecord.model_validate(base_record())
     assert PatientRecord.model_validate_json(record.model_dump_json()) == record
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"psychosocial": {"phq9": 27, "phq9_item9": 0}}, "phq9_item9"),
+        ({"psychosocial": {"phq9": 26, "phq9_item9": 1}}, "phq9_item9"),
+        (
+            {"red_flags": {"suspected_infection": False, "infection_systemic_signs": True}},
+            "infection_systemic_signs",
+        ),
+    ],
+)
+def test_contradictory_mood_and_infection_items_are_refused_naming_the_field(
+    patch: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError, match=field) as caught:
+        PatientRecord.model_validate(patched(patch))
+    assert "27" not in str(caught.value).split("\n", 1)[1]  # no patient value echoed
+
+
+def test_a_total_over_24_with_item_9_that_adds_up_is_accepted() -> None:
+    PatientRecord.model_validate(patched({"psychosocial": {"phq9": 27, "phq9_item9": 3}}))

@@ -160,6 +160,15 @@ class RedFlags(_Model):
         "Date of the red-flag screen these answers come from; the assessment date when absent."
     )
 
+    @model_validator(mode="after")
+    def _systemic_signs_with_an_infection(self) -> Self:
+        if self.suspected_infection is False and self.infection_systemic_signs is True:
+            raise ValueError(
+                "infection_systemic_signs is yes but suspected_infection is no: "
+                "record the suspected infection"
+            )
+        return self
+
 
 class TreatmentKind(StrEnum):
     """Kind of treatment tried."""
@@ -274,8 +283,13 @@ class Psychosocial(_Model):
 
     @model_validator(mode="after")
     def _item9_within_total(self) -> Self:
-        if self.phq9 is not None and self.phq9_item9 is not None and self.phq9_item9 > self.phq9:
-            raise ValueError("phq9_item9 is larger than the PHQ-9 total it is part of")
+        total, item9 = self.phq9, self.phq9_item9
+        if total is not None and item9 is not None:
+            if item9 > total:
+                raise ValueError("phq9_item9 is larger than the PHQ-9 total it is part of")
+            # The other eight items score 3 at most: a total over 24 includes item 9.
+            if item9 < total - 24:
+                raise ValueError("phq9_item9 is too low for the PHQ-9 total (8 items x 3 = 24)")
         return self
 
 

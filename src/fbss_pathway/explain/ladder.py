@@ -6,7 +6,8 @@ spinal cord stimulation; the pain management programme beside specialist
 review) as its ways up, each with its verdict's criteria, so that a rung never
 says more than the verdicts do:
 
-* the stage's own rung is ``current``;
+* the stage's own rung is ``current``, and so is any rung with an option that
+  counts (options run in parallel: a working implant and new facet pain);
 * below it, a rung is ``passed`` only when a step of it was taken (a block, a
   radiofrequency, an adequate conservative trial), else ``not_indicated``
   (conservative care: ``undecided``); never "passed" for a step not done;
@@ -71,7 +72,9 @@ def ladder(
         blocked_by: tuple[PathwayWarning, ...] = ()
         if flags:
             status, blocked_by = RungStatus.BLOCKED, tuple(flags)
-        elif rung is stage:
+        elif rung is stage or any(a.counts_for_stage for a in shown):
+            # Options run in parallel (pathway.md 4): a rung whose option counts is where
+            # the patient also stands, below the stage too (a working implant, new facet pain).
             status = RungStatus.CURRENT
         elif rung.rank < stage.rank:
             status = _below(rung, facts, derived)

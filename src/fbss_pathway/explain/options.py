@@ -38,6 +38,14 @@ __all__ = ["Appraised", "appraise", "candidate_fact", "options_exhausted", "stag
 #: (a step on record, or the option's entry criteria known to be met).
 _COUNT_IF_CANDIDATE = (Verdict.BLOCKED, Verdict.UNKNOWN)
 _COUNTS = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE)
+#: How the reasons of outranked rules are introduced: they hold once the deciding one
+#: no longer does (nothing a rule found is lost, and none reads as the verdict).
+_ONCE = {
+    Verdict.BLOCKED: "once no longer held: ",
+    Verdict.UNKNOWN: "once recorded: ",
+    Verdict.NOT_YET: "later: ",
+}
+_ONCE.update(dict.fromkeys(Verdict, "also: ") | _ONCE)
 
 
 def candidate_fact(option: Option) -> str:
@@ -56,7 +64,8 @@ class Appraised:
     appraisal: OptionAppraisal
     deciding: int | None  # the deciding rule's index
     listed_steps: tuple[ActionCode, ...]  # the steps listed among the actions
-    step_rule: int | None  # the rule whose step it is
+    step_rule: int | None  # the rule whose step leads
+    step_rules: tuple[int, ...] = ()  # for each listed step, the rule that names it
 
 
 def appraise(
@@ -176,22 +185,22 @@ def _appraised(
     verdict = _verdict(rule)
     steps: tuple[ActionCode, ...] = rule.steps
     step_rule: int | None = deciding
+    naming = dict.fromkeys(steps, deciding)
     held = verdict in _COUNT_IF_CANDIDATE
     if held:
-        # Held by a gate, a deferral or missing work-up, or undecided: every ungated
-        # next step of the rules that hold or would open it is still listed (3.3, 7.3).
-        ungated: list[ActionCode] = []
-        first: int | None = None
+        # Held by a gate, a deferral or missing work-up, or undecided: what unblocks it
+        # and every ungated next step of the rules that would open it are still listed
+        # (3.3, 7.3), each with the rule that names it.
+        ungated: dict[ActionCode, int] = {}
         for index in ranked:
-            other = rules[index]
-            if _verdict(other).precedence < Verdict.BLOCKED.precedence:
+            if _verdict(rules[index]).precedence < Verdict.BLOCKED.precedence:
                 continue
-            found = [code for code in other.steps if not code.interventional]
-            if found and first is None:
-                first = index
-            ungated += [code for code in found if code not in ungated]
+            for code in rules[index].steps:
+                if not code.interventional:
+                    ungated.setdefault(code, index)
         if ungated:
-            steps, step_rule = tuple(ungated), first
+            steps, naming = tuple(ungated), ungated
+            step_rule = next(iter(ungated.values()))
     if verdict.lists_step:
         listed = steps
     elif held:
@@ -205,7 +214,14 @@ def _appraised(
         or (verdict is Verdict.NOT_YET and rule.awaits_surgical_opinion and candidate)
     )
     criteria: tuple[LadderCriterion, ...] = rule_criteria(ruleset, deciding, facts, derived)
-    reasons = tuple(dict.fromkeys(shown(ruleset, i, facts).reason for i in ranked))
+    reasons = tuple(
+        dict.fromkeys(
+            shown(ruleset, i, facts).reason
+            if _verdict(rules[i]) is verdict
+            else f"{_ONCE[verdict]}{shown(ruleset, i, facts).reason}"
+            for i in ranked
+        )
+    )
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = OptionAppraisal.model_construct(
@@ -221,7 +237,7 @@ def _appraised(
         also_from=tuple(rules[i].id for i in ranked[1:]),
         counts_for_stage=counts,
     )
-    return Appraised(appraisal, deciding, listed, step_rule)
+    return Appraised(appraisal, deciding, listed, step_rule, tuple(naming[c] for c in listed))
 
 
 def stage_of(
@@ -286,6 +302,7 @@ def options_exhausted(appraised: Sequence[Appraised]) -> list[Appraised]:
                 item.deciding,
                 (ActionCode.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
                 item.step_rule,
+                () if item.step_rule is None else (item.step_rule,),
             )
         result.append(item)
     return result

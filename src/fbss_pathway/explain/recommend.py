@@ -166,12 +166,11 @@ def _actions(
         for code in a.listed_steps
     }
     for item in appraised:
-        if item.step_rule is None:
-            continue
-        shown = rule_shown(ruleset, item.step_rule, facts)
-        appraisal = item.appraisal
-        for code in item.listed_steps:
-            merged[code] = _step_action(ruleset, item.step_rule, code, shown, appraisal)
+        for code, index in zip(item.listed_steps, item.step_rules, strict=True):
+            if code.option is None and code in merged:
+                continue  # what unblocks a held option, recommended by its own rule already
+            shown = rule_shown(ruleset, index, facts)
+            merged[code] = _step_action(ruleset, index, code, shown, item.appraisal)
 
     def order(code: ActionCode) -> tuple[int, int]:
         if code.safety:

@@ -319,9 +319,11 @@ class Reader(ConditionReader):
                     f"unknown action {code!r}" + suggest(str(code), [a.value for a in ActionCode]),
                 )
                 continue
-            if verdict is not Verdict.NOT_YET and (
-                len(options) != 1 or found.option is not options[0]
-            ):
+            # An open verdict names its option's own step; a hold may name what unblocks
+            # it (an action of no option); not yet may name what must come first.
+            own = len(options) == 1 and found.option is options[0]
+            unblocking = verdict in (Verdict.BLOCKED, Verdict.UNKNOWN) and found.option is None
+            if verdict is not Verdict.NOT_YET and not (own or unblocking):
                 self.issue("step", f"{found} is not a step of the option this rule decides")
             steps.append(found)
         return tuple(options), verdict, tuple(steps)
