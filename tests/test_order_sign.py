@@ -97,7 +97,7 @@ def test_an_scs_trial_with_a_red_flag_is_warned_with_the_red_flag(service: Loopb
 def test_an_implant_while_scs_is_deferred_names_the_deferral(service: LoopbackServer) -> None:
     [card] = _sign(service, _example("06_"), _order(IMPLANT))
     assert "Spinal cord stimulation: blocked." in card["detail"]
-    assert "severe band" in card["detail"]  # the deferral's reason
+    assert "deferred until a psychological evaluation" in card["detail"]  # the deferral's reason
     assert "Not met" in card["detail"]
     assert "The pathway recommends instead:** Spinal cord stimulation: blocked" in card["detail"]
 

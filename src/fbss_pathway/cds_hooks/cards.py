@@ -202,8 +202,10 @@ def _mark(met: bool | None) -> str:
 def _values(inputs: Sequence[Any]) -> str:
     if not inputs:
         return ""
+    # the unrecorded ones first: they are what a clinician can act on
+    ordered = sorted(inputs, key=lambda i: i.value is not None)
     shown = ", ".join(
-        f"{fact_label(i.fact).lower()} {value_text(i.fact, i.value)}" for i in inputs[:3]
+        f"{fact_label(i.fact).lower()} {value_text(i.fact, i.value)}" for i in ordered[:3]
     )
     return f" (this patient: {_cell(shown)})"
 

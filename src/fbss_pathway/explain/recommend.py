@@ -279,8 +279,8 @@ def _missing(
     """
     present = {action.code for action in actions}
     unknown = _FACT_NAMES - facts.keys()
-    # A verdict rule could change its option only by outranking the present verdict
-    # (or where no rule decided it): precedence 99 stands for "none decided".
+    # A verdict rule could change its option only by outranking the present verdict, or
+    # by leading at the same verdict (another next step); precedence 99: none decided.
     standing = {
         a.appraisal.option: 99 if a.deciding is None else a.appraisal.verdict.precedence
         for a in appraised
@@ -294,7 +294,7 @@ def _missing(
     for option, ranked in _verdict_rules(ruleset):
         limit = standing[option]
         for precedence, index, reads in ranked:  # strongest claims first
-            if precedence >= limit:
+            if precedence > limit:  # equal: another rule of that verdict may lead instead
                 break
             if not (reads.isdisjoint(unknown) or index in fired):
                 candidates.append(index)

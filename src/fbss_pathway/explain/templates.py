@@ -17,7 +17,7 @@ from datetime import date
 
 from ..facts import FactValue, add_calendar_months
 from ..rules_engine.model import Parameter
-from ..rules_engine.templates import COMPUTED_DATES, PLACEHOLDER
+from ..rules_engine.templates import BANDS, COMPUTED_DATES, PLACEHOLDER
 from .words import value_text
 
 __all__ = ["render"]
@@ -28,6 +28,12 @@ def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in BANDS:
+            fact, bands = BANDS[name]
+            score = facts.get(fact)
+            if not isinstance(score, int | float) or isinstance(score, bool):
+                return "not scored"
+            return [band for lowest, band in bands if score >= lowest][-1]
         if name in COMPUTED_DATES:
             fact, months = COMPUTED_DATES[name]
             recorded = facts.get(fact)

@@ -27,7 +27,7 @@ from .limits import (
     number_problem,
 )
 from .model import BASIS_KINDS, BenefitRange, Parameter, Rule, Source
-from .templates import COMPUTED_DATES, PLACEHOLDER, UNIT_AFTER
+from .templates import BANDS, COMPUTED_DATES, PLACEHOLDER, UNIT_AFTER
 
 PARAMETERS_FILE = "parameters.toml"
 SOURCES_FILE = "sources.toml"
@@ -389,6 +389,8 @@ class Reader(ConditionReader):
     def template(self, text: str, key: str, parameters: Mapping[str, Parameter]) -> None:
         """Check a template's placeholders and braces."""
         for name in PLACEHOLDER.findall(text):
+            if name in BANDS:
+                continue
             if name in COMPUTED_DATES:
                 if COMPUTED_DATES[name][1] not in parameters:
                     self.issue(key, f"{{{name}}} needs the parameter {COMPUTED_DATES[name][1]}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["COMPUTED_DATES", "PLACEHOLDER", "UNIT_AFTER", "facts_in_template"]
+__all__ = ["BANDS", "COMPUTED_DATES", "PLACEHOLDER", "UNIT_AFTER", "facts_in_template"]
 
 #: A placeholder in a template.
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -27,6 +27,25 @@ COMPUTED_DATES: dict[str, tuple[str, str]] = {
 }
 
 
+#: A score's severity band by the instrument's own cut-offs (pathway.md 3.4: name the
+#: band by the score): placeholder -> (fact, ((lowest score, band), ...)). Kroenke 2001
+#: for the PHQ-9, Spitzer 2006 for the GAD-7; instrument definitions, not site choices.
+BANDS: dict[str, tuple[str, tuple[tuple[int, str], ...]]] = {
+    "phq9_band": (
+        "phq9",
+        ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately severe"), (20, "severe")),
+    ),
+    "gad7_band": ("gad7", ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe"))),
+}
+
+
 def facts_in_template(text: str) -> list[str]:
-    """The facts a reason or warning template quotes (a computed date quotes its fact)."""
-    return [COMPUTED_DATES.get(name, (name, ""))[0] for name in PLACEHOLDER.findall(text)]
+    """The facts a reason or warning template quotes (a computed word quotes its fact)."""
+    found = []
+    for name in PLACEHOLDER.findall(text):
+        if name in COMPUTED_DATES:
+            name = COMPUTED_DATES[name][0]
+        elif name in BANDS:
+            name = BANDS[name][0]
+        found.append(name)
+    return found
