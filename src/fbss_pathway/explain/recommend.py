@@ -92,11 +92,7 @@ def explain(
     kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
     actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
-        PathwayWarning(
-            rule_id=rules[i].id,
-            message=render(text, facts, ruleset.parameters),
-            key=rules[i].warning_key,
-        )
+        _warning(rules[i].id, render(text, facts, ruleset.parameters), rules[i].warning_key)
         for i in kept
         if (text := rules[i].warning) is not None
         and (not red_flags or rules[i].warning_key in URGENT_WARNINGS)
@@ -125,6 +121,12 @@ def explain(
         ladder=None if rungs is None else tuple(rungs),
         ruleset_version=ruleset.version,
     )
+
+
+@lru_cache(maxsize=4096)
+def _warning(rule_id: str, message: str, key: str | None) -> PathwayWarning:
+    """A warning; results are frozen, so the same warning is one object."""
+    return PathwayWarning(rule_id=rule_id, message=message, key=key)
 
 
 def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
@@ -191,17 +193,25 @@ def _actions(
 def _step_action(
     ruleset: RuleSet, index: int, code: ActionCode, shown: Shown, appraisal: OptionAppraisal
 ) -> Action:
-    """An option's next step as an action, with the verdict rule's reason and basis."""
-    return Action(
-        code=code,
-        rule_id=ruleset.rules[index].id,
-        reason=shown.reason,
-        inputs=shown.inputs,
-        sources=ruleset.rules[index].sources,
-        basis=ruleset.basis[index],
-        option=appraisal.option,
-        discuss_at_mdt=appraisal.verdict is Verdict.MAY_BE_APPROPRIATE,
-    )
+    """An option's next step as an action, with the verdict rule's reason and basis.
+
+    Kept on the rule's shown values (one object per rule and values), as merged actions are.
+    """
+    discuss = appraisal.verdict is Verdict.MAY_BE_APPROPRIATE
+    key = ("step", code, appraisal.option, discuss)
+    found = shown.actions.get(key)
+    if found is None:
+        found = shown.actions[key] = Action(
+            code=code,
+            rule_id=ruleset.rules[index].id,
+            reason=shown.reason,
+            inputs=shown.inputs,
+            sources=ruleset.rules[index].sources,
+            basis=ruleset.basis[index],
+            option=appraisal.option,
+            discuss_at_mdt=discuss,
+        )
+    return found
 
 
 def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
