@@ -308,9 +308,16 @@ def _missing(
                 break
             if not (reads.isdisjoint(unknown) or index in fired):
                 candidates.append(index)
+    chosen = tuple(sorted(set(candidates)))
+    # The same candidate rules with the same values of what they read leave the same
+    # items missing: one key for the whole answer (fewer look-ups than per rule).
+    whole = (ruleset.version, chosen, *map(facts.get, _union_order(ruleset, chosen)))
+    kept = _MISSING.get(whole)
+    if kept is not None:
+        return list(kept)
     order, rules, version = _read_order(ruleset), ruleset.rules, ruleset.version
     needed: dict[str, list[str]] = {}
-    for index in sorted(set(candidates)):
+    for index in chosen:
         # The facts it reads decide it (derived facts are functions of them): the same
         # values leave the same facts unknown, so the answer is kept per rule and values.
         key = (version, index, *map(facts.get, order[index]))
@@ -328,10 +335,30 @@ def _missing(
             _UNDECIDED[key] = found
         for fact in found:
             needed.setdefault(fact, []).append(rules[index].id)
-    return [
+    answer = tuple(
         _missing_input(fact, tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
-    ]
+    )
+    if len(_MISSING) >= _UNDECIDED_MAX:
+        _MISSING.clear()
+    _MISSING[whole] = answer
+    return list(answer)
+
+
+#: Whole answers of the missing information, per candidate rules and values. Bounded.
+_MISSING: dict[tuple[object, ...], tuple[MissingInput, ...]] = {}
+_UNION: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
+
+
+def _union_order(ruleset: RuleSet, chosen: tuple[int, ...]) -> tuple[str, ...]:
+    """The facts a group of rules reads (through derived facts), in a fixed order."""
+    key = (ruleset.version, chosen)
+    found = _UNION.get(key)
+    if found is None:
+        if len(_UNION) >= 10_000:
+            _UNION.clear()
+        found = _UNION[key] = tuple(sorted(set().union(*(ruleset.reads[i] for i in chosen))))
+    return found
 
 
 @lru_cache(maxsize=8192)
