@@ -1,21 +1,21 @@
 # The two commands of the README's quickstart: `make demo` and `make test`.
 # Each creates .venv from the pinned lock file on first use, so a fresh clone
-# needs nothing but CPython 3.11, 3.12 or 3.13 and the package registry.
+# needs nothing but CPython 3.11, 3.12, 3.13 or 3.14 and the package registry.
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3.14 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-population bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
 
-# durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 it is
+# durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 and 3.14 it is
 # built from source with that name mapped onto PyObject_CallObject (its build ignores
 # CFLAGS but honours CC), without the wheel cache, so that no unmapped build is reused.
 DURABLE_ON_313 := CC='$(or $(CC),cc) -DPyEval_CallObject(f,a)=PyObject_CallObject(f,a)'
 
 $(STAMP): pyproject.toml requirements/dev.lock
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 14) else "fbss-pathway needs CPython 3.11, 3.12 or 3.13; set PYTHON=...")'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 15) else "fbss-pathway is tested on CPython 3.11 to 3.14; set PYTHON=...")'
 	$(PYTHON) -m venv $(VENV)
 	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then \
 		$(DURABLE_ON_313) $(BIN)/python -m pip install --quiet --disable-pip-version-check \
@@ -59,12 +59,17 @@ unit: $(STAMP) $(FHIRSNAKE)/.installed browser
 	FBSS_SCREENSHOTS=build/screenshots $(BIN)/pytest
 
 # The standard build (an sdist, then a wheel from the sdist), installed in a fresh venv
-# and run from another directory: what a user of the package gets.
+# and run from another directory: what a user of the package gets (on 3.13 and later,
+# with durable_rules built first as the README says).
 PACKAGE := build/package-check
 package-check: $(STAMP)
 	rm -rf $(PACKAGE)
 	$(BIN)/python -m build --outdir $(PACKAGE)/dist . > /dev/null
 	$(PYTHON) -m venv $(PACKAGE)/venv
+	if $(PACKAGE)/venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then \
+		$(DURABLE_ON_313) $(PACKAGE)/venv/bin/python -m pip install --quiet --disable-pip-version-check \
+			--no-cache-dir --no-binary durable-rules durable-rules==2.0.28; \
+	fi
 	$(PACKAGE)/venv/bin/python -m pip install --quiet --disable-pip-version-check $(PACKAGE)/dist/*.whl
 	cd $$(mktemp -d) && $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway --version \
 		&& $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway demo > demo.txt \

@@ -61,8 +61,10 @@ def validate_record(data: Mapping[str, Any]) -> PatientRecord:
     """A mapping validated into a record; a value nested too deeply is a ValidationError too.
 
     pydantic builds some of its messages from the value's ``repr``, which for a
-    value nested about a thousand deep raises ``RecursionError``; that becomes a
-    ``ValidationError`` (naming no value), like every other invalid input.
+    value nested deeply enough raises ``RecursionError`` (a thousand deep on
+    CPython 3.11, further on 3.13 and 3.14, where shallower values get the
+    field's own error); that becomes a ``ValidationError`` (naming no value),
+    like every other invalid input.
     """
     try:
         return PatientRecord.model_validate(data)

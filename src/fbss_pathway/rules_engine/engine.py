@@ -41,7 +41,7 @@ except ImportError as error:  # pragma: no cover - depends on how durable_rules 
     if "PyEval_CallObject" not in str(error):
         raise
     raise ImportError(
-        "durable_rules 2.0.28 was built without the fix CPython 3.13 needs (its C module "
+        "durable_rules 2.0.28 was built without the fix CPython 3.13 and later need (its C module "
         "calls PyEval_CallObject, removed in 3.13). Rebuild it with: "
         "CC='cc -DPyEval_CallObject(f,a)=PyObject_CallObject(f,a)' pip install "
         "--force-reinstall --no-cache-dir --no-binary durable-rules durable-rules==2.0.28"
