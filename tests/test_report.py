@@ -212,3 +212,14 @@ def test_an_emergency_red_flag_heads_the_page_with_a_banner() -> None:
     assert '<p class="banner emergency" id="red-flag">' in page
     assert page.index('id="red-flag"') < page.index('id="stage"')
     assert 'id="red-flag"' not in html_report(example("04_"))
+
+
+def test_a_title_with_control_characters_never_breaks_the_picture_or_the_page() -> None:
+    result = example("04_")
+    title = "Patient\x00 A\x07\ttab\nline\ud800 \x9f"
+    svg = ET.fromstring(ladder_svg(result, title=title))  # well-formed XML
+    assert "Patient A tab line" in words_of(svg)
+    page = html_report(result, title=title)
+    assert "\x00" not in page
+    assert "\x07" not in page
+    assert "Patient A tab line" in page

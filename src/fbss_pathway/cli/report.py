@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from ..evaluation import evaluate
 from ..record import PatientRecord
 from ..report import html_report, ladder_svg
+from ..report.titles import plain_title
 from ..ruleset import RuleSet
 from .inputs import InputError, example_paths, recommend_file
 
@@ -17,9 +17,6 @@ __all__ = ["add_report_command", "plain_title", "report", "report_format", "writ
 
 #: What the output's suffix says the format is, when --format does not.
 _SUFFIX_FORMATS = {".svg": "svg", ".html": "html", ".htm": "html", ".xhtml": "html"}
-#: Characters XML 1.0 forbids or HTML calls non-conforming: controls (C0 but tab, line
-#: feed and carriage return, DEL, C1), lone surrogates (an undecodable argument), U+FFFE/F.
-_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,13 +48,6 @@ def report_format(output: str, asked: str | None) -> str:
     if asked is not None:
         return asked
     return "html" if output == "-" else _SUFFIX_FORMATS.get(Path(output).suffix.lower(), "html")
-
-
-def plain_title(title: str | None) -> str | None:
-    """A title that cannot break a page: tabs and line breaks as spaces, other controls dropped."""
-    if title is None:
-        return None
-    return _UNWRITABLE.sub("", re.sub("[\t\n\r]", " ", title)).strip() or None
 
 
 def report(args: argparse.Namespace, ruleset: RuleSet) -> int:

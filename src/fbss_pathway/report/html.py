@@ -16,6 +16,7 @@ from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import Verdict
 from .svg import ladder_svg
+from .titles import plain_title
 
 __all__ = ["html_report"]
 
@@ -59,7 +60,7 @@ def html_report(
         ValueError: the recommendation has no ladder view.
     """
     ruleset = default_ruleset() if ruleset is None else ruleset
-    heading = title or "FBSS pathway recommendation"
+    heading = plain_title(title) or "FBSS pathway recommendation"
     picture = ladder_svg(recommendation)
     parts = [
         "<!DOCTYPE html>",

@@ -19,6 +19,7 @@ from ..explain.summary import STATUS_WORDS, next_step, stage_words
 from ..explain.words import code_words
 from ..recommendation import LadderCriterion, LadderRung, LadderStep, Recommendation
 from ..vocabulary import RungStatus
+from .titles import plain_title
 
 __all__ = ["ladder_svg"]
 
@@ -50,7 +51,7 @@ def ladder_svg(recommendation: Recommendation, *, title: str | None = None) -> s
     """
     if recommendation.ladder is None:
         raise ValueError("this recommendation has no ladder view: evaluate it with ladder=True")
-    heading = title or "Where the patient stands on the FBSS pathway"
+    heading = plain_title(title) or "Where the patient stands on the FBSS pathway"
     svg = ET.Element(
         "svg",
         {
