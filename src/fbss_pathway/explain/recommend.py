@@ -13,7 +13,7 @@ by fixed policies, documented in ``docs/pathway.md``:
 * a rule with ``with_steps`` counts only beside one of those steps.
 
 It then adds what a clinician checks the result with: the missing information
-and the ladder view.
+(:mod:`.missing`) and the ladder view (:mod:`.ladder`).
 """
 
 from __future__ import annotations
@@ -21,21 +21,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from ..facts import FACTS, FactValue
+from ..facts import FactValue
 from ..recommendation import (
     Action,
-    MissingInput,
     OptionAppraisal,
     PathwayWarning,
     Recommendation,
 )
-from ..rules_engine.conditions import unknown_facts
 from ..rules_engine.engine import Firing
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
+from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
 from .headline import headline
 from .ladder import ladder as ladder_view
+from .missing import missing_information
 from .options import Appraised, appraise, options_exhausted, stage_of
 from .shown import Shown
 from .shown import shown as rule_shown
@@ -98,7 +97,11 @@ def explain(
         and (not red_flags or rules[i].warning_key in URGENT_WARNINGS)
     ]
     options = tuple(a.appraisal for a in appraised)
-    missing = [] if red_flags else _missing(ruleset, facts, derived, set(fired), appraised, actions)
+    missing = (
+        []
+        if red_flags
+        else missing_information(ruleset, facts, derived, set(fired), appraised, actions)
+    )
     rungs = None
     if ladder:
         rungs = ladder_view(ruleset, facts, derived, stage, options, red_flags)
@@ -248,152 +251,4 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) 
         also_from=tuple(also_from),
         expected_benefit=ruleset.benefits[parts[0][0]],
         basis=tuple(dict.fromkeys(kind for index, _ in parts for kind in ruleset.basis[index])),
-    )
-
-
-_FACT_NAMES = frozenset(FACTS)
-
-
-@lru_cache(maxsize=16)
-def _plain_rules(
-    ruleset: RuleSet,
-) -> tuple[tuple[int, frozenset[str], frozenset[ActionCode] | None], ...]:
-    """The rules that conclude actions or warnings, with the facts each reads.
-
-    For a rule that adds only actions, those actions (it changes nothing when all
-    are there already).
-    """
-    return tuple(
-        (
-            index,
-            ruleset.reads[index],
-            frozenset(rule.actions) if rule.warning is None else None,
-        )
-        for index, rule in enumerate(ruleset.rules)
-        if rule.derive is None and rule.verdict is None
-    )
-
-
-def _missing(
-    ruleset: RuleSet,
-    facts: Mapping[str, FactValue],
-    derived: Mapping[str, bool],
-    fired: set[int],
-    appraised: list[Appraised],
-    actions: list[Action],
-) -> list[MissingInput]:
-    """Unknown inputs of undecided rules that could change this result.
-
-    A plain rule could add its actions or warning; a verdict rule could change its
-    option's verdict when its own verdict would outrank the present one.
-    """
-    present = {action.code for action in actions}
-    unknown = _FACT_NAMES - facts.keys()
-    # A verdict rule could change its option only by outranking the present verdict, or
-    # by leading at the same verdict (another next step); precedence 99: none decided.
-    standing = {
-        a.appraisal.option: 99 if a.deciding is None else a.appraisal.verdict.precedence
-        for a in appraised
-    }
-    candidates = [
-        index
-        for index, reads, adds_only in _plain_rules(ruleset)
-        if not (reads.isdisjoint(unknown) or index in fired)
-        and (adds_only is None or not adds_only <= present)
-    ]
-    for option, ranked in _verdict_rules(ruleset):
-        limit = standing[option]
-        for precedence, index, reads in ranked:  # strongest claims first
-            if precedence > limit:  # equal: another rule of that verdict may lead instead
-                break
-            if not (reads.isdisjoint(unknown) or index in fired):
-                candidates.append(index)
-    chosen = tuple(sorted(set(candidates)))
-    # The same candidate rules with the same values of what they read leave the same
-    # items missing: one key for the whole answer (fewer look-ups than per rule).
-    whole = (ruleset.version, chosen, *map(facts.get, _union_order(ruleset, chosen)))
-    kept = _MISSING.get(whole)
-    if kept is not None:
-        return list(kept)
-    order, rules, version = _read_order(ruleset), ruleset.rules, ruleset.version
-    needed: dict[str, list[str]] = {}
-    for index in chosen:
-        # The facts it reads decide it (derived facts are functions of them): the same
-        # values leave the same facts unknown, so the answer is kept per rule and values.
-        key = (version, index, *map(facts.get, order[index]))
-        found = _UNDECIDED.get(key)
-        if found is None:
-            rule = rules[index]
-            if ruleset.truths[index](facts, derived) is not None:
-                found = ()  # decided without the unknown ones
-            else:
-                found = tuple(
-                    dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions))
-                )
-            if len(_UNDECIDED) >= _UNDECIDED_MAX:
-                _UNDECIDED.clear()
-            _UNDECIDED[key] = found
-        for fact in found:
-            needed.setdefault(fact, []).append(rules[index].id)
-    answer = tuple(
-        _missing_input(fact, tuple(rule_ids))
-        for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
-    )
-    if len(_MISSING) >= _UNDECIDED_MAX:
-        _MISSING.clear()
-    _MISSING[whole] = answer
-    return list(answer)
-
-
-#: Whole answers of the missing information, per candidate rules and values. Bounded.
-_MISSING: dict[tuple[object, ...], tuple[MissingInput, ...]] = {}
-_UNION: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
-
-
-def _union_order(ruleset: RuleSet, chosen: tuple[int, ...]) -> tuple[str, ...]:
-    """The facts a group of rules reads (through derived facts), in a fixed order."""
-    key = (ruleset.version, chosen)
-    found = _UNION.get(key)
-    if found is None:
-        if len(_UNION) >= 10_000:
-            _UNION.clear()
-        found = _UNION[key] = tuple(sorted(set().union(*(ruleset.reads[i] for i in chosen))))
-    return found
-
-
-@lru_cache(maxsize=8192)
-def _missing_input(fact: str, needed_by: tuple[str, ...]) -> MissingInput:
-    """One missing item; results are frozen, so the same item is one object."""
-    return MissingInput(field=FACTS[fact].field, fact=fact, needed_by=needed_by)
-
-
-#: The unknown facts that leave a rule undecided, per rule and values of what it reads
-#: (empty: decided). Bounded: cleared when full.
-_UNDECIDED: dict[tuple[object, ...], tuple[str, ...]] = {}
-_UNDECIDED_MAX = 50_000
-
-
-@lru_cache(maxsize=16)
-def _read_order(ruleset: RuleSet) -> tuple[tuple[str, ...], ...]:
-    """Each rule's facts (through derived facts) in a fixed order, for keys."""
-    return tuple(tuple(sorted(reads)) for reads in ruleset.reads)
-
-
-@lru_cache(maxsize=16)
-def _verdict_rules(
-    ruleset: RuleSet,
-) -> tuple[tuple[Option, tuple[tuple[int, int, frozenset[str]], ...]], ...]:
-    """Each option's verdict rules, strongest claim first, with the facts each reads."""
-    return tuple(
-        (
-            option,
-            tuple(
-                sorted(
-                    (rule.verdict.precedence, i, ruleset.reads[i])
-                    for i, rule in enumerate(ruleset.rules)
-                    if rule.verdict is not None and option in rule.options
-                )
-            ),
-        )
-        for option in Option
     )
