@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import RuleIssue
 from ..facts import FACTS
-from ..vocabulary import ActionCode, Option, RedFlagTier, Verdict
+from ..vocabulary import ActionCode, Verdict
+from .conclusion_reader import ConclusionReader
 from .condition_reader import ConditionReader, suggest
 from .conditions import (
     AllOf,
@@ -62,7 +63,7 @@ _ID = re.compile(r"[A-Z]{2,5}-[0-9]{2}", re.ASCII)
 NAME = re.compile(r"^[a-z][a-z0-9_]*\Z", re.ASCII)
 
 
-class Reader(ConditionReader):
+class Reader(ConclusionReader, ConditionReader):
     """Collects issues while turning TOML tables into the rule model."""
 
     def __init__(self) -> None:
@@ -275,98 +276,6 @@ class Reader(ConditionReader):
             if ActionCode.REOPERATION_CAUTION not in actions:
                 self.issue("expected_benefit", "goes only with the action reoperation_caution")
         return derive, tuple(actions), warning, benefit
-
-    def _verdict(
-        self, data: dict[str, Any]
-    ) -> tuple[tuple[Option, ...], Verdict | None, tuple[ActionCode, ...]]:
-        """The options a verdict rule decides, its verdict and the next step it names."""
-        if "option" not in data and "verdict" not in data:
-            if "step" in data:
-                self.issue("step", "goes only with an option and a verdict")
-            return (), None, ()
-        raw = data.get("option")
-        names = raw if isinstance(raw, list) else [raw]
-        options: list[Option] = []
-        for name in names:
-            try:
-                options.append(Option(str(name)))
-            except ValueError:
-                self.issue(
-                    "option",
-                    f"unknown option {name!r}" + suggest(str(name), [o.value for o in Option]),
-                )
-        if not names or raw is None:
-            self.issue("option", "a verdict names the option (or a list of options) it decides")
-        verdict = None
-        try:
-            verdict = Verdict(str(data.get("verdict")))
-        except ValueError:
-            self.issue(
-                "verdict",
-                f"unknown verdict {data.get('verdict')!r}"
-                + suggest(str(data.get("verdict")), [v.value for v in Verdict]),
-            )
-        if "actions" in data or "derive" in data:
-            self.issue("option", "a verdict rule concludes a verdict only (no actions, no derive)")
-        steps: list[ActionCode] = []
-        raw_steps = data.get("step", [])
-        for code in raw_steps if isinstance(raw_steps, list) else [raw_steps]:
-            try:
-                found = ActionCode(str(code))
-            except ValueError:
-                self.issue(
-                    "step",
-                    f"unknown action {code!r}" + suggest(str(code), [a.value for a in ActionCode]),
-                )
-                continue
-            # An open verdict names its option's own step; a hold may name what unblocks
-            # it (an action of no option); not yet may name what must come first.
-            own = len(options) == 1 and found.option is options[0]
-            unblocking = verdict in (Verdict.BLOCKED, Verdict.UNKNOWN) and found.option is None
-            if verdict is not Verdict.NOT_YET and not (own or unblocking):
-                self.issue("step", f"{found} is not a step of the option this rule decides")
-            steps.append(found)
-        return tuple(options), verdict, tuple(steps)
-
-    def _tier(self, data: dict[str, Any], actions: tuple[ActionCode, ...]) -> RedFlagTier | None:
-        """A red-flag rule's tier; it must recommend that tier's action."""
-        if "tier" not in data:
-            return None
-        try:
-            tier = RedFlagTier(data["tier"])
-        except ValueError:
-            self.issue("tier", "must be emergency or urgent")
-            return None
-        needed = (
-            ActionCode.EMERGENCY_ASSESSMENT
-            if tier is RedFlagTier.EMERGENCY
-            else ActionCode.URGENT_SPECIALIST_REVIEW
-        )
-        if needed not in actions:
-            self.issue("tier", f"a red flag of the {tier} tier recommends {needed}")
-        return tier
-
-    def _with_steps(self, data: Any) -> tuple[ActionCode, ...]:
-        """The option steps a rule goes beside."""
-        codes = []
-        for code in data if isinstance(data, list) else [None]:
-            try:
-                found = ActionCode(str(code))
-            except ValueError:
-                found = None
-            if found is None or found.option is None:
-                self.issue("with_steps", f"{code!r} is not an option's step")
-            else:
-                codes.append(found)
-        return tuple(codes)
-
-    def _basis(self, data: Any) -> tuple[str, ...]:
-        """The kinds of basis a rule declares for itself."""
-        names = [data] if isinstance(data, str) else data
-        if not isinstance(names, list) or not all(name in BASIS_KINDS for name in names):
-            self.issue("basis", f"must be one or more of {', '.join(BASIS_KINDS)}")
-            return ()
-        return tuple(names)
 
     def _benefit(self, data: Any, parameters: Mapping[str, Parameter]) -> BenefitRange | None:
         if not isinstance(data, dict) or set(data) != {"low", "high"}:
