@@ -16,6 +16,7 @@ from ..recommendation import LadderCriterion
 from ..rules_engine.conditions import AllOf, Condition, Derived, facts_read
 from ..rules_engine.truth import TruthFunction, compile_truth
 from ..ruleset import RuleSet
+from .cache import keep
 from .criteria import condition_text
 from .inputs import input_value
 
@@ -90,10 +91,8 @@ def shown_criterion(
         inputs = tuple(
             input_value(FACTS[name], value) for name, value in zip(plan.reads, values, strict=True)
         )
-        found = LadderCriterion(text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs)
-        if len(_SHOWN) >= _SHOWN_MAX:
-            _SHOWN.clear()
-        _SHOWN[key] = found
+        criterion = LadderCriterion(text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs)
+        found = keep(_SHOWN, key, criterion, _SHOWN_MAX)
     return found
 
 

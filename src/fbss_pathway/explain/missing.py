@@ -18,6 +18,7 @@ from ..recommendation import Action, MissingInput
 from ..rules_engine.conditions import unknown_facts
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Option
+from .cache import keep
 from .options import Appraised
 
 __all__ = ["missing_information"]
@@ -102,18 +103,14 @@ def missing_information(
                 found = tuple(
                     dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions))
                 )
-            if len(_UNDECIDED) >= _UNDECIDED_MAX:
-                _UNDECIDED.clear()
-            _UNDECIDED[key] = found
+            keep(_UNDECIDED, key, found, _UNDECIDED_MAX)
         for fact in found:
             needed.setdefault(fact, []).append(rules[index].id)
     answer = tuple(
         _missing_input(fact, tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
     )
-    if len(_MISSING) >= _UNDECIDED_MAX:
-        _MISSING.clear()
-    _MISSING[whole] = answer
+    keep(_MISSING, whole, answer, _UNDECIDED_MAX)
     return list(answer)
 
 
@@ -127,9 +124,9 @@ def _union_order(ruleset: RuleSet, chosen: tuple[int, ...]) -> tuple[str, ...]:
     key = (ruleset.version, chosen)
     found = _UNION.get(key)
     if found is None:
-        if len(_UNION) >= 10_000:
-            _UNION.clear()
-        found = _UNION[key] = tuple(sorted(set().union(*(ruleset.reads[i] for i in chosen))))
+        found = keep(
+            _UNION, key, tuple(sorted(set().union(*(ruleset.reads[i] for i in chosen)))), 10_000
+        )
     return found
 
 

@@ -28,6 +28,7 @@ from ..recommendation import LadderCriterion, OptionAppraisal
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, Stage, Verdict
+from .cache import keep
 from .criteria_view import rule_criteria
 from .shown import shown
 from .templates import render
@@ -103,10 +104,9 @@ def appraise(
         )
         found = _APPRAISED.get(key)
         if found is None:
-            found = _appraised(ruleset, facts, derived, option, ranked)
-            if len(_APPRAISED) >= _APPRAISED_MAX:
-                _APPRAISED.clear()
-            _APPRAISED[key] = found
+            found = keep(
+                _APPRAISED, key, _appraised(ruleset, facts, derived, option, ranked), _APPRAISED_MAX
+            )
         result.append(found)
     return result
 
@@ -117,9 +117,7 @@ def _shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
     found = _SHOWN_FACTS.get(key)
     if found is None:
         names = {spec.name for index in indices for spec in ruleset.inputs[index]}
-        if len(_SHOWN_FACTS) >= 10_000:
-            _SHOWN_FACTS.clear()
-        found = _SHOWN_FACTS[key] = tuple(sorted(names))
+        found = keep(_SHOWN_FACTS, key, tuple(sorted(names)), 10_000)
     return found
 
 
