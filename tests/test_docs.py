@@ -138,8 +138,14 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                     "psychological_evaluation_date": "2026-10-01",
                     "suicide_risk_assessment": {"date": "2026-10-01", "outcome": "low"},
                 },
-                "medicines": {"antithrombotic": True, "antithrombotic_can_pause": True},
-                "scs": {"team_assessment_done": True},
+                "medicines": {
+                    "antithrombotic": True,
+                    "antithrombotic_can_pause": True,
+                    "opioid_taper_under_way": False,
+                    "past_opioid_overdose": False,
+                    "suspected_opioid_use_disorder": False,
+                },
+                "scs": {"team_assessment_done": True, "conventional_management_failed": True},
                 "in_fitness_programme": True,
             }
         )

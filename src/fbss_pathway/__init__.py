@@ -21,12 +21,13 @@ from .recommendation import (
     MissingInput,
     OptionAppraisal,
     PathwayWarning,
+    Reassessment,
     Recommendation,
     TraceEntry,
 )
 from .record import PatientRecord
 from .ruleset import RuleSet, load_ruleset
-from .vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
+from .vocabulary import ActionCode, Option, ReassessItem, RedFlagTier, ScsAdvice, Stage, Verdict
 
 __version__ = "0.1.0"
 
@@ -44,12 +45,15 @@ __all__ = [
     "OptionAppraisal",
     "PathwayWarning",
     "PatientRecord",
+    "ReassessItem",
+    "Reassessment",
     "Recommendation",
     "RecordError",
     "RedFlagTier",
     "RuleIssue",
     "RuleSet",
     "RuleSetError",
+    "ScsAdvice",
     "Stage",
     "TraceEntry",
     "Verdict",

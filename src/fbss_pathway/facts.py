@@ -123,12 +123,17 @@ _DATED = frozenset(
 )
 
 
+#: Section items with structure of their own (a group, a list, a date): their facts are
+#: derived from them, never read one-to-one.
+_STRUCTURED = frozenset({"factors", "mood_treatment_start", "opioids", "last_opioid_review"})
+
+
 def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec, str]]:
     """Facts read one-to-one from a record section, with the record attribute they read."""
     facts = []
     for name, info in model.model_fields.items():
-        if name in _DATED:
-            continue  # dates and dated assessments are measured, below
+        if name in _DATED or name in _STRUCTURED:
+            continue  # measured or summarised, below
         kind, categories = _type_of(info.annotation)
         fact = _RENAMED.get((section, name), name)
         spec = FactSpec(fact, kind, f"{section}.{name}", info.description or name, categories)

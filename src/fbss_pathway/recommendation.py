@@ -7,9 +7,20 @@ the record fields it read with their values, and its sources.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from .vocabulary import ActionCode, Option, RedFlagTier, RungStatus, Stage, Verdict
+from .vocabulary import (
+    ActionCode,
+    Option,
+    ReassessItem,
+    RedFlagTier,
+    RungStatus,
+    ScsAdvice,
+    Stage,
+    Verdict,
+)
 
 __all__ = [
     "Action",
@@ -21,6 +32,7 @@ __all__ = [
     "MissingInput",
     "OptionAppraisal",
     "PathwayWarning",
+    "Reassessment",
     "Recommendation",
     "TraceEntry",
 ]
@@ -162,6 +174,22 @@ class OptionAppraisal(_Result):
     counts_for_stage: bool = Field(
         default=False, description="It places the patient on its rung of the ladder."
     )
+    advice_level: ScsAdvice | None = Field(
+        default=None,
+        description="Spinal cord stimulation only: the advice level (pathway.md 7.1, 7.2).",
+    )
+
+
+class Reassessment(_Result):
+    """A date on which something should be looked at again (pathway.md 10)."""
+
+    item: ReassessItem
+    due: date
+    why: str = Field(description="Why, in clinical words.")
+    source: str = Field(description="The source key of the interval.")
+    overdue: bool = Field(
+        default=False, description="The date has passed (a review on record is late)."
+    )
 
 
 class Recommendation(_Result):
@@ -184,6 +212,8 @@ class Recommendation(_Result):
             ``urgent_review`` last when a red flag pre-empts); None when the
             caller did not ask for it (``evaluate(..., ladder=False)``).
         ruleset_version: Content hash of the rule files that produced this.
+        reassess: Follow-up dates, earliest first (pathway.md 10).
+        mme_per_day: Morphine milligram equivalents a day of the current opioids.
     """
 
     stage: Stage
@@ -197,6 +227,16 @@ class Recommendation(_Result):
     trace: tuple[TraceEntry, ...]
     ladder: tuple[LadderRung, ...] | None = None
     ruleset_version: str
+    reassess: tuple[Reassessment, ...] = Field(
+        default=(), description="Follow-up dates, earliest first (pathway.md 10)."
+    )
+    mme_per_day: float | None = Field(
+        default=None,
+        description=(
+            "Morphine milligram equivalents a day of the current opioids; None with no "
+            "current opioid or when a dose is unknown (then listed as missing)."
+        ),
+    )
 
     def action_codes(self) -> list[ActionCode]:
         """The action codes, in order: the short answer."""

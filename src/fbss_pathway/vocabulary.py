@@ -187,6 +187,26 @@ class RedFlagTier(StrEnum):
     URGENT = "urgent"
 
 
+class ScsAdvice(StrEnum):
+    """The advice level for spinal cord stimulation (pathway.md 7.1, Thomson 2020)."""
+
+    STRONGLY_RECOMMENDED = "strongly_recommended"
+    RECOMMENDED = "recommended"
+    RARELY_RECOMMENDED = "rarely_recommended"
+
+
+class ReassessItem(StrEnum):
+    """What a follow-up date is for (pathway.md 10)."""
+
+    PSPS_THRESHOLD = "psps_threshold"
+    PAIN_SIX_MONTHS = "pain_six_months"
+    EXERCISE_TRIAL_END = "exercise_trial_end"
+    RF_REVIEW = "rf_review"
+    IMPLANT_REVIEW = "implant_review"
+    OPIOID_REVIEW = "opioid_review"
+    MOOD_RESCREEN = "mood_rescreen"
+
+
 _PRECEDENCE = {verdict: index for index, verdict in enumerate(Verdict)}
 
 _RUNGS = {

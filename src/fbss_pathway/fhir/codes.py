@@ -72,6 +72,10 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(base, type) and issubclass(base, BaseModel)
 
 
+#: Items with a reader of their own (groups and lists), not one Observation each.
+_READ_ELSEWHERE = frozenset({"psychosocial.factors", "medicines.opioids"})
+
+
 def _section_items(composite: bool) -> dict[str, Any]:
     """Every section item by path: single values, or (composite) items that are models."""
     fields = PatientRecord.model_fields
@@ -81,6 +85,8 @@ def _section_items(composite: bool) -> dict[str, Any]:
     for section in _SECTIONS:
         model = fields[section].annotation
         for name, info in model.model_fields.items():  # type: ignore[union-attr]
+            if f"{section}.{name}" in _READ_ELSEWHERE:
+                continue
             if _is_model(info.annotation) == composite:
                 items[f"{section}.{name}"] = info.annotation
     return items

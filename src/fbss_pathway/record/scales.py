@@ -1,0 +1,47 @@
+"""Scales and the base model shared by every part of the record.
+
+Every clinical item may be *unknown* (``None``): not assessed is not the same as
+"no". ``hide_input_in_errors`` keeps patient values out of validation errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = ["NRS", "Flag", "Months", "Percent", "RecordPart", "Weeks", "item"]
+
+
+def _two_decimals(value: float) -> float:
+    """Keep measurements to 0.01: finer is noise, and it keeps numbers in plain notation.
+
+    durable_rules 2.0.28 refuses some numbers written in exponent form (1e-05,
+    1e+16); rounded, bounded values never need it.
+    """
+    return round(value, 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+NRS = Annotated[
+    int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")
+]
+Percent = Annotated[float, Field(ge=0, le=100), AfterValidator(_two_decimals)]
+Months = Annotated[float, Field(ge=0, le=1200), AfterValidator(_two_decimals)]
+Weeks = Annotated[float, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
+Flag = bool | None
+
+
+def item(description: str) -> Any:
+    """An item that may be unknown (None, the default), with the description clinicians read."""
+    return Field(default=None, description=description)
+
+
+class RecordPart(BaseModel):
+    """Base of every part of the record: closed, frozen, values kept out of errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        str_strip_whitespace=True,
+    )
