@@ -4,7 +4,10 @@ Each case names the pathway.md section it probes, says in one clinical sentence
 which boundary it probes, patches the neutral base patient
 (tests/rule_cases/base.toml) and states what the recommendation must show: the
 stage, some options' verdicts, action codes that must (or must not) be listed,
-the codes that must lead the list, and warning keys. The cases were written
+the codes that must lead the list, warning keys (present or absent), options'
+next steps, the SCS advice level, morphine milligram equivalents a day,
+follow-up dates (``reassess``: item -> date, or "any") and missing fields (a
+field path the missing list must start with). The cases were written
 without reading the rule files, so they check the rules rather than restate them.
 
 ``test_case_is_well_formed`` checks the case files themselves (keys, vocabulary,
@@ -16,24 +19,45 @@ from __future__ import annotations
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fbss_pathway import PatientRecord, evaluate
-from fbss_pathway.vocabulary import ActionCode, Option, Stage, Verdict
+from fbss_pathway.vocabulary import ActionCode, Option, ReassessItem, ScsAdvice, Stage, Verdict
 
 from .helpers import patched
 
 PATHWAY_CASES = Path(__file__).parent / "pathway_cases"
 
 REQUIRED = frozenset({"section", "why", "record"})
-EXPECTATIONS = frozenset({"stage", "verdicts", "actions", "absent", "first", "warnings"})
+EXPECTATIONS = frozenset(
+    {
+        "stage",
+        "verdicts",
+        "actions",
+        "absent",
+        "first",
+        "warnings",
+        "absent_warnings",
+        "next_steps",
+        "scs_advice",
+        "mme_per_day",
+        "reassess",
+        "absent_reassess",
+        "missing",
+    }
+)
 
 #: The sections these cases may probe (pathway.md, version 2).
 SECTIONS = frozenset(
-    {"1", "2", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "4", "7.3", "8", "11", "12", "13"}
+    {
+        *("1", "2", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "4"),
+        *("5.1", "5.2", "6", "7.1", "7.2", "7.3", "7.4", "7.5", "8", "9", "10"),
+        *("11", "12", "13"),
+    }
 )
 
 #: Warning keys of pathway.md section 13.
@@ -103,7 +127,7 @@ def test_case_is_well_formed(file: str, case: dict[str, Any]) -> None:
     for option, verdict in case.get("verdicts", {}).items():
         Option(option)
         Verdict(verdict)
-    for name in ("actions", "absent", "first", "warnings"):
+    for name in ("actions", "absent", "first", "warnings", "absent_warnings", "missing"):
         if name in case:
             assert isinstance(case[name], list)
             assert case[name], f"{name} is empty"
@@ -111,8 +135,21 @@ def test_case_is_well_formed(file: str, case: dict[str, Any]) -> None:
         ActionCode(code)
     assert not set(case.get("actions", [])) & set(case.get("absent", [])), "listed and absent"
     assert not set(case.get("first", [])) & set(case.get("absent", [])), "first and absent"
-    for key in case.get("warnings", []):
+    for key in (*case.get("warnings", []), *case.get("absent_warnings", [])):
         assert key in WARNING_KEYS, key
+    assert not set(case.get("warnings", [])) & set(case.get("absent_warnings", []))
+    for option, step in case.get("next_steps", {}).items():
+        Option(option)
+        assert step == "" or ActionCode(step), step
+    if "scs_advice" in case:
+        assert case["scs_advice"] == "" or ScsAdvice(case["scs_advice"])
+    if "mme_per_day" in case:
+        assert case["mme_per_day"] == "unknown" or isinstance(case["mme_per_day"], int | float)
+    for item, due in case.get("reassess", {}).items():
+        ReassessItem(item)
+        assert isinstance(due, date) or due == "any", (item, due)
+    for item in case.get("absent_reassess", []):
+        ReassessItem(item)
     PatientRecord.model_validate(patched(case["record"]))
 
 
@@ -138,3 +175,26 @@ def test_pathway_case(file: str, case: dict[str, Any]) -> None:
     keys = {str(w.key) for w in recommendation.warnings if w.key is not None}
     lacking = [key for key in case.get("warnings", []) if key not in keys]
     assert lacking == [], f"warnings {sorted(keys)}: {why}"
+    unwanted = [key for key in case.get("absent_warnings", []) if key in keys]
+    assert unwanted == [], f"warnings {sorted(keys)}: {why}"
+    steps = {str(a.option): "" if a.next_step is None else str(a.next_step) for a in appraisals}
+    for option, step in case.get("next_steps", {}).items():
+        assert steps[option] == step, f"{option} next step {steps[option]!r}: {why}"
+    if "scs_advice" in case:
+        advice = recommendation.option(Option.SPINAL_CORD_STIMULATION).advice_level
+        assert ("" if advice is None else str(advice)) == case["scs_advice"], why
+    if "mme_per_day" in case:
+        expected = case["mme_per_day"]
+        if expected == "unknown":
+            assert recommendation.mme_per_day is None, why
+        else:
+            assert recommendation.mme_per_day == pytest.approx(expected, abs=0.05), why
+    due = {str(r.item): r.due for r in recommendation.reassess}
+    for item, when in case.get("reassess", {}).items():
+        assert item in due, f"reassess {sorted(due)}: {why}"
+        assert when == "any" or due[item] == when, f"{item} due {due[item]}: {why}"
+    listed = [item for item in case.get("absent_reassess", []) if item in due]
+    assert listed == [], f"reassess {sorted(due)}: {why}"
+    fields = {m.field for m in recommendation.missing}
+    unlisted = [f for f in case.get("missing", []) if not any(x.startswith(f) for x in fields)]
+    assert unlisted == [], f"missing {sorted(fields)}: {why}"
