@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -51,6 +52,8 @@ class PageVisit:
     text: str = ""
     stage: str = ""
     screenshot: bytes = b""
+    measured: str = ""  # what the caller's script returned
+    printed_pages: int = 0  # pages of the page printed to PDF (A4), when asked
 
 
 class Browser:
@@ -99,8 +102,20 @@ class Browser:
         os.close(self._from_browser)
         self._profile.cleanup()
 
-    def visit(self, url: str, *, width: int = 1000, height: int = 1400) -> PageVisit:
-        """Load ``url`` in a new tab; return its requests, console errors, text and screenshot."""
+    def visit(
+        self,
+        url: str,
+        *,
+        width: int = 1000,
+        height: int = 1400,
+        script: str | None = None,
+        print_pdf: bool = False,
+    ) -> PageVisit:
+        """Load ``url`` in a new tab; return its requests, console errors, text and screenshot.
+
+        ``script``: an expression evaluated in the page once loaded (its string value in
+        ``measured``); ``print_pdf``: the page printed on A4 and its pages counted.
+        """
         target = self._send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self._send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -133,10 +148,16 @@ class Browser:
         visit.stage = self._evaluate(
             "(document.getElementById('stage') || {textContent: ''}).textContent", session
         )
+        if script is not None:
+            visit.measured = self._evaluate(script, session)
         shot = self._send(
             "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session
         )
         visit.screenshot = base64.b64decode(shot["data"])
+        if print_pdf:
+            paper = {"paperWidth": 8.27, "paperHeight": 11.69}  # A4, in inches
+            pdf = base64.b64decode(self._send("Page.printToPDF", paper, session)["data"])
+            visit.printed_pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
         self._send("Target.closeTarget", {"targetId": target})
         return visit
 

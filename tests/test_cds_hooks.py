@@ -22,6 +22,7 @@ from fbss_pathway.cds_hooks.service import (
 )
 from fbss_pathway.cli import example_paths
 from fbss_pathway.explain.headline import OPTION_WORDS, VERDICT_WORDS
+from fbss_pathway.explain.layout import context_line, date_words
 from fbss_pathway.explain.words import code_words, item_label, record_dates
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
@@ -50,7 +51,7 @@ def _check(recommendation: Recommendation, result: list[dict[str, Any]]) -> None
     assert 1 <= len(result) <= 4 + len(recommendation.options)
     stage_card = result[0]
     lead = recommendation.headline.split(";")[0].split(" (")[0]
-    assert stage_card["summary"].startswith(f"FBSS pathway: {lead}")
+    assert stage_card["summary"].startswith(f"PSPS type 2 (FBSS): {lead}")
     for appraisal in recommendation.options:  # every verdict side by side on the stage card
         assert (
             f"- {OPTION_WORDS[appraisal.option]}: {VERDICT_WORDS[appraisal.verdict]}"
@@ -88,18 +89,20 @@ def test_cards_for_every_example_and_a_cohort_conform() -> None:
         _check(recommendation, cards(recommendation))
 
 
-def test_the_stage_card_dates_the_decision_when_given_the_record() -> None:
+def test_the_stage_card_dates_the_decision() -> None:
     for record in _examples():
         recommendation = evaluate(record, ladder=False)
-        stage_card = cards(recommendation, record=record)[0]
-        dates = record_dates(record)
+        stage_card = cards(recommendation)[0]
+        dates = context_line(recommendation.patient)
         assert dates in stage_card["detail"].splitlines()
-        assert re.match(r"Age \d+ years · last operation ", dates)
-        assert f"· assessed {record.assessment_date.isoformat()}" in dates
+        assert re.match(r"Assessed \d+ \w{3} \d{4} · age \d+ · ", dates)
         last = max(operation.date for operation in record.operations)  # not the first listed
-        assert f"last operation {last.isoformat()} (" in dates
+        assert f" on {date_words(last)} (" in dates.split(" · ")[2]
+        # without the recommendation's patient context, the record still dates it
+        bare = recommendation.model_copy(update={"patient": None})
+        assert record_dates(record) in cards(bare, record=record)[0]["detail"].splitlines()
         assert card_problems(stage_card) == []
-        assert dates not in cards(recommendation)[0]["detail"]  # without it, no dates
+        assert record_dates(record) not in cards(bare)[0]["detail"]  # no dates to show
     unknown_age = _examples()[1].model_copy(update={"age_years": None})
     assert record_dates(unknown_age).startswith("Age not recorded · ")
 

@@ -13,6 +13,8 @@ import pytest
 
 from fbss_pathway import load_ruleset
 from fbss_pathway.cli import example_paths, main
+from fbss_pathway.explain.summary import stage_words
+from fbss_pathway.vocabulary import Stage
 
 from .helpers import patched
 
@@ -27,8 +29,9 @@ def test_evaluate_prints_a_readable_summary(capsys: pytest.CaptureFixture[str]) 
     path = next(p for p in example_paths() if p.name.startswith("04_"))
     code, out, _ = run(capsys, "evaluate", str(path))
     assert code == 0
-    assert "Stage: radiofrequency" in out
-    assert "radiofrequency_denervation  [RFD-17]" in out
+    assert "Stage: Radiofrequency denervation" in out
+    assert "1. Radiofrequency denervation (RFD-17)" in out  # words, the rule as a reference
+    assert "radiofrequency_denervation" not in out
 
 
 def test_evaluate_json_is_the_full_recommendation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +78,7 @@ def test_demo_evaluates_every_example(capsys: pytest.CaptureFixture[str]) -> Non
         "neuromodulation",
         "specialist_review",
     ):
-        assert f"Stage: {stage}" in out
+        assert f"Stage: {stage_words(Stage(stage))}" in out
 
 
 def test_schema_prints_the_record_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,7 +139,7 @@ def test_evaluate_reads_a_fhir_bundle(capsys: pytest.CaptureFixture[str]) -> Non
     bundle = examples / "04_radiofrequency_positive_block_after_fusion.bundle.json"
     code, out, _ = run(capsys, "evaluate", str(bundle))
     assert code == 0
-    assert "Stage: radiofrequency" in out
+    assert "Stage: Radiofrequency denervation" in out
 
 
 def test_evaluate_says_when_a_bundle_is_outside_the_pathway(
@@ -146,7 +149,9 @@ def test_evaluate_says_when_a_bundle_is_outside_the_pathway(
     path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}))
     code, out, _ = run(capsys, "evaluate", str(path))
     assert code == 0
-    assert out.startswith("outside the FBSS pathway: no completed lumbar spine operation")
+    assert out.startswith(
+        "outside the PSPS type 2 (FBSS) pathway: no completed lumbar spine operation"
+    )
 
 
 def test_to_fhir_reads_stdin(

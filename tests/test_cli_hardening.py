@@ -33,11 +33,13 @@ def test_outside_the_pathway_is_an_answer_for_evaluate_and_report_alike(
     bundle.write_text(json.dumps(OUTSIDE))
     code, out, _ = run(capsys, "evaluate", str(bundle))
     assert code == 0
-    assert "outside the FBSS pathway: no completed lumbar spine operation" in out
+    assert "outside the PSPS type 2 (FBSS) pathway: no completed lumbar spine operation" in out
     target = tmp_path / "report.html"
     code, out, err = run(capsys, "report", str(bundle), "-o", str(target))
     assert code == 0
-    assert "outside the FBSS pathway: no completed lumbar spine operation" in out + err
+    assert (
+        "outside the PSPS type 2 (FBSS) pathway: no completed lumbar spine operation" in out + err
+    )
     assert "error" not in err
     assert "no report written" in err
     assert not target.exists()

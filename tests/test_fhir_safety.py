@@ -326,7 +326,7 @@ def test_a_patient_outside_the_pathway_is_an_answer(
     assert reading.record is None
     assert any(reason in why for why in reading.not_applicable)
     assert reading.evaluate() is None
-    with pytest.raises(NotApplicableError, match="outside the FBSS pathway"):
+    with pytest.raises(NotApplicableError, match=r"outside the PSPS type 2 \(FBSS\) pathway"):
         record_from_bundle(data)
 
 

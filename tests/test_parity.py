@@ -181,7 +181,7 @@ class Shown:
     the card text, in the words ``fbss_pathway.explain`` gives each code:
 
     * the stage card: the headline (its first line in bold; the summary
-      "FBSS pathway: <headline>" drops the headline's parenthesised part, what
+      "PSPS type 2 (FBSS): <headline>" drops the headline's parenthesised part, what
       holds the stage, when over 140 characters, and is cut short if still too
       long), which names the stage (or the red-flag tier) and the next step (its
       acronyms kept: "next: SCS trial"), the first action; its "**Options:**"
@@ -340,8 +340,8 @@ def shown_in(cards: list[dict[str, Any]]) -> Shown:
     lines = stage_card.get("detail", "").splitlines()
     headline = lines[0].removeprefix("**").removesuffix("**")
     summary = stage_card["summary"]
-    assert summary.startswith("FBSS pathway: "), summary
-    assert _summary_of(headline, summary.removeprefix("FBSS pathway: ")), (summary, headline)
+    assert summary.startswith("PSPS type 2 (FBSS): "), summary
+    assert _summary_of(headline, summary.removeprefix("PSPS type 2 (FBSS): ")), (summary, headline)
     stage_words, _, next_words = headline.rpartition("; next: ")
     options = tuple(_verdicted(item) for item in _list_after(lines, "**Options:**"))
     standing: list[str] = []

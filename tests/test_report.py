@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from fbss_pathway import Recommendation, evaluate, load_ruleset
 from fbss_pathway.cli import example_paths, main
+from fbss_pathway.explain.layout import context_line, option_line
 from fbss_pathway.explain.summary import INTENDED_USE, STATUS_WORDS, stage_words
 from fbss_pathway.explain.words import code_words, item_label
 from fbss_pathway.report import html_report, ladder_svg
@@ -131,8 +133,9 @@ def test_the_page_is_self_contained_and_shows_the_whole_basis(name: str) -> None
     assert f"Stage: {stage_words(result.stage)}" in text
     assert " ".join(INTENDED_USE.split()) in text
     assert result.ruleset_version in text
+    assert context_line(result.patient) in text  # dated and checkable when printed
     for action in result.actions:
-        assert code_words(action.code) in text
+        assert code_words(action.code).lower() in text.lower()
         for key in action.sources:
             assert ruleset.sources[key].citation.rstrip(".") in text
     for item in result.missing:
@@ -182,7 +185,7 @@ def test_report_refuses_what_makes_no_recommendation(
     # Outside the pathway is an answer, as for evaluate: exit 0, the reason said, nothing written.
     code, out, err = run(capsys, "report", str(tmp_path / "empty.json"), "-o", str(tmp_path / "e"))
     assert code == 0
-    assert "outside the FBSS pathway" in out
+    assert "outside the PSPS type 2 (FBSS) pathway" in out
     assert "no report written" in err
     assert not (tmp_path / "e").exists()
 
@@ -202,7 +205,8 @@ def test_the_report_shows_every_option_with_its_verdict_and_basis() -> None:
     page = html_report(result)
     assert "<h2>Options side by side</h2>" in page
     for appraisal in result.options:
-        assert f'<tr class="verdict-{appraisal.verdict}"><td>' in page
+        assert f'<div class="option verdict-{appraisal.verdict}">' in page
+        assert escape(option_line(appraisal)) in page
     assert result.headline.split(" (")[0] in page
     assert "site" in page  # the PHQ-9 deferral's basis (pathway.md 0)
 

@@ -83,3 +83,53 @@ def test_the_checks_see_a_request_and_an_error_when_a_page_makes_them(
     assert visit.console  # the failed load is reported as an error
     _colours, drawn = rendered(visit.screenshot)
     assert drawn < 0.03  # nearly blank: the blank check would fail it
+
+
+#: Every element that lies outside the viewport's width, except inside the ladder picture's
+#: own frame, which scrolls sideways so that its words stay legible in a side panel.
+_OVERFLOW = """(() => {
+  const width = document.documentElement.clientWidth;
+  const outside = [];
+  for (const element of document.body.querySelectorAll('*')) {
+    if (element.parentElement && element.parentElement.closest('.ladder')) continue;
+    const box = element.getBoundingClientRect();
+    if (box.width && (box.right > width + 1 || box.left < -1)) {
+      outside.push(element.tagName.toLowerCase() + '.' + element.className);
+    }
+  }
+  const scroll = document.documentElement.scrollWidth;
+  return JSON.stringify({width: width, scroll: scroll, outside: outside.slice(0, 8)});
+})()"""
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_every_report_fits_an_ehr_side_panel_and_a_desktop(
+    browser: Browser, tmp_path: Path, width: int
+) -> None:
+    """Nothing runs off the page at 420 px (an EHR side panel) or 1280 px: element widths."""
+    pages = write_example_reports(tmp_path, load_ruleset())
+    keep = os.environ.get("FBSS_SCREENSHOTS")
+    for page in pages:
+        visit = browser.visit(page.resolve().as_uri(), width=width, height=900, script=_OVERFLOW)
+        measured = json.loads(visit.measured)
+        assert measured["outside"] == [], (page.name, width, measured)
+        assert measured["scroll"] <= measured["width"], (page.name, width, measured)
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / f"{page.stem}-{width}px.png").write_bytes(visit.screenshot)
+
+
+def test_the_overflow_check_sees_a_page_that_runs_off_a_side_panel(browser: Browser) -> None:
+    """The same check on a page with a wide table: it names the table."""
+    wide = "<!DOCTYPE html><html><body><table><tr>" + "<td>column</td>" * 60 + "</tr></table>"
+    visit = browser.visit("data:text/html," + wide, width=420, height=600, script=_OVERFLOW)
+    measured = json.loads(visit.measured)
+    assert any(name.startswith("table") for name in measured["outside"])
+
+
+def test_a_typical_report_prints_on_two_pages_at_most(browser: Browser, tmp_path: Path) -> None:
+    """Printed on A4 (pathway.md 11: a printed copy is dated and complete), two pages at most."""
+    pages = {p.stem[:3]: p for p in write_example_reports(tmp_path, load_ruleset())}
+    for typical in ("02_", "04_", "05_"):  # conservative, radiofrequency, neuromodulation
+        visit = browser.visit(pages[typical].resolve().as_uri(), print_pdf=True)
+        assert 1 <= visit.printed_pages <= 2, (typical, visit.printed_pages)

@@ -35,6 +35,9 @@ def cluster() -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
+        # another Dask on the machine must not move it with a warning.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     ) as local:
         yield local.scheduler_address

@@ -127,11 +127,11 @@ def test_serve_runs_worker_processes_that_share_keep_alive_connections() -> None
             for connection in connections:
                 response = connection.post("/cds-services/fbss-pathway", json=_call(record))
                 assert response.status_code == 200
-                # The stage card: "FBSS pathway: <headline>" and every option's verdict.
+                # The stage card: "PSPS type 2 (FBSS): <headline>" and every option's verdict.
                 # The served command assesses as of the clock (no date to pin), so the
                 # stage itself is left to the tests that pin the date.
                 stage_card = response.json()["cards"][0]
-                assert stage_card["summary"].startswith("FBSS pathway: ")
+                assert stage_card["summary"].startswith("PSPS type 2 (FBSS): ")
                 assert "**Options:**" in stage_card["detail"].splitlines()
         for connection in connections:
             connection.close()

@@ -121,7 +121,7 @@ def test_without_prefetch_the_form_is_fetched_and_only_the_patients_own_is_read(
     # From the form: the stage card's headline names the red-flag tier, and the
     # "Now: ..." card asks for the emergency assessment (suspected infection,
     # systemic signs unrecorded).
-    assert cards[0]["summary"].startswith("FBSS pathway: Emergency: "), cards[0]["summary"]
+    assert cards[0]["summary"].startswith("PSPS type 2 (FBSS): Emergency: "), cards[0]["summary"]
     now = [card for card in cards if card["summary"].startswith("Now: ")]
     assert [card["summary"] for card in now] == ["Now: Emergency assessment"]
     assert now[0]["indicator"] == cards[0]["indicator"] == "critical"

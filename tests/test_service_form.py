@@ -71,11 +71,11 @@ def _cards(client: TestClient, body: dict[str, Any]) -> list[dict[str, Any]]:
 def _urgent(cards: list[dict[str, Any]]) -> bool:
     """Urgent review as the cards show it.
 
-    The stage card's headline names the red-flag tier ("FBSS pathway: Emergency: ..."
+    The stage card's headline names the red-flag tier ("PSPS type 2 (FBSS): Emergency: ..."
     or "Urgent: ..."), and the "Now: ..." card leads with that tier's assessment.
     """
     summary: str = cards[0]["summary"]
-    tier = summary.startswith(("FBSS pathway: Emergency: ", "FBSS pathway: Urgent: "))
+    tier = summary.startswith(("PSPS type 2 (FBSS): Emergency: ", "PSPS type 2 (FBSS): Urgent: "))
     now = [card["summary"] for card in cards if card["summary"].startswith("Now: ")]
     return tier and any(
         text.startswith(("Now: Emergency assessment", "Now: Urgent specialist review"))
@@ -193,6 +193,9 @@ def test_a_today_that_is_no_function_is_refused() -> None:
 
 def test_the_stage_card_shows_age_last_operation_and_months_since(client: TestClient) -> None:
     stage_card = _cards(client, _call(_example("03_")))[0]
-    dates = "Age 54 years · last operation 2026-08-10 (1 month ago) · assessed 2026-10-01"
+    dates = (
+        "Assessed 1 Oct 2026 · age 54 · decompression or discectomy L5-S1 on 10 Aug 2026 "
+        "(1 month ago)"
+    )
     assert dates in stage_card["detail"].splitlines()
-    assert "2026-08-10" not in stage_card["summary"]  # the summary stays short
+    assert "10 Aug 2026" not in stage_card["summary"]  # the summary stays short

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from .explain import explain
-from .facts import extract_facts
-from .recommendation import Recommendation
+from .facts import calendar_months, extract_facts
+from .recommendation import OperationSummary, PatientContext, Recommendation
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset
 
@@ -54,7 +54,30 @@ def evaluate(
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)
-    return explain(ruleset, facts, firings, derived, ladder=ladder)
+    recommendation = explain(ruleset, facts, firings, derived, ladder=ladder)
+    return recommendation.model_copy(update={"patient": patient_context(record)})
+
+
+def patient_context(record: PatientRecord) -> PatientContext:
+    """The assessment date, age and operations that date a result and let it be checked."""
+    assessed = record.assessment_date
+    # Most recent first; the same for any order of the record's list.
+    operations = sorted(
+        record.operations, key=lambda o: (o.date, o.kind.value, o.levels or []), reverse=True
+    )
+    return PatientContext(
+        assessment_date=assessed,
+        age_years=record.age_years,
+        operations=tuple(
+            OperationSummary(
+                date=operation.date,
+                kind=operation.kind.value,
+                levels=tuple(operation.levels or ()),
+                months_since=calendar_months(operation.date, assessed),
+            )
+            for operation in operations
+        ),
+    )
 
 
 def validate_record(data: Mapping[str, Any]) -> PatientRecord:

@@ -30,8 +30,10 @@ __all__ = [
     "LadderRung",
     "LadderStep",
     "MissingInput",
+    "OperationSummary",
     "OptionAppraisal",
     "PathwayWarning",
+    "PatientContext",
     "Reassessment",
     "Recommendation",
     "TraceEntry",
@@ -192,6 +194,27 @@ class Reassessment(_Result):
     )
 
 
+class OperationSummary(_Result):
+    """One spine operation as a clinician checks the time criteria against it."""
+
+    date: date
+    kind: str = Field(description="Kind of operation (record vocabulary).")
+    levels: tuple[str, ...] = ()
+    months_since: int = Field(description="Whole calendar months from it to the assessment.")
+
+
+class PatientContext(_Result):
+    """What a printed result must show to be checked and dated (pathway.md 11, 12).
+
+    Only what the time criteria read: the assessment date, the age and the
+    operations, never an identifier of the patient.
+    """
+
+    assessment_date: date
+    age_years: int | None
+    operations: tuple[OperationSummary, ...] = Field(description="Most recent first.")
+
+
 class Recommendation(_Result):
     """The pathway's recommendation for one patient; the clinician decides.
 
@@ -212,6 +235,7 @@ class Recommendation(_Result):
             ``urgent_review`` last when a red flag pre-empts); None when the
             caller did not ask for it (``evaluate(..., ladder=False)``).
         ruleset_version: Content hash of the rule files that produced this.
+        patient: The assessment date, age and operations the time criteria read.
         reassess: Follow-up dates, earliest first (pathway.md 10).
         mme_per_day: Morphine milligram equivalents a day of the current opioids.
     """
@@ -229,6 +253,10 @@ class Recommendation(_Result):
     ruleset_version: str
     reassess: tuple[Reassessment, ...] = Field(
         default=(), description="Follow-up dates, earliest first (pathway.md 10)."
+    )
+    patient: PatientContext | None = Field(
+        default=None,
+        description="Assessment date, age and operations: what dates and checks the result.",
     )
     mme_per_day: float | None = Field(
         default=None,

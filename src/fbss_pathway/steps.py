@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .catalogue import describe_condition
 from .explain import explain
+from .explain.criteria import patient_criterion
 from .facts import extract_facts
 from .recommendation import Action, Recommendation
 from .record import PatientRecord, SurgicalOpinion
-from .rules_engine.conditions import AllOf, Condition, Derived, evaluate
+from .rules_engine.conditions import AllOf, Condition, evaluate
 from .ruleset import RuleSet, default_ruleset
 from .vocabulary import ActionCode, Option, Verdict
 
@@ -116,7 +116,7 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
         for criterion in _criteria(rule.when):
             truth = evaluate(criterion, facts, derived)
             if truth is not True:
-                text = _describe(criterion, titles, ruleset)
+                text = patient_criterion(criterion, facts, derived, titles)
                 (unmet if truth is False else unknown).append(text)
         candidate = (
             len(unmet) + len(unknown),
@@ -194,10 +194,3 @@ def _caution(record: PatientRecord, step: Step, ruleset: RuleSet) -> Action | No
 def _criteria(condition: Condition) -> tuple[Condition, ...]:
     """The separate criteria of a rule: the parts of a top-level ``all``."""
     return condition.items if isinstance(condition, AllOf) else (condition,)
-
-
-def _describe(criterion: Condition, titles: Mapping[str, str], ruleset: RuleSet) -> str:
-    if isinstance(criterion, Derived):
-        title = titles.get(criterion.name, criterion.name.replace("_", " "))
-        return f"{title}: {'yes' if criterion.value else 'no'}"
-    return describe_condition(criterion, ruleset.parameters)

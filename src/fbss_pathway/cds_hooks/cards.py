@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.layout import context_line
 from ..explain.words import (
     code_words,
     fact_label,
@@ -147,10 +148,11 @@ def _fitted(headline: str) -> str:
     The next step is the part a clinician must not lose (pathway.md 11); the
     specification asks for summaries under 140 characters.
     """
-    summary = f"FBSS pathway: {headline}"
+    lead = "PSPS type 2 (FBSS): "
+    summary = lead + headline
     if len(summary) < SUMMARY_LIMIT:
         return summary
-    shorter = re.sub(r" \([^)]*\)", "", summary)
+    shorter = lead + re.sub(r" \([^)]*\)", "", headline)
     return shorter if len(shorter) < SUMMARY_LIMIT else summary
 
 
@@ -244,7 +246,8 @@ def _stage_detail(
     record: PatientRecord | None,
 ) -> list[str]:
     lines = [f"**{recommendation.headline}**", ""]
-    lines += [record_dates(record), ""] if record is not None else []
+    dates = context_line(recommendation.patient) or (record_dates(record) if record else "")
+    lines += [dates, ""] if dates else []
     lines += ["**Options:**", ""]
     lines += [
         f"- {OPTION_WORDS[o.option]}: {VERDICT_WORDS[o.verdict]}"

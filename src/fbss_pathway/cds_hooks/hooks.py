@@ -14,6 +14,7 @@ ordered step seems supported), a card of its own says what was not read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -21,9 +22,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import EvaluationError
+from ..evaluation import evaluate
 from ..fhir import FhirError, read_bundle
 from ..fhir.orders import ordered_steps
 from ..recommendation import PathwayWarning, Recommendation
+from ..report import html_report
 from ..ruleset import RuleSet
 from ..steps import check_step
 from .calls import RefusedCallError
@@ -38,6 +41,7 @@ from .prefetch import (
     needs_fetch,
     prefetch_from_bundle,
 )
+from .report_links import REPORT_LIFETIME, StoredCall
 
 __all__ = [
     "HOOKS",
@@ -51,6 +55,7 @@ __all__ = [
     "order_sign",
     "patient_view",
     "prefetch_from_bundle",
+    "report_page",
 ]
 
 #: The services, by id, and the hook each answers.
@@ -68,8 +73,13 @@ def patient_view(
     rules: RuleSet,
     unread: dict[str, str],
     assessed: date,
+    link: Callable[[StoredCall], str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The cards for a prefetch assessed on ``assessed``, and how many resources were ignored."""
+    """The cards for a prefetch assessed on ``assessed``, and how many resources were ignored.
+
+    ``link`` keeps the call for its full report and gives the report's address,
+    which every card then carries (:mod:`.report_links`).
+    """
     reading = _read(prefetch, patient_id, assessed)
     try:
         recommendation = reading.evaluate(ruleset=rules, ladder=False)  # cards do not show it
@@ -83,7 +93,22 @@ def patient_view(
         return [], len(reading.ignored)
     if unread:
         recommendation = _with_unread(recommendation, unread)
-    return cards(recommendation, ruleset=rules, record=reading.record), len(reading.ignored)
+    result = cards(recommendation, ruleset=rules, record=reading.record)
+    if link is not None and reading.record is not None:
+        address = link(StoredCall(reading.record, unread, assessed))
+        minutes = round(REPORT_LIFETIME / 60)
+        label = f"Full report (the link expires in {minutes} minutes)"
+        for card in result:
+            card["links"] = [{"label": label, "url": address, "type": "absolute"}]
+    return result, len(reading.ignored)
+
+
+def report_page(stored: StoredCall, rules: RuleSet) -> str:
+    """The full report of a kept call: evaluated again with the ladder, as HTML."""
+    recommendation = evaluate(stored.record, ruleset=rules, ladder=True)
+    if stored.unread:
+        recommendation = _with_unread(recommendation, stored.unread)
+    return html_report(recommendation, ruleset=rules)
 
 
 def _with_unread(recommendation: Recommendation, unread: dict[str, str]) -> Recommendation:
@@ -160,7 +185,7 @@ def _unread_card(unread: dict[str, str], consequence: str) -> dict[str, Any]:
         consequence,
     ]
     titles = {UNREAD_WARNING: "Patient data not read from the EHR"}
-    summary = "FBSS pathway: patient data could not be read from the EHR"
+    summary = "PSPS type 2 (FBSS): patient data could not be read from the EHR"
     return new_card(summary, "warning", UNREAD_WARNING, titles, lines)
 
 

@@ -45,7 +45,7 @@ from .calls import (
     read_call,
     safe_id,
 )
-from .hooks import HOOKS, ORDER_SIGN_ID, SERVICE_ID, order_sign, patient_view
+from .hooks import HOOKS, ORDER_SIGN_ID, SERVICE_ID, order_sign, patient_view, report_page
 from .order_card import OVERRIDE_REASONS
 from .prefetch import (
     PREFETCH,
@@ -55,6 +55,15 @@ from .prefetch import (
     unnamed_keys,
 )
 from .replay import SharedReplays
+from .report_links import (
+    REPORT_LIFETIME,
+    MemoryReports,
+    ReportStore,
+    SharedReports,
+    StoredCall,
+    new_secret,
+    report_route,
+)
 
 __all__ = [
     "MAX_FEEDBACK_ITEMS",
@@ -83,6 +92,8 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
     today: Callable[[], date] | None = None,
+    reports: ReportStore | None = None,
+    report_base: str | None = None,
 ) -> Starlette:
     """The ASGI application.
 
@@ -97,12 +108,17 @@ def create_app(
             (``date.today`` by default, so a running service moves on at
             midnight); a fixed date lets tests and replays of old calls give the
             answers of that day.
+        reports: Where calls wait for their full-report link to be opened
+            (:mod:`.report_links`); this process's memory by default.
+        report_base: The service's address as the clinician's browser reaches it,
+            for report links; by default the address the call came to.
     """
     rules = ruleset or default_ruleset()
     assessment_date = today or date.today
     if not callable(assessment_date):
         raise ValueError("today must be a function giving the assessment date")
     computing = _ComputePool()
+    kept: ReportStore = reports if reports is not None else MemoryReports()
     if authenticator is not None and "*" in cors_origins:
         raise ValueError("CORS for any origin ('*') is refused together with authentication")
 
@@ -205,8 +221,15 @@ def create_app(
                     context["draftOrders"],
                 )
             else:
+                base = (report_base or str(request.base_url)).rstrip("/")
+
+                def link(stored: StoredCall) -> str:
+                    secret = new_secret()
+                    kept.put(secret, stored.pack(), time.time())
+                    return f"{base}/reports/{secret}"
+
                 work = partial(
-                    patient_view, prefetch, context["patientId"], rules, unread, assessed
+                    patient_view, prefetch, context["patientId"], rules, unread, assessed, link
                 )
             if inline:
                 result, ignored = work()
@@ -275,6 +298,7 @@ def create_app(
             Route("/cds-services", discovery, methods=["GET"]),
             Route("/cds-services/{service_id}", hook, methods=["POST"]),
             Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+            report_route(kept, partial(report_page, rules=rules), computing.limiter),
         ],
         middleware=middleware,
     )
@@ -300,11 +324,18 @@ def app_from_environment() -> Starlette:
         shared = settings.get("replays")
         replays = SharedReplays(shared, LEEWAY) if shared else None
         authenticator = Authenticator(clients, settings["base_url"], replays=replays)
+    lifetime = float(settings.get("report_seconds") or REPORT_LIFETIME)
+    shared_reports = settings.get("reports")
+    reports: ReportStore = (
+        SharedReports(shared_reports, lifetime) if shared_reports else MemoryReports(lifetime)
+    )
     return create_app(
         ruleset=load_ruleset(settings.get("rules")),
         authenticator=authenticator,
         cors_origins=settings.get("cors_origins") or (),
         max_body=settings.get("max_body") or DEFAULT_MAX_BODY,
+        reports=reports,
+        report_base=settings.get("base_url"),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -31,6 +32,7 @@ from ..explain.diagram import mermaid_diagram
 from ..ndjson import BatchSummary, run_batch_file
 from ..record import PatientRecord
 from ..report import format_recommendation
+from ..report.text import DEFAULT_WIDTH
 from ..ruleset import RuleSet, load_ruleset
 from ..synth import synthetic_cohort
 from .inputs import InputError, example_paths, field_errors, read_bytes, read_json, recommend_file
@@ -51,8 +53,27 @@ def _evaluate(args: argparse.Namespace, ruleset: RuleSet) -> int:
     if args.format == "json":
         print(recommendation.model_dump_json(indent=2))
     else:
-        print(format_recommendation(recommendation))
+        print(format_recommendation(recommendation, width=_columns(args.width), ruleset=ruleset))
     return 0
+
+
+def _with_width(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        metavar="COLUMNS",
+        help="wrap the text at COLUMNS (default: the terminal's width, at most 100; 88 in a pipe)",
+    )
+
+
+def _columns(requested: int | None) -> int:
+    """The width asked for, else the terminal's (at most 100), else 88 for a pipe or file."""
+    if requested is not None:
+        return requested
+    if sys.stdout.isatty():
+        return min(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, 100)
+    return DEFAULT_WIDTH
 
 
 def _questionnaire() -> int:
@@ -73,7 +94,11 @@ def _demo(args: argparse.Namespace, ruleset: RuleSet) -> int:
                 {"example": path.name, "recommendation": recommendation.model_dump(mode="json")}
             )
         else:
-            print(format_recommendation(recommendation, title=f"== {path.name} =="))
+            title = f"== {path.name} =="
+            text = format_recommendation(
+                recommendation, title=title, width=_columns(args.width), ruleset=ruleset
+            )
+            print(text)
             print()
     if args.format == "json":
         print(json.dumps(results, indent=2))
@@ -237,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="text (a summary for people, the default) or json (the whole recommendation)",
     )
+    _with_width(evaluate_cmd)
     with_rules(evaluate_cmd)
     demo = commands.add_parser("demo", help="evaluate the bundled example patients")
     demo.add_argument(
@@ -248,6 +274,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--reports", metavar="DIR", help="also write one HTML report per example patient to DIR"
     )
+    _with_width(demo)
     with_rules(demo)
     add_report_command(commands)
     add_population_commands(commands)
@@ -318,6 +345,13 @@ def _parser() -> argparse.ArgumentParser:
         default=5 * 1024 * 1024,
         metavar="BYTES",
         help="largest request body (default: 5 MB)",
+    )
+    serve.add_argument(
+        "--report-minutes",
+        type=_positive,
+        default=15,
+        metavar="MINUTES",
+        help="how long a card's link to the full report stays valid (default: 15)",
     )
     with_rules(serve)
     to_fhir = commands.add_parser(

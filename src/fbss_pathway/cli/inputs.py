@@ -90,7 +90,7 @@ def evaluate_bundle(
     recommendation = reading.evaluate(ruleset=ruleset)
     if recommendation is None:
         print(
-            "outside the FBSS pathway: " + "; ".join(reading.not_applicable),
+            "outside the PSPS type 2 (FBSS) pathway: " + "; ".join(reading.not_applicable),
             file=sys.stdout if said is None else said,
         )
     return recommendation

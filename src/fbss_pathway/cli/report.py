@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..evaluation import evaluate
+from ..explain.words import code_words, in_sentence
 from ..record import PatientRecord
 from ..report import html_report, ladder_svg
 from ..report.titles import plain_title
@@ -79,9 +80,11 @@ def write_example_reports(directory: Path, ruleset: RuleSet) -> list[Path]:
     written = []
     for path in example_paths():
         record = PatientRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        page = html_report(
-            evaluate(record, ruleset=ruleset), title=f"Example patient {path.stem}", ruleset=ruleset
+        number, _, name = path.stem.partition("_")
+        title = (
+            f"Example patient {number}: {in_sentence(code_words(name))}"  # words, not a file name
         )
+        page = html_report(evaluate(record, ruleset=ruleset), title=title, ruleset=ruleset)
         target = directory / f"{path.stem}.html"
         _write(str(target), page)
         written.append(target)

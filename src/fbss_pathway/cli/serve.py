@@ -47,8 +47,9 @@ def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
         logging.getLogger("fbss_pathway.cds_hooks").warning(
             json.dumps({"event": "unauthenticated", "detail": "every caller is served"})
         )
-    # Several workers share the register of seen token ids (replays), in a private
-    # directory that lives as long as the server.
+    # Several workers share the register of seen token ids (replays) and the calls
+    # waiting for their report link to be opened, in a private directory (0700) that
+    # lives as long as the server.
     shared = tempfile.mkdtemp(prefix="fbss-pathway-replays-") if args.workers > 1 else None
     settings = {  # what each worker process builds its application from
         "rules": args.rules,
@@ -57,6 +58,8 @@ def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
         "cors_origins": args.cors_origin,
         "max_body": args.max_body,
         "replays": str(Path(shared) / "replays.sqlite") if shared else None,
+        "reports": str(Path(shared) / "reports.sqlite") if shared else None,
+        "report_seconds": args.report_minutes * 60,
     }
     os.environ[SERVE_SETTINGS] = json.dumps(settings)  # pragma: no cover
     try:  # pragma: no cover - runs until stopped

@@ -8,11 +8,12 @@ derived facts under the title of the rule that defines them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..rules_engine.conditions import AllOf, AnyOf, Compare, Condition, Derived, Known
-from .words import fact_label, value_text
+from .words import code_words, fact_label, value_text
 
-__all__ = ["condition_text"]
+__all__ = ["condition_text", "patient_criterion"]
 
 _OPERATOR_WORDS = {
     "==": "",
@@ -49,3 +50,43 @@ def _lower_first(text: str) -> str:
     """Lower-case the first letter unless the first word is an acronym (SCS, PHQ-9)."""
     first = text.split(" ", 1)[0]
     return text if first.isupper() or first[:1].isdigit() else text[:1].lower() + text[1:]
+
+
+_NEEDS = {
+    ">=": "{} or more",
+    ">": "more than {}",
+    "<": "less than {}",
+    "<=": "{} or less",
+    "==": "{}",
+    "!=": "other than {}",
+}
+
+
+def patient_criterion(
+    criterion: Condition,
+    facts: Mapping[str, Any],
+    derived: Mapping[str, bool],
+    titles: Mapping[str, str],
+) -> str:
+    """A criterion as the patient's value against what it needs (pathway.md 11).
+
+    "Back pain intensity, NRS 0-10: 4/10; needs 5/10 or more". The patient's
+    value is never confused with the required one, and a derived fact says the
+    patient's own answer ("Conservative trial failed: no"), never "not: ...".
+    """
+    match criterion:
+        case Derived(name=name):
+            have = derived.get(name)
+            state = "not known" if have is None else ("yes" if have else "no")
+            return f"{titles.get(name) or code_words(name)}: {state}"
+        case Compare(fact=fact, op=op, value=value, other_fact=other):
+            patient = value_text(fact, facts.get(fact))
+            wanted = _lower_first(fact_label(other)) if other else value_text(fact, value)
+            return f"{fact_label(fact)}: {patient}; needs {_NEEDS[op].format(wanted)}"
+        case Known(fact=fact, known=known):
+            recorded = "recorded" if facts.get(fact) is not None else "not recorded"
+            return (
+                f"{fact_label(fact)}: {recorded}; needs it {'recorded' if known else 'unrecorded'}"
+            )
+        case _:
+            return condition_text(criterion, titles)

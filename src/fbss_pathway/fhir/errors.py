@@ -20,4 +20,5 @@ class NotApplicableError(FbssPathwayError, ValueError):
 
     def __init__(self, reasons: tuple[str, ...]) -> None:
         self.reasons = reasons
-        super().__init__("the patient is outside the FBSS pathway: " + "; ".join(reasons))
+        outside = "the patient is outside the PSPS type 2 (FBSS) pathway: "
+        super().__init__(outside + "; ".join(reasons))

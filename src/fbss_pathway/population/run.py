@@ -293,6 +293,9 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         threads_per_worker=1,  # the rule engine runs one session at a time per process
         processes=True,
         dashboard_address=None,
+        # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
+        # another Dask on the machine must not move it with a warning.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]

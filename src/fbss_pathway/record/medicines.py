@@ -38,10 +38,11 @@ DailyDose = Annotated[float, Field(gt=0, le=10000)]
 class OpioidUse(RecordPart):
     """One opioid, current or stopped (pathway.md 5.2).
 
-    Current when it has no stop date on or before the assessment. The dose is
-    mg a day, or mcg an hour for a transdermal patch; ``mme_per_day`` records
-    morphine milligram equivalents directly when only they are known. A dose
-    that is not recorded leaves the MME unknown.
+    Current when it has no stop date before the assessment (stopped on the
+    assessment day: still current). The dose is mg a day, or mcg an hour for a
+    transdermal patch; ``mme_per_day`` records morphine milligram equivalents
+    directly when only they are known. A dose that is not recorded leaves the
+    MME unknown.
     """
 
     ingredient: OpioidIngredient = Field(description="The opioid ingredient.")

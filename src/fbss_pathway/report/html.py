@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from html import escape
 
-from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.layout import (
+    action_groups,
+    context_line,
+    missing_in_order,
+    option_groups,
+    options_line,
+    short_citation,
+)
 from ..explain.summary import INTENDED_USE, stage_reasons
-from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
+from ..explain.words import fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
-from ..vocabulary import Verdict
 from .svg import ladder_svg
 from .titles import plain_title
 
@@ -22,22 +28,40 @@ __all__ = ["html_report"]
 
 _STYLE = """
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #1a1a1a;
-       max-width: 900px; margin: 1.5em auto; padding: 0 1em; line-height: 1.45; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; }
-h2 { font-size: 1.15em; border-bottom: 1px solid #999; padding-bottom: 0.15em; margin-top: 1.6em; }
+       max-width: 900px; margin: 1.5em auto; padding: 0 1em; line-height: 1.45;
+       overflow-wrap: break-word; }
+h1 { font-size: 1.4em; margin-bottom: 0.2em; }
+h2 { font-size: 1.15em; border-bottom: 1px solid #999; padding-bottom: 0.15em; margin-top: 1.4em; }
+.context { color: #333; margin-top: 0; }
 .stage { font-size: 1.2em; font-weight: bold; }
 .warning { border-left: 4px solid #8a1c1c; padding: 0.2em 0.6em; background: #fbeeee; }
-table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.92em; }
+table { border-collapse: collapse; margin: 0.4em 0; font-size: 0.92em; max-width: 100%; }
 th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
 .rule { color: #444; font-size: 0.9em; }
 .banner { padding: 0.5em 0.8em; font-size: 1.15em; border: 3px solid #8a1c1c; }
 .banner.emergency { background: #8a1c1c; color: #fff; }
 .banner.urgent { background: #fbeeee; }
-.options tr.verdict-appropriate td:nth-child(2) { color: #14532d; }
-.options tr.verdict-blocked td:nth-child(2) { color: #8a1c1c; }
+.option { border: 1px solid #bbb; border-left-width: 6px; padding: 0.3em 0.7em; margin: 0.5em 0;
+          break-inside: avoid; }
+.option p { margin: 0.25em 0; }
+.option.verdict-appropriate, .option.verdict-in_place { border-left-color: #14532d; }
+.option.verdict-may_be_appropriate { border-left-color: #8a6d1c; }
+.option.verdict-blocked, .option.verdict-not_yet { border-left-color: #8a1c1c; }
+.option.verdict-not_appropriate, .option.verdict-unknown { border-left-color: #777; }
+.ladder { overflow-x: auto; }
+.ladder svg { width: 100%; min-width: 560px; height: auto; }
+details { margin: 0.3em 0; }
 footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #999; }
-svg { max-width: 100%; height: auto; }
-@media print { body { margin: 0; } .warning { background: none; } }
+@media (max-width: 600px) { body { margin: 0.5em auto; padding: 0 0.6em; }
+                            h1 { font-size: 1.2em; } }
+@page { size: A4; margin: 12mm; }
+@media print { body { margin: 0; max-width: none; font-size: 8.5pt; line-height: 1.25; }
+               ol { padding-left: 1.4em; } li p, .option p { margin: 0.1em 0; }
+               .warning { background: none; } .inputs, .sources { display: none; }
+               h2 { margin-top: 0.8em; } .option { margin: 0.3em 0; }
+               .ladder svg { min-width: 0; width: auto; max-width: 100%; max-height: 7.5cm; }
+               h2 { break-after: avoid; }
+               li, .option { break-inside: avoid; } }
 """
 
 
@@ -60,8 +84,8 @@ def html_report(
         ValueError: the recommendation has no ladder view.
     """
     ruleset = default_ruleset() if ruleset is None else ruleset
-    heading = plain_title(title) or "FBSS pathway recommendation"
-    picture = ladder_svg(recommendation)
+    heading = plain_title(title) or "PSPS type 2 (FBSS) pathway recommendation"
+    context = context_line(recommendation.patient)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -70,6 +94,7 @@ def html_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(heading)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(heading)}</h1>",
+        *([f'<p class="context" id="context">{escape(context)}</p>'] if context else []),
         *_banner(recommendation),
         f'<p class="stage" id="stage">{escape(recommendation.headline)}</p>',
         *_why(recommendation, ruleset),
@@ -77,13 +102,14 @@ def html_report(
         "<h2>Options side by side</h2>",
         *_options(recommendation, ruleset),
         "<h2>Where the patient stands</h2>",
-        picture,
+        f'<div class="ladder">{ladder_svg(recommendation)}</div>',
         "<h2>Recommended actions</h2>",
         *_actions(recommendation, ruleset),
         "<h2>Missing information</h2>",
         *_missing(recommendation),
-        "<h2>Sources</h2>",
+        '<section class="sources"><h2>Sources</h2>',
         *_sources(recommendation, ruleset),
+        "</section>",
         "<footer>",
         f"<p>Rule set version <code>{escape(recommendation.ruleset_version)}</code>.</p>",
         f'<p id="intended-use">{escape(INTENDED_USE)}</p>',
@@ -113,35 +139,27 @@ def _why(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
 
 
 def _options(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
-    """Every option with its verdict, next step, reasons and basis (pathway.md 4, 12)."""
-    rows = []
-    for appraisal in recommendation.options:
-        step = appraisal.next_step
-        shown_step = (
-            code_words(step)
-            if step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE
-            else ""
-        )
+    """Every option with its verdict, next step, reasons and basis (pathway.md 4, 12).
+
+    Blocks, not a six-column table: they read the same in an EHR's side panel.
+    """
+    out = []
+    for group in option_groups(recommendation):
+        appraisal = group[0]
         reasons = "; ".join(appraisal.reasons)
-        cited = "; ".join(_citation(ruleset, key).rstrip(".") for key in appraisal.sources)
-        rule = (
-            f" <span class=rule>({escape(appraisal.rule_id)})</span>" if appraisal.rule_id else ""
-        )
-        rows.append(
-            f'<tr class="verdict-{escape(appraisal.verdict)}">'
-            f"<td>{escape(OPTION_WORDS[appraisal.option])}</td>"
-            f"<td><strong>{escape(VERDICT_WORDS[appraisal.verdict])}</strong></td>"
-            f"<td>{escape(shown_step)}</td>"
-            f"<td>{escape(reasons)}{rule}</td>"
-            f"<td>{escape(', '.join(appraisal.basis))}</td>"
-            f"<td>{escape(cited)}</td></tr>"
-        )
-    return [
-        "<table class=options><tr><th>option</th><th>verdict</th><th>next step</th>"
-        "<th>why</th><th>basis</th><th>sources</th></tr>",
-        *rows,
-        "</table>",
-    ]
+        rule_id = appraisal.rule_id
+        rule = f" <span class=rule>({escape(rule_id)})</span>" if rule_id else ""
+        cited = "; ".join(short_citation(ruleset, key) for key in appraisal.sources)
+        basis = ", ".join(appraisal.basis)
+        source_line = "; ".join(part for part in (cited, basis and f"basis: {basis}") if part)
+        out += [
+            f'<div class="option verdict-{escape(appraisal.verdict)}">',
+            f"<p><strong>{escape(options_line(group))}</strong></p>",
+            *([f"<p>{escape(reasons)}{rule}</p>"] if reasons else []),
+            *([f'<p class="rule">{escape(source_line)}</p>'] if source_line else []),
+            "</div>",
+        ]
+    return out
 
 
 def _warnings(recommendation: Recommendation) -> list[str]:
@@ -153,49 +171,55 @@ def _warnings(recommendation: Recommendation) -> list[str]:
 
 
 def _actions(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    """The actions by importance; one rule's actions for one reason read once."""
     out = ["<ol>"]
-    for action in recommendation.actions:
-        rules = ", ".join([action.rule_id, *action.also_from])
+    for group in action_groups(recommendation):
+        action = group.first
         out += [
-            f"<li><strong>{escape(code_words(action.code))}</strong> "
-            f"<span class=rule>({escape(rules)})</span>",
+            f"<li><strong>{escape(group.title)}</strong> "
+            f"<span class=rule>({escape(', '.join(group.rules))})</span>",
             f"<p>Why: {escape(action.reason)}.</p>",
-            *([f"<p>Basis: {escape(', '.join(action.basis))}.</p>"] if action.basis else []),
-            *_inputs(action),
         ]
         if action.expected_benefit is not None:
             share = percent_range(
                 action.expected_benefit.low_percent, action.expected_benefit.high_percent
             )
-            out.append(f"<p>Expected benefit of one more operation: {escape(share)}.</p>")
-        cited = "; ".join(_citation(ruleset, key).rstrip(".") for key in action.sources)
-        out.append(f"<p>Sources: {escape(cited)}.</p></li>")
+            out.append(f"<p>Patients improving after one more operation: {escape(share)}.</p>")
+        cited = "; ".join(short_citation(ruleset, key) for key in action.sources)
+        basis = f" (basis: {', '.join(action.basis)})" if action.basis else ""
+        out.append(f"<p class=rule>Sources: {escape(cited)}{escape(basis)}.</p>")
+        out += [*_inputs(action), "</li>"]
     return [*out, "</ol>"]
 
 
 def _inputs(action: Action) -> list[str]:
-    if not action.inputs:
-        return []
+    """What the action's own rule read: the recorded values; the unrecorded one click away."""
+    known = [item for item in action.inputs if item.value is not None]
+    unknown = [item for item in action.inputs if item.value is None]
     rows = [
         f"<tr><td>{escape(fact_label(item.fact))}</td>"
-        f"<td>{escape(value_text(item.fact, item.value))}</td>"
-        f"<td><code>{escape(item.field)}</code></td></tr>"
-        for item in action.inputs
+        f"<td>{escape(value_text(item.fact, item.value))}</td></tr>"
+        for item in known
     ]
-    return [
-        "<table><tr><th>input read</th><th>value</th><th>record field</th></tr>",
-        *rows,
-        "</table>",
-    ]
+    table = ["<table><tr><th>read</th><th>value</th></tr>", *rows, "</table>"] if rows else []
+    out = ['<div class="inputs">', *table]
+    if unknown:
+        names = ", ".join(fact_label(item.fact) for item in unknown)
+        out.append(
+            f"<details><summary>Also read, not recorded ({len(unknown)})</summary>"
+            f"<p>{escape(names)}</p></details>"
+        )
+    return [*out, "</div>"]
 
 
 def _missing(recommendation: Recommendation) -> list[str]:
+    """What is not recorded, by what it would change: red flags first."""
     if not recommendation.missing:
         return ["<p>Nothing unrecorded would change this recommendation.</p>"]
     items = [
         f"<li>{escape(item_label(item.field))} "
         f"<span class=rule>(for {escape(', '.join(item.needed_by))})</span></li>"
-        for item in recommendation.missing
+        for item in missing_in_order(recommendation)
     ]
     return ["<p>Not recorded, and would change or confirm the result:</p><ul>", *items, "</ul>"]
 

@@ -51,7 +51,7 @@ def ladder_svg(recommendation: Recommendation, *, title: str | None = None) -> s
     """
     if recommendation.ladder is None:
         raise ValueError("this recommendation has no ladder view: evaluate it with ladder=True")
-    heading = plain_title(title) or "Where the patient stands on the FBSS pathway"
+    heading = plain_title(title) or "Where the patient stands on the PSPS type 2 (FBSS) pathway"
     svg = ET.Element(
         "svg",
         {
