@@ -63,6 +63,10 @@ def opioid_uses(
     taken: dict[str, list[Draft]] = defaultdict(list)
     allergies: list[Draft] = []
     for draft in drafts:
+        for name in ("start_date", "stop_date"):  # a form's answer that is not a day
+            if draft.get(name) is not None and not isinstance(draft[name], date):
+                dropped.append((draft, f"opioid {name} not valid: read without it"))
+                draft = {k: v for k, v in draft.items() if k != name}
         fitted = _dated(draft, assessed)
         if fitted is None:
             dropped.append((draft, "opioid dated after the assessment"))
