@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["Dose", "Strength", "daily_dose", "strength_in"]
@@ -64,6 +65,11 @@ def strength_in(display: str | None, name_end: int) -> Strength | None:
     """
     if not display:
         return None
+    # A chart repeats its drugs: names are remembered, bar long ones (text from outside).
+    return _strength(display, name_end) if len(display) > 256 else _remembered(display, name_end)
+
+
+def _strength(display: str, name_end: int) -> Strength | None:
     segment = display[name_end:].split(" / ", 1)[0]
     found = _STRENGTH.search(segment)
     if found is None:
@@ -72,6 +78,9 @@ def strength_in(display: str | None, name_end: int) -> Strength | None:
     mg = value / 1000 if found.group(2).upper() == "MCG" else value
     per = (found.group(3) or "unit").lower()
     return Strength(mg, "unit" if per == "actuat" else per)
+
+
+_remembered = lru_cache(maxsize=1024)(_strength)
 
 
 def daily_dose(dosages: list[Any] | None, strength: Strength | None, *, patch: bool) -> Dose:

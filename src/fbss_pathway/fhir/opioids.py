@@ -117,11 +117,38 @@ def ingredients() -> tuple[Ingredient, ...]:
 _INGREDIENTS: list[Ingredient] = []
 
 
-def named(concept: CodeableConcept | None) -> list[tuple[OpioidIngredient, str | None, int]]:
-    """(ingredient, display, where its name ends in the display) for each opioid it names."""
+Named = list[tuple[OpioidIngredient, str | None, int]]
+
+
+def named(concept: CodeableConcept | None) -> Named:
+    """(ingredient, display, where its name ends in the display) for each opioid it names.
+
+    A chart repeats its drugs (refills): what each concept names is remembered
+    (bounded: emptied when full, and long text is not remembered).
+    """
+    codings = tuple(
+        (coding.get("system"), coding.get("code"), coding.get("display"))
+        for coding in codings_of(concept)
+    )
+    key = (codings, concept.get("text") if concept else None)
+    found = _NAMED.get(key)
+    if found is None:
+        found = _named(*key)
+        if sum(len(part or "") for coding in codings for part in coding) <= 512:
+            if len(_NAMED) >= 1024:
+                _NAMED.clear()
+            _NAMED[key] = found
+    return list(found)
+
+
+_NAMED: dict[Any, Named] = {}
+
+
+def _named(
+    codings: tuple[tuple[str | None, str | None, str | None], ...], text: str | None
+) -> Named:
     found: dict[OpioidIngredient, tuple[OpioidIngredient, str | None, int]] = {}
-    for coding in codings_of(concept):
-        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+    for system, code, display in codings:
         if system == LOCAL_SYSTEM and code and code.startswith("opioid."):
             try:
                 ingredient = OpioidIngredient(code.removeprefix("opioid."))
@@ -140,7 +167,6 @@ def named(concept: CodeableConcept | None) -> list[tuple[OpioidIngredient, str |
                 found[known.ingredient] = (known.ingredient, display, match.end())
             elif by_code:
                 found.setdefault(known.ingredient, (known.ingredient, None, 0))
-    text = concept.get("text") if concept else None
     if not found and text:
         lowered = text.lower()
         for known in ingredients():
