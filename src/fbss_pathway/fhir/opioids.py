@@ -210,7 +210,7 @@ def read_opioid(
         if "mme_per_day" not in details:
             patch = ingredient in PATCH_INGREDIENTS
             dose = daily_dose(dosages, strength_in(display, end), patch=patch)
-            if dose.unknown is not None and dosages:  # given, but not a dose: unreadable
+            if dose.unknown is not None and _structured(dosages):  # given, yet no dose
                 chart.unreadable.setdefault(
                     f"medicines.opioids[{ingredient}].opioid_dose", []
                 ).append(entry.label)
@@ -219,6 +219,27 @@ def read_opioid(
             else:
                 draft["daily_dose_mg"] = dose.mg_per_day
         chart.opioid(entry, draft, stopped=stopped)
+
+
+def _structured(dosages: list[Any] | None) -> bool:
+    """Whether a dosage says more than text ("as directed"): then an unknown dose is unreadable.
+
+    A text-only dosage is common and holds nothing to work out: the dose is simply
+    unknown (the rules list MME as missing), not a warning on every such chart.
+    """
+    return any(
+        not isinstance(dosage, dict) or any(dosage.get(key) for key in _STRUCTURED)
+        for dosage in dosages or []
+    )
+
+
+_STRUCTURED = (
+    "doseAndRate",
+    "timing",
+    "asNeededBoolean",
+    "asNeededCodeableConcept",
+    "maxDosePerPeriod",
+)
 
 
 def _stopped_on(resource: Any, started: date | None) -> tuple[date | None, str]:
