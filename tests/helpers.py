@@ -64,8 +64,10 @@ def contributes(recommendation: Recommendation, rule_id: str) -> bool:
 
 
 def unordered(record: PatientRecord) -> dict[str, Any]:
-    """The record with its operations and treatments as sets: the same record in any order."""
+    """The record with its operations, treatments and opioids as sets: any order, one record."""
     data = record.model_dump(mode="json")
     for name in ("operations", "treatments"):
         data[name] = sorted(json.dumps(item, sort_keys=True) for item in data[name])
+    opioids = data["medicines"]["opioids"]
+    data["medicines"]["opioids"] = sorted(json.dumps(item, sort_keys=True) for item in opioids)
     return data

@@ -107,6 +107,8 @@ def questionnaire() -> dict[str, Any]:
     }
 
 
+#: The repeating group of the record's opioids (``medicines.opioids``), one use per answer.
+OPIOID_GROUP = "medicines.opioids"
 #: The question joining a treatment group to the EHR resource that records it.
 RECORD_LINK = "treatments.record"
 
@@ -221,6 +223,15 @@ def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, dating: _Datin
             chart.treatment(entry, draft, form=True, refers=tuple(refers))
         return
     parts = item.get("item")
+    if link == OPIOID_GROUP:  # one opioid use, joined with the chart's (opioid_courses)
+        use = {
+            sub["linkId"].removeprefix(f"{link}."): answered[0]
+            for sub in parts or []
+            if (answered := _answers(sub))
+        }
+        if use:
+            chart.opioid(entry, use, form=True)
+        return
     if link in COMPOSITE_ITEMS:  # a group that is one item: the suicide-risk assessment
         given = {
             sub["linkId"].removeprefix(f"{link}."): answered[0]

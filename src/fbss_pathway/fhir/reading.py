@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 from ..evaluation import evaluate
 from ..recommendation import PathwayWarning, Recommendation
-from ..record import PatientRecord, Treatment
+from ..record import OpioidUse, PatientRecord, Treatment
 from ..ruleset import RuleSet
 from .codes import CodeMap
 from .current import STALE_RED_FLAG_WARNING, StaleRedFlag, coherent, current
@@ -25,6 +25,8 @@ from .duplicates import distinct
 from .entries import RawEntry, load, raw_entries, validate
 from .errors import FhirError, NotApplicableError
 from .operations import one_per_operation
+from .opioid_courses import opioid_uses
+from .opioids import read_allergy
 from .patient import age_of, born_on
 from .questionnaire import read_response
 from .resources import Chart, Ignored
@@ -71,6 +73,7 @@ _READERS = {
     "MedicationStatement": Chart.medication,
     "MedicationRequest": Chart.medication,
     "QuestionnaireResponse": read_response,
+    "AllergyIntolerance": read_allergy,
 }
 
 
@@ -209,7 +212,11 @@ def read_bundle(
             if entry.type != "Medication":
                 chart.skip(entry, "resource type not read by the pathway")
             continue
-        foreign = scope.foreign(entry.resource)
+        # An allergy names its patient in ``patient``, every other resource in ``subject``.
+        about = entry.resource
+        if entry.type == "AllergyIntolerance":
+            about = {"subject": about.get("patient")}
+        foreign = scope.foreign(about)
         if foreign is not None:
             chart.skip(entry, foreign)
             continue
@@ -232,6 +239,7 @@ def _reading(
     age = age_of(chart, assessed, birth_date, conflicts)
     operations = one_per_operation(chart, assessed, conflicts)
     treatments = _treatments(chart, assessed, conflicts)
+    opioids = _opioids(chart, assessed, conflicts)
     conflicts.sort(key=lambda c: (c.item, c.entries))
     ignored = sorted(chart.ignored, key=lambda i: (i.entry, i.reason))
     unreadable = unread_items(chart, values, treatments)
@@ -250,6 +258,8 @@ def _reading(
         "operations": sorted(operations, key=_order),
         "treatments": sorted(treatments, key=_treatment_order),
     }
+    if opioids:
+        draft["medicines"] = {"opioids": opioids}
     if len(scope.ids) == 1:
         draft["patient_id"] = next(iter(scope.ids))
     if age is not None:
@@ -283,6 +293,23 @@ def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list
         or Treatment.model_validate({k: v for k, v in treatment.items() if not k.startswith("_")})
         for treatment in joined
     ]
+
+
+def _opioids(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[OpioidUse]:
+    """One use per opioid ingredient and course (:mod:`.opioid_courses`)."""
+    if not chart.opioids:
+        return []
+    unread = {
+        item: chart.unreadable.pop(item)
+        for item in list(chart.unreadable)
+        if item.startswith("medicines.opioids[")
+    }
+    uses, found, dropped, unreadable = opioid_uses(chart.opioids, assessed, unread)
+    conflicts += found
+    for draft, reason in dropped:
+        chart.ignored.append(Ignored(draft["_entry"], draft["_type"], reason, draft["_label"]))
+    chart.unreadable.update(unreadable)  # doses no resource of their course gives
+    return uses
 
 
 def _treatment_order(treatment: Treatment) -> tuple[Any, ...]:

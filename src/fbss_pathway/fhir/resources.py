@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..record import OperationKind, TreatmentKind
+from ..record import OperationKind, OpioidIngredient, TreatmentKind
 from .codes import (
     COMPOSITE_ITEMS,
     DATE_ITEMS,
@@ -27,6 +27,7 @@ from .codes import (
     Kind,
 )
 from .entries import RawEntry, codings, validate
+from .opioids import read_opioid, record_part
 from .shapes import (
     CONDITION,
     MEDICATION_USE,
@@ -94,6 +95,13 @@ class Chart:
     assessment_dates: list[date] = field(default_factory=list)
     #: Items an entry spoke to with a value that could not be read, with those entries.
     unreadable: dict[str, list[str]] = field(default_factory=dict)
+    #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
+    opioids: list[dict[str, Any]] = field(default_factory=list)
+
+    def opioid(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
+        """An opioid use draft, marked with its entry (as :meth:`treatment`)."""
+        marked = {**draft, "_entry": entry.number, "_type": entry.type, "_label": entry.label}
+        self.opioids.append(marked | {f"_{name}": value for name, value in marks.items()})
 
     def treatment(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
         """A treatment draft, marked with its entry.
@@ -309,6 +317,14 @@ class Chart:
         if concept is None and reference is not None:
             concept = self._referenced(resource, reference)
         mapped = self._coded(concept, "medication")
+        part = record_part(resource)
+        if mapped is not None and mapped.opioid and part != "treatments":
+            started = when_of(_start(resource.get("effectivePeriod"))) or when_of(
+                resource.get("effectiveDateTime") or resource.get("authoredOn")
+            )
+            read_opioid(self, entry, concept, started.day if started else None)
+            if part == "medicines.opioids":
+                return  # written for the record's opioids only: no analgesic treatment
         classes = sorted(
             {
                 medicine.item
@@ -368,7 +384,7 @@ class Chart:
 
 
 def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
-    """This library's own operation and treatment codes: operation.<kind>, treatment.<kind>."""
+    """This library's own codes: operation.<kind>, treatment.<kind>, opioid.<ingredient>."""
     group, _, value = code.partition(".")
     try:
         if kind == "procedure" and group == "operation":
@@ -377,6 +393,9 @@ def _local_entry(kind: Kind, code: str) -> CodeEntry | None:
             )
         if group == "treatment":
             return CodeEntry(kind, LOCAL_SYSTEM, code, "local", treatment=TreatmentKind(value))
+        if kind == "medication" and group == "opioid" and OpioidIngredient(value):
+            analgesics = TreatmentKind.ANALGESICS
+            return CodeEntry(kind, LOCAL_SYSTEM, code, "local", treatment=analgesics, opioid=True)
     except ValueError:
         return None
     return None

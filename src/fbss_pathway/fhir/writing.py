@@ -24,6 +24,7 @@ from .codes import (
     CodeEntry,
     CodeMap,
 )
+from .opioid_writing import opioid_statement, part_extension
 from .questionnaire import ANSWER_SYSTEM, DATED_BY
 from .reading import default_codes
 from .resources import TREATMENT_DETAILS
@@ -87,6 +88,7 @@ def bundle_from_record(
             resource["bodySite"] = [{"text": level} for level in operation.levels]
         resources.append(resource)
     resources += [_treatment(codes, treatment, subject) for treatment in record.treatments]
+    resources += [opioid_statement(use, subject) for use in record.medicines.opioids]
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -171,6 +173,7 @@ def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) ->
         }
         if treatment.start_date is not None:
             resource["effectivePeriod"] = {"start": treatment.start_date.isoformat()}
+        extensions.append(part_extension("treatments"))  # not one of the record's opioids
     else:
         entry = codes.first("procedure", treatment=treatment.kind)
         resource = {
