@@ -123,7 +123,14 @@ def explain(
         trace=tuple(trace),
         ladder=None if rungs is None else tuple(rungs),
         ruleset_version=ruleset.version,
+        mme_per_day=_mme(facts),
     )
+
+
+def _mme(facts: Mapping[str, FactValue]) -> float | None:
+    """The current opioids' MME a day as the rules read it: the result never re-derives it."""
+    value = facts.get("mme_per_day")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @lru_cache(maxsize=4096)
