@@ -214,6 +214,12 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "MME table's factor (an MME recorded instead of the dose as given; buprenorphine not "
         "converted); unknown while a dose is.",
     ),
+    _number(
+        "mme_per_day_at_least",
+        f"{_OP}.daily_dose_mg",
+        "MME a day of the current opioids whose dose is known: all of it when every dose "
+        "is, a floor while one is not.",
+    ),
     _flag(
         "block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."
     ),
@@ -378,7 +384,7 @@ def _opioid_facts(record: PatientRecord, table: MmeTable) -> dict[str, FactValue
     listed = record.medicines.opioids
     if listed:
         current = current_opioids(record.medicines, assessed)
-        applies, total = mme_per_day(current, table)
+        applies, total, at_least = mme_per_day(current, table)
         described = current or [_last_stopped(listed)]
         return {
             "opioid_in_use": bool(current),
@@ -386,6 +392,7 @@ def _opioid_facts(record: PatientRecord, table: MmeTable) -> dict[str, FactValue
             "opioid_side_effects": _worst([o.side_effects for o in described]),
             "mme_threshold_applies": applies,
             "mme_per_day": total,
+            "mme_per_day_at_least": at_least,
         }
     analgesics = [t for t in record.treatments if t.kind is TreatmentKind.ANALGESICS]
     opioid = _most_recent([t for t in analgesics if t.opioid], TreatmentKind.ANALGESICS)
@@ -403,6 +410,7 @@ def _opioid_facts(record: PatientRecord, table: MmeTable) -> dict[str, FactValue
         # An opioid without its ingredient or dose: the threshold applies, the MME is unknown.
         "mme_threshold_applies": in_use,
         "mme_per_day": None,
+        "mme_per_day_at_least": 0 if in_use else None,
     }
 
 

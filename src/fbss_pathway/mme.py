@@ -85,25 +85,26 @@ def _contribution(opioid: OpioidUse, table: MmeTable) -> float | None:
     return opioid.mme_per_day
 
 
-def mme_per_day(opioids: Sequence[OpioidUse], table: MmeTable) -> tuple[bool, float | None]:
-    """Whether an MME threshold applies to these current opioids, and their MME a day.
+def mme_per_day(
+    opioids: Sequence[OpioidUse], table: MmeTable
+) -> tuple[bool, float | None, float | None]:
+    """Whether an MME threshold applies to these current opioids, their MME a day, and its floor.
 
-    Returns ``(applies, mme)``: ``applies`` is False with no opioid or only
-    unconverted ones (buprenorphine), and ``mme`` is then None. When it applies,
-    ``mme`` is the sum of dose times factor (an MME recorded instead of the dose is
-    used as given), or None when any one is unknown: a dose not recorded, a dose
-    in a unit the factor does not take, or an ingredient the table does not hold.
+    Returns ``(applies, mme, at_least)``. ``applies`` is False with no opioid or
+    only unconverted ones (buprenorphine); both figures are then None. When it
+    applies, ``mme`` is the sum of dose times factor (an MME recorded instead of
+    the dose is used as given), or None when any one is unknown: a dose not
+    recorded, a dose in a unit the factor does not take, or an ingredient the
+    table does not hold. ``at_least`` sums the known ones: the whole MME when
+    every dose is known, a floor while one is not, so that 120 MME of oxycodone
+    beside a codeine of unknown dose still reaches the high threshold.
     """
     converted = [o for o in opioids if not _unconverted(o, table)]
     if not converted:
-        return False, None
-    total = 0.0
-    for opioid in converted:
-        part = _contribution(opioid, table)
-        if part is None:
-            return True, None
-        total += part
-    return True, round(total, _DECIMALS)
+        return False, None, None
+    parts = [_contribution(opioid, table) for opioid in converted]
+    at_least = round(sum(part for part in parts if part is not None), _DECIMALS)
+    return True, (None if None in parts else at_least), at_least
 
 
 def _unconverted(opioid: OpioidUse, table: MmeTable) -> bool:
