@@ -145,7 +145,7 @@ def _opioid(
     """The ordered opioid's ingredient (``other`` when unnamed), or None: not an opioid."""
     opioid = False
     for system, code, display in concept:
-        if system == RXNORM and code in cuis:
+        if system == RXNORM and code is not None and code in cuis:
             return OpioidIngredient(cuis[code])
         for entry in codes.find("medication", system, code, display):
             if entry.opioid:
