@@ -120,5 +120,7 @@ def test_a_bad_table_is_refused_naming_the_entry(
 def test_rules_reading_mme_need_the_table(tmp_path: Path) -> None:
     rules = _copy_rules(tmp_path)
     (rules / "mme.toml").unlink()
-    with pytest.raises(RuleSetError, match="reads mme_per_day, but the directory has no mme.toml"):
+    with pytest.raises(
+        RuleSetError, match=r"reads mme_per_day, but the directory has no mme\.toml"
+    ):
         load_ruleset(rules)
