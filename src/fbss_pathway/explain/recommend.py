@@ -147,11 +147,16 @@ def _with_mme_dose(
         or any(item.fact == "mme_per_day" for item in missing)
     ):
         return missing
+    return sorted([*missing, _mme_dose_missing(ruleset)], key=lambda item: item.field)
+
+
+@lru_cache(maxsize=16)
+def _mme_dose_missing(ruleset: RuleSet) -> MissingInput:
+    """The missing opioid dose, needed by every rule that reads MME a day (once per rule set)."""
     needed_by = tuple(
         rule.id for index, rule in enumerate(ruleset.rules) if "mme_per_day" in ruleset.reads[index]
     )
-    added = MissingInput(field=FACTS["mme_per_day"].field, fact="mme_per_day", needed_by=needed_by)
-    return sorted([*missing, added], key=lambda item: item.field)
+    return MissingInput(field=FACTS["mme_per_day"].field, fact="mme_per_day", needed_by=needed_by)
 
 
 def _mme(facts: Mapping[str, FactValue]) -> float | None:
