@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import EvaluationError
-from ..fhir import FhirError, read_bundle
 from ..evaluation import evaluate
 from ..explain.medication_order import medication_order_words, record_with_order
+from ..fhir import FhirError, read_bundle
 from ..fhir.orders import OrderedMedicine, ordered_medicines, ordered_steps
 from ..recommendation import PathwayWarning, Recommendation
 from ..ruleset import RuleSet
