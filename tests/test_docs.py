@@ -144,6 +144,14 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                     "opioid_taper_under_way": False,
                     "past_opioid_overdose": False,
                     "suspected_opioid_use_disorder": False,
+                    "opioids": [
+                        {
+                            "ingredient": "morphine",
+                            "mme_per_day": 20,
+                            "benefit": True,
+                            "side_effects": "mild",
+                        }
+                    ],
                 },
                 "scs": {"team_assessment_done": True, "conventional_management_failed": True},
                 "in_fitness_programme": True,

@@ -185,7 +185,7 @@ EXPECTED: dict[str, Expected] = {
             *STANDING,
             A.TREAT_DEPRESSION_ANXIETY,
         ],
-        ["MOOD-05"],
+        ["MED-10", "MOOD-05"],
         absent=(A.SCS_TRIAL,),
         at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
     ),
@@ -266,6 +266,10 @@ def test_each_example_is_fully_assessed(path: Path) -> None:
     about = {
         "09_radiofrequency_red_flag_screen_incomplete.json": {"red_flags.suspected_malignancy"},
         "10_neuromodulation_suicide_risk_phq9_item9.json": {"psychosocial.suicide_risk_assessment"},
+        # An opioid recorded as an analgesic treatment, without its dose: MME unknown.
+        "04_radiofrequency_positive_block_after_fusion.json": {
+            "medicines.opioids[current].daily_dose_mg"
+        },
     }.get(path.name, set())
     # Outcomes of steps not (yet) taken are listed as what would change the result.
     not_taken = {m for m in missing if m.startswith("treatments[")}

@@ -175,3 +175,76 @@ def test_an_order_is_judged_as_of_the_services_date_and_its_card_shows_the_dates
     assert "the last operation was 1 month ago" in card["detail"]
     dates = "Age 54 years · last operation 2026-08-10 (1 month ago) · assessed 2026-10-01"
     assert dates in card["detail"].splitlines()
+
+
+# --- Medication orders (pathway.md 5.2) ------------------------------------------------
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _medication(code: str, display: str, *, r5: bool = False) -> dict[str, Any]:
+    concept = {"coding": [{"system": RXNORM, "code": code, "display": display}]}
+    order: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": str(uuid.uuid4()),
+        "status": "draft",
+        "intent": "order",
+    }
+    if r5:
+        order["medication"] = {"concept": concept}
+    else:
+        order["medicationCodeableConcept"] = concept
+    return order
+
+
+OXYCODONE = ("7804", "oxycodone hydrochloride 5 MG Oral Tablet")
+
+
+def test_an_opioid_order_for_a_patient_not_on_opioids_is_warned(service: LoopbackServer) -> None:
+    # Example 02 takes no opioid: NG59's advice not to start one, the MME now, override reasons.
+    [card] = _sign(service, _example("02_"), _medication(*OXYCODONE))
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "An opioid order: check against the FBSS pathway"
+    assert "do not start opioids for chronic low back pain or sciatica" in card["detail"]
+    assert "**Current opioids, MME a day:** none" in card["detail"]
+    assert "The pathway recommends instead:** Conservative care" in card["detail"]
+    assert card["source"]["topic"]["code"] == "CON-08"
+    assert {reason["system"] for reason in card["overrideReasons"]} == {OVERRIDE_SYSTEM}
+
+
+def test_an_opioid_order_beside_a_benzodiazepine_says_what_it_would_bring(
+    service: LoopbackServer,
+) -> None:
+    record = _example("02_")
+    record = record.model_copy(
+        update={"medicines": record.medicines.model_copy(update={"benzodiazepine": True})}
+    )
+    [card] = _sign(service, record, _medication(*OXYCODONE, r5=True))
+    assert "If signed: an opioid with a benzodiazepine" in card["detail"]
+    assert "If signed: offer naloxone" in card["detail"]
+
+
+def test_an_opioid_order_for_a_patient_on_opioids_gives_the_current_mme(
+    service: LoopbackServer,
+) -> None:
+    # Example 04's opioid is an analgesic treatment without a dose: its MME is unknown.
+    [card] = _sign(service, _example("04_"), _medication("7052", "morphine sulfate 10 MG"))
+    assert "**Current opioids, MME a day:** unknown" in card["detail"]
+    assert "On an opioid: review its benefit and harm" in card["detail"]
+
+
+def test_a_benzodiazepine_order_is_warned_and_other_medicines_are_not(
+    service: LoopbackServer,
+) -> None:
+    [card] = _sign(service, _example("02_"), _medication("3322", "diazepam 5 MG Oral Tablet"))
+    assert card["summary"] == "A benzodiazepine order: check against the FBSS pathway"
+    assert "If signed: a benzodiazepine is recorded" in card["detail"]
+    assert _sign(service, _example("02_"), _medication("5640", "ibuprofen 400 MG")) == []
+
+
+def test_discovery_says_order_sign_checks_opioid_and_benzodiazepine_orders(
+    service: LoopbackServer,
+) -> None:
+    services = httpx2.get(f"{service.base}/cds-services", timeout=30).json()["services"]
+    [order_sign] = [s for s in services if s["id"] == ORDER_SIGN_ID]
+    assert "opioid or benzodiazepine order" in order_sign["description"]

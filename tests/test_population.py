@@ -71,6 +71,7 @@ def test_a_screen_gives_each_patient_what_evaluate_many_gives(cluster: str, tmp_
             a.option.value: a.verdict.value for a in recommendation.options
         }, patient_id
         assert row["missing_count"] == len(recommendation.missing)
+        assert row["mme_per_day"] == recommendation.mme_per_day
         assert row["ruleset_version"] == recommendation.ruleset_version
     assert summary.read == summary.evaluated == len(records)
     assert summary.partitions == math.ceil(2 * len(records) / 20)

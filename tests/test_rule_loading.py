@@ -169,7 +169,7 @@ BROKEN: list[tuple[str, str, str, str | None, str]] = [
         "medial_branch_block is not a step of the option this rule decides",
     ),
     (
-        "conservative.toml",
+        "medicines.toml",
         'actions = ["supportive_analgesia"]',
         'actions = ["supportive_analgesia", "exercise_therapy"]',
         "CON-08",

@@ -15,17 +15,19 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .mme import MmeTable, current_opioids, mme_per_day
 from .record import (
     Adherence,
     Examination,
     Findings,
     Medicines,
+    OpioidUse,
     PatientRecord,
     Psychosocial,
     RedFlags,
@@ -144,7 +146,7 @@ def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec,
 _DIRECT = {section: _section_facts(section, model) for section, model in _SECTIONS}
 
 _EX = _latest(TreatmentKind.EXERCISE_THERAPY)
-_AN = "treatments[analgesics with opioid, most recent]"
+_OP = "medicines.opioids[current]"
 _MBB = _latest(TreatmentKind.MEDIAL_BRANCH_BLOCK)
 _RF = _latest(TreatmentKind.RADIOFREQUENCY_DENERVATION)
 _TRIAL = _latest(TreatmentKind.SCS_TRIAL)
@@ -181,13 +183,42 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "Adherence to the exercise programme.",
         tuple(a.value for a in Adherence),
     ),
-    _flag("opioid_in_use", "treatments[analgesics].opioid", "Opioid analgesics on record."),
-    _flag("opioid_benefit", f"{_AN}.benefit", "The opioid brings worthwhile benefit."),
+    _flag(
+        "opioid_in_use",
+        _OP,
+        "An opioid is in current use: one with no stop date before the assessment (a "
+        "stopped one was tried, never in use; an analgesic treatment with an opioid, "
+        "when no opioid is listed, counts unless its weeks ended before the assessment).",
+    ),
+    _flag(
+        "opioid_benefit",
+        f"{_OP}.benefit",
+        "The opioids bring worthwhile benefit (with none current, the last one stopped).",
+    ),
     _category(
         "opioid_side_effects",
-        f"{_AN}.side_effects",
-        "Worst side effects of the opioid.",
+        f"{_OP}.side_effects",
+        "Worst side effects of the opioids (with none current, of the last one stopped).",
         tuple(s.value for s in SideEffects),
+    ),
+    _flag(
+        "mme_threshold_applies",
+        f"{_OP}.ingredient",
+        "An MME threshold applies: a current opioid other than buprenorphine, which the "
+        "MME table does not convert.",
+    ),
+    _number(
+        "mme_per_day",
+        f"{_OP}.daily_dose_mg",
+        "Morphine milligram equivalents a day of the current opioids: each dose times the "
+        "MME table's factor (an MME recorded instead of the dose as given; buprenorphine not "
+        "converted); unknown while a dose is.",
+    ),
+    _number(
+        "mme_per_day_at_least",
+        f"{_OP}.daily_dose_mg",
+        "MME a day of the current opioids whose dose is known: all of it when every dose "
+        "is, a floor while one is not.",
     ),
     _flag(
         "block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."
@@ -339,8 +370,84 @@ def _most_recent(treatments: list[Treatment], kind: TreatmentKind) -> Treatment 
     return Treatment.model_construct(**{name: agreed.get(name) for name in Treatment.model_fields})
 
 
-def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
-    """Read the catalogue's facts from a validated record; unknown items are left out."""
+def _opioid_facts(record: PatientRecord, table: MmeTable) -> dict[str, FactValue | None]:
+    """Whether an opioid is current, how it serves the patient, and its MME a day.
+
+    The opioids listed with doses (``medicines.opioids``) decide. Where none is
+    listed, an analgesic treatment with an opioid counts as current unless its
+    recorded weeks ended before the assessment: the safer reading (pathway.md
+    5.2 gives no rule for it), since "in use" brings the review, the advice not
+    to stop abruptly and the co-prescription cautions, and its unknown dose is
+    then listed as missing; "not in use" would tell the patient not to start one.
+    """
+    assessed = record.assessment_date
+    listed = record.medicines.opioids
+    if listed:
+        current = current_opioids(record.medicines, assessed)
+        applies, total, at_least = mme_per_day(current, table)
+        described = current or [_last_stopped(listed)]
+        return {
+            "opioid_in_use": bool(current),
+            "opioid_benefit": _agreed([o.benefit for o in described]),
+            "opioid_side_effects": _worst([o.side_effects for o in described]),
+            "mme_threshold_applies": applies,
+            "mme_per_day": total,
+            "mme_per_day_at_least": at_least,
+        }
+    analgesics = [t for t in record.treatments if t.kind is TreatmentKind.ANALGESICS]
+    opioid = _most_recent([t for t in analgesics if t.opioid], TreatmentKind.ANALGESICS)
+    in_use: bool | None
+    if opioid is not None and not _ended(opioid, assessed):
+        in_use = True
+    elif any(t.opioid is None for t in analgesics):
+        in_use = None
+    else:
+        in_use = False
+    return {
+        "opioid_in_use": in_use,
+        "opioid_benefit": None if opioid is None else opioid.benefit,
+        "opioid_side_effects": None if opioid is None else opioid.side_effects,
+        # An opioid without its ingredient or dose: the threshold applies, the MME is unknown.
+        "mme_threshold_applies": in_use,
+        "mme_per_day": None,
+        "mme_per_day_at_least": 0 if in_use else None,
+    }
+
+
+def _ended(treatment: Treatment, assessed: date) -> bool:
+    """A treatment whose recorded weeks ended before the assessment (it was tried)."""
+    if treatment.start_date is None or treatment.duration_weeks is None:
+        return False
+    return treatment.start_date + timedelta(weeks=treatment.duration_weeks) < assessed
+
+
+def _last_stopped(opioids: list[OpioidUse]) -> OpioidUse:
+    return max(opioids, key=lambda o: (o.stop_date or date.min, o.start_date or date.min))
+
+
+def _agreed(values: list[bool | None]) -> bool | None:
+    """False when any is without benefit; True when all bring it; else unknown."""
+    if False in values:
+        return False
+    return True if values and all(values) else None
+
+
+def _worst(values: list[SideEffects | None]) -> SideEffects | None:
+    """The worst side effects; unknown when one is unknown and none is severe."""
+    if SideEffects.SEVERE in values:
+        return SideEffects.SEVERE
+    if not values or None in values:
+        return None
+    order = list(SideEffects)
+    return max((v for v in values if v is not None), key=order.index)
+
+
+def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict[str, FactValue]:
+    """Read the catalogue's facts from a validated record; unknown items are left out.
+
+    ``mme`` is the rule set's MME table (``RuleSet.mme``); without it no dose is
+    converted, and MME a day is known only where the record gives it.
+    """
     pain, treatments = record.pain, record.treatments
     last_operation = max(operation.date for operation in record.operations)
 
@@ -349,14 +456,7 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
     rf = _most_recent(treatments, TreatmentKind.RADIOFREQUENCY_DENERVATION)
     trial = _most_recent(treatments, TreatmentKind.SCS_TRIAL)
     implant = _most_recent(treatments, TreatmentKind.SCS_IMPLANT)
-    analgesics = [t for t in treatments if t.kind is TreatmentKind.ANALGESICS]
-    opioid = _most_recent([t for t in analgesics if t.opioid], TreatmentKind.ANALGESICS)
-    if opioid is not None:
-        opioid_in_use: bool | None = True
-    elif any(t.opioid is None for t in analgesics):
-        opioid_in_use = None
-    else:
-        opioid_in_use = False
+    opioids = _opioid_facts(record, mme or {})
 
     assessed = record.assessment_date
     mood = record.psychosocial
@@ -378,9 +478,7 @@ def extract_facts(record: PatientRecord) -> dict[str, FactValue]:
         "pain_months": pain.duration_months,
         "exercise_weeks": 0 if exercise is None else exercise.duration_weeks,
         "exercise_adherence": None if exercise is None else exercise.adherence,
-        "opioid_in_use": opioid_in_use,
-        "opioid_benefit": None if opioid is None else opioid.benefit,
-        "opioid_side_effects": None if opioid is None else opioid.side_effects,
+        **opioids,
         "block_on_record": block is not None,
         "block_relief_percent": None if block is None else block.relief_percent,
         "rf_on_record": rf is not None,

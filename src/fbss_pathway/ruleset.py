@@ -10,6 +10,7 @@ from os import PathLike
 from pathlib import Path
 
 from .facts import FACTS, FactSpec
+from .mme import MmeTable
 from .recommendation import ExpectedBenefit, TraceEntry
 from .rules_engine.conditions import AllOf, AnyOf, Compare, Condition, Derived, facts_read
 from .rules_engine.direct import CompiledRules
@@ -36,6 +37,7 @@ class RuleSet:
         rules: Its rules, in file order (files sorted by name).
         parameters: Its named thresholds.
         sources: Its citation keys.
+        mme: Its MME conversion factors by opioid ingredient (``mme.toml``).
     """
 
     def __init__(self, directory: RuleDirectory) -> None:
@@ -44,6 +46,7 @@ class RuleSet:
         self.rules: tuple[Rule, ...] = directory.rules
         self.parameters: Mapping[str, Parameter] = directory.parameters
         self.sources: Mapping[str, Source] = directory.sources
+        self.mme: MmeTable = directory.mme
         self.definitions: Mapping[str, Condition] = {
             rule.derive: rule.when for rule in self.rules if rule.derive is not None
         }

@@ -23,15 +23,16 @@ from pydantic import ValidationError
 
 from ..errors import EvaluationError
 from ..evaluation import evaluate
+from ..explain.medication_order import medication_order_words, record_with_order
 from ..fhir import FhirError, read_bundle
-from ..fhir.orders import ordered_steps
+from ..fhir.orders import OrderedMedicine, ordered_medicines, ordered_steps
 from ..recommendation import PathwayWarning, Recommendation
 from ..report import html_report
 from ..ruleset import RuleSet
 from ..steps import check_step
 from .calls import RefusedCallError
 from .cards import cards, new_card
-from .order_card import order_warning_card
+from .order_card import medication_warning_card, order_warning_card
 from .prefetch import (
     FORM_NOT_SENT,
     PREFETCH,
@@ -130,12 +131,17 @@ def order_sign(
     assessed: date,
     draft_orders: Any,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A warning card for each ordered ladder step the pathway does not support now."""
+    """A warning card for each ordered ladder step the pathway does not support now.
+
+    And one for each class of medicine ordered that pathway.md 5.2 warns about
+    (an opioid, a benzodiazepine), for every patient the pathway applies to.
+    """
     try:
         steps = ordered_steps(draft_orders)
+        medicines = ordered_medicines(draft_orders, rules.mme)
     except FhirError as error:
         raise RefusedCallError(400, "invalid", str(error)) from None
-    if not steps:
+    if not steps and not medicines:
         return [], 0
     reading = _read(prefetch, patient_id, assessed)
     if reading.record is None:  # outside the pathway: it has no opinion on the order
@@ -152,9 +158,33 @@ def order_sign(
             if unread:
                 check = replace(check, recommendation=_with_unread(check.recommendation, unread))
             result.append(order_warning_card(check, ruleset=rules, record=reading.record))
+    result += _medication_cards(reading.record, medicines, rules, unread)
     if not result and _failed(unread):  # supported on what was read: say what was not
         result.append(_unread_card(unread, _CHECKED_WITHOUT))
     return result, len(reading.ignored)
+
+
+def _medication_cards(
+    record: Any, medicines: list[OrderedMedicine], rules: RuleSet, unread: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One card per class of medicine ordered: the rules on the record now and as if signed."""
+    cards_found = []
+    first = {order.kind: order for order in reversed(medicines)}
+    try:
+        now = evaluate(record, ruleset=rules, ladder=False) if first else None
+        for kind in ("opioid", "benzodiazepine"):
+            order = first.get(kind)
+            if order is None or now is None:
+                continue
+            signed = evaluate(
+                record_with_order(record, kind, order.ingredient), ruleset=rules, ladder=False
+            )
+            shown = _with_unread(now, unread) if unread else now
+            words = medication_order_words(kind, shown, signed)
+            cards_found.append(medication_warning_card(words, ruleset=rules, record=record))
+    except EvaluationError:
+        raise RefusedCallError(500, "exception", "the rule engine failed") from None
+    return cards_found
 
 
 _CHECKED_WITHOUT = (

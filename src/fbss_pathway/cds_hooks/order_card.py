@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.medication_order import MedicationOrderWords
 from ..explain.words import code_words, record_dates
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
@@ -18,7 +19,7 @@ from ..steps import StepCheck
 from ..vocabulary import Stage
 from .cards import new_card
 
-__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "order_warning_card"]
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "medication_warning_card", "order_warning_card"]
 
 #: This service's reasons a clinician may give for signing an order the pathway does not
 #: support (CDS Hooks 2.0 leaves the codes to the service).
@@ -75,6 +76,20 @@ def order_warning_card(
         titles,
         lines,
     )
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS.items()
+    ]
+    return card
+
+
+def medication_warning_card(
+    words: MedicationOrderWords, *, ruleset: RuleSet, record: PatientRecord
+) -> dict[str, Any]:
+    """A warning for an opioid or benzodiazepine order (pathway.md 5.2), with override reasons."""
+    lines = [*words.lines[:2], record_dates(record), "", *words.lines[2:]]
+    titles = {rule.id: rule.title for rule in ruleset.rules}
+    card = new_card(words.summary, "warning", words.rule_id, titles, lines)
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in OVERRIDE_REASONS.items()

@@ -169,7 +169,9 @@ def create_app(
                     "title": "FBSS pathway guardrail at order signing",
                     "description": "Warns when an ordered block, radiofrequency denervation, "
                     "SCS trial or implant, or lumbar re-operation is not what the FBSS pathway "
-                    "supports for the patient now, and says why.",
+                    "supports for the patient now, and says why; and warns at every opioid or "
+                    "benzodiazepine order for a patient on the pathway, with the current "
+                    "morphine milligram equivalents a day and what the order would bring.",
                     "prefetch": PREFETCH,
                 },
             ]

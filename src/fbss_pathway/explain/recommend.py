@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from ..facts import FactValue
+from ..facts import FACTS, FactValue
 from ..recommendation import (
     Action,
+    MissingInput,
     OptionAppraisal,
     PathwayWarning,
     Recommendation,
@@ -100,7 +101,11 @@ def explain(
     missing = (
         []
         if red_flags
-        else missing_information(ruleset, facts, derived, set(fired), appraised, actions)
+        else _with_mme_dose(
+            ruleset,
+            facts,
+            missing_information(ruleset, facts, derived, set(fired), appraised, actions),
+        )
     )
     rungs = None
     if ladder:
@@ -123,7 +128,41 @@ def explain(
         trace=tuple(trace),
         ladder=None if rungs is None else tuple(rungs),
         ruleset_version=ruleset.version,
+        mme_per_day=_mme(facts),
     )
+
+
+def _with_mme_dose(
+    ruleset: RuleSet, facts: Mapping[str, FactValue], missing: list[MissingInput]
+) -> list[MissingInput]:
+    """The missing information, with the opioid dose whenever MME a day is unknown.
+
+    The dose changes the result's own MME a day even when the rules are decided
+    without it (120 MME of oxycodone beside a codeine of unknown dose is high
+    either way): pathway.md 5.2 lists it whenever the MME is unknown.
+    """
+    if (
+        facts.get("mme_threshold_applies") is not True
+        or "mme_per_day" in facts
+        or any(item.fact == "mme_per_day" for item in missing)
+    ):
+        return missing
+    return sorted([*missing, _mme_dose_missing(ruleset)], key=lambda item: item.field)
+
+
+@lru_cache(maxsize=16)
+def _mme_dose_missing(ruleset: RuleSet) -> MissingInput:
+    """The missing opioid dose, needed by every rule that reads MME a day (once per rule set)."""
+    needed_by = tuple(
+        rule.id for index, rule in enumerate(ruleset.rules) if "mme_per_day" in ruleset.reads[index]
+    )
+    return MissingInput(field=FACTS["mme_per_day"].field, fact="mme_per_day", needed_by=needed_by)
+
+
+def _mme(facts: Mapping[str, FactValue]) -> float | None:
+    """The current opioids' MME a day as the rules read it: the result never re-derives it."""
+    value = facts.get("mme_per_day")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @lru_cache(maxsize=4096)

@@ -36,6 +36,7 @@ _UNITS = (
     (re.compile(r"weeks$"), "{} weeks"),
     (re.compile(r"^age_years$"), "{} years"),
     (re.compile(r"oswestry_disability_index$"), "{} %"),
+    (re.compile(r"^mme_per_day(_at_least)?$"), "{} MME a day"),
 )
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\. ")  # "e.g. " ends no sentence
 _TREATMENT_ITEM = re.compile(

@@ -27,6 +27,7 @@ SCHEMA = pa.schema(
         pa.field("verdicts", pa.struct([(option.value, pa.string()) for option in Option])),
         pa.field("warnings", pa.list_(pa.string())),  # rule ids of the warnings
         pa.field("missing_count", pa.int32()),  # items that would change the result
+        pa.field("mme_per_day", pa.float64()),  # current opioids' MME a day; null: unknown, none
         pa.field("ruleset_version", pa.string(), nullable=False),
         pa.field("error_kind", pa.string()),  # not_applicable, malformed_resource, ...
         pa.field("detail", pa.string()),  # why, naming elements or fields, never values

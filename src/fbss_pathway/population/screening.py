@@ -112,6 +112,7 @@ def _screen_patient(
         "verdicts": None,
         "warnings": [],
         "missing_count": None,
+        "mme_per_day": None,
         "ruleset_version": ruleset.version,
         "error_kind": None,
         "detail": None,
@@ -150,6 +151,7 @@ def _evaluated(recommendation: Recommendation) -> dict[str, Any]:
         "verdicts": {a.option.value: a.verdict.value for a in recommendation.options},
         "warnings": [warning.rule_id for warning in recommendation.warnings],
         "missing_count": len(recommendation.missing),
+        "mme_per_day": recommendation.mme_per_day,
     }
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import RuleIssue, RuleSetError
 from ..facts import FACTS
-from .conditions import derived_read
+from ..mme import MmeTable
+from .conditions import derived_read, facts_read
 from .limits import (
     MAX_BRANCHES,
     MAX_COMPARISONS,
@@ -27,6 +28,7 @@ from .limits import (
     comparisons,
     polarity_branches,
 )
+from .mme_reader import MME_FILE
 from .model import Parameter, Rule, Source
 from .reader import NAME, PARAMETERS_FILE, SOURCES_FILE, Reader
 
@@ -40,6 +42,7 @@ class RuleDirectory:
     parameters: Mapping[str, Parameter]
     sources: Mapping[str, Source]
     rules: tuple[Rule, ...]
+    mme: MmeTable
 
 
 def _version(files: list[Path], root: Path) -> str:
@@ -153,7 +156,7 @@ def read_rule_directory(path: Path) -> RuleDirectory:
     for file in outside:
         reader.file = file.name
         reader.issue(None, "links to a file outside the rule directory: not read")
-    rule_files = [p for p in files if p.name not in (PARAMETERS_FILE, SOURCES_FILE)]
+    rule_files = [p for p in files if p.name not in (PARAMETERS_FILE, SOURCES_FILE, MME_FILE)]
     tables: dict[str, Any] = {}
     for name in (SOURCES_FILE, PARAMETERS_FILE):
         reader.file = name
@@ -167,6 +170,10 @@ def read_rule_directory(path: Path) -> RuleDirectory:
     sources = reader.sources(tables[SOURCES_FILE])
     reader.file = PARAMETERS_FILE
     parameters = reader.parameters(tables[PARAMETERS_FILE], sources)
+    mme: MmeTable = {}
+    if path / MME_FILE in files:
+        reader.file = MME_FILE
+        mme = reader.mme_table(reader.load_toml(path / MME_FILE) or {}, sources)
 
     rule_tables: dict[str, list[Any]] = {}
     for file in rule_files:
@@ -204,6 +211,20 @@ def read_rule_directory(path: Path) -> RuleDirectory:
         reader.issue(name, "derived fact is referenced but its rule did not load")
     _check_graph(rules, reader)
     _check_limits(rules, reader)
+    if not mme:
+        _check_mme_read(rules, reader)
     if reader.issues:
         raise RuleSetError(reader.issues)
-    return RuleDirectory(path, _version(files, path), parameters, sources, tuple(rules))
+    return RuleDirectory(path, _version(files, path), parameters, sources, tuple(rules), mme)
+
+
+def _check_mme_read(rules: list[Rule], reader: Reader) -> None:
+    """Refuse rules that compare MME a day in a directory with no MME table.
+
+    Without the table no dose is converted and every MME is unknown: the rules
+    would silently never decide, so the directory says it at load instead.
+    """
+    for rule in rules:
+        if "mme_per_day" in facts_read(rule.when, None):
+            reader.file, reader.rule_id = rule.file, rule.id
+            reader.issue("when", f"reads mme_per_day, but the directory has no {MME_FILE} rows")

@@ -27,6 +27,7 @@ from .limits import (
     MAX_FILE_BYTES,
     number_problem,
 )
+from .mme_reader import MmeReading
 from .model import BASIS_KINDS, BenefitRange, Parameter, Rule, Source
 from .templates import BANDS, COMPUTED_DATES, PLACEHOLDER, UNIT_AFTER
 
@@ -63,7 +64,7 @@ _ID = re.compile(r"[A-Z]{2,5}-[0-9]{2}", re.ASCII)
 NAME = re.compile(r"^[a-z][a-z0-9_]*\Z", re.ASCII)
 
 
-class Reader(ConclusionReader, ConditionReader):
+class Reader(ConclusionReader, ConditionReader, MmeReading):
     """Collects issues while turning TOML tables into the rule model."""
 
     def __init__(self) -> None:
