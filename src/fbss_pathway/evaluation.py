@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from .explain import explain
+from .explain.follow_up import reassessments
 from .facts import extract_facts
+from .follow_up import follow_up_dates
 from .recommendation import Recommendation
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset
@@ -54,7 +56,13 @@ def evaluate(
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
     facts = extract_facts(record)
     firings, derived = ruleset.compiled.run(facts)
-    return explain(ruleset, facts, firings, derived, ladder=ladder)
+    result = explain(ruleset, facts, firings, derived, ladder=ladder)
+    # Follow-up dates are plain date arithmetic on the record (pathway.md 10), not rules.
+    dates = follow_up_dates(record, facts, ruleset.parameters)
+    if not dates:
+        return result
+    reassess = reassessments(dates, ruleset.parameters, record.assessment_date)
+    return result.model_copy(update={"reassess": reassess})
 
 
 def validate_record(data: Mapping[str, Any]) -> PatientRecord:
