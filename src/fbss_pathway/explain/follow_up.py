@@ -16,7 +16,13 @@ from ..recommendation import Reassessment
 from ..rules_engine.model import Parameter
 from ..vocabulary import ReassessItem
 
-__all__ = ["ITEM_WORDS", "next_reassessment", "reassess_line", "reassessments"]
+__all__ = [
+    "ITEM_WORDS",
+    "next_reassessment",
+    "reassess_line",
+    "reassess_sentence",
+    "reassessments",
+]
 
 #: Each item in a few words, as a clinician reads it in a list of dates.
 ITEM_WORDS: Mapping[ReassessItem, str] = {
@@ -99,6 +105,11 @@ def reassess_line(reassessment: Reassessment) -> str:
     """One follow-up date in one line: "2026-12-01 · Opioid review (overdue)"."""
     late = " (overdue)" if reassessment.overdue else ""
     return f"{reassessment.due.isoformat()} · {ITEM_WORDS[reassessment.item]}{late}"
+
+
+def reassess_sentence(reassessment: Reassessment) -> str:
+    """One follow-up date with why and its source: the line cards and the terminal show."""
+    return f"{reassess_line(reassessment)}: {reassessment.why} ({reassessment.source})"
 
 
 def next_reassessment(reassess: Iterable[Reassessment]) -> Reassessment | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..explain.follow_up import ITEM_WORDS
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.summary import INTENDED_USE, stage_reasons
 from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
@@ -35,6 +36,7 @@ th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertica
 .banner.urgent { background: #fbeeee; }
 .options tr.verdict-appropriate td:nth-child(2) { color: #14532d; }
 .options tr.verdict-blocked td:nth-child(2) { color: #8a1c1c; }
+.follow-up tr.overdue td { color: #8a1c1c; }
 footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #999; }
 svg { max-width: 100%; height: auto; }
 @media print { body { margin: 0; } .warning { background: none; } }
@@ -80,6 +82,8 @@ def html_report(
         picture,
         "<h2>Recommended actions</h2>",
         *_actions(recommendation, ruleset),
+        '<h2 id="follow-up">Follow-up</h2>',
+        *_follow_up(recommendation, ruleset),
         "<h2>Missing information</h2>",
         *_missing(recommendation),
         "<h2>Sources</h2>",
@@ -189,6 +193,26 @@ def _inputs(action: Action) -> list[str]:
     ]
 
 
+def _follow_up(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    """The follow-up dates, earliest first, an overdue one marked (pathway.md 10, 12)."""
+    if not recommendation.reassess:
+        return ["<p>No follow-up date from the pathway.</p>"]
+    rows = [
+        f'<tr class="{"overdue" if r.overdue else "due"}">'
+        f"<td>{escape(r.due.isoformat())}</td>"
+        f"<td><strong>{escape(ITEM_WORDS[r.item])}</strong>"
+        f"{' (overdue)' if r.overdue else ''}</td>"
+        f"<td>{escape(r.why)}</td>"
+        f"<td>{escape(_citation(ruleset, r.source).rstrip('.'))}</td></tr>"
+        for r in recommendation.reassess
+    ]
+    return [
+        "<table class=follow-up><tr><th>due</th><th>what</th><th>why</th><th>source</th></tr>",
+        *rows,
+        "</table>",
+    ]
+
+
 def _missing(recommendation: Recommendation) -> list[str]:
     if not recommendation.missing:
         return ["<p>Nothing unrecorded would change this recommendation.</p>"]
@@ -204,6 +228,7 @@ def _sources(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
     keys = dict.fromkeys(key for action in recommendation.actions for key in action.sources)
     basis = set(recommendation.stage_basis)
     keys.update(dict.fromkeys(k for r in ruleset.rules if r.id in basis for k in r.sources))
+    keys.update(dict.fromkeys(r.source for r in recommendation.reassess))
     items = [f"<li>{escape(_citation(ruleset, key))}</li>" for key in keys]
     return ["<ul>", *items, "</ul>"] if items else ["<p>None.</p>"]
 

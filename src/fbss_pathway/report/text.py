@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.words import code_words, item_label, percent_range
 from ..recommendation import Recommendation
@@ -19,7 +20,7 @@ def _wrap(text: str, indent: str) -> str:
 
 
 def format_recommendation(recommendation: Recommendation, *, title: str | None = None) -> str:
-    """Render the stage, actions with reasons and sources, warnings and missing information."""
+    """Render the stage, actions, follow-up dates, warnings and missing information."""
     lines = [title] if title else []
     basis = ", ".join(recommendation.stage_basis) or "no option places the patient further"
     lines.append(_wrap(recommendation.headline, ""))
@@ -49,6 +50,9 @@ def format_recommendation(recommendation: Recommendation, *, title: str | None =
             lines.append(f"      expected benefit of one more operation: {span}")
         basis = f" ({', '.join(action.basis)})" if action.basis else ""
         lines.append(f"      sources: {', '.join(action.sources)}{basis}")
+    if recommendation.reassess:
+        lines.append("Follow-up:")
+        lines += [_wrap(reassess_sentence(r), "  ") for r in recommendation.reassess]
     if recommendation.warnings:
         lines.append("Warnings:")
         lines += [_wrap(f"! {w.message} [{w.rule_id}]", "  ") for w in recommendation.warnings]
