@@ -149,9 +149,10 @@ def test_the_exercise_trial_ends_twelve_weeks_after_it_began() -> None:
     assert found["exercise_trial_end"].source == "cohen2020"
 
 
-def test_an_exercise_trial_ending_today_is_still_listed_and_one_ended_is_not() -> None:
-    assert _dates(_exercise("2026-07-09"))["exercise_trial_end"].due == ASSESSED
-    assert "exercise_trial_end" not in _dates(_exercise("2026-07-08"))
+def test_an_exercise_trial_ending_today_is_over_and_one_ending_tomorrow_is_not() -> None:
+    # A date on the assessment day is not in the future: the trial is judged today.
+    assert "exercise_trial_end" not in _dates(_exercise("2026-07-09"))
+    assert _dates(_exercise("2026-07-10"))["exercise_trial_end"].due == date(2026, 10, 2)
 
 
 def test_weeks_recorded_so_far_do_not_end_the_trial_early() -> None:
@@ -192,9 +193,9 @@ def _rf(start: str) -> dict[str, Any]:
     ("done", "due"),
     [
         ("2026-09-01", date(2026, 12, 1)),  # 3 months
-        ("2026-07-01", date(2026, 10, 1)),  # 3 months, due today
+        ("2026-07-02", date(2026, 10, 2)),  # 3 months, due tomorrow
+        ("2026-07-01", date(2027, 1, 1)),  # 3 months due today (this assessment): 6 months
         ("2026-06-30", date(2026, 12, 30)),  # 3 months passed: the 6-month review
-        ("2026-04-01", date(2026, 10, 1)),  # 6 months, due today
     ],
 )
 def test_rf_is_reviewed_at_three_and_six_months(done: str, due: date) -> None:
@@ -205,6 +206,7 @@ def test_rf_is_reviewed_at_three_and_six_months(done: str, due: date) -> None:
 
 def test_rf_after_both_reviews_has_no_date() -> None:
     assert "rf_review" not in _dates(_rf("2026-03-31"))
+    assert "rf_review" not in _dates(_rf("2026-04-01"))  # the 6-month review is today
 
 
 def test_rf_review_clamps_the_day() -> None:
@@ -230,7 +232,7 @@ def _implant(start: str) -> dict[str, Any]:
         ("2026-08-31", date(2026, 11, 30)),  # 1 month passed: 3 months, clamped
         ("2026-05-01", date(2026, 11, 1)),  # 6 months
         ("2026-03-31", date(2027, 3, 31)),  # 6 months passed: 12 months
-        ("2025-10-01", date(2026, 10, 1)),  # 12 months, due today
+        ("2025-10-01", date(2027, 10, 1)),  # 12 months due today: then yearly
         ("2025-09-30", date(2027, 9, 30)),  # then yearly: 24 months
         ("2016-02-29", date(2027, 2, 28)),  # yearly for a decade, clamped in a common year
         ("2011-10-02", date(2026, 10, 2)),

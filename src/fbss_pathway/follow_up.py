@@ -9,11 +9,13 @@ no rounding may move a date before the threshold it stands for.
 
 Which dates a result carries:
 
-* every future date (due on or after the assessment; the PSPS threshold and six
-  months of pain only while not yet reached);
-* a past one only where the record holds the date of the last review, flagged
-  ``overdue``: the opioid review (``medicines.last_opioid_review``) and the mood
-  re-screen (the PHQ-9 and GAD-7 dates tell whether it was done);
+* every future date: due after the assessment (a review due on the assessment
+  day is this assessment; the PSPS threshold and six months of pain only while
+  not yet reached);
+* where the record holds the date of the last review, a date due on or before
+  the assessment too, flagged ``overdue`` once it has passed: the opioid review
+  (``medicines.last_opioid_review``) and the mood re-screen (the PHQ-9 and GAD-7
+  dates tell whether it was done);
 * one date per item: the next one.
 
 A rule directory without an item's interval gives no date of that kind (a site
@@ -181,7 +183,7 @@ def exercise_trial_end(record: PatientRecord, weeks: float) -> tuple[date, date]
         return None
     counts_from = max(started, _last_operation(record))
     end = counts_from + timedelta(days=math.ceil(weeks * 7))
-    return None if end < record.assessment_date else (end, counts_from)
+    return (end, counts_from) if end > record.assessment_date else None
 
 
 def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due | None:
@@ -212,13 +214,13 @@ def _next_review(
     assessed: date,
     yearly: str | None = None,
 ) -> Due | None:
-    """The first review of a schedule due on or after the assessment."""
+    """The first review of a schedule due after the assessment (one due that day is this one)."""
     for name in schedule:
         months = _months(parameters, name)
         if months is None:
             continue
         due = add_calendar_months(done, months)
-        if due >= assessed:
+        if due > assessed:
             return Due(item, due, name, done)
     step = None if yearly is None else _months(parameters, yearly)
     last = None if not schedule else _months(parameters, schedule[-1])
@@ -229,7 +231,7 @@ def _next_review(
     elapsed = (assessed.year - done.year) * 12 + assessed.month - done.month
     count = max(1, -(-(elapsed - last) // step))
     due = add_calendar_months(done, last + count * step)
-    while due < assessed:
+    while due <= assessed:
         count += 1
         due = add_calendar_months(done, last + count * step)
     return Due(item, due, yearly, done)
