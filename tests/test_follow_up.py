@@ -6,6 +6,7 @@ long ago, with no opioid, no RF, no implant and no mood treatment: it has no dat
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -381,3 +382,10 @@ def test_why_names_no_record_field() -> None:
 def test_the_ladder_does_not_change_the_dates() -> None:
     patch = {"treatments": [OPIOID], "pain": {"duration_months": 3}}
     assert evaluate(patched(patch)).reassess == evaluate(patched(patch), ladder=False).reassess
+
+
+def test_the_documented_follow_up_items_are_the_items() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "vocabulary.md").read_text()
+    section = text.split("## Follow-up items", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE)
+    assert documented == [item.value for item in ReassessItem]

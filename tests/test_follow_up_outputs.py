@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from fbss_pathway import Recommendation, evaluate
+from fbss_pathway import PatientRecord, Recommendation, evaluate
 from fbss_pathway.cds_hooks.cards import card_problems, cards
 from fbss_pathway.cli import main
+from fbss_pathway.fhir import read_bundle
+from fbss_pathway.fhir.questionnaire import response_from_record
 from fbss_pathway.population import worklist
 from fbss_pathway.population.rows import SCHEMA, write_rows
 from fbss_pathway.population.run import PATIENTS_DIR, SUMMARY
@@ -163,4 +165,25 @@ def test_the_worklist_without_a_date_lists_every_patient(screen: Path) -> None:
     assert [(e.patient_id, e.reassess_item) for e in soon] == [
         ("p-overdue", "opioid_review"),
         ("p-soon", "mood_rescreen"),
+    ]
+
+
+def test_the_assessment_form_carries_the_dates_the_follow_up_reads() -> None:
+    """mood_treatment_start and last_opioid_review travel as date answers of the form."""
+    record = PatientRecord.model_validate(patched({**DUE, "patient_id": "p1"}))
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1972-01-01"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, {"resource": response_from_record(record)}],
+    }
+    reading = read_bundle(bundle, patient_id="p1", assessment_date=date(2026, 10, 1))
+    assert reading.record is not None
+    assert reading.record.psychosocial.mood_treatment_start == date(2026, 9, 20)
+    assert reading.record.medicines.last_opioid_review == date(2026, 6, 1)
+    recommendation = reading.evaluate(ladder=False)
+    assert recommendation is not None
+    assert [(str(r.item), r.due, r.overdue) for r in recommendation.reassess] == [
+        ("opioid_review", date(2026, 9, 1), True),
+        ("mood_rescreen", date(2026, 11, 15), False),
     ]
