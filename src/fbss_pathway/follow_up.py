@@ -55,16 +55,24 @@ IMPLANT_SCHEDULE = (
 )
 _YEARLY = "implant_review_yearly_months"
 
+_PSPS = "fbss_min_months_after_surgery"
+_PAIN = "scs_min_pain_months"
+_EXERCISE = "adequate_exercise_weeks"
+_OPIOID = "opioid_review_months"
+_MOOD = "mood_rescreen_weeks"
+
 #: The parameter whose interval sets each item's date (for a schedule, its first).
 INTERVALS: Mapping[ReassessItem, str] = {
-    ReassessItem.PSPS_THRESHOLD: "fbss_min_months_after_surgery",
-    ReassessItem.PAIN_SIX_MONTHS: "scs_min_pain_months",
-    ReassessItem.EXERCISE_TRIAL_END: "adequate_exercise_weeks",
+    ReassessItem.PSPS_THRESHOLD: _PSPS,
+    ReassessItem.PAIN_SIX_MONTHS: _PAIN,
+    ReassessItem.EXERCISE_TRIAL_END: _EXERCISE,
     ReassessItem.RF_REVIEW: RF_SCHEDULE[0],
     ReassessItem.IMPLANT_REVIEW: IMPLANT_SCHEDULE[0],
-    ReassessItem.OPIOID_REVIEW: "opioid_review_months",
-    ReassessItem.MOOD_RESCREEN: "mood_rescreen_weeks",
+    ReassessItem.OPIOID_REVIEW: _OPIOID,
+    ReassessItem.MOOD_RESCREEN: _MOOD,
 }
+#: Ties on one day in vocabulary order (enum members hash slowly: kept as strings).
+_ORDER = {item.value: index for index, item in enumerate(ReassessItem)}
 
 #: Every parameter the follow-up dates read (a rule set may leave any of them out).
 PARAMETERS = frozenset({*INTERVALS.values(), *RF_SCHEDULE, *IMPLANT_SCHEDULE, _YEARLY})
@@ -112,8 +120,9 @@ def follow_up_dates(
         )
         if due is not None
     ]
-    order = {item: index for index, item in enumerate(ReassessItem)}
-    return tuple(sorted(found, key=lambda due: (due.due, order[due.item])))
+    if len(found) < 2:
+        return tuple(found)
+    return tuple(sorted(found, key=lambda due: (due.due, _ORDER[due.item.value])))
 
 
 def _months(parameters: Mapping[str, Parameter], name: str) -> int | None:
@@ -127,12 +136,13 @@ def _months(parameters: Mapping[str, Parameter], name: str) -> int | None:
 
 
 def _last_operation(record: PatientRecord) -> date:
-    return max(operation.date for operation in record.operations)
+    operations = record.operations
+    return operations[0].date if len(operations) == 1 else max(o.date for o in operations)
 
 
 def _psps_threshold(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due | None:
     """The day pain after the last operation becomes PSPS type 2, while not yet reached."""
-    name = INTERVALS[ReassessItem.PSPS_THRESHOLD]
+    name = _PSPS
     months = _months(parameters, name)
     if months is None:
         return None
@@ -153,7 +163,7 @@ def _pain_six_months(record: PatientRecord, parameters: Mapping[str, Parameter])
     month, rounded up, so the date is never one on which the pain could still be
     shorter than the threshold.
     """
-    name = INTERVALS[ReassessItem.PAIN_SIX_MONTHS]
+    name = _PAIN
     parameter = parameters.get(name)
     had = record.pain.duration_months
     if parameter is None or had is None or had >= parameter.value:
@@ -187,7 +197,7 @@ def exercise_trial_end(record: PatientRecord, weeks: float) -> tuple[date, date]
 
 
 def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due | None:
-    name = INTERVALS[ReassessItem.EXERCISE_TRIAL_END]
+    name = _EXERCISE
     parameter = parameters.get(name)
     if parameter is None:
         return None
@@ -200,10 +210,12 @@ def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due
 
 def _latest_start(record: PatientRecord, kind: TreatmentKind) -> date | None:
     """The start of the most recent treatment of a kind (undated ones give no date)."""
-    return max(
-        (t.start_date for t in record.treatments if t.kind is kind and t.start_date),
-        default=None,
-    )
+    latest = None
+    for treatment in record.treatments:  # a plain loop: called for every patient
+        started = treatment.start_date
+        if treatment.kind is kind and started is not None and (latest is None or started > latest):
+            latest = started
+    return latest
 
 
 def _next_review(
@@ -268,7 +280,7 @@ def _opioid_review(
     From the last review on record (overdue when its date has passed), else from
     this assessment.
     """
-    name = INTERVALS[ReassessItem.OPIOID_REVIEW]
+    name = _OPIOID
     months = _months(parameters, name)
     if months is None or facts.get("opioid_in_use") is not True:
         return None
@@ -284,7 +296,7 @@ def _mood_rescreen(record: PatientRecord, parameters: Mapping[str, Parameter]) -
     Done when every score on record is dated on or after the due date (an undated
     score counts as scored at the assessment). Past and not done: overdue.
     """
-    name = INTERVALS[ReassessItem.MOOD_RESCREEN]
+    name = _MOOD
     parameter = parameters.get(name)
     mood = record.psychosocial
     started = mood.mood_treatment_start
