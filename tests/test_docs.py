@@ -19,6 +19,7 @@ from fbss_pathway.catalogue import markdown_catalogue
 from fbss_pathway.explain.diagram import mermaid_diagram
 from fbss_pathway.facts import FACTS, extract_facts
 from fbss_pathway.fhir import CodeMap
+from fbss_pathway.follow_up import PARAMETERS as FOLLOW_UP_PARAMETERS
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
 from fbss_pathway.vocabulary import RungStatus
 
@@ -111,6 +112,7 @@ def test_every_parameter_and_source_is_used() -> None:
         used |= set(re.findall(r"\{([a-z0-9_]+)\}", rule.reason + (rule.warning or "")))
         if rule.expected_benefit is not None:
             used |= {rule.expected_benefit.low_param, rule.expected_benefit.high_param}
+    used |= FOLLOW_UP_PARAMETERS  # the follow-up dates' intervals (pathway.md 10)
     assert set(ruleset.parameters) - used == set()
     cited = {s for rule in ruleset.rules for s in rule.sources}
     cited |= {s for p in ruleset.parameters.values() for s in p.sources}
@@ -124,7 +126,11 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                 "treatments": [
                     {"kind": "exercise_therapy", "duration_weeks": 12, "adherence": "good"},
                     {"kind": "analgesics", "opioid": True, "benefit": True, "side_effects": "mild"},
-                    {"kind": "medial_branch_block", "relief_percent": 70},
+                    {
+                        "kind": "medial_branch_block",
+                        "start_date": "2026-05-01",
+                        "relief_percent": 70,
+                    },
                     {
                         "kind": "radiofrequency_denervation",
                         "relief_percent": 70,

@@ -19,6 +19,7 @@ from fhir.resources.R4B.measurereport import MeasureReport
 
 from fbss_pathway import evaluate_many
 from fbss_pathway.cli import main
+from fbss_pathway.explain.follow_up import next_reassessment
 from fbss_pathway.fhir.bulk import write_bulk_export
 from fbss_pathway.population import ExportError, screen_export, worklist
 from fbss_pathway.population.rows import read_rows
@@ -72,6 +73,9 @@ def test_a_screen_gives_each_patient_what_evaluate_many_gives(cluster: str, tmp_
         }, patient_id
         assert row["missing_count"] == len(recommendation.missing)
         assert row["mme_per_day"] == recommendation.mme_per_day
+        first = next_reassessment(recommendation.reassess)  # the next follow-up date
+        assert row["reassess_due"] == (None if first is None else first.due), patient_id
+        assert row["reassess_item"] == (None if first is None else first.item.value)
         assert row["ruleset_version"] == recommendation.ruleset_version
     assert summary.read == summary.evaluated == len(records)
     assert summary.partitions == math.ceil(2 * len(records) / 20)

@@ -262,6 +262,36 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "Calendar months since the GAD-7 was scored, a month begun counting whole "
         "(0: at this assessment).",
     ),
+    # Dates named by the stale-input warnings (pathway.md 10), and the block's age.
+    _category(
+        "phq9_date",
+        "psychosocial.phq9_date",
+        "When the PHQ-9 was scored (ISO 8601; the assessment date when not given).",
+        (),
+    ),
+    _category(
+        "gad7_date",
+        "psychosocial.gad7_date",
+        "When the GAD-7 was scored (ISO 8601; the assessment date when not given).",
+        (),
+    ),
+    _category(
+        "block_date",
+        f"{_MBB}.start_date",
+        "Date of the most recent medial branch block (ISO 8601).",
+        (),
+    ),
+    _number(
+        "block_months",
+        f"{_MBB}.start_date, assessment_date",
+        "Calendar months since the most recent medial branch block, a month begun counting whole.",
+    ),
+    _category(
+        "scs_trial_date",
+        f"{_TRIAL}.start_date",
+        "Date of the most recent SCS trial (ISO 8601).",
+        (),
+    ),
     _category(
         "suicide_risk_since_phq9",
         "psychosocial.suicide_risk_assessment",
@@ -465,6 +495,7 @@ def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict
     risk = mood.suicide_risk_assessment
     evaluated_on = mood.psychological_evaluation_date
     trial_on = None if trial is None else trial.start_date
+    block_on = None if block is None else block.start_date
 
     values: dict[str, FactValue | None] = {
         "age_years": record.age_years,
@@ -494,6 +525,11 @@ def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict
         "gad7_months": (
             None if mood.gad7 is None else months_begun(mood.gad7_date or assessed, assessed)
         ),
+        "phq9_date": None if mood.phq9 is None else phq9_on.isoformat(),
+        "gad7_date": None if mood.gad7 is None else (mood.gad7_date or assessed).isoformat(),
+        "block_date": None if block_on is None else block_on.isoformat(),
+        "block_months": None if block_on is None else months_begun(block_on, assessed),
+        "scs_trial_date": None if trial_on is None else trial_on.isoformat(),
         "suicide_risk_since_phq9": (
             risk.outcome if risk is not None and risk.date >= phq9_on else None
         ),

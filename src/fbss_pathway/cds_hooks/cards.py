@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.layout import context_line
 from ..explain.words import (
@@ -259,6 +260,10 @@ def _stage_detail(
         for o in recommendation.options
     ]
     lines.append("")
+    if recommendation.reassess:  # the dates to book, earliest (an overdue one) first
+        lines += ["**Follow-up:**", ""]
+        lines += [f"- {_cell(reassess_sentence(r))}" for r in recommendation.reassess]
+        lines.append("")
     if standing:
         by_rule: dict[str, list[Action]] = {}
         for action in standing:  # one line per rule: its actions share its reason

@@ -10,9 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..explain.follow_up import ITEM_WORDS
 from ..explain.words import code_words
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, Option, Stage, Verdict
+from ..vocabulary import ActionCode, Option, ReassessItem, Stage, Verdict
 from .inputs import InputError
 
 __all__ = ["add_population_commands", "screen", "worklist"]
@@ -91,6 +92,13 @@ def add_population_commands(
         metavar="OPTION=VERDICT",
         help="patients whose option has this verdict, e.g. spinal_cord_stimulation=blocked "
         "(repeat to combine)",
+    )
+    worklist_cmd.add_argument(
+        "--due-before",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="patients with a follow-up date on or before DATE (YYYY-MM-DD), overdue included; "
+        "each line shows the date",
     )
     worklist_cmd.add_argument(
         "--outcome",
@@ -175,6 +183,7 @@ def worklist(args: argparse.Namespace) -> int:
         red_flags=args.red_flags,
         outcome=args.outcome,
         verdicts=_verdicts(args.verdict),
+        due_before=args.due_before,
     )
     count = 0
     titles: dict[str, str] | None = None
@@ -189,6 +198,8 @@ def worklist(args: argparse.Namespace) -> int:
             extra = "; ".join(titles.get(rule, rule) for rule in entry.red_flags)
         else:
             extra = entry.detail or _actions_text(entry.actions, args.action)
+        if args.due_before is not None:
+            extra = f"{_due_text(entry)}\t{extra}"
         print(f"{entry.patient_id}\t{what}\t{extra}")
     print(f"{count} patients", file=sys.stderr)
     return 0
@@ -212,6 +223,15 @@ def _actions_text(actions: tuple[str, ...], wanted: str | None) -> str:
     return ", ".join(shown)
 
 
+def _due_text(entry: Any) -> str:
+    """The next follow-up date and what it is for: "2026-12-01 Opioid review (overdue)"."""
+    if entry.reassess_due is None or entry.reassess_item is None:
+        return ""
+    late = " (overdue)" if entry.reassess_overdue else ""
+    words = ITEM_WORDS[ReassessItem(entry.reassess_item)]
+    return f"{entry.reassess_due.isoformat()} {words}{late}"
+
+
 def _rule_titles(directory: str | None) -> dict[str, str]:
     """Rule titles by id (ids are stable, never reused), from the rule directory's files."""
     from ..errors import RuleSetError
@@ -226,4 +246,6 @@ def _rule_titles(directory: str | None) -> dict[str, str]:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
     return dict(value) if isinstance(value, Mapping) else value

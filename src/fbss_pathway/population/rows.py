@@ -31,6 +31,10 @@ SCHEMA = pa.schema(
         pa.field("ruleset_version", pa.string(), nullable=False),
         pa.field("error_kind", pa.string()),  # not_applicable, malformed_resource, ...
         pa.field("detail", pa.string()),  # why, naming elements or fields, never values
+        # the next follow-up date (pathway.md 10): the earliest, an overdue one included
+        pa.field("reassess_due", pa.date32()),
+        pa.field("reassess_item", pa.string()),  # what it is for (a ReassessItem)
+        pa.field("reassess_overdue", pa.bool_()),
     ]
 )
 

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import EvaluationError, FbssPathwayError
+from ..explain.follow_up import next_reassessment
 from ..fhir import FhirError, read_bundle
 from ..fhir.scope import referenced_id
 from ..json_text import parse_json
@@ -116,6 +117,9 @@ def _screen_patient(
         "ruleset_version": ruleset.version,
         "error_kind": None,
         "detail": None,
+        "reassess_due": None,
+        "reassess_item": None,
+        "reassess_overdue": None,
     }
     entries = [{"resource": r} for r in resources]
     entries += [{"resource": medications[ref]} for ref in _medications_of(resources, medications)]
@@ -152,6 +156,19 @@ def _evaluated(recommendation: Recommendation) -> dict[str, Any]:
         "warnings": [warning.rule_id for warning in recommendation.warnings],
         "missing_count": len(recommendation.missing),
         "mme_per_day": recommendation.mme_per_day,
+        **_next_date(recommendation),
+    }
+
+
+def _next_date(recommendation: Recommendation) -> dict[str, Any]:
+    """The row's follow-up columns: the earliest date (an overdue one comes first)."""
+    first = next_reassessment(recommendation.reassess)
+    if first is None:
+        return {}
+    return {
+        "reassess_due": first.due,
+        "reassess_item": first.item.value,
+        "reassess_overdue": first.overdue,
     }
 
 

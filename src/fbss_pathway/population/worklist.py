@@ -1,7 +1,8 @@
 """Worklists from a screen's Parquet output: who is where on the pathway.
 
-On a stage, with a red flag, due a step, or with an option of a given verdict
-(every patient for whom SCS is blocked, say). Filters combine (all must hold).
+On a stage, with a red flag, due a step, with an option of a given verdict
+(every patient for whom SCS is blocked, say), or with a follow-up date on or
+before a day (overdue ones included). Filters combine (all must hold).
 The output is read part by part, so a worklist of a population needs no more
 memory than one part.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from ..vocabulary import ActionCode, Option, Stage, Verdict
@@ -32,6 +34,9 @@ class WorklistEntry:
     warnings: tuple[str, ...]
     detail: str | None
     verdicts: Mapping[str, str] = field(default_factory=dict)
+    reassess_due: date | None = None
+    reassess_item: str | None = None
+    reassess_overdue: bool | None = None
 
 
 def worklist(
@@ -42,6 +47,7 @@ def worklist(
     red_flags: bool = False,
     outcome: str | None = None,
     verdicts: Mapping[Option | str, Verdict | str] | None = None,
+    due_before: date | None = None,
 ) -> Iterator[WorklistEntry]:
     """The patients of a screen that match every filter given, in the screen's order.
 
@@ -53,13 +59,18 @@ def worklist(
         outcome: Only ``evaluated``, ``not_applicable`` or ``rejected`` patients.
         verdicts: Only patients whose options have these verdicts
             (``{"spinal_cord_stimulation": "blocked"}``); every pair must hold.
+        due_before: Only patients with a follow-up date on or before this day
+            (pathway.md 10), an overdue one included: the row's next date.
 
     Raises:
         ExportError: ``output`` holds no screen, or one that did not finish (no
             ``summary.json``: stopped, or still running). The raw work folder a
             stopped screen left behind (the export's lines) is removed then.
         ValueError: an unknown stage, action, outcome, option or verdict.
+        TypeError: ``due_before`` is not a date.
     """
+    if due_before is not None and not isinstance(due_before, date):
+        raise TypeError(f"due_before must be a date, not {type(due_before).__name__}")
     wanted_verdicts = {
         Option(option).value: Verdict(verdict).value for option, verdict in (verdicts or {}).items()
     }
@@ -91,6 +102,9 @@ def worklist(
         found = row.get("verdicts") or {}
         if any(found.get(option) != verdict for option, verdict in wanted_verdicts.items()):
             continue
+        due = row.get("reassess_due")  # absent from a screen written before the column
+        if due_before is not None and (due is None or due > due_before):
+            continue
         yield WorklistEntry(
             patient_id=row["patient_id"],
             outcome=row["outcome"],
@@ -100,4 +114,7 @@ def worklist(
             warnings=tuple(row["warnings"] or ()),
             detail=row["detail"],
             verdicts={k: v for k, v in found.items() if v is not None},
+            reassess_due=due,
+            reassess_item=row.get("reassess_item"),
+            reassess_overdue=row.get("reassess_overdue"),
         )

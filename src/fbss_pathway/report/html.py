@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from html import escape
 
+from ..explain.follow_up import ITEM_WORDS
 from ..explain.layout import (
     action_groups,
     context_line,
+    date_words,
     missing_in_order,
     option_groups,
     options_line,
@@ -51,6 +53,7 @@ th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; vertica
 .ladder { overflow-x: auto; }
 .ladder svg { width: 100%; min-width: 560px; height: auto; }
 details { margin: 0.3em 0; }
+.follow-up .overdue { color: #8a1c1c; }
 footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #999; }
 @media (max-width: 600px) { body { margin: 0.5em auto; padding: 0 0.6em; }
                             h1 { font-size: 1.2em; } }
@@ -105,6 +108,8 @@ def html_report(
         f'<div class="ladder">{ladder_svg(recommendation)}</div>',
         "<h2>Recommended actions</h2>",
         *_actions(recommendation, ruleset),
+        '<h2 id="follow-up">Follow-up</h2>',
+        *_follow_up(recommendation, ruleset),
         "<h2>Missing information</h2>",
         *_missing(recommendation),
         '<section class="sources"><h2>Sources</h2>',
@@ -212,6 +217,20 @@ def _inputs(action: Action) -> list[str]:
     return [*out, "</div>"]
 
 
+def _follow_up(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
+    """The follow-up dates, earliest first, an overdue one marked (pathway.md 10, 12)."""
+    if not recommendation.reassess:
+        return ["<p>No follow-up date from the pathway.</p>"]
+    items = [
+        f'<li class="{"overdue" if r.overdue else "due"}">'
+        f"<strong>{escape(date_words(r.due))}{' (overdue)' if r.overdue else ''}: "
+        f"{escape(ITEM_WORDS[r.item])}</strong>. {escape(r.why)} "
+        f"<span class=rule>({escape(short_citation(ruleset, r.source))})</span></li>"
+        for r in recommendation.reassess
+    ]
+    return ["<ul class=follow-up>", *items, "</ul>"]
+
+
 def _missing(recommendation: Recommendation) -> list[str]:
     """What is not recorded, by what it would change: red flags first."""
     if not recommendation.missing:
@@ -228,6 +247,7 @@ def _sources(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
     keys = dict.fromkeys(key for action in recommendation.actions for key in action.sources)
     basis = set(recommendation.stage_basis)
     keys.update(dict.fromkeys(k for r in ruleset.rules if r.id in basis for k in r.sources))
+    keys.update(dict.fromkeys(r.source for r in recommendation.reassess))
     items = [f"<li>{escape(_citation(ruleset, key))}</li>" for key in keys]
     return ["<ul>", *items, "</ul>"] if items else ["<p>None.</p>"]
 

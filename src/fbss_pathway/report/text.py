@@ -9,10 +9,10 @@ brackets, never codes, record paths or source keys.
 
 from __future__ import annotations
 
+from ..explain.follow_up import reassess_sentence
 from ..explain.layout import (
     action_groups,
     context_line,
-    date_words,
     missing_in_order,
     option_groups,
     options_line,
@@ -86,8 +86,7 @@ def format_recommendation(
     if recommendation.reassess:
         lines += ["", "Follow-up"]
         for due in recommendation.reassess:
-            late = " (overdue)" if due.overdue else ""
-            lines += _hanging(f"- {date_words(due.due)}{late}: {due.why}", width)
+            lines += _hanging(f"- {reassess_sentence(due)}", width)
     if recommendation.missing:
         lines += ["", "Not recorded, and would change the result (most important first)"]
         for item in missing_in_order(recommendation):

@@ -1,0 +1,189 @@
+"""Follow-up dates where people read them: cards, the HTML page, the terminal, population rows.
+
+The worklist is tested through the command line on a screen's output written
+row by row (the screen itself is tested in test_population.py, where its rows
+are compared with ``evaluate_many``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fbss_pathway import PatientRecord, Recommendation, evaluate
+from fbss_pathway.cds_hooks.cards import card_problems, cards
+from fbss_pathway.cli import main
+from fbss_pathway.fhir import read_bundle
+from fbss_pathway.fhir.questionnaire import response_from_record
+from fbss_pathway.population import worklist
+from fbss_pathway.population.rows import SCHEMA, write_rows
+from fbss_pathway.population.run import PATIENTS_DIR, SUMMARY
+from fbss_pathway.population.screening import _evaluated
+from fbss_pathway.report.html import html_report
+from fbss_pathway.report.text import format_recommendation
+
+from .helpers import patched
+
+#: An opioid last reviewed on 2026-06-01 (overdue since 2026-09-01) and mood treatment
+#: begun on 2026-09-20 (re-screen on 2026-11-15).
+DUE = {
+    "treatments": [
+        {"kind": "exercise_therapy", "start_date": "2024-07-01", "duration_weeks": 16},
+        {"kind": "analgesics", "opioid": True},
+    ],
+    "medicines": {"last_opioid_review": "2026-06-01"},
+    "psychosocial": {"mood_treatment_start": "2026-09-20"},
+}
+
+
+@pytest.fixture(scope="module")
+def due() -> Recommendation:
+    return evaluate(patched(DUE))
+
+
+def test_the_stage_card_lists_the_dates_overdue_first(due: Recommendation) -> None:
+    stage = cards(due)[0]
+    assert card_problems(stage) == []
+    detail = stage["detail"]
+    assert "**Follow-up:**" in detail
+    overdue = detail.index("- 1 Sep 2026 · Opioid review (overdue): 3 months after the last")
+    assert overdue < detail.index("- 15 Nov 2026 · Mood re-screen (PHQ-9, GAD-7): 8 weeks after")
+    assert "cdc2016" not in detail  # sources by name in the report, never by key
+
+
+def test_a_card_without_dates_has_no_follow_up_block() -> None:
+    assert "Follow-up" not in cards(evaluate(patched({})))[0]["detail"]
+
+
+def test_the_html_page_has_a_follow_up_block(due: Recommendation) -> None:
+    page = html_report(due)
+    block = page.split('<h2 id="follow-up">Follow-up</h2>', 1)[1].split("<h2>", 1)[0]
+    assert '<li class="overdue"><strong>1 Sep 2026 (overdue): Opioid review</strong>' in block
+    assert "<strong>15 Nov 2026: " in block
+    assert block.index("1 Sep 2026") < block.index("15 Nov 2026")
+    assert "Dowell D" in block  # the interval's source, cited
+    quiet = html_report(evaluate(patched({})))
+    assert "No follow-up date from the pathway." in quiet
+
+
+def test_the_terminal_summary_lists_the_dates(due: Recommendation) -> None:
+    text = format_recommendation(due)
+    follow_up = text.split("\nFollow-up\n", 1)[1]
+    assert follow_up.startswith("  - 1 Sep 2026 · Opioid review (overdue): 3 months after")
+    assert "15 Nov 2026 · Mood re-screen" in follow_up
+    assert "\nFollow-up\n" not in format_recommendation(evaluate(patched({}), ladder=False))
+
+
+def test_a_row_holds_the_next_date_and_its_item(due: Recommendation) -> None:
+    row = _evaluated(due)
+    assert (row["reassess_due"], row["reassess_item"], row["reassess_overdue"]) == (
+        date(2026, 9, 1),
+        "opioid_review",
+        True,
+    )
+    assert "reassess_due" not in _evaluated(evaluate(patched({}), ladder=False))
+    assert {"reassess_due", "reassess_item", "reassess_overdue"} <= set(SCHEMA.names)
+
+
+def _row(patient_id: str, **columns: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(SCHEMA.names)
+    row.update(
+        patient_id=patient_id,
+        outcome="evaluated",
+        stage="conservative",
+        actions=["exercise_therapy"],
+        red_flags=[],
+        warnings=[],
+        ruleset_version="test",
+    )
+    row.update(columns)
+    return row
+
+
+@pytest.fixture
+def screen(tmp_path: Path) -> Path:
+    """A finished screen's output with four patients: overdue, due soon, due later, none."""
+    (tmp_path / PATIENTS_DIR).mkdir()
+    rows = [
+        _row("p-overdue", reassess_due=date(2026, 9, 1), reassess_item="opioid_review",
+             reassess_overdue=True),
+        _row("p-soon", reassess_due=date(2026, 12, 31), reassess_item="mood_rescreen",
+             reassess_overdue=False),
+        _row("p-later", reassess_due=date(2027, 1, 1), reassess_item="implant_review",
+             reassess_overdue=False),
+        _row("p-none"),
+        {**_row("p-rejected"), "outcome": "rejected", "stage": None},
+    ]  # fmt: skip
+    write_rows(rows, tmp_path / PATIENTS_DIR / "part-00000.parquet")
+    (tmp_path / SUMMARY).write_text("{}")
+    return tmp_path
+
+
+def test_the_worklist_lists_who_is_due_on_or_before_a_day(
+    screen: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["worklist", str(screen), "--due-before", "2026-12-31"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["p-overdue", "p-soon"]
+    assert lines[0].split("\t")[2] == "2026-09-01 Opioid review (overdue)"
+    assert lines[1].split("\t")[2] == "2026-12-31 Mood re-screen (PHQ-9, GAD-7)"
+    assert "2 patients" in captured.err
+
+
+def test_the_worklist_by_date_combines_with_other_filters_and_gives_json(
+    screen: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["worklist", str(screen), "--due-before", "2027-01-01", "--format", "json"]
+    assert main(argv) == 0
+    entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["patient_id"] for e in entries] == ["p-overdue", "p-soon", "p-later"]
+    assert entries[2]["reassess_due"] == "2027-01-01"
+    assert entries[0]["reassess_overdue"] is True
+    assert main([*argv[:4], "--stage", "radiofrequency"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_a_bad_date_is_refused_naming_the_option(
+    screen: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["worklist", str(screen), "--due-before", "31/12/2026"])
+    assert stopped.value.code == 2
+    assert "--due-before" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="due_before must be a date"):
+        list(worklist(screen, due_before="2026-12-31"))  # type: ignore[arg-type]
+
+
+def test_the_worklist_without_a_date_lists_every_patient(screen: Path) -> None:
+    assert len(list(worklist(screen))) == 5
+    soon = list(worklist(screen, due_before=date(2026, 12, 31)))
+    assert [(e.patient_id, e.reassess_item) for e in soon] == [
+        ("p-overdue", "opioid_review"),
+        ("p-soon", "mood_rescreen"),
+    ]
+
+
+def test_the_assessment_form_carries_the_dates_the_follow_up_reads() -> None:
+    """mood_treatment_start and last_opioid_review travel as date answers of the form."""
+    record = PatientRecord.model_validate(patched({**DUE, "patient_id": "p1"}))
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1972-01-01"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": patient}, {"resource": response_from_record(record)}],
+    }
+    reading = read_bundle(bundle, patient_id="p1", assessment_date=date(2026, 10, 1))
+    assert reading.record is not None
+    assert reading.record.psychosocial.mood_treatment_start == date(2026, 9, 20)
+    assert reading.record.medicines.last_opioid_review == date(2026, 6, 1)
+    recommendation = reading.evaluate(ladder=False)
+    assert recommendation is not None
+    assert [(str(r.item), r.due, r.overdue) for r in recommendation.reassess] == [
+        ("opioid_review", date(2026, 9, 1), True),
+        ("mood_rescreen", date(2026, 11, 15), False),
+    ]
