@@ -127,7 +127,7 @@ def test_an_expected_benefit_of_one_figure_reads_about() -> None:
         and ActionCode.REOPERATION_CAUTION in evaluate(r, ladder=False).action_codes()
     )
     details = "\n".join(card["detail"] for card in cards(evaluate(record)))
-    assert "Expected benefit of one more operation: about 30 % of patients improve." in details
+    assert "After one more operation: about 30 % of patients improve." in details
 
 
 def test_an_action_lists_its_own_inputs_and_counts_those_behind_its_criteria() -> None:

@@ -330,7 +330,7 @@ def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingIn
     if behind := len(action.inputs) - len(shown):
         lines.append(
             f"- and {behind} more behind the pathway criteria it relies on (in the full "
-            "recommendation's inputs)"
+            "report: the link below)"
         )
     lines += ["", "Sources:", ""]
     lines += [f"- {_citation(ruleset, key)}" for key in action.sources]
@@ -339,7 +339,7 @@ def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingIn
     if action.expected_benefit is not None:
         benefit = action.expected_benefit
         share = percent_range(benefit.low_percent, benefit.high_percent)
-        lines += ["", f"Expected benefit of one more operation: {share} of patients improve."]
+        lines += ["", f"After one more operation: {share} of patients improve."]
     if action.also_from:
         lines += ["", f"Also recommended by: {', '.join(action.also_from)}."]
     lines += _missing([item for item in missing if rules & set(item.needed_by)])
