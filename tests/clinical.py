@@ -18,7 +18,9 @@ _PARAMETERS = load_ruleset().parameters
 
 
 def threshold(name: str) -> float:
-    return _PARAMETERS[name].value
+    value = _PARAMETERS[name].value
+    assert not isinstance(value, str), f"{name} is a word parameter"
+    return value
 
 
 def only(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:

@@ -309,6 +309,7 @@ def test_the_reason_is_about_this_patient() -> None:
     (rf,) = [a for a in result.actions if a.code is A.RADIOFREQUENCY_DENERVATION]
     assert "back pain is 7/10" in rf.reason
     assert "80 % relief" in rf.reason
-    assert {"pain.back_nrs", "treatments[medial_branch_block, most recent].relief_percent"} <= {
-        i.field for i in rf.inputs
-    }
+    assert {
+        "pain.back_nrs",
+        "treatments[medial_branch_block within block_max_age_months, by level].relief_percent",
+    } <= {i.field for i in rf.inputs}

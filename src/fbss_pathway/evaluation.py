@@ -52,7 +52,7 @@ def evaluate(
         ruleset = default_ruleset()
     elif not isinstance(ruleset, RuleSet):
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
-    facts = extract_facts(record)
+    facts = extract_facts(record, ruleset.parameter_values)
     firings, derived = ruleset.compiled.run(facts)
     return explain(ruleset, facts, firings, derived, ladder=ladder)
 
