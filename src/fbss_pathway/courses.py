@@ -176,7 +176,8 @@ def block_facts(
         relief = max(r for values in reliefs.values() for r in values)
     named = [level for level in levels if level]
     return {
-        "block_reading": best.value,
+        # Incomplete is unknown, not a reading: the rules then ask for what is missing.
+        "block_reading": None if best is BlockReading.INCOMPLETE else best.value,
         "block_levels": ", ".join(named) if named and len(named) == len(levels) else None,
         "block_relief_percent": relief,
     }

@@ -174,7 +174,7 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number(
         "exercise_weeks",
         f"{_EX_TRIAL}.start_date, duration_weeks, operations[].date, assessment_date",
-        "Weeks of structured exercise therapy done after the last operation, of the longest "
+        "Weeks of structured exercise therapy since the last operation. Of the longest "
         "adequate programme (0 when none is on record; unknown for an undated programme).",
     ),
     _category(
@@ -197,21 +197,22 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number(
         "block_relief_percent",
         f"{_BLOCKS}.relief_percent",
-        "Relief from the medial branch blocks at the level that decides: its lowest when "
-        "positive, else the highest of any recent block.",
+        "Relief from the medial branch block. Of the recent blocks at the level that decides: "
+        "the lowest when positive, else the highest of any recent block.",
     ),
     _category(
         "block_reading",
         f"{_BLOCKS}.relief_percent, start_date, levels",
-        "What the recent medial branch blocks show at the best level: positive, a second "
-        "block needed (dual paradigm), incomplete (relief or date unrecorded), discordant, "
-        "negative, or none within the window.",
-        tuple(r.value for r in BlockReading),
+        "What the recent medial branch blocks show. At the best level: positive, a second "
+        "block needed (dual paradigm), discordant, negative, or none within the window "
+        "(unknown where a block's relief or date is unrecorded).",
+        tuple(r.value for r in BlockReading if r is not BlockReading.INCOMPLETE),
     ),
     _category(
         "block_levels",
         f"{_BLOCKS}.levels",
-        "The levels whose blocks give the best reading (unknown where a level is unrecorded).",
+        "Levels of the medial branch blocks. Those that give the best reading (unknown "
+        "where a level is unrecorded).",
         (),
     ),
     _flag("rf_on_record", "treatments[radiofrequency_denervation]", "Radiofrequency is on record."),

@@ -280,9 +280,10 @@ class Chart:
             sites = resource.get("bodySite") or []
             at = tuple(sorted({_level(site.get("text")) for site in sites} - {""}))
             if at and mapped.treatment in _LEVELLED:
-                # The record's levels (pathway.md 6 judges blocks per level); a level the
-                # record cannot hold ("L4/5") drops the detail, not the treatment.
-                draft["levels"] = list(at)
+                # The record's levels, in the resource's order (pathway.md 6 judges blocks
+                # per level); a level the record cannot hold ("L4/5") drops the detail.
+                named = (_level(site.get("text")) for site in sites)
+                draft["levels"] = list(dict.fromkeys(level for level in named if level))
             # A session billed on its own (no course length given) is one of a course.
             session = (
                 mapped.treatment is TreatmentKind.EXERCISE_THERAPY and "duration_weeks" not in draft
