@@ -130,7 +130,7 @@ def latency(cohort: list[dict[str, Any]], ruleset: RuleSet) -> tuple[list[Figure
         t0 = time.perf_counter()
         record = PatientRecord.model_validate(data)
         t1 = time.perf_counter()
-        facts = extract_facts(record)
+        facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
         t2 = time.perf_counter()
         firings, derived = ruleset.compiled.run(facts)
         t3 = time.perf_counter()
@@ -234,7 +234,9 @@ def side_by_side(
             (host, host_total, host_engine),
         ):
             t0 = time.perf_counter()
-            facts = extract_facts(PatientRecord.model_validate(record))
+            facts = extract_facts(
+                PatientRecord.model_validate(record), ruleset.parameter_values, mme=ruleset.mme
+            )
             t1 = time.perf_counter()
             firings, derived = engine.run(facts)
             t2 = time.perf_counter()
@@ -453,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ruleset = load_ruleset()
     records = list(synthetic_cohort(args.patients, seed=SEED))
     cohort = [record.model_dump(mode="json") for record in records]
-    facts = [extract_facts(record) for record in records]
+    facts = [extract_facts(r, ruleset.parameter_values, mme=ruleset.mme) for r in records]
     print(f"Machine: {machine()}", flush=True)
     print(
         f"Cohort: {args.patients:,} synthetic patients (seed {SEED}); "

@@ -18,7 +18,9 @@ _PARAMETERS = load_ruleset().parameters
 
 
 def threshold(name: str) -> float:
-    return _PARAMETERS[name].value
+    value = _PARAMETERS[name].value
+    assert not isinstance(value, str), f"{name} is a word parameter"
+    return value
 
 
 def only(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
@@ -79,12 +81,28 @@ def fbss_established(record: PatientRecord) -> bool:
     return months_since_last_operation(record) >= threshold("fbss_min_months_after_surgery")
 
 
+def weeks_after_last_operation(exercise: Treatment, record: PatientRecord) -> float | None:
+    """Days of the programme between the last operation and the assessment, in weeks."""
+    if exercise.start_date is None or exercise.duration_weeks is None:
+        return None
+    last = max(operation.date for operation in record.operations)
+    first = max(exercise.start_date, last)
+    end = min(
+        exercise.start_date.toordinal() + exercise.duration_weeks * 7,
+        record.assessment_date.toordinal(),
+    )
+    return max(0.0, (end - first.toordinal()) / 7)
+
+
 def adequate_trial(record: PatientRecord) -> bool:
+    """Pathway.md 5.1: >= 12 weeks after the last operation, adherence known and not poor."""
     exercise = only(record, TreatmentKind.EXERCISE_THERAPY)
+    if exercise is None:
+        return False
+    weeks = weeks_after_last_operation(exercise, record)
     return (
-        exercise is not None
-        and exercise.duration_weeks is not None
-        and exercise.duration_weeks >= threshold("adequate_exercise_weeks")
+        weeks is not None
+        and weeks >= threshold("adequate_exercise_weeks")
         and exercise.adherence in (Adherence.GOOD, Adherence.PARTIAL)
     )
 
@@ -95,8 +113,10 @@ def _at_least(value: float | None, name: str) -> bool:
 
 def trial_failed(record: PatientRecord) -> bool:
     pain = record.pain
-    worst_high = _at_least(pain.back_nrs, "pain_threshold_nrs") or _at_least(
-        pain.leg_nrs, "pain_threshold_nrs"
+    worst_high = (
+        _at_least(pain.back_nrs, "pain_threshold_nrs")
+        or _at_least(pain.leg_nrs, "pain_threshold_nrs")
+        or _at_least(record.oswestry_disability_index, "odi_failed_trial")
     )
     return fbss_established(record) and adequate_trial(record) and worst_high
 
@@ -119,16 +139,16 @@ def facet_ruled_out_or_absent(record: PatientRecord) -> bool:
         block is not None
         and block.relief_percent is not None
         and block.relief_percent < threshold("block_positive_relief_percent")
+        and block.start_date is not None  # read only within the window (pathway.md 6)
+        and _plus_months(block.start_date, int(threshold("block_max_age_months")))
+        >= record.assessment_date
     )
-    rf_failed = rf is not None and (
-        (
-            rf.relief_percent is not None
-            and rf.relief_percent < threshold("rf_success_relief_percent")
-        )
-        or (
-            rf.relief_duration_months is not None
-            and rf.relief_duration_months < threshold("rf_min_relief_months")
-        )
+    # A short-lived response (>= 50 % for under 6 months) is discussed, never failed
+    # (pathway.md 6): only relief below 50 % rules radiofrequency out.
+    rf_failed = (
+        rf is not None
+        and rf.relief_percent is not None
+        and rf.relief_percent < threshold("rf_success_relief_percent")
     )
     return low_back or no_finding or negative_block or rf_failed
 

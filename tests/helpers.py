@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fbss_pathway import PatientRecord, Recommendation
+from fbss_pathway.facts import FactValue, extract_facts
+from fbss_pathway.ruleset import default_ruleset
 
 RULE_CASES = Path(__file__).parent / "rule_cases"
 UNKNOWN = "<unknown>"
@@ -19,6 +21,12 @@ UNKNOWN = "<unknown>"
 def _base() -> dict[str, Any]:
     with (RULE_CASES / "base.toml").open("rb") as handle:
         return tomllib.load(handle)
+
+
+def facts_of(record: PatientRecord) -> dict[str, FactValue]:
+    """The facts of a record under the packaged rule set's parameters."""
+    rules = default_ruleset()
+    return extract_facts(record, rules.parameter_values, mme=rules.mme)
 
 
 def base_record() -> dict[str, Any]:

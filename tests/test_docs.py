@@ -17,13 +17,13 @@ from fbss_pathway import (
 )
 from fbss_pathway.catalogue import markdown_catalogue
 from fbss_pathway.explain.diagram import mermaid_diagram
-from fbss_pathway.facts import FACTS, extract_facts
+from fbss_pathway.facts import FACTS
 from fbss_pathway.fhir import CodeMap
 from fbss_pathway.follow_up import PARAMETERS as FOLLOW_UP_PARAMETERS
 from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Condition
 from fbss_pathway.vocabulary import RungStatus
 
-from .helpers import patched
+from .helpers import facts_of, patched
 
 DOCS = Path(__file__).parents[1] / "docs"
 
@@ -124,18 +124,31 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
         patched(
             {
                 "treatments": [
-                    {"kind": "exercise_therapy", "duration_weeks": 12, "adherence": "good"},
+                    {
+                        "kind": "exercise_therapy",
+                        "start_date": "2025-01-06",
+                        "duration_weeks": 12,
+                        "adherence": "good",
+                    },
                     {"kind": "analgesics", "opioid": True, "benefit": True, "side_effects": "mild"},
                     {
                         "kind": "medial_branch_block",
                         "start_date": "2026-05-01",
                         "relief_percent": 70,
+                        "levels": ["L4-L5"],
                     },
                     {
                         "kind": "radiofrequency_denervation",
+                        "start_date": "2026-09-01",
                         "relief_percent": 70,
                         "relief_duration_months": 8,
                     },
+                    {
+                        "kind": "trigger_zone_treatment",
+                        "start_date": "2026-02-01",
+                        "benefit": False,
+                    },
+                    {"kind": "psychological_therapy", "start_date": "2026-02-01", "benefit": True},
                     {"kind": "scs_trial", "start_date": "2025-06-01", "relief_percent": 70},
                     {"kind": "scs_implant", "relief_percent": 70},
                 ],
@@ -164,7 +177,7 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
             }
         )
     )
-    assert set(extract_facts(record)) == set(FACTS)
+    assert set(facts_of(record)) == set(FACTS)
 
 
 def test_exported_names_are_sorted_and_importable() -> None:

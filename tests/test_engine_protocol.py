@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from fbss_pathway import PatientRecord, load_ruleset
 from fbss_pathway.explain import explain
-from fbss_pathway.facts import extract_facts
 from fbss_pathway.rules_engine.conditions import derived_read
 from fbss_pathway.rules_engine.engine import C_ENGINE, ENGINE_LOCK, Firing, HostRules
 from fbss_pathway.synth import synthetic_cohort
 
+from .helpers import facts_of
 from .strategies import ladder_records, records
 
 _RULESET = load_ruleset()
@@ -78,7 +78,7 @@ def test_the_c_module_protocol_the_driver_relies_on(tiny: int) -> None:
 
 
 def _same(record: PatientRecord) -> None:
-    facts = extract_facts(record)
+    facts = facts_of(record)
     firings, derived = _RULESET.compiled.run(facts)
     reference, reference_derived = _REFERENCE.run(facts)
     # The same rules fired with the same values, each once, and the same derived facts.

@@ -221,6 +221,33 @@ EXPECTED: dict[str, Expected] = {
         absent=(A.SCS_IMPLANT,),
         at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
     ),
+    # Two recent blocks at L4-L5, 80 % then 20 %: discordant, not positive; the MDT
+    # decides, and neither radiofrequency nor a third block is proposed (6).
+    "13_radiofrequency_discordant_blocks.json": Expected(
+        Stage.RADIOFREQUENCY,
+        (APPROPRIATE, MAY_BE, NOT_APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, MAY_BE),
+        [
+            A.EXERCISE_THERAPY,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            A.SUPPORTIVE_ANALGESIA,
+            A.OPIOID_REVIEW,
+            A.INTERDISCIPLINARY_ASSESSMENT,
+            A.FITNESS_PROGRAM,
+        ],
+        [],
+        absent=(A.RADIOFREQUENCY_DENERVATION, A.MEDIAL_BRANCH_BLOCK),
+        at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
+    ),
+    # Sacroiliac-joint pain after a fusion, back pain 6/10 after a failed trial, no
+    # facet pattern: the sacroiliac assessment (6).
+    "14_radiofrequency_sacroiliac_joint_pain.json": Expected(
+        Stage.RADIOFREQUENCY,
+        (APPROPRIATE, NOT_APPROPRIATE, APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, MAY_BE),
+        [A.SIJ_ASSESSMENT, A.EXERCISE_THERAPY, A.MULTIDISCIPLINARY_PAIN_PROGRAMME, *STANDING],
+        [],
+        absent=(A.MEDIAL_BRANCH_BLOCK, A.RADIOFREQUENCY_DENERVATION),
+        at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
+    ),
 }
 
 
@@ -313,6 +340,7 @@ def test_the_reason_is_about_this_patient() -> None:
     (rf,) = [a for a in result.actions if a.code is A.RADIOFREQUENCY_DENERVATION]
     assert "back pain is 7/10" in rf.reason
     assert "80 % relief" in rf.reason
-    assert {"pain.back_nrs", "treatments[medial_branch_block, most recent].relief_percent"} <= {
-        i.field for i in rf.inputs
-    }
+    assert {
+        "pain.back_nrs",
+        "treatments[medial_branch_block within block_max_age_months, by level].relief_percent",
+    } <= {i.field for i in rf.inputs}

@@ -11,12 +11,12 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from fbss_pathway.facts import extract_facts
 from fbss_pathway.fhir import QUESTIONNAIRE_URL, read_bundle
 from fbss_pathway.fhir.reading import CONFLICT_WARNING, UNREADABLE_WARNING
 from fbss_pathway.record import TreatmentKind
 
 from .fhir_builders import CPT, LOINC, PATIENT, RXNORM, bundle, observation, patient
+from .helpers import facts_of
 
 EXTENSION = "urn:fbss-pathway:extension:"
 
@@ -95,7 +95,7 @@ def test_a_coded_block_and_its_form_group_are_one_block_with_the_forms_relief() 
     assert block.relief_percent == 80
     assert reading.conflicts == []
     assert reading.record is not None
-    assert extract_facts(reading.record)["block_relief_percent"] == 80
+    assert facts_of(reading.record)["block_relief_percent"] == 80
 
 
 def test_details_that_disagree_are_a_conflict_naming_both_resources_and_left_unknown() -> None:
@@ -115,7 +115,7 @@ def test_details_that_disagree_are_a_conflict_naming_both_resources_and_left_unk
     assert "Procedure/mbb1" in warning.message
     assert "QuestionnaireResponse/qr1" in warning.message
     assert reading.record is not None
-    assert "block_relief_percent" not in extract_facts(reading.record)
+    assert "block_relief_percent" not in facts_of(reading.record)
 
 
 def test_blocks_at_two_levels_on_one_day_stay_two_and_a_form_group_without_levels_joins_both() -> (
@@ -133,15 +133,20 @@ def test_blocks_at_two_levels_on_one_day_stay_two_and_a_form_group_without_level
     assert reading.conflicts == []
 
 
-def test_same_day_blocks_that_disagree_leave_relief_unknown_whatever_their_order() -> None:
+def test_same_day_blocks_at_two_levels_are_read_per_level_whatever_their_order() -> None:
     a = procedure("64493", "2026-06-01", ident="a", levels=("L4-L5",), relief_percent=80)
     b = procedure("64493", "2026-06-01", ident="b", levels=("L5-S1",), relief_percent=20)
     for resources in ((a, b), (b, a)):
         reading = read_bundle(bundle(*resources))
         assert reading.record is not None
-        facts = extract_facts(reading.record)
+        blocks = of_kind(reading, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+        assert sorted(tuple(b.levels or ()) for b in blocks) == [("L4-L5",), ("L5-S1",)]
+        facts = facts_of(reading.record)
         assert facts["block_on_record"] is True
-        assert "block_relief_percent" not in facts
+        # pathway.md 6: the best level's reading wins, never the order of the entries
+        assert facts["block_reading"] == "positive"
+        assert facts["block_levels"] == "L4-L5"
+        assert facts["block_relief_percent"] == 80
 
 
 def test_weekly_billed_exercise_sessions_are_one_course_with_the_forms_adherence() -> None:
@@ -159,7 +164,7 @@ def test_weekly_billed_exercise_sessions_are_one_course_with_the_forms_adherence
     assert course.sessions == 12
     assert course.adherence == "good"
     assert reading.record is not None
-    assert extract_facts(reading.record)["exercise_weeks"] == 12
+    assert facts_of(reading.record)["exercise_weeks"] == 12
 
 
 def test_a_gap_of_more_than_four_weeks_starts_a_new_course_and_the_form_length_wins() -> None:
@@ -181,7 +186,7 @@ def test_a_lone_billed_session_gives_no_course_length() -> None:
     assert course.duration_weeks is None
     assert course.sessions == 1
     assert reading.record is not None
-    assert "exercise_weeks" not in extract_facts(reading.record)  # unknown, never 0
+    assert "exercise_weeks" not in facts_of(reading.record)  # unknown, never 0
 
 
 def test_an_analgesic_requested_and_stated_on_one_day_is_one_and_two_drugs_are_two() -> None:

@@ -10,13 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate, load_ruleset
-from fbss_pathway.facts import STEP_RECORDS, extract_facts
+from fbss_pathway.facts import STEP_RECORDS
 from fbss_pathway.recommendation import LadderCriterion, LadderRung
 from fbss_pathway.rules_engine.conditions import evaluate as truth
 from fbss_pathway.rules_engine.truth import compile_truth, derived_values
 from fbss_pathway.vocabulary import LADDER, RungStatus
 
 from . import clinical
+from .helpers import facts_of
 from .strategies import ladder_records, records
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "patients"
@@ -70,7 +71,7 @@ def test_the_current_rung_is_the_stage_and_only_further_stages_pass_a_rung(
     else:  # the stage, and every rung below it where an option counts (in parallel)
         assert set(current) == {result.stage} | counting
         assert result.stage in current
-    facts = extract_facts(record)
+    facts = facts_of(record)
     for each in rungs(result):
         if each.status is RungStatus.PASSED:
             assert result.stage.rank > each.stage.rank
@@ -147,7 +148,7 @@ def test_each_criterion_shows_the_inputs_it_read_and_an_existing_rule(
 ) -> None:
     result = evaluate(record)
     ids = {rule.id for rule in load_ruleset().rules}
-    facts = extract_facts(record)
+    facts = facts_of(record)
     for criterion in all_criteria(result):
         assert criterion.rule_id in ids
         assert criterion.inputs, criterion.text
@@ -167,7 +168,7 @@ def test_the_ladder_view_is_left_out_only_when_asked() -> None:
 @given(st.one_of(records, ladder_records))
 def test_compiled_truth_is_the_three_valued_logic_of_the_rule_files(record: PatientRecord) -> None:
     ruleset = load_ruleset()
-    facts = extract_facts(record)
+    facts = facts_of(record)
     _, derived = ruleset.compiled.run(facts)
     for rule in ruleset.rules:
         assert compile_truth(rule.when)(facts, derived) is truth(rule.when, facts, derived), rule.id
@@ -178,7 +179,7 @@ def test_derived_facts_in_three_valued_logic_are_what_the_engine_concludes(
     record: PatientRecord,
 ) -> None:
     ruleset = load_ruleset()
-    facts = extract_facts(record)
+    facts = facts_of(record)
     _, derived = ruleset.compiled.run(facts)
     assert derived_values(ruleset.definitions, facts) == dict(derived)
 
@@ -255,7 +256,14 @@ def test_pain_controlled_rules_the_rung_out() -> None:
 def test_an_inadequate_trial_leaves_the_facet_option_ahead_not_ruled_out() -> None:
     result = _example(
         "04_radiofrequency_positive_block_after_fusion.json",
-        treatments=[{"kind": "exercise_therapy", "duration_weeks": 2, "adherence": "good"}],
+        treatments=[
+            {
+                "kind": "exercise_therapy",
+                "start_date": "2026-09-01",
+                "duration_weeks": 2,
+                "adherence": "good",
+            }
+        ],
     )
     assert result.stage is Stage.CONSERVATIVE
     radiofrequency = rung(result, Stage.RADIOFREQUENCY)

@@ -110,7 +110,12 @@ def test_severe_depression_is_referred_and_item_9_prompts_a_suicide_risk_assessm
 
 
 def test_a_working_implant_and_new_facet_pain_keep_both() -> None:
-    exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    exercise = {
+        "kind": "exercise_therapy",
+        "start_date": "2024-07-01",  # after the operation: only those weeks count (5.1)
+        "duration_weeks": 16,
+        "adherence": "good",
+    }
     implant = {"kind": "scs_implant", "start_date": "2025-01-10", "relief_percent": 70}
     trial = {"kind": "scs_trial", "start_date": "2024-12-01", "relief_percent": 70}
     result = evaluate(

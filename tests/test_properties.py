@@ -19,11 +19,11 @@ from fbss_pathway import (
     evaluate,
     load_ruleset,
 )
-from fbss_pathway.facts import extract_facts
 from fbss_pathway.record import OperationKind, SpineOperation, Treatment, TreatmentKind
 from fbss_pathway.rules_engine.conditions import evaluate as truth
 
 from . import clinical
+from .helpers import facts_of
 from .strategies import ladder_records, records
 
 INTERVENTIONAL_STEPS = {code for code in ActionCode if code.interventional}
@@ -354,7 +354,7 @@ def test_the_engine_agrees_with_three_valued_logic_for_every_rule(record: Patien
     derived fact must equal its definition's truth (None: not concluded).
     """
     ruleset = load_ruleset()
-    facts = extract_facts(record)
+    facts = facts_of(record)
     firings, derived = ruleset.compiled.run(facts)
     fired = {f.rule_index for f in firings}
     for index, rule in enumerate(ruleset.rules):

@@ -128,8 +128,8 @@ BROKEN: list[tuple[str, str, str, str | None, str]] = [
     ),
     (
         "conservative.toml",
-        "back pain {back_nrs}, leg pain {leg_nrs} after an adequate",
-        "back pain {back_nrs}/10, leg pain {leg_nrs} after an adequate",
+        "back pain {back_nrs}, leg pain {leg_nrs}, Oswestry",
+        "back pain {back_nrs}/10, leg pain {leg_nrs}, Oswestry",
         "CON-05",
         "write {back_nrs} without '/10' after it",
     ),

@@ -54,7 +54,7 @@ def evaluate(
         ruleset = default_ruleset()
     elif not isinstance(ruleset, RuleSet):
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
-    facts = extract_facts(record, mme=ruleset.mme)
+    facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
     result = explain(ruleset, facts, firings, derived, ladder=ladder)
     update: dict[str, object] = {"patient": patient_context(record)}

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .courses import BlockReading, ParameterValue, block_facts, exercise_facts
 from .mme import MmeTable, current_opioids, mme_per_day
 from .record import (
     Adherence,
@@ -145,7 +146,8 @@ def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec,
 
 _DIRECT = {section: _section_facts(section, model) for section, model in _SECTIONS}
 
-_EX = _latest(TreatmentKind.EXERCISE_THERAPY)
+_EX_TRIAL = "treatments[exercise_therapy, longest adequate since the last operation]"
+_BLOCKS = "treatments[medial_branch_block within block_max_age_months, by level]"
 _OP = "medicines.opioids[current]"
 _MBB = _latest(TreatmentKind.MEDIAL_BRANCH_BLOCK)
 _RF = _latest(TreatmentKind.RADIOFREQUENCY_DENERVATION)
@@ -174,13 +176,14 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number("pain_months", "pain.duration_months", "Months of this pain."),
     _number(
         "exercise_weeks",
-        f"{_EX}.duration_weeks",
-        "Weeks of structured exercise therapy (0 when none is on record).",
+        f"{_EX_TRIAL}.start_date, duration_weeks, operations[].date, assessment_date",
+        "Weeks of structured exercise therapy since the last operation. Of the longest "
+        "adequate programme (0 when none is on record; unknown for an undated programme).",
     ),
     _category(
         "exercise_adherence",
-        f"{_EX}.adherence",
-        "Adherence to the exercise programme.",
+        f"{_EX_TRIAL}.adherence",
+        "Adherence to that exercise programme.",
         tuple(a.value for a in Adherence),
     ),
     _flag(
@@ -224,7 +227,25 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "block_on_record", "treatments[medial_branch_block]", "A medial branch block is on record."
     ),
     _number(
-        "block_relief_percent", f"{_MBB}.relief_percent", "Relief from the medial branch block."
+        "block_relief_percent",
+        f"{_BLOCKS}.relief_percent",
+        "Relief from the medial branch block. Of the recent blocks at the level that decides: "
+        "the lowest when positive, else the highest of any recent block.",
+    ),
+    _category(
+        "block_reading",
+        f"{_BLOCKS}.relief_percent, start_date, levels",
+        "What the recent medial branch blocks show. At the best level: positive, a second "
+        "block needed (dual paradigm), discordant, negative, or none within the window "
+        "(unknown where a block's relief or date is unrecorded).",
+        tuple(r.value for r in BlockReading if r is not BlockReading.INCOMPLETE),
+    ),
+    _category(
+        "block_levels",
+        f"{_BLOCKS}.levels",
+        "Levels of the medial branch blocks. Those that give the best reading (unknown "
+        "where a level is unrecorded).",
+        (),
     ),
     _flag("rf_on_record", "treatments[radiofrequency_denervation]", "Radiofrequency is on record."),
     _number("rf_relief_percent", f"{_RF}.relief_percent", "Relief from radiofrequency."),
@@ -232,6 +253,33 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "rf_relief_months",
         f"{_RF}.relief_duration_months",
         "Months radiofrequency relief lasted.",
+    ),
+    _number(
+        "rf_months",
+        f"{_RF}.start_date, assessment_date",
+        "Whole calendar months since the most recent radiofrequency.",
+    ),
+    _flag(
+        "trigger_zone_treatment_benefit",
+        f"{_latest(TreatmentKind.TRIGGER_ZONE_TREATMENT)}.benefit",
+        "Trigger-zone treatment on record brought worthwhile benefit (no: tried without effect).",
+    ),
+    _category(
+        "trigger_zone_treatment_date",
+        f"{_latest(TreatmentKind.TRIGGER_ZONE_TREATMENT)}.start_date",
+        "When the most recent trigger-zone treatment started (ISO 8601).",
+        (),
+    ),
+    _flag(
+        "psychological_therapy_benefit",
+        f"{_latest(TreatmentKind.PSYCHOLOGICAL_THERAPY)}.benefit",
+        "Psychological therapy on record brought worthwhile benefit (no: tried without effect).",
+    ),
+    _category(
+        "psychological_therapy_date",
+        f"{_latest(TreatmentKind.PSYCHOLOGICAL_THERAPY)}.start_date",
+        "When the most recent psychological therapy started (ISO 8601).",
+        (),
     ),
     _flag("scs_trial_on_record", "treatments[scs_trial]", "An SCS trial is on record."),
     _number("scs_trial_relief_percent", f"{_TRIAL}.relief_percent", "Relief in the SCS trial."),
@@ -328,6 +376,7 @@ STEP_RECORDS: Mapping[str, Stage] = {
     "exercise_adherence": Stage.CONSERVATIVE,
     "block_on_record": Stage.RADIOFREQUENCY,
     "block_relief_percent": Stage.RADIOFREQUENCY,
+    "rf_months": Stage.RADIOFREQUENCY,
     "rf_on_record": Stage.RADIOFREQUENCY,
     "rf_relief_percent": Stage.RADIOFREQUENCY,
     "rf_relief_months": Stage.RADIOFREQUENCY,
@@ -472,17 +521,32 @@ def _worst(values: list[SideEffects | None]) -> SideEffects | None:
     return max((v for v in values if v is not None), key=order.index)
 
 
-def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict[str, FactValue]:
+def _iso(treatment: Treatment | None) -> str | None:
+    """When a treatment started, as the ISO date a template quotes."""
+    started = None if treatment is None else treatment.start_date
+    return None if started is None else started.isoformat()
+
+
+def extract_facts(
+    record: PatientRecord,
+    parameters: Mapping[str, ParameterValue],
+    *,
+    mme: MmeTable | None = None,
+) -> dict[str, FactValue]:
     """Read the catalogue's facts from a validated record; unknown items are left out.
 
+    ``parameters`` are the rule set's parameter values (``RuleSet.parameter_values``):
+    the facts that judge a course of treatment (the conservative trial since the last
+    operation, the blocks by level) read the site's thresholds (``courses``).
     ``mme`` is the rule set's MME table (``RuleSet.mme``); without it no dose is
     converted, and MME a day is known only where the record gives it.
     """
     pain, treatments = record.pain, record.treatments
     last_operation = max(operation.date for operation in record.operations)
 
-    exercise = _most_recent(treatments, TreatmentKind.EXERCISE_THERAPY)
     block = _most_recent(treatments, TreatmentKind.MEDIAL_BRANCH_BLOCK)
+    trigger_zones = _most_recent(treatments, TreatmentKind.TRIGGER_ZONE_TREATMENT)
+    therapy = _most_recent(treatments, TreatmentKind.PSYCHOLOGICAL_THERAPY)
     rf = _most_recent(treatments, TreatmentKind.RADIOFREQUENCY_DENERVATION)
     trial = _most_recent(treatments, TreatmentKind.SCS_TRIAL)
     implant = _most_recent(treatments, TreatmentKind.SCS_IMPLANT)
@@ -496,6 +560,7 @@ def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict
     evaluated_on = mood.psychological_evaluation_date
     trial_on = None if trial is None else trial.start_date
     block_on = None if block is None else block.start_date
+    rf_on = None if rf is None else rf.start_date
 
     values: dict[str, FactValue | None] = {
         "age_years": record.age_years,
@@ -507,14 +572,16 @@ def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict
         "radiating_leg_pain": pain.radiating_leg_pain,
         "neuropathic_features": pain.neuropathic_features,
         "pain_months": pain.duration_months,
-        "exercise_weeks": 0 if exercise is None else exercise.duration_weeks,
-        "exercise_adherence": None if exercise is None else exercise.adherence,
         **opioids,
         "block_on_record": block is not None,
-        "block_relief_percent": None if block is None else block.relief_percent,
         "rf_on_record": rf is not None,
         "rf_relief_percent": None if rf is None else rf.relief_percent,
         "rf_relief_months": None if rf is None else rf.relief_duration_months,
+        "rf_months": None if rf_on is None else calendar_months(rf_on, assessed),
+        "trigger_zone_treatment_benefit": None if trigger_zones is None else trigger_zones.benefit,
+        "trigger_zone_treatment_date": _iso(trigger_zones),
+        "psychological_therapy_benefit": None if therapy is None else therapy.benefit,
+        "psychological_therapy_date": _iso(therapy),
         "scs_trial_on_record": trial is not None,
         "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
         "scs_implant_on_record": implant is not None,
@@ -540,6 +607,8 @@ def extract_facts(record: PatientRecord, *, mme: MmeTable | None = None) -> dict
         "in_fitness_programme": record.in_fitness_programme,
         "oswestry_disability_index": record.oswestry_disability_index,
     }
+    values |= exercise_facts(record, last_operation, parameters)
+    values |= block_facts(record, parameters, months_begun)
     for section, facts in _DIRECT.items():
         items = getattr(record, section)
         for spec, attribute in facts:

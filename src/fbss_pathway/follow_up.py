@@ -125,14 +125,21 @@ def follow_up_dates(
     return tuple(sorted(found, key=lambda due: (due.due, _ORDER[due.item.value])))
 
 
+def _number(parameters: Mapping[str, Parameter], name: str) -> float | None:
+    """A parameter's number; None when the site leaves it out (a word is no interval)."""
+    parameter = parameters.get(name)
+    value = None if parameter is None else parameter.value
+    return value if isinstance(value, int | float) else None
+
+
 def _months(parameters: Mapping[str, Parameter], name: str) -> int | None:
     """A whole number of months from a parameter (None when the site leaves it out).
 
     A fractional parameter is rounded up, never down: the date then never falls
     before the threshold it stands for.
     """
-    parameter = parameters.get(name)
-    return None if parameter is None else math.ceil(parameter.value)
+    value = _number(parameters, name)
+    return None if value is None else math.ceil(value)
 
 
 def _last_operation(record: PatientRecord) -> date:
@@ -164,11 +171,11 @@ def _pain_six_months(record: PatientRecord, parameters: Mapping[str, Parameter])
     shorter than the threshold.
     """
     name = _PAIN
-    parameter = parameters.get(name)
+    needed = _number(parameters, name)
     had = record.pain.duration_months
-    if parameter is None or had is None or had >= parameter.value:
+    if needed is None or had is None or had >= needed:
         return None
-    to_go = parameter.value - had
+    to_go = needed - had
     whole = math.floor(to_go)
     days = math.ceil(round((to_go - whole) * _LONGEST_MONTH_DAYS, 6))
     assessed = record.assessment_date
@@ -198,10 +205,10 @@ def exercise_trial_end(record: PatientRecord, weeks: float) -> tuple[date, date]
 
 def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due | None:
     name = _EXERCISE
-    parameter = parameters.get(name)
-    if parameter is None:
+    weeks = _number(parameters, name)
+    if weeks is None:
         return None
-    found = exercise_trial_end(record, parameter.value)
+    found = exercise_trial_end(record, weeks)
     if found is None:
         return None
     end, counts_from = found
@@ -297,12 +304,12 @@ def _mood_rescreen(record: PatientRecord, parameters: Mapping[str, Parameter]) -
     score counts as scored at the assessment). Past and not done: overdue.
     """
     name = _MOOD
-    parameter = parameters.get(name)
+    weeks = _number(parameters, name)
     mood = record.psychosocial
     started = mood.mood_treatment_start
-    if parameter is None or started is None:
+    if weeks is None or started is None:
         return None
-    due = started + timedelta(days=math.ceil(parameter.value * 7))
+    due = started + timedelta(days=math.ceil(weeks * 7))
     assessed = record.assessment_date
     scored = [
         when or assessed

@@ -45,6 +45,10 @@ class RuleSet:
         self.version = directory.version
         self.rules: tuple[Rule, ...] = directory.rules
         self.parameters: Mapping[str, Parameter] = directory.parameters
+        #: The parameters' values alone: what reading facts needs (``extract_facts``).
+        self.parameter_values: Mapping[str, float | str] = {
+            name: parameter.value for name, parameter in self.parameters.items()
+        }
         self.sources: Mapping[str, Source] = directory.sources
         self.mme: MmeTable = directory.mme
         self.definitions: Mapping[str, Condition] = {

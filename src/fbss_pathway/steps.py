@@ -98,7 +98,7 @@ class StepCheck:
 def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = None) -> StepCheck:
     """Whether the pathway supports ``step`` for the patient now, and why not."""
     ruleset = ruleset or default_ruleset()
-    facts = extract_facts(record, mme=ruleset.mme)
+    facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
     recommendation = explain(ruleset, facts, firings, derived, ladder=False)
     wanted = STEP_ACTIONS[step]
@@ -185,7 +185,7 @@ def _caution(record: PatientRecord, step: Step, ruleset: RuleSet) -> Action | No
     if step is not Step.REOPERATION:
         return None
     advised = record.model_copy(update={"surgical_opinion": SurgicalOpinion.OPERATION_ADVISED})
-    facts = extract_facts(advised, mme=ruleset.mme)
+    facts = extract_facts(advised, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
     found = explain(ruleset, facts, firings, derived, ladder=False).actions
     return next((a for a in found if a.code is ActionCode.REOPERATION_CAUTION), None)

@@ -56,7 +56,8 @@ def mermaid_diagram(ruleset: RuleSet) -> str:
             rungs = dict.fromkeys(o.rung for o in rule.options if o.rung is not None)
             lines += [f'  {_node(rule.id)} -.->|"holds back"| {r.value}' for r in rungs]
     parameters = "<br/>".join(
-        f"{_label(p.name)} = {p.value:g} {_label(p.unit)} ({p.basis})"
+        f"{_label(p.name)} = {p.value if isinstance(p.value, str) else f'{p.value:g}'} "
+        f"{_label(p.unit)} ({p.basis})"
         for p in ruleset.parameters.values()
     )
     lines.append(f'  parameters["<b>Parameters</b><br/>{parameters}"]')

@@ -42,7 +42,8 @@ def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
             day = add_calendar_months(date.fromisoformat(recorded), int(parameters[months].value))
             return day.isoformat()
         if name in parameters:
-            return f"{parameters[name].value:g}"
+            setting = parameters[name].value
+            return setting.replace("_", " ") if isinstance(setting, str) else f"{setting:g}"
         return value_text(name, facts.get(name), unknown="unknown")
 
     return PLACEHOLDER.sub(value, text)

@@ -199,6 +199,10 @@ def _answers(item: ResponseItem) -> list[Any]:
     return values
 
 
+#: Treatment kinds recorded per level (pathway.md 6 reads blocks per level).
+_LEVELLED = frozenset({"medial_branch_block", "radiofrequency_denervation"})
+
+
 def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, dating: _Dating) -> None:
     link = item["linkId"]
     if link in ("operations", "treatments"):
@@ -220,7 +224,12 @@ def _read_item(chart: Chart, entry: RawEntry, item: ResponseItem, dating: _Datin
                 {**draft, "_entry": entry.number, "_type": entry.type, "_label": entry.label}
             )
         else:
-            chart.treatment(entry, draft, form=True, refers=tuple(refers))
+            marks: dict[str, Any] = {"form": True, "refers": tuple(refers)}
+            given = draft.get("levels")
+            if draft.get("kind") in _LEVELLED and isinstance(given, list) and given:
+                # A group that names its levels describes that block, not every one of the day.
+                marks["levels"] = tuple(sorted({"".join(str(g).split()).upper() for g in given}))
+            chart.treatment(entry, draft, **marks)
         return
     parts = item.get("item")
     if link == OPIOID_GROUP:  # one opioid use, joined with the chart's (opioid_courses)

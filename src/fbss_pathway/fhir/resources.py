@@ -287,6 +287,11 @@ class Chart:
             draft = _treatment(mapped, when.day if when else None, resource)
             sites = resource.get("bodySite") or []
             at = tuple(sorted({_level(site.get("text")) for site in sites} - {""}))
+            if at and mapped.treatment in _LEVELLED:
+                # The record's levels, in the resource's order (pathway.md 6 judges blocks
+                # per level); a level the record cannot hold ("L4/5") drops the detail.
+                named = (_level(site.get("text")) for site in sites)
+                draft["levels"] = list(dict.fromkeys(level for level in named if level))
             # A session billed on its own (no course length given) is one of a course.
             session = (
                 mapped.treatment is TreatmentKind.EXERCISE_THERAPY and "duration_weeks" not in draft
@@ -415,6 +420,10 @@ def _day(value: str) -> Any:
     """The day a FHIR dateTime names (a date item's value); text that is not one, as it is."""
     when = when_of(value)
     return when.day if when is not None else value
+
+
+#: Treatments whose levels the record holds (``Treatment.levels``).
+_LEVELLED = frozenset({TreatmentKind.MEDIAL_BRANCH_BLOCK, TreatmentKind.RADIOFREQUENCY_DENERVATION})
 
 
 def _level(text: str | None) -> str:

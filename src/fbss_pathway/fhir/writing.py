@@ -184,6 +184,8 @@ def _treatment(codes: CodeMap, treatment: Treatment, subject: dict[str, str]) ->
         }
         if treatment.start_date is not None:
             resource["performedPeriod"] = {"start": treatment.start_date.isoformat()}
+        if treatment.levels:  # blocks and radiofrequency, read back per level
+            resource["bodySite"] = [{"text": level} for level in treatment.levels]
     if extensions:
         resource["extension"] = extensions
     return resource

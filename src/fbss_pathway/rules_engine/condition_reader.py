@@ -143,10 +143,15 @@ class ConditionReader:
                     f"{key}.param", f"unknown parameter {name!r}" + suggest(str(name), parameters)
                 )
                 return None
-            if spec.type != "number":
-                self.issue(f"{key}.param", f"parameters are numbers; {fact} is a {spec.type}")
+            threshold = parameters[name].value
+            if spec.type != "number" or isinstance(threshold, str):
+                self.issue(
+                    f"{key}.param",
+                    f"a condition compares a number with a number parameter; {fact} is a "
+                    f"{spec.type}, {name} a {'word' if isinstance(threshold, str) else 'number'}",
+                )
                 return None
-            return Compare(fact, op, parameters[name].value, param=name)
+            return Compare(fact, op, threshold, param=name)
         value = data["value"]
         if not self._value_fits(value, spec.type, spec.categories):
             expected = {"flag": "true or false", "number": "a number"}.get(

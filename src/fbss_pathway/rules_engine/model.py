@@ -17,14 +17,20 @@ BASIS_KINDS = ("guideline", "consensus", "trial", "site")
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
-    """A named threshold; rules refer to it by name, never by its number."""
+    """A named threshold; rules refer to it by name, never by its number.
+
+    A few settings are words, not numbers (``block_paradigm``: single or dual):
+    their ``value`` is one of ``choices``. Facts read them (``courses``); a rule's
+    condition compares only with numbers, and a template quotes the word.
+    """
 
     name: str
-    value: float
+    value: float | str
     unit: str
     description: str
     sources: tuple[str, ...]
     basis: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ _RULE_KEYS = frozenset(
         "with_steps",
     }
 )
-_PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources", "basis"})
+_PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources", "basis", "choices"})
 _SOURCE_KEYS = frozenset({"citation", "verified"})
 #: A rule id: ASCII only, and nothing after it (``re.fullmatch``; ``$`` would allow a newline).
 _ID = re.compile(r"[A-Z]{2,5}-[0-9]{2}", re.ASCII)
@@ -112,9 +112,8 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
             for key in table.keys() - _PARAMETER_KEYS:
                 self.issue(f"{name}.{key}", "unknown key" + suggest(key, _PARAMETER_KEYS))
             value = table.get("value")
-            problem = number_problem(value)
-            if problem is not None or not isinstance(value, int | float):
-                self.issue(f"{name}.value", problem or "must be a number")
+            choices = self._choices(name, value, table.get("choices"))
+            if choices is None or not isinstance(value, int | float | str):
                 continue
             unit, description = table.get("unit"), table.get("description")
             if not isinstance(unit, str) or not isinstance(description, str) or not description:
@@ -125,8 +124,31 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
             if basis not in BASIS_KINDS:
                 self.issue(f"{name}.basis", f"must be one of {', '.join(BASIS_KINDS)}")
                 continue
-            result[name] = Parameter(name, value, unit, description, keys, basis)
+            result[name] = Parameter(name, value, unit, description, keys, basis, choices)
         return result
+
+    def _choices(self, name: str, value: Any, choices: Any) -> tuple[str, ...] | None:
+        """A word parameter's choices (``()`` for a number), or None with the problem recorded."""
+        if isinstance(value, str):
+            if (
+                not isinstance(choices, list)
+                or not choices
+                or not all(isinstance(c, str) and NAME.match(c) for c in choices)
+            ):
+                self.issue(f"{name}.choices", "a word value needs a list of snake_case choices")
+                return None
+            if value not in choices:
+                self.issue(f"{name}.value", f"must be one of {choices}")
+                return None
+            return tuple(choices)
+        if choices is not None:
+            self.issue(f"{name}.choices", "only a word value has choices")
+            return None
+        problem = number_problem(value)
+        if problem is not None or not isinstance(value, int | float):
+            self.issue(f"{name}.value", problem or "must be a number or a word with choices")
+            return None
+        return ()
 
     def sources(self, data: dict[str, Any]) -> dict[str, Source]:
         """The citation keys."""
@@ -291,6 +313,9 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
                 )
                 return None
         low, high = (parameters[name].value for name in names)
+        if isinstance(low, str) or isinstance(high, str):
+            self.issue("expected_benefit", "names a word parameter; it needs numbers")
+            return None
         if low > high:
             self.issue("expected_benefit", "low is above high")
             return None
@@ -302,7 +327,8 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
             if name in BANDS:
                 continue
             if name in COMPUTED_DATES:
-                if COMPUTED_DATES[name][1] not in parameters:
+                months = parameters.get(COMPUTED_DATES[name][1])
+                if months is None or isinstance(months.value, str):
                     self.issue(key, f"{{{name}}} needs the parameter {COMPUTED_DATES[name][1]}")
                 continue
             if name not in FACTS and name not in parameters:
