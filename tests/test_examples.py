@@ -221,6 +221,68 @@ EXPECTED: dict[str, Expected] = {
         absent=(A.SCS_IMPLANT,),
         at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
     ),
+    # Back pain 7/10 above leg pain 5/10, DN4 5/10 (no judgement recorded), work-up done:
+    # SCS recommended (the evidence rests on 10 kHz SCS), the trial discussed at the MDT (7.1).
+    "13_neuromodulation_scs_recommended_back_predominant.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, MAY_BE, NOT_APPROPRIATE, MAY_BE),
+        [
+            A.SCS_TRIAL,
+            A.EXERCISE_THERAPY,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        at_mdt=(A.SCS_TRIAL, A.MULTIDISCIPLINARY_PAIN_PROGRAMME),
+    ),
+    # Severe unrealistic expectations (and modifiable inadequate activity): SCS held until
+    # addressed, the pain management programme appropriate, no trial (7.2).
+    "14_neuromodulation_deferred_severe_psychosocial_factor.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, BLOCKED, NOT_APPROPRIATE, APPROPRIATE),
+        [
+            A.ADDRESS_PSYCHOLOGICAL_CONCERNS,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            A.EXERCISE_THERAPY,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        absent=(A.SCS_TRIAL, A.SCS_IMPLANT),
+    ),
+    # A 60 % trial during which analgesic use increased: the trial failed, no implant;
+    # nothing else on the ladder: MDT re-evaluation (7.4, 4).
+    "15_specialist_review_trial_failed_analgesics_increased.json": Expected(
+        Stage.SPECIALIST_REVIEW,
+        (
+            APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            APPROPRIATE,
+        ),
+        [A.MULTIDISCIPLINARY_PAIN_PROGRAMME, A.EXERCISE_THERAPY, *STANDING, A.SCAR_TREATMENT],
+        [],
+        absent=(A.SCS_IMPLANT, A.REPEAT_SCS_TRIAL),
+    ),
+    # An implant giving 40 %: in place, optimise (reprogramming, waveform), never straight
+    # to a specialist review (7.5).
+    "16_neuromodulation_implant_partial_relief_optimise.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, Verdict.IN_PLACE, NOT_APPROPRIATE, MAY_BE),
+        [
+            A.SCS_OPTIMISATION,
+            A.EXERCISE_THERAPY,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        absent=(A.SCS_DEVICE_REVIEW,),
+        at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
+    ),
 }
 
 
@@ -236,9 +298,9 @@ def test_every_stage_has_an_example() -> None:
     assert {expected.stage for expected in EXPECTED.values()} == set(Stage)
 
 
-def test_every_verdict_but_unknown_and_in_place_has_an_example() -> None:
+def test_every_verdict_but_unknown_has_an_example() -> None:
     shown = {verdict for expected in EXPECTED.values() for verdict in expected.verdicts}
-    assert shown == set(Verdict) - {Verdict.UNKNOWN, Verdict.IN_PLACE}
+    assert shown == set(Verdict) - {Verdict.UNKNOWN}
 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.name)
@@ -266,6 +328,8 @@ def test_each_example_is_fully_assessed(path: Path) -> None:
     about = {
         "09_radiofrequency_red_flag_screen_incomplete.json": {"red_flags.suspected_malignancy"},
         "10_neuromodulation_suicide_risk_phq9_item9.json": {"psychosocial.suicide_risk_assessment"},
+        # the screen decides while the clinician's judgement is unrecorded (7.1)
+        "13_neuromodulation_scs_recommended_back_predominant.json": {"pain.neuropathic_features"},
     }.get(path.name, set())
     # Outcomes of steps not (yet) taken are listed as what would change the result.
     not_taken = {m for m in missing if m.startswith("treatments[")}
@@ -312,3 +376,21 @@ def test_the_reason_is_about_this_patient() -> None:
     assert {"pain.back_nrs", "treatments[medial_branch_block, most recent].relief_percent"} <= {
         i.field for i in rf.inputs
     }
+
+
+#: The SCS advice level each example shows (pathway.md 7.1, 7.2); None: no advice to weigh
+#: (an implant in place, a trial that failed).
+ADVICE = {
+    "05_neuromodulation_scs_trial.json": "strongly_recommended",
+    "13_neuromodulation_scs_recommended_back_predominant.json": "recommended",
+    "14_neuromodulation_deferred_severe_psychosocial_factor.json": "recommended",
+    "15_specialist_review_trial_failed_analgesics_increased.json": None,
+    "16_neuromodulation_implant_partial_relief_optimise.json": None,
+}
+
+
+@pytest.mark.parametrize(("name", "advice"), ADVICE.items())
+def test_the_scs_examples_carry_their_advice_level(name: str, advice: str | None) -> None:
+    path = next(p for p in example_paths() if p.name == name)
+    found = _evaluate(path).option(Option.SPINAL_CORD_STIMULATION).advice_level
+    assert (None if found is None else str(found)) == advice

@@ -10,11 +10,12 @@ from __future__ import annotations
 from html import escape
 
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
+from ..explain.scs_evidence import ADVICE_WORDS, typical_outcomes
 from ..explain.summary import INTENDED_USE, stage_reasons
 from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
-from ..vocabulary import Verdict
+from ..vocabulary import Option, Verdict
 from .svg import ladder_svg
 from .titles import plain_title
 
@@ -76,6 +77,7 @@ def html_report(
         *_warnings(recommendation),
         "<h2>Options side by side</h2>",
         *_options(recommendation, ruleset),
+        *_typical_outcomes(recommendation),
         "<h2>Where the patient stands</h2>",
         picture,
         "<h2>Recommended actions</h2>",
@@ -141,6 +143,24 @@ def _options(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
         "<th>why</th><th>basis</th><th>sources</th></tr>",
         *rows,
         "</table>",
+    ]
+
+
+def _typical_outcomes(recommendation: Recommendation) -> list[str]:
+    """For a shared decision: what typical patients got with SCS, never a promise (7.1, 7.2)."""
+    appraisal = recommendation.option(Option.SPINAL_CORD_STIMULATION)
+    figures = typical_outcomes(appraisal)
+    if not figures or appraisal.advice_level is None:
+        return []
+    advice = ADVICE_WORDS[appraisal.advice_level]
+    items = "".join(f"<li>{escape(figure.sentence())}</li>" for figure in figures)
+    return [
+        '<section id="scs-typical-outcomes">',
+        f"<h3>Spinal cord stimulation ({escape(advice)}): what typical patients got</h3>",
+        "<p>Results of groups of patients in studies, to share with the patient; "
+        "not a promise of what this patient will get.</p>",
+        f"<ul>{items}</ul>",
+        "</section>",
     ]
 
 
