@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from ..recommendation import OptionAppraisal
 from ..vocabulary import Option, ScsAdvice, Verdict
 
-__all__ = ["ADVICE_WORDS", "PSYCHOSOCIAL_FIGURES", "TypicalOutcome", "typical_outcomes"]
+__all__ = [
+    "ADVICE_WORDS",
+    "PSYCHOSOCIAL_FIGURES",
+    "TYPICAL_OUTCOMES_NOTE",
+    "TypicalOutcome",
+    "typical_outcomes",
+    "typical_outcomes_title",
+]
 
 #: The advice levels in words (pathway.md 7.1, 13).
 ADVICE_WORDS = {
@@ -29,6 +36,17 @@ PSYCHOSOCIAL_FIGURES = (
     "patients for whom SCS was strongly recommended on clinical grounds, 86 % improved "
     "with no psychosocial problems and 60 % with severe ones"
 )
+
+#: Said beside the figures wherever they are shown: groups of patients, not a promise.
+TYPICAL_OUTCOMES_NOTE = (
+    "Results of groups of patients in studies, to share with the patient; not a promise "
+    "of what this patient will get."
+)
+
+
+def typical_outcomes_title(advice: ScsAdvice) -> str:
+    """The heading of the figures: the option, its advice level, and what follows."""
+    return f"Spinal cord stimulation ({ADVICE_WORDS[advice]}): what typical patients got"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,11 @@ from __future__ import annotations
 from html import escape
 
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
-from ..explain.scs_evidence import ADVICE_WORDS, typical_outcomes
+from ..explain.scs_evidence import (
+    TYPICAL_OUTCOMES_NOTE,
+    typical_outcomes,
+    typical_outcomes_title,
+)
 from ..explain.summary import INTENDED_USE, stage_reasons
 from ..explain.words import code_words, fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, Recommendation
@@ -152,13 +156,11 @@ def _typical_outcomes(recommendation: Recommendation) -> list[str]:
     figures = typical_outcomes(appraisal)
     if not figures or appraisal.advice_level is None:
         return []
-    advice = ADVICE_WORDS[appraisal.advice_level]
     items = "".join(f"<li>{escape(figure.sentence())}</li>" for figure in figures)
     return [
         '<section id="scs-typical-outcomes">',
-        f"<h3>Spinal cord stimulation ({escape(advice)}): what typical patients got</h3>",
-        "<p>Results of groups of patients in studies, to share with the patient; "
-        "not a promise of what this patient will get.</p>",
+        f"<h3>{escape(typical_outcomes_title(appraisal.advice_level))}</h3>",
+        f"<p>{escape(TYPICAL_OUTCOMES_NOTE)}</p>",
         f"<ul>{items}</ul>",
         "</section>",
     ]
