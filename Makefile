@@ -75,7 +75,7 @@ package-check: $(STAMP)
 		&& $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway demo > demo.txt \
 		&& grep -q "12 example patients evaluated" demo.txt \
 		&& $(CURDIR)/$(PACKAGE)/venv/bin/python -c 'import pathlib, fbss_pathway; \
-		assert len(list(pathlib.Path(fbss_pathway.__file__).parent.glob("examples/fhir/*.bundle.json"))) == 14'
+		assert len(list(pathlib.Path(fbss_pathway.__file__).parent.glob("examples/fhir/*.bundle.json"))) == 18'
 	@echo "package-check: the wheel built from the sdist installs and runs the demo"
 
 # Benchmarks print figures (see docs/performance.md); they are not part of `make test`.

@@ -68,6 +68,29 @@ def _outcome(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+#: The parts of an SCS trial's success (pathway.md 7.4), mostly recorded and successful.
+trial_parts = st.fixed_dictionaries(
+    {
+        "analgesic_use": st.sampled_from(["not_increased", "not_increased", "increased", None]),
+        "activity": st.sampled_from(["not_worse", "not_worse", "worse", None]),
+        "wishes_to_proceed": st.sampled_from([True, True, False, None]),
+        "technically_adequate": st.sampled_from([True, True, True, False, None]),
+    }
+)
+#: A psychosocial factor (pathway.md 7.2): mostly absent.
+factor = st.sampled_from(["absent", "absent", "absent", "modifiable", "severe", None])
+FACTORS = (
+    "lack_of_engagement",
+    "dysfunctional_coping",
+    "unrealistic_expectations",
+    "secondary_gain",
+    "inadequate_daily_activity",
+    "problematic_social_support",
+    "psychological_distress",
+    "unwilling_to_reduce_opioids",
+)
+
+
 @st.composite
 def treatments(draw: st.DrawFn) -> list[dict[str, Any]]:
     chosen: list[dict[str, Any]] = []
@@ -84,6 +107,7 @@ def treatments(draw: st.DrawFn) -> list[dict[str, Any]]:
     if draw(st.integers(0, 3)) == 0:
         trial = draw(_outcome("scs_trial"))
         trial["start_date"] = draw(dates(date(2020, 1, 1), date(2024, 1, 1)))
+        trial.update(draw(trial_parts))
         chosen.append(trial)
         if draw(st.booleans()):
             implant = draw(_outcome("scs_implant"))
@@ -104,6 +128,10 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
             "leg_nrs": draw(nrs),
             "radiating_leg_pain": draw(flags),
             "neuropathic_features": draw(flags),
+            "dn4": draw(st.one_of(st.none(), st.none(), st.integers(0, 10))),
+            "lanss": draw(st.one_of(st.none(), st.none(), st.integers(0, 24))),
+            "paindetect": draw(st.one_of(st.none(), st.none(), st.integers(-1, 38))),
+            "target_pain": draw(st.sampled_from([None, None, None, "back", "leg"])),
             "duration_months": draw(
                 st.one_of(st.sampled_from([2.0, 5.0, 6.0, 12.0, 40.0]), st.none())
             ),
@@ -165,6 +193,7 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
             "psychological_evaluation": draw(
                 st.sampled_from(["not_done", "no_concerns", "concerns", None])
             ),
+            "factors": {name: draw(factor) for name in FACTORS},
         },
         "examination": {
             name: draw(flags)
@@ -188,6 +217,7 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
                     "cardiac_implantable_device",
                 )
             },
+            "conventional_management_failed": draw(flags),
         },
         "medicines": {
             name: draw(flags)

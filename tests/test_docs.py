@@ -55,7 +55,7 @@ def test_documented_options_verdicts_and_tiers_are_exactly_the_code() -> None:
 # Version 2 of the specification names these; their rules come with the issues that
 # build sections 5.2, 7.1 and 7.4 (opioid stewardship, the neuropathic screen, repeat
 # trials). Listed here so that the gap is explicit, never silent.
-NOT_YET_USED = {ActionCode.NEUROPATHIC_PAIN_SCREEN, ActionCode.REPEAT_SCS_TRIAL}
+NOT_YET_USED: set[ActionCode] = set()
 
 
 def test_every_option_verdict_tier_and_action_is_used_by_a_rule() -> None:
@@ -149,9 +149,18 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                         "benefit": False,
                     },
                     {"kind": "psychological_therapy", "start_date": "2026-02-01", "benefit": True},
-                    {"kind": "scs_trial", "start_date": "2025-06-01", "relief_percent": 70},
+                    {
+                        "kind": "scs_trial",
+                        "start_date": "2025-06-01",
+                        "relief_percent": 70,
+                        "analgesic_use": "not_increased",
+                        "activity": "not_worse",
+                        "wishes_to_proceed": True,
+                        "technically_adequate": True,
+                    },
                     {"kind": "scs_implant", "relief_percent": 70},
                 ],
+                "pain": {"dn4": 5, "lanss": 14, "paindetect": 20},
                 "psychosocial": {
                     "psychological_evaluation": "no_concerns",
                     "psychological_evaluation_date": "2026-10-01",

@@ -248,6 +248,68 @@ EXPECTED: dict[str, Expected] = {
         absent=(A.MEDIAL_BRANCH_BLOCK, A.RADIOFREQUENCY_DENERVATION),
         at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
     ),
+    # Back pain 7/10 above leg pain 5/10, DN4 5/10 (no judgement recorded), work-up done:
+    # SCS recommended (the evidence rests on 10 kHz SCS), the trial discussed at the MDT (7.1).
+    "15_neuromodulation_scs_recommended_back_predominant.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, MAY_BE, NOT_APPROPRIATE, MAY_BE),
+        [
+            A.SCS_TRIAL,
+            A.EXERCISE_THERAPY,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        at_mdt=(A.SCS_TRIAL, A.MULTIDISCIPLINARY_PAIN_PROGRAMME),
+    ),
+    # Severe unrealistic expectations (and modifiable inadequate activity): SCS held until
+    # addressed, the pain management programme appropriate, no trial (7.2).
+    "16_neuromodulation_deferred_severe_psychosocial_factor.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, BLOCKED, NOT_APPROPRIATE, APPROPRIATE),
+        [
+            A.ADDRESS_PSYCHOLOGICAL_CONCERNS,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            A.EXERCISE_THERAPY,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        absent=(A.SCS_TRIAL, A.SCS_IMPLANT),
+    ),
+    # A 60 % trial during which analgesic use increased: the trial failed, no implant;
+    # nothing else on the ladder: MDT re-evaluation (7.4, 4).
+    "17_specialist_review_trial_failed_analgesics_increased.json": Expected(
+        Stage.SPECIALIST_REVIEW,
+        (
+            APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            NOT_APPROPRIATE,
+            APPROPRIATE,
+        ),
+        [A.MULTIDISCIPLINARY_PAIN_PROGRAMME, A.EXERCISE_THERAPY, *STANDING, A.SCAR_TREATMENT],
+        [],
+        absent=(A.SCS_IMPLANT, A.REPEAT_SCS_TRIAL),
+    ),
+    # An implant giving 40 %: in place, optimise (reprogramming, waveform), never straight
+    # to a specialist review (7.5).
+    "18_neuromodulation_implant_partial_relief_optimise.json": Expected(
+        Stage.NEUROMODULATION,
+        (APPROPRIATE, NOT_APPROPRIATE, NOT_APPROPRIATE, Verdict.IN_PLACE, NOT_APPROPRIATE, MAY_BE),
+        [
+            A.SCS_OPTIMISATION,
+            A.EXERCISE_THERAPY,
+            A.MULTIDISCIPLINARY_PAIN_PROGRAMME,
+            *STANDING,
+            A.SCAR_TREATMENT,
+        ],
+        [],
+        absent=(A.SCS_DEVICE_REVIEW,),
+        at_mdt=(A.MULTIDISCIPLINARY_PAIN_PROGRAMME,),
+    ),
 }
 
 
@@ -263,9 +325,9 @@ def test_every_stage_has_an_example() -> None:
     assert {expected.stage for expected in EXPECTED.values()} == set(Stage)
 
 
-def test_every_verdict_but_unknown_and_in_place_has_an_example() -> None:
+def test_every_verdict_but_unknown_has_an_example() -> None:
     shown = {verdict for expected in EXPECTED.values() for verdict in expected.verdicts}
-    assert shown == set(Verdict) - {Verdict.UNKNOWN, Verdict.IN_PLACE}
+    assert shown == set(Verdict) - {Verdict.UNKNOWN}
 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.name)
@@ -297,6 +359,8 @@ def test_each_example_is_fully_assessed(path: Path) -> None:
         "04_radiofrequency_positive_block_after_fusion.json": {
             "medicines.opioids[current].daily_dose_mg"
         },
+        # the screen decides while the clinician's judgement is unrecorded (7.1)
+        "15_neuromodulation_scs_recommended_back_predominant.json": {"pain.neuropathic_features"},
     }.get(path.name, set())
     # Outcomes of steps not (yet) taken are listed as what would change the result.
     not_taken = {m for m in missing if m.startswith("treatments[")}
@@ -344,3 +408,21 @@ def test_the_reason_is_about_this_patient() -> None:
         "pain.back_nrs",
         "treatments[medial_branch_block within block_max_age_months, by level].relief_percent",
     } <= {i.field for i in rf.inputs}
+
+
+#: The SCS advice level each example shows (pathway.md 7.1, 7.2); None: no advice to weigh
+#: (an implant in place, a trial that failed).
+ADVICE = {
+    "05_neuromodulation_scs_trial.json": "strongly_recommended",
+    "15_neuromodulation_scs_recommended_back_predominant.json": "recommended",
+    "16_neuromodulation_deferred_severe_psychosocial_factor.json": "recommended",
+    "17_specialist_review_trial_failed_analgesics_increased.json": None,
+    "18_neuromodulation_implant_partial_relief_optimise.json": None,
+}
+
+
+@pytest.mark.parametrize(("name", "advice"), ADVICE.items())
+def test_the_scs_examples_carry_their_advice_level(name: str, advice: str | None) -> None:
+    path = next(p for p in example_paths() if p.name == name)
+    found = _evaluate(path).option(Option.SPINAL_CORD_STIMULATION).advice_level
+    assert (None if found is None else str(found)) == advice

@@ -55,8 +55,12 @@ def test_no_intervention_without_a_red_flag_screen() -> None:
         assert unscreened.action_codes()[0] is ActionCode.COMPLETE_RED_FLAG_SCREEN
 
 
+#: The other parts of a successful SCS trial (pathway.md 7.4).
+_SUCCESS = {"analgesic_use": "not_increased", "activity": "not_worse", "wishes_to_proceed": True}
+
+
 def test_no_implant_without_the_work_up() -> None:
-    trial = {"kind": "scs_trial", "start_date": "2026-08-01", "relief_percent": 60}
+    trial = {"kind": "scs_trial", "start_date": "2026-08-01", "relief_percent": 60, **_SUCCESS}
     exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
     no_evaluation = evaluate(
         patched(
@@ -75,7 +79,7 @@ def test_no_implant_without_the_work_up() -> None:
 
 
 def test_no_implant_on_a_trial_from_years_ago() -> None:
-    trial = {"kind": "scs_trial", "start_date": "2021-05-01", "relief_percent": 90}
+    trial = {"kind": "scs_trial", "start_date": "2021-05-01", "relief_percent": 90, **_SUCCESS}
     exercise = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
     result = evaluate(patched({**_CANDIDATE, "treatments": [exercise, trial]}))
     assert ActionCode.SCS_IMPLANT not in _codes(result)

@@ -120,6 +120,8 @@ def markdown_catalogue(ruleset: RuleSet) -> str:
         ]
         if rule.warning is not None:
             out.append(f"- **Warning:** {rule.warning}")
+        if rule.advice is not None:
+            out.append(f"- **SCS advice:** `{rule.advice}`")
         if rule.with_steps:
             out.append(f"- **Only beside:** {', '.join(f'`{code}`' for code in rule.with_steps)}")
         basis = ruleset.basis[ruleset.rules.index(rule)]

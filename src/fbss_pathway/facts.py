@@ -24,18 +24,24 @@ from pydantic import BaseModel
 from .courses import BlockReading, ParameterValue, block_facts, exercise_facts
 from .mme import MmeTable, current_opioids, mme_per_day
 from .record import (
+    Activity,
     Adherence,
+    AnalgesicUse,
     Examination,
+    FactorLevel,
     Findings,
     Medicines,
     OpioidUse,
     PatientRecord,
+    PsychologicalEvaluation,
     Psychosocial,
+    PsychosocialFactors,
     RedFlags,
     ScsWorkup,
     SideEffects,
     SuicideRisk,
     SurgicalOpinion,
+    TargetPain,
     Treatment,
     TreatmentKind,
 )
@@ -172,7 +178,26 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     _number("back_nrs", "pain.back_nrs", "Back pain intensity, NRS 0-10."),
     _number("leg_nrs", "pain.leg_nrs", "Leg pain intensity, NRS 0-10."),
     _flag("radiating_leg_pain", "pain.radiating_leg_pain", "Pain radiates into a leg."),
-    _flag("neuropathic_features", "pain.neuropathic_features", "Neuropathic pain features."),
+    _flag(
+        "neuropathic_features",
+        "pain.neuropathic_features",
+        "Neuropathic pain features, by the clinician's judgement.",
+    ),
+    _number("dn4", "pain.dn4", "DN4 neuropathic pain questionnaire, 0-10."),
+    _number("lanss", "pain.lanss", "LANSS pain scale, 0-24."),
+    _number("paindetect", "pain.paindetect", "painDETECT questionnaire, -1 to 38."),
+    _category(
+        "target_pain",
+        "pain.target_pain (else pain.leg_nrs, pain.back_nrs)",
+        "The pain SCS would treat: as recorded, else the leg pain when leg >= back, "
+        "else the back pain.",
+        tuple(t.value for t in TargetPain),
+    ),
+    _number(
+        "target_nrs",
+        "pain.target_pain, pain.leg_nrs, pain.back_nrs",
+        "Intensity of the target pain, NRS 0-10.",
+    ),
     _number("pain_months", "pain.duration_months", "Months of this pain."),
     _number(
         "exercise_weeks",
@@ -283,6 +308,28 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
     ),
     _flag("scs_trial_on_record", "treatments[scs_trial]", "An SCS trial is on record."),
     _number("scs_trial_relief_percent", f"{_TRIAL}.relief_percent", "Relief in the SCS trial."),
+    _category(
+        "scs_trial_analgesic_use",
+        f"{_TRIAL}.analgesic_use",
+        "Analgesic use during the SCS trial, against before it.",
+        tuple(a.value for a in AnalgesicUse),
+    ),
+    _category(
+        "scs_trial_activity",
+        f"{_TRIAL}.activity",
+        "Activity during the SCS trial, against before it.",
+        tuple(a.value for a in Activity),
+    ),
+    _flag(
+        "scs_trial_wishes_to_proceed",
+        f"{_TRIAL}.wishes_to_proceed",
+        "After the SCS trial the patient wishes to proceed to an implant.",
+    ),
+    _flag(
+        "scs_trial_technically_adequate",
+        f"{_TRIAL}.technically_adequate",
+        "The SCS trial's stimulation covered the painful area.",
+    ),
     _flag("scs_implant_on_record", "treatments[scs_implant]", "An SCS implant is on record."),
     _number(
         "scs_implant_relief_percent", f"{_IMPLANT}.relief_percent", "Relief from the SCS implant."
@@ -351,6 +398,26 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "psychosocial.psychological_evaluation_date",
         "The psychological evaluation is dated on or after the PHQ-9 and GAD-7.",
     ),
+    *(
+        _category(
+            name,
+            f"psychosocial.factors.{name} (else psychosocial.psychological_evaluation)",
+            f"{info.description} As recorded; unrecorded after a psychological "
+            "evaluation without concerns: absent.",
+            tuple(level.value for level in FactorLevel),
+        )
+        for name, info in PsychosocialFactors.model_fields.items()
+    ),
+    _number(
+        "severe_psychosocial_factors",
+        "psychosocial.factors",
+        "How many of the eight psychosocial factors are recorded as severe.",
+    ),
+    _number(
+        "modifiable_psychosocial_factors",
+        "psychosocial.factors",
+        "How many of the eight psychosocial factors are recorded as modifiable.",
+    ),
     _category(
         "surgical_opinion",
         "surgical_opinion",
@@ -384,6 +451,10 @@ STEP_RECORDS: Mapping[str, Stage] = {
     "psychological_evaluation": Stage.NEUROMODULATION,
     "scs_trial_on_record": Stage.NEUROMODULATION,
     "scs_trial_relief_percent": Stage.NEUROMODULATION,
+    "scs_trial_analgesic_use": Stage.NEUROMODULATION,
+    "scs_trial_activity": Stage.NEUROMODULATION,
+    "scs_trial_wishes_to_proceed": Stage.NEUROMODULATION,
+    "scs_trial_technically_adequate": Stage.NEUROMODULATION,
     "scs_implant_on_record": Stage.NEUROMODULATION,
     "scs_implant_relief_percent": Stage.NEUROMODULATION,
 }
@@ -527,6 +598,44 @@ def _iso(treatment: Treatment | None) -> str | None:
     return None if started is None else started.isoformat()
 
 
+def _target(record: PatientRecord) -> dict[str, FactValue | None]:
+    """The target pain and its intensity: as recorded, else leg when leg >= back.
+
+    Leg-predominant means leg >= back everywhere (pathway.md 4, 7.1); with either
+    rating unknown and no target recorded, the target is unknown.
+    """
+    pain = record.pain
+    target = pain.target_pain
+    if target is None and pain.leg_nrs is not None and pain.back_nrs is not None:
+        target = TargetPain.LEG if pain.leg_nrs >= pain.back_nrs else TargetPain.BACK
+    if target is None:
+        return {"target_pain": None, "target_nrs": None}
+    return {
+        "target_pain": target,
+        "target_nrs": pain.leg_nrs if target is TargetPain.LEG else pain.back_nrs,
+    }
+
+
+def _factors(mood: Psychosocial) -> dict[str, FactValue | None]:
+    """The eight psychosocial factors, and how many are severe or modifiable (7.2).
+
+    A factor left unrecorded after a psychological evaluation without concerns reads
+    as absent (the evaluation found none); an evaluation with concerns holds SCS by
+    its own rule, the stricter of the two.
+    """
+    cleared = mood.psychological_evaluation is PsychologicalEvaluation.NO_CONCERNS
+    levels: dict[str, FactValue | None] = {
+        name: level if level is not None or not cleared else FactorLevel.ABSENT
+        for name, level in mood.factors
+    }
+    recorded = list(levels.values())
+    return {
+        **levels,
+        "severe_psychosocial_factors": recorded.count(FactorLevel.SEVERE),
+        "modifiable_psychosocial_factors": recorded.count(FactorLevel.MODIFIABLE),
+    }
+
+
 def extract_facts(
     record: PatientRecord,
     parameters: Mapping[str, ParameterValue],
@@ -563,6 +672,8 @@ def extract_facts(
     rf_on = None if rf is None else rf.start_date
 
     values: dict[str, FactValue | None] = {
+        **_target(record),
+        **_factors(mood),
         "age_years": record.age_years,
         "operation_count": len(record.operations),
         "months_since_last_operation": calendar_months(last_operation, record.assessment_date),
@@ -571,6 +682,9 @@ def extract_facts(
         "leg_nrs": pain.leg_nrs,
         "radiating_leg_pain": pain.radiating_leg_pain,
         "neuropathic_features": pain.neuropathic_features,
+        "dn4": pain.dn4,
+        "lanss": pain.lanss,
+        "paindetect": pain.paindetect,
         "pain_months": pain.duration_months,
         **opioids,
         "block_on_record": block is not None,
@@ -584,6 +698,10 @@ def extract_facts(
         "psychological_therapy_date": _iso(therapy),
         "scs_trial_on_record": trial is not None,
         "scs_trial_relief_percent": None if trial is None else trial.relief_percent,
+        "scs_trial_analgesic_use": None if trial is None else trial.analgesic_use,
+        "scs_trial_activity": None if trial is None else trial.activity,
+        "scs_trial_wishes_to_proceed": None if trial is None else trial.wishes_to_proceed,
+        "scs_trial_technically_adequate": None if trial is None else trial.technically_adequate,
         "scs_implant_on_record": implant is not None,
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
         "scs_trial_months": None if trial_on is None else months_begun(trial_on, assessed),

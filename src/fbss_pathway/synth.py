@@ -214,6 +214,9 @@ def _radiating_leg_pain(rng: random.Random, draft: Draft) -> None:
     if step in ("trial", "implant"):
         trial = _procedure(rng, "scs_trial", success=step == "implant" or rng.random() < 0.6)
         trial["start_date"] = _days_before(rng.randint(200, 400))
+        # The other parts of success (pathway.md 7.4) as a typical trial records them:
+        # the relief decides, and no random draw is added (seeded cohorts stay the same).
+        trial.update(analgesic_use="not_increased", activity="not_worse", wishes_to_proceed=True)
         draft["treatments"].append(trial)
     if step == "implant":
         implant = _procedure(rng, "scs_implant", success=rng.random() < 0.7)

@@ -23,6 +23,7 @@ from typing import Any
 from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.layout import context_line
+from ..explain.scs_evidence import ADVICE_WORDS
 from ..explain.words import (
     code_words,
     fact_label,
@@ -179,6 +180,8 @@ def _option_card(
         summary += f"; next: {in_sentence(code_words(appraisal.next_step))}"
     indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
     lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
+    if appraisal.advice_level is not None:  # the rules' SCS advice level (pathway.md 7.1)
+        lines += [f"Advice: {ADVICE_WORDS[appraisal.advice_level]}.", ""]
     steps = [a for a in recommendation.actions if a.option is appraisal.option]
     for action in steps:
         mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""

@@ -10,6 +10,9 @@ them by the fixed policies of pathway.md sections 3 and 4, documented in
   decides (``in_place`` > ``not_yet`` > ``not_appropriate`` > ``blocked`` >
   ``unknown`` > ``may_be_appropriate`` > ``appropriate``); the others are kept;
 * no rule fired: ``unknown``;
+* a deciding rule that names no step (it grades the option) takes the step of the
+  strongest open rule beneath it; the SCS advice level is the one the strongest
+  rule stating an advice gives (pathway.md 7.1, 7.2);
 * the stage summarises the verdicts (section 4): ``urgent_review`` with a red
   flag; ``conservative`` within 3 months of the last operation; else the furthest
   rung with an option that counts; else ``specialist_review`` when the
@@ -27,9 +30,10 @@ from ..facts import FactValue
 from ..recommendation import LadderCriterion, OptionAppraisal
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, Stage, Verdict
+from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, ScsAdvice, Stage, Verdict
 from .cache import keep
 from .criteria_view import rule_criteria
+from .scs_evidence import PSYCHOSOCIAL_FIGURES
 from .shown import shown
 from .templates import render
 
@@ -199,6 +203,14 @@ def _appraised(
         if ungated:
             steps, naming = tuple(ungated), ungated
             step_rule = next(iter(ungated.values()))
+    if verdict.lists_step and not steps:
+        # A rule that only grades the option (an SCS advice level, pathway.md 7.1) names
+        # no step: the open rules beneath it name the work-up step it qualifies.
+        for index in ranked[1:]:
+            if _verdict(rules[index]).lists_step and rules[index].steps:
+                steps, step_rule = rules[index].steps, index
+                naming = dict.fromkeys(steps, index)
+                break
     if verdict.lists_step:
         listed = steps
     elif held:
@@ -220,6 +232,13 @@ def _appraised(
             for i in ranked
         )
     )
+    # The advice of the strongest rule stating one; none beside an implant in place or a
+    # verdict against SCS on other grounds (a failed trial): no advice to weigh there.
+    advice = next((rules[i].advice for i in ranked if rules[i].advice), None)
+    if rule.advice is None and verdict in (Verdict.IN_PLACE, Verdict.NOT_APPROPRIATE):
+        advice = None
+    if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
+        reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = OptionAppraisal.model_construct(
@@ -234,6 +253,7 @@ def _appraised(
         basis=ruleset.basis[deciding],
         also_from=tuple(rules[i].id for i in ranked[1:]),
         counts_for_stage=counts,
+        advice_level=advice,
     )
     return Appraised(appraisal, deciding, listed, step_rule, tuple(naming[c] for c in listed))
 

@@ -73,7 +73,10 @@ def _is_model(annotation: Any) -> bool:
 
 
 #: Items with a reader of their own (groups and lists), not one Observation each.
-_READ_ELSEWHERE = frozenset({"psychosocial.factors", "medicines.opioids"})
+_READ_ELSEWHERE = frozenset({"medicines.opioids"})
+#: Groups whose items are read one by one, each an item of its own
+#: (``psychosocial.factors.secondary_gain``): the eight psychosocial factors (7.2).
+_ITEM_BY_ITEM = frozenset({"psychosocial.factors"})
 
 
 def _section_items(composite: bool) -> dict[str, Any]:
@@ -86,6 +89,13 @@ def _section_items(composite: bool) -> dict[str, Any]:
         model = fields[section].annotation
         for name, info in model.model_fields.items():  # type: ignore[union-attr]
             if f"{section}.{name}" in _READ_ELSEWHERE:
+                continue
+            if f"{section}.{name}" in _ITEM_BY_ITEM:
+                group = info.annotation.model_fields
+                if not composite:
+                    items.update(
+                        {f"{section}.{name}.{sub}": g.annotation for sub, g in group.items()}
+                    )
                 continue
             if _is_model(info.annotation) == composite:
                 items[f"{section}.{name}"] = info.annotation

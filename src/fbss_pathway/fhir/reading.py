@@ -265,8 +265,11 @@ def _reading(
     if age is not None:
         draft["age_years"] = age
     for item, value in values.items():
-        section, _, name = item.rpartition(".")
-        (draft.setdefault(section, {}) if section else draft)[name] = value
+        *groups, name = item.split(".")  # psychosocial.factors.secondary_gain: two groups
+        target = draft
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[name] = value
     record = PatientRecord.model_validate(draft)
     return BundleReading(record, (), ignored, conflicts, unreadable, stale)
 

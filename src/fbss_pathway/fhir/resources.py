@@ -65,6 +65,11 @@ TREATMENT_DETAILS = {
     "relief-duration-months": "relief_duration_months",
     "side-effects": "side_effects",
     "benefit": "benefit",
+    # The parts of an SCS trial's success (pathway.md 7.4).
+    "analgesic-use": "analgesic_use",
+    "activity": "activity",
+    "wishes-to-proceed": "wishes_to_proceed",
+    "technically-adequate": "technically_adequate",
 }
 
 

@@ -107,8 +107,10 @@ _DATED = frozenset(
 
 
 def _value(items: dict[str, Any], item: str) -> Any:
-    section, _, name = item.rpartition(".")
-    return (items[section] if section else items).get(name)
+    *groups, name = item.split(".")  # psychosocial.factors.secondary_gain: two groups
+    for group in groups:
+        items = items.get(group) or {}
+    return items.get(name)
 
 
 def _concept(system: str, code: str) -> dict[str, Any]:

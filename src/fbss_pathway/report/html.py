@@ -19,10 +19,16 @@ from ..explain.layout import (
     options_line,
     short_citation,
 )
+from ..explain.scs_evidence import (
+    TYPICAL_OUTCOMES_NOTE,
+    typical_outcomes,
+    typical_outcomes_title,
+)
 from ..explain.summary import INTENDED_USE, stage_reasons
 from ..explain.words import fact_label, item_label, percent_range, value_text
 from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
+from ..vocabulary import Option
 from .svg import ladder_svg
 from .titles import plain_title
 
@@ -104,6 +110,7 @@ def html_report(
         *_warnings(recommendation),
         "<h2>Options side by side</h2>",
         *_options(recommendation, ruleset),
+        *_typical_outcomes(recommendation),
         "<h2>Where the patient stands</h2>",
         f'<div class="ladder">{ladder_svg(recommendation)}</div>',
         "<h2>Recommended actions</h2>",
@@ -165,6 +172,22 @@ def _options(recommendation: Recommendation, ruleset: RuleSet) -> list[str]:
             "</div>",
         ]
     return out
+
+
+def _typical_outcomes(recommendation: Recommendation) -> list[str]:
+    """For a shared decision: what typical patients got with SCS, never a promise (7.1, 7.2)."""
+    appraisal = recommendation.option(Option.SPINAL_CORD_STIMULATION)
+    figures = typical_outcomes(appraisal)
+    if not figures or appraisal.advice_level is None:
+        return []
+    items = "".join(f"<li>{escape(figure.sentence())}</li>" for figure in figures)
+    return [
+        '<section id="scs-typical-outcomes">',
+        f"<h3>{escape(typical_outcomes_title(appraisal.advice_level))}</h3>",
+        f"<p>{escape(TYPICAL_OUTCOMES_NOTE)}</p>",
+        f"<ul>{items}</ul>",
+        "</section>",
+    ]
 
 
 def _warnings(recommendation: Recommendation) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..vocabulary import ActionCode, Option, RedFlagTier, Verdict
+from ..vocabulary import ActionCode, Option, RedFlagTier, ScsAdvice, Verdict
 from .condition_reader import suggest
 from .model import BASIS_KINDS
 
@@ -92,6 +92,30 @@ class ConclusionReader:
         if needed not in actions:
             self.issue("tier", f"a red flag of the {tier} tier recommends {needed}")
         return tier
+
+    def _advice(
+        self, data: dict[str, Any], options: tuple[Option, ...], verdict: Verdict | None
+    ) -> ScsAdvice | None:
+        """The SCS advice level a verdict rule states (pathway.md 7.1, 7.2), if any.
+
+        Only a verdict rule on spinal cord stimulation alone may state one: the level
+        is the rule's conclusion, carried to the appraisal, never re-derived.
+        """
+        if "advice" not in data:
+            return None
+        try:
+            advice = ScsAdvice(str(data["advice"]))
+        except ValueError:
+            self.issue(
+                "advice",
+                f"unknown advice level {data['advice']!r}"
+                + suggest(str(data["advice"]), [a.value for a in ScsAdvice]),
+            )
+            return None
+        if verdict is None or options != (Option.SPINAL_CORD_STIMULATION,):
+            self.issue("advice", "goes only on a verdict rule on spinal_cord_stimulation alone")
+            return None
+        return advice
 
     def _with_steps(self, data: Any) -> tuple[ActionCode, ...]:
         """The option steps a rule goes beside."""

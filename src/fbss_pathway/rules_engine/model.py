@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..vocabulary import ActionCode, Option, RedFlagTier, Verdict
+from ..vocabulary import ActionCode, Option, RedFlagTier, ScsAdvice, Verdict
 from .conditions import Condition
 
 __all__ = ["BASIS_KINDS", "BenefitRange", "Parameter", "Rule", "Source"]
@@ -66,7 +66,9 @@ class Rule:
     red-flag rule names its ``tier``. ``basis`` is the kind of basis the rule
     declares for itself; the parameters it reads add theirs. A rule with
     ``with_steps`` counts only beside one of those option steps (a periprocedural
-    plan beside a procedure).
+    plan beside a procedure). ``advice`` is the SCS advice level a verdict rule on
+    spinal cord stimulation states (pathway.md 7.1, 7.2): data, so no adapter
+    re-derives it.
     """
 
     id: str
@@ -87,6 +89,7 @@ class Rule:
     basis: tuple[str, ...] = ()
     awaits_surgical_opinion: bool = False
     with_steps: tuple[ActionCode, ...] = ()
+    advice: ScsAdvice | None = None
 
     @property
     def step(self) -> ActionCode | None:

@@ -54,6 +54,7 @@ _RULE_KEYS = frozenset(
         "basis",
         "awaits_surgical_opinion",
         "with_steps",
+        "advice",
     }
 )
 _PARAMETER_KEYS = frozenset({"value", "unit", "description", "sources", "basis", "choices"})
@@ -225,6 +226,7 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
         if not isinstance(awaits, bool) or (awaits and verdict is not Verdict.NOT_YET):
             self.issue("awaits_surgical_opinion", "is true only on a not_yet verdict rule")
         with_steps = self._with_steps(data.get("with_steps", []))
+        advice = self._advice(data, options, verdict)
         warning_key = data.get("warning_key")
         if warning_key is not None and (
             warning is None or not isinstance(warning_key, str) or not NAME.match(warning_key)
@@ -255,6 +257,7 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
             basis=basis,
             awaits_surgical_opinion=awaits is True,
             with_steps=with_steps,
+            advice=advice,
         )
 
     def _conclusions(
