@@ -47,7 +47,7 @@ import jwt
 
 from ..errors import FbssPathwayError
 from .fetch import open_bounded
-from .replay import MemoryReplays, ReplayRegister
+from .replay import MemoryReplays, RegisterBusyError, ReplayRegister
 
 __all__ = [
     "ALGORITHMS",
@@ -58,6 +58,7 @@ __all__ = [
     "AuthError",
     "Authenticator",
     "ClientsError",
+    "KeyNotCachedError",
     "TrustedClient",
     "load_clients",
 ]
@@ -81,6 +82,15 @@ _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 class ClientsError(FbssPathwayError, ValueError):
     """A clients file that cannot be used; the message names the entry."""
+
+
+class KeyNotCachedError(Exception):
+    """Verifying this token needs a key set fetched first: verify it where waiting is allowed.
+
+    Raised by :meth:`Authenticator.verify` called with ``may_fetch=False`` (the
+    service's event loop, which must not wait on the network) before anything
+    is counted or fetched.
+    """
 
 
 class AuthError(Exception):
@@ -251,12 +261,21 @@ class Authenticator:
         """The ``aud`` a token for an endpoint must carry: its URL (``/cds-services/{id}``)."""
         return f"{self.base_url}{path}"
 
-    def verify(self, authorization: str | None, path: str) -> TrustedClient:
+    def verify(
+        self, authorization: str | None, path: str, *, may_fetch: bool = True
+    ) -> TrustedClient:
         """The trusted client a call's bearer token is from; AuthError when it is not trusted.
 
         Args:
             authorization: The request's Authorization header.
             path: The endpoint called, e.g. ``/cds-services/fbss-pathway``.
+            may_fetch: Whether this call may wait on the network for a key set.
+                When False, a token whose key is not cached raises
+                :class:`KeyNotCachedError` instead (nothing is fetched or counted).
+
+        Raises:
+            AuthError: the token is not from a trusted client (the reason says why).
+            KeyNotCachedError: ``may_fetch`` is False and a key set must be fetched.
         """
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -276,7 +295,7 @@ class Authenticator:
         if client is None:
             raise AuthError("the token's issuer is not a trusted client")
         _numeric_times(unverified)  # before PyJWT, which would read "1796531994" as a time
-        key = self._key(client, kid, header.get("jku"))
+        key = self._key(client, kid, header.get("jku"), may_fetch)
         if not algorithm.startswith({"EC": "ES", "RSA": "RS"}.get(key.key_type or "", "?")):
             raise AuthError("the token's algorithm does not fit the key its kid names")
         try:
@@ -305,7 +324,7 @@ class Authenticator:
         self._not_replayed(client.issuer, claims)
         return client
 
-    def _key(self, client: TrustedClient, kid: str, jku: Any) -> jwt.PyJWK:
+    def _key(self, client: TrustedClient, kid: str, jku: Any, may_fetch: bool) -> jwt.PyJWK:
         if jku is not None:
             if jku not in client.jku:
                 raise AuthError("the token's jku is not on this client's allow-list")
@@ -321,6 +340,8 @@ class Authenticator:
         with self._lock:
             keys = self._keys.get(source)
         if (keys is None or kid not in keys) and url is not None:
+            if not may_fetch:
+                raise KeyNotCachedError
             # A new kid: the client may have rotated its keys. Fetched again at most
             # once a minute per client, so that tokens naming unknown kids cannot make
             # the service fetch on every call; other calls never wait for the fetch.
@@ -360,9 +381,16 @@ class Authenticator:
 
     def _not_replayed(self, issuer: str, claims: Mapping[str, Any]) -> None:
         assert self.replays is not None  # set in __post_init__
-        if not self.replays.first_use(
-            issuer, str(claims["jti"]), float(claims["exp"]), self.clock()
-        ):
+        try:
+            first = self.replays.first_use(
+                issuer, str(claims["jti"]), float(claims["exp"]), self.clock()
+            )
+        except RegisterBusyError:  # fail closed: a token not checked is not accepted
+            raise AuthError(
+                "the token could not be checked against the tokens seen (busy); "
+                "send the call again with a new token"
+            ) from None
+        if not first:
             raise AuthError("the token was used before (jti replayed)")
 
 
