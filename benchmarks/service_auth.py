@@ -260,6 +260,86 @@ def _verification_cost() -> tuple[list[float], list[float]]:
     return inline, handed
 
 
+def _app_cost() -> dict[str, list[float]]:
+    """CPU a call through the ASGI app in this process (no HTTP, no other work), by setup.
+
+    Without authentication; with it and the register in memory; with the
+    shared register; with that and no log lines: what each part adds a call.
+    """
+    import logging
+
+    from fbss_pathway.cds_hooks.auth import Authenticator, TrustedClient
+    from fbss_pathway.cds_hooks.replay import SharedReplays
+    from fbss_pathway.cds_hooks.service import create_app
+
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+    public = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "bench-1"}
+    clients = (TrustedClient(ISSUER, jwks={"keys": [public]}),)
+    base = "http://127.0.0.1:1"
+    bodies = [
+        json.dumps(_request(PatientRecord.model_validate_json(p.read_bytes()))).encode()
+        for p in example_paths()
+    ]
+    path = "/cds-services/fbss-pathway"
+
+    async def call(app: Any, request: bytes) -> None:
+        head, body = request.split(b"\r\n\r\n", 1)
+        headers = []
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name.lower(), value.strip()))
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1),
+        }  # fmt: skip
+        answered: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+
+        await app(scope, receive, send)
+        if answered != [200]:
+            raise RuntimeError(f"the app answered {answered}")
+
+    costs: dict[str, list[float]] = {}
+    log = logging.getLogger("fbss_pathway.cds_hooks")
+    with tempfile.TemporaryDirectory() as directory:
+        shared = create_app(
+            authenticator=Authenticator(
+                clients, base, replays=SharedReplays(Path(directory) / "r.sqlite", 30)
+            )
+        )
+        setups = {
+            "no authentication": (create_app(), logging.INFO),
+            "register in memory": (
+                create_app(authenticator=Authenticator(clients, base)),
+                logging.INFO,
+            ),
+            "shared register": (shared, logging.INFO),
+            "shared register, no log lines": (shared, logging.WARNING),
+        }
+        for _ in range(8):
+            for name, (app, level) in setups.items():
+                log.setLevel(level)
+                requests = _signed_calls(1, bodies, 100, name != "no authentication")
+
+                async def block(app: Any = app, requests: list[bytes] = requests) -> None:
+                    for request in requests:
+                        await call(app, request)
+
+                started = time.process_time()
+                asyncio.run(block())
+                costs.setdefault(name, []).append((time.process_time() - started) / 100)
+    log.setLevel(logging.NOTSET)
+    return costs
+
+
 def main() -> int:
     """Serve every version at once, send blocks in turn; print the figures and ratios."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
@@ -316,6 +396,9 @@ def main() -> int:
         f"handed to a thread {statistics.median(handed) * 1e3:.3f} ms "
         f"({statistics.median(handed) / statistics.median(inline):.2f}x)"
     )
+    print("\nCPU a patient-view call through the ASGI app in one process (median of 8 blocks):")
+    for name, values in _app_cost().items():
+        print(f"- {name}: {statistics.median(values) * 1e3:.3f} ms")
     print(f"\nWith {LIVE_IDS:,} live ids / with the register empty, round by round:")
     for number, (label, values) in enumerate(ratios.items()):
         verdict = "met" if statistics.median(values) >= 0.9 else "MISSED"
