@@ -166,6 +166,20 @@ def test_a_register_locked_too_long_refuses_the_token_with_a_clear_reason(
     assert later.issuer == ISSUER
 
 
+def test_a_register_that_fails_refuses_the_token_never_a_500(tmp_path: Path) -> None:
+    path = tmp_path / "seen.sqlite"
+    clients = (TrustedClient(ISSUER, jwks={"keys": [_jwk(EC_KEY, "ec-1")]}),)
+    base = "https://cds.example.org"
+    authenticator = Authenticator(clients, base, replays=SharedReplays(path, LEEWAY))
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TABLE seen")  # the file no longer holds a register
+    other.close()
+    token = _token(base)
+    with pytest.raises(AuthError, match="could not be checked") as refused:
+        authenticator.verify(f"Bearer {token}", f"/cds-services/{SERVICE_ID}")
+    assert token not in str(refused.value)
+
+
 # --- Served by two workers ------------------------------------------------------------------
 
 

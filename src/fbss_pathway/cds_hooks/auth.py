@@ -37,7 +37,7 @@ import jwt
 
 from .clients import ClientsError, TrustedClient, key_set, load_clients
 from .fetch import open_bounded
-from .replay import MemoryReplays, RegisterBusyError, ReplayRegister
+from .replay import MemoryReplays, RegisterUnavailableError, ReplayRegister
 
 __all__ = [
     "ALGORITHMS",
@@ -275,9 +275,9 @@ class Authenticator:
             first = self.replays.first_use(
                 issuer, str(claims["jti"]), float(claims["exp"]), self.clock()
             )
-        except RegisterBusyError:  # fail closed: a token not checked is not accepted
+        except RegisterUnavailableError:  # fail closed: a token not checked is not accepted
             raise AuthError(
-                "the token could not be checked against the tokens seen (busy); "
+                "the token could not be checked against the tokens seen; "
                 "send the call again with a new token"
             ) from None
         if not first:

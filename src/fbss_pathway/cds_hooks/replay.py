@@ -33,7 +33,7 @@ __all__ = [
     "PURGE_BATCH",
     "PURGE_SECONDS",
     "MemoryReplays",
-    "RegisterBusyError",
+    "RegisterUnavailableError",
     "ReplayRegister",
     "SharedReplays",
 ]
@@ -47,8 +47,11 @@ PURGE_SECONDS = 1.0
 BUSY_SECONDS = 2.0
 
 
-class RegisterBusyError(RuntimeError):
-    """The shared register could not be read in time: the token cannot be accepted."""
+class RegisterUnavailableError(RuntimeError):
+    """The shared register could not be read (locked too long, or SQLite failed).
+
+    A token that could not be checked is not accepted; the message names no token.
+    """
 
 
 class ReplayRegister(Protocol):
@@ -176,17 +179,23 @@ class SharedReplays:
         microseconds, so the wait here starts at 50 µs and doubles up to 1 ms.
 
         Raises:
-            RegisterBusyError: the lock was not free for :data:`BUSY_SECONDS`.
+            RegisterUnavailableError: the lock was not free for :data:`BUSY_SECONDS`,
+                or SQLite failed.
         """
         delay, deadline = 50e-6, time.monotonic() + BUSY_SECONDS
         while True:
             try:
                 return self._db.execute(statement, values).rowcount
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                    raise
+            except sqlite3.Error as error:
+                busy = isinstance(error, sqlite3.OperationalError) and (
+                    error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                )
+                if not busy:  # a full disk, a removed file: SQLite's words, never values
+                    raise RegisterUnavailableError(
+                        f"the register of seen tokens failed ({type(error).__name__})"
+                    ) from None
                 if time.monotonic() > deadline:
-                    raise RegisterBusyError(
+                    raise RegisterUnavailableError(
                         f"the register of seen tokens stayed locked for {BUSY_SECONDS:g} s"
                     ) from None
             time.sleep(delay)
