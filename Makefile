@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-population bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
+.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-service-auth bench-population bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
 
 # durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 and 3.14 it is
 # built from source with that name mapped onto PyObject_CallObject (its build ignores
@@ -84,6 +84,9 @@ bench: $(STAMP)
 
 bench-service: $(STAMP)
 	$(BIN)/python benchmarks/service.py
+
+bench-service-auth: $(STAMP)
+	$(BIN)/python benchmarks/service_auth.py
 
 bench-fhir: $(STAMP)
 	$(BIN)/python benchmarks/fhir_reader.py
