@@ -51,8 +51,7 @@ _BUFFER_BYTES = 8 * 1024 * 1024
 #: Line numbers of malformed lines kept per span (all are counted).
 _KEPT_LINE_NUMBERS = 20
 #: Text that may mark a line as one that must be parsed whoever it is about.
-_OBJECT_ENDS = (b"}", b"}\n", b"}\r\n")
-_ALWAYS_PARSED = (b"\\", *(f'"{kind}"'.encode() for kind in (*SCOPE_TYPES, *SHARED_TYPES)))
+_OBJECT_ENDS = (b"}", b"}\r", b"}\n", b"}\r\n")
 
 
 @dataclass(slots=True)
@@ -112,12 +111,13 @@ def split_span(
         stale.unlink()
     buffers: dict[str, list[bytes]] = {}
     buffered = 0
+    typed = b'{"resourceType":"' + span.file.resource_type.encode() + b'"'
     every_line = candidates is None or span.file.resource_type in ("Patient", *SHARED_TYPES)
     ended: list[int] = []
     place = None if span.end is None and span.start == 0 else (span.start, span.end)
     for number, line in read_lines(span.file.path, limits, place, ended):
         found.lines += 1
-        if not every_line and not _may_be_kept(line, candidates):  # type: ignore[arg-type]
+        if not every_line and not _may_be_kept(line, typed, candidates):  # type: ignore[arg-type]
             found.out_of_scope += 1
             continue
         parsed = decode_key(line)
@@ -164,19 +164,20 @@ def split_span(
     return found
 
 
-def _may_be_kept(line: bytes, candidates: frozenset[int]) -> bool:
+def _may_be_kept(line: bytes, typed: bytes, candidates: frozenset[int]) -> bool:
     """Whether a line may be about a candidate, or must be parsed to know what it is.
 
-    Without a backslash, a JSON string is its text: a reference to a candidate,
+    ``typed`` is how a line of the file's type begins (``{"resourceType":"Observation"``).
+    A line that begins so, without a backslash and with no other ``"resourceType"``,
+    is of the file's type (not a Patient, Medication or scope type: those files are
+    parsed whole), and its strings are their text: a reference to a candidate,
     ``Patient/<id>`` (relative or absolute, any version) or ``urn:uuid:<id>``, shows
-    the id as written. Names the reader matches (``"Patient"`` as a type) force a
-    parse; so does a line that is not an object (to be counted as malformed); any
-    doubt keeps the line for the exact test.
+    the id as written. Any other line is parsed (a malformed one is then counted).
     """
-    if not (line[:1] == b"{" and line.endswith(_OBJECT_ENDS)):
-        return True  # not an object on one line: parsed, to be counted as malformed
-    if any(mark in line for mark in _ALWAYS_PARSED):
-        return True
+    if not (line.startswith(typed) and line.endswith(_OBJECT_ENDS)):
+        return True  # another type first, or not an object: parsed, to see which
+    if b"\\" in line or line.count(b'"resourceType"') != 1:
+        return True  # an escape, or a second type (contained, or the key twice)
     for marker in (b"Patient/", b"urn:uuid:"):
         at = line.find(marker)
         while at >= 0:
