@@ -66,7 +66,7 @@ def full_read_rows(export: Path) -> dict[str, dict[str, Any]]:
             if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                 continue
             if resource["resourceType"] == "Medication":
-                medications[resource.get("id")] = resource
+                medications[str(resource.get("id"))] = resource
             elif (patient := patient_of(resource)) is not None:
                 groups.setdefault(patient, []).append(resource)
     ruleset = default_ruleset()
