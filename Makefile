@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-service-auth bench-population bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
+.PHONY: demo test lint typecheck unit browser package-check bench bench-service bench-service-auth bench-population bench-population-realistic bench-quick bench-fhir bench-charts bench-options fhir-examples fhir-codes-doc catalogue clean
 
 # durable_rules 2.0.28 calls PyEval_CallObject, which CPython 3.13 removed: on 3.13 and 3.14 it is
 # built from source with that name mapped onto PyObject_CallObject (its build ignores
@@ -99,6 +99,9 @@ bench-options: $(STAMP)
 
 bench-population: $(STAMP)
 	$(BIN)/python benchmarks/population.py
+
+bench-population-realistic: $(STAMP)
+	$(BIN)/python benchmarks/population_realistic.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run.py --patients 2000 --evaluations 100000

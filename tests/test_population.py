@@ -113,6 +113,28 @@ def _messy_export(directory: Path) -> None:
         directory / "Patient.ndjson",
         json.dumps({"resourceType": "Patient", "id": "NO-OPERATION"}),
         json.dumps({"resourceType": "Patient", "id": "BROKEN"}),
+        json.dumps({"resourceType": "Patient", "id": "NEVER-OPERATED", "birthDate": "1960-01-02"}),
+    )
+    _append(
+        directory / "Observation.ndjson",
+        json.dumps(  # malformed, of a patient out of scope: never read
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": 5,
+                "subject": {"reference": "Patient/NEVER-OPERATED"},
+            }
+        ),
+    )
+    _append(
+        directory / "QuestionnaireResponse.ndjson",  # a form: in scope, but no Patient
+        json.dumps(
+            {
+                "resourceType": "QuestionnaireResponse",
+                "status": "completed",
+                "subject": {"reference": "Patient/GHOST-2"},
+            }
+        ),
     )
     _append(
         directory / "Procedure.ndjson",
@@ -136,6 +158,9 @@ def _messy_export(directory: Path) -> None:
         if item["type"] == "Procedure":
             item["url"] = "https://ehr.example/bulk/Procedure.ndjson.gz"
     manifest["output"].append({"type": "Organization", "url": "Organization.ndjson"})
+    manifest["output"].append(
+        {"type": "QuestionnaireResponse", "url": "QuestionnaireResponse.ndjson"}
+    )
     (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -143,20 +168,31 @@ def test_every_input_is_accounted_for_and_the_screen_goes_on(cluster: str, tmp_p
     _messy_export(tmp_path / "export")
     summary = screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
     rows = rows_of(tmp_path / "out")
-    assert summary.read == summary.evaluated + summary.not_applicable + summary.rejected == 7
+    assert summary.read == summary.evaluated + summary.not_applicable + summary.rejected == 8
     assert summary.evaluated == 5
     assert rows["NO-OPERATION"]["outcome"] == "not_applicable"
     assert "no completed lumbar spine operation" in rows["NO-OPERATION"]["detail"]
     assert rows["BROKEN"]["outcome"] == "rejected"
     assert rows["BROKEN"]["error_kind"] == "malformed_resource"
     assert "code" in rows["BROKEN"]["detail"]
+    # Out of scope (a full birth date, no operation, no form): read from the Patient alone,
+    # so its malformed Observation is never read (a full read rejected the chart).
+    assert rows["NEVER-OPERATED"]["outcome"] == "not_applicable"
+    assert rows["NEVER-OPERATED"]["detail"] == "no completed lumbar spine operation on record"
+    assert summary.candidates == 5 + 2 + 1  # no full birth date, or an operation; GHOST-2's form
     assert summary.malformed_lines == 2
     assert {place.split(":")[0] for place in summary.malformed_at} == {"Observation.ndjson"}
-    assert (summary.orphan_resources, summary.orphan_patients) == (1, 1)
-    assert summary.without_patient == {"Observation": 1, "Organization": 1}
-    assert summary.resources["Foo"] == 1  # read, and ignored by the reader
+    assert (summary.orphan_resources, summary.orphan_patients) == (1, 1)  # GHOST-2's form
+    # GHOST-1's and NEVER-OPERATED's Observations: not in scope, not grouped. (Written
+    # with spaces, as json.dumps does, these lines are parsed to be sure whose they are.)
+    assert summary.out_of_scope_lines == 2
+    assert summary.without_patient == {"Observation": 1}  # nobody's
+    assert summary.unread_files == ["Organization.ndjson"]
+    assert summary.unread_types == {"Organization": 1}
+    assert "Organization" not in summary.resources
+    assert summary.resources["Foo"] == 1  # a candidate's: read, and ignored by the reader
     resources = sum(summary.resources.values())
-    assert summary.lines == resources + summary.malformed_lines
+    assert summary.lines == resources + summary.malformed_lines + summary.out_of_scope_lines
     patient_lines = (
         resources - summary.orphan_resources - sum(summary.without_patient.values())
     ) - summary.shared_resources

@@ -154,8 +154,9 @@ def test_lines_keep_their_numbers_across_blank_runs_and_blocks(tmp_path: Path) -
 
 def test_a_screen_refuses_a_file_past_its_limit_naming_it(cluster: str, tmp_path: Path) -> None:
     export = _export(tmp_path / "export", 4)
-    with pytest.raises(ExportError, match=r"Observation\.ndjson.*more than 5 lines"):
-        screen_export(export, tmp_path / "out", scheduler=cluster, max_file_lines=5)
+    # 4 patients: more Observation lines than 40, fewer Procedure and Patient lines
+    with pytest.raises(ExportError, match=r"Observation\.ndjson.*more than 40 lines"):
+        screen_export(export, tmp_path / "out", scheduler=cluster, max_file_lines=40)
 
 
 def _medication(number: int) -> bytes:

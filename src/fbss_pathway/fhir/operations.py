@@ -7,11 +7,39 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..record import SpineOperation
+from ..record import OperationKind, SpineOperation
+from .codes import LOCAL_SYSTEM, CodeMap
+from .entries import codings
 from .resources import Chart, Ignored
 from .statements import Conflict
 
-__all__ = ["one_per_operation"]
+__all__ = ["may_name_operation", "one_per_operation"]
+
+_LOCAL_OPERATIONS = frozenset(f"operation.{kind.value}" for kind in OperationKind)
+
+
+def may_name_operation(code: Any, codes: CodeMap) -> bool:
+    """Whether a Procedure's raw ``code`` could make it an operation the reader counts.
+
+    Any coding the mapping (or this library's own ``operation.<kind>`` codes) reads as
+    an operation, whatever the status or date: a superset of what
+    :meth:`.Chart.procedure` keeps, so that a screen can find who may have been
+    operated on without reading charts. A ``code`` not shaped as FHIR's counts too:
+    the reader refuses such a Procedure, and only a full read says so.
+    """
+    found = codings(code)
+    if found is None:
+        return True
+    for system, value, display in found:
+        if system == LOCAL_SYSTEM and value in _LOCAL_OPERATIONS:
+            return True
+        if any(entry.operation is not None for entry in codes.find("procedure", system, value)):
+            return True
+        if display is not None and any(
+            entry.operation is not None for entry in codes.find("procedure", system, value, display)
+        ):
+            return True
+    return False
 
 
 def one_per_operation(

@@ -39,6 +39,7 @@ from .unreadable import UNREADABLE_RULE, unread_items, unreadable_missing, unrea
 __all__ = [
     "ADULT_AGE",
     "CONFLICT_WARNING",
+    "READ_TYPES",
     "STALE_RED_FLAG_WARNING",
     "UNREADABLE_WARNING",
     "BundleReading",
@@ -75,6 +76,9 @@ _READERS = {
     "QuestionnaireResponse": read_response,
     "AllergyIntolerance": read_allergy,
 }
+#: Every resource type the reader reads; a resource of any other type sets nothing, so a
+#: population screen never opens an export file of another type.
+READ_TYPES = frozenset({*_READERS, "Patient", "Medication"})
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from typing import IO, Any, cast
 from ..errors import FbssPathwayError
 from ..fhir.bulk import MANIFEST
 from ..fhir.scope import referenced_id
+from .ranges import SpanReader
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -140,8 +141,20 @@ def export_time(directory: Path) -> date | None:
         raise ExportError(f"{manifest}: transactionTime is not a valid date") from None
 
 
-def read_lines(path: Path, limits: FileLimits | None = None) -> Iterator[tuple[int, bytes]]:
+def read_lines(
+    path: Path,
+    limits: FileLimits | None = None,
+    span: tuple[int, int | None] | None = None,
+    ended: list[int] | None = None,
+) -> Iterator[tuple[int, bytes]]:
     """Numbered non-blank lines of a file (gzip by its ``.gz`` suffix); long lines as b"".
+
+    Lines come without their newline.
+
+    ``span`` (start, end), of an uncompressed file: only the lines that start in
+    those bytes (:mod:`.ranges`), numbered from the first of them. ``ended``, if
+    given, receives the number of lines read, blank ones included, once all are read
+    (what the next span's numbers start after).
 
     Raises:
         ExportError: the file is not a regular file (a link, pipe or device), cannot
@@ -154,15 +167,22 @@ def read_lines(path: Path, limits: FileLimits | None = None) -> Iterator[tuple[i
     if compressed:
         budget = min(budget, max(limits.max_gzip_ratio * size, _GZIP_FLOOR))
     handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if compressed else raw
+    if span is not None and not compressed:
+        handle = cast(IO[bytes], SpanReader(raw, *span))
     try:
         with raw, handle:
-            yield from _lines(handle, path.name, limits, budget, compressed)
+            yield from _lines(handle, path.name, limits, budget, compressed, ended)
     except (OSError, EOFError, zlib.error) as error:
         raise ExportError(f"{path.name}: cannot be read ({type(error).__name__})") from None
 
 
 def _lines(
-    handle: IO[bytes], name: str, limits: FileLimits, budget: int, compressed: bool
+    handle: IO[bytes],
+    name: str,
+    limits: FileLimits,
+    budget: int,
+    compressed: bool,
+    ended: list[int] | None,
 ) -> Iterator[tuple[int, bytes]]:
     """The non-blank lines, numbered, read in blocks; blank runs skipped at C speed."""
     number = 0  # lines ended so far
@@ -178,6 +198,13 @@ def _lines(
             break
         start = 0
         while start < len(block):
+            if not carried and (run := _whole_lines(block, start, number, limits)) is not None:
+                for line in run:  # the block's whole lines, split at C speed
+                    number += 1
+                    if line.strip():
+                        yield number, line
+                start = block.rfind(b"\n") + 1
+                continue
             if not carried:  # at the start of a line: skip blank lines in one go
                 end = _BLANK_RUN.match(block, start).end()  # type: ignore[union-attr]
                 number += block.count(b"\n", start, end)
@@ -199,11 +226,11 @@ def _lines(
                 else:
                     pieces.clear()
                 break
-            piece = block[start : newline + 1]
+            piece = block[start:newline]
             number += 1
             if number > limits.max_lines:
                 raise ExportError(f"{name}: more than {limits.max_lines:,} lines")
-            line, length = b"".join([*pieces, piece]), carried + len(piece)
+            line, length = b"".join([*pieces, piece]), carried + len(piece) + 1
             pieces.clear()
             carried = 0
             start = newline + 1
@@ -220,6 +247,23 @@ def _lines(
             yield number, b""
         elif line.strip():
             yield number, line
+    if ended is not None:
+        ended.append(number)
+
+
+def _whole_lines(block: bytes, start: int, number: int, limits: FileLimits) -> list[bytes] | None:
+    """The whole lines of a block from ``start``, when they can be split at once; else None.
+
+    Only lines long on average (not a run of blank lines, which the line-at-a-time
+    path skips in one go) and within the line limit; without their newlines.
+    """
+    last = block.rfind(b"\n")
+    if last < start:
+        return None
+    count = block.count(b"\n", start, last) + 1
+    if count * 64 > last - start or number + count > limits.max_lines:
+        return None
+    return block[start:last].split(b"\n")
 
 
 def _too_large(name: str, budget: int, limits: FileLimits, compressed: bool) -> str:

@@ -1,14 +1,26 @@
-"""The first pass of a screen: every export file split into partitions by patient.
+"""The second pass of a screen: the lines the screen needs, split into partitions by patient.
 
-One task per file streams its lines and appends each to its patient's
-partition (a stable hash of the patient id), as a shard file of its own, so
-that tasks never write the same file and memory stays bounded by a buffer.
-Resources with no patient (a Medication, an Organization) are not partitioned
-by patient: Medication resources (medication requests and statements refer to
-them) go to shards of their own by a hash of their id (``mNNNNN``), from which
-a partition later reads only the medicines its patients refer to; the others
-are counted by type. A line that is not a JSON resource is counted with its
-line number, never its content. Files are read within :class:`FileLimits`.
+One task per span of an export file (:mod:`.ranges`) streams its lines and
+appends each line it keeps to its patient's partition (a stable hash of the
+patient id), as a shard file of its own, so that tasks never write the same
+file and memory stays bounded by a buffer. Each kept line is written after its
+key, the patient id in hexadecimal and a space, so that the screen groups lines
+without parsing them. What is kept:
+
+- every Patient resource (everyone is screened);
+- every Medication resource (medication requests and statements refer to them):
+  to shards of their own by a hash of their id (``mNNNNN``), from which a
+  partition later reads only the medicines its patients refer to;
+- any other line only when its patient is a candidate (:mod:`.scope`); the
+  others are counted as out of scope, and most are never parsed: a line without
+  a backslash that names no candidate (``Patient/<id>`` or ``urn:uuid:<id>``)
+  cannot be about one.
+
+A line that is parsed and is not a JSON resource is counted with its line
+number, never its content. A Patient, Procedure or QuestionnaireResponse
+resource in a file of another type is refused (the first pass, which reads
+those files by type, would not have seen it). Files are read within
+:class:`FileLimits`.
 """
 
 from __future__ import annotations
@@ -19,37 +31,43 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..json_text import parse_json
-from .export import ExportFile, FileLimits, patient_of, read_lines
+from .export import ExportError, ExportFile, FileLimits, patient_of, read_lines
+from .ranges import Span
+from .scope import SCOPE_TYPES, decode_key, patient_hash
 
 __all__ = [
     "SHARED_TYPES",
     "FileSplit",
-    "count_patients",
     "medication_shard",
     "partition_of",
     "split_file",
+    "split_span",
 ]
 
 #: Resource types without a patient that partitions need: read by every partition.
 SHARED_TYPES = frozenset({"Medication"})
 #: Bytes buffered per task before shards are appended to disk.
 _BUFFER_BYTES = 8 * 1024 * 1024
-#: Line numbers of malformed lines kept per file (all are counted).
+#: Line numbers of malformed lines kept per span (all are counted).
 _KEPT_LINE_NUMBERS = 20
+#: Text that may mark a line as one that must be parsed whoever it is about.
+_OBJECT_ENDS = (b"}", b"}\r", b"}\n", b"}\r\n")
 
 
 @dataclass(slots=True)
 class FileSplit:
-    """What splitting one file found."""
+    """What splitting one span of a file found (line numbers from the span's start)."""
 
     file: str
+    part: int = 0
     lines: int = 0
+    ended: int = 0  # lines read, blank ones included (where the next span's numbers start)
     resources: Counter[str] = field(default_factory=Counter)
     malformed: int = 0
     malformed_lines: list[int] = field(default_factory=list)
     without_patient: Counter[str] = field(default_factory=Counter)
     shared: int = 0
+    out_of_scope: int = 0
     peak_rss_mb: float = 0.0
 
 
@@ -63,11 +81,6 @@ def medication_shard(medication_id: str, partitions: int) -> str:
     return f"m{partition_of(medication_id, partitions):05d}"
 
 
-def count_patients(file: ExportFile, limits: FileLimits | None = None) -> int:
-    """Patient resources in a file (lines; the split checks each one)."""
-    return sum(1 for _ in read_lines(file.path, limits))
-
-
 def split_file(
     file: ExportFile,
     index: int,
@@ -75,47 +88,110 @@ def split_file(
     partitions: int,
     limits: FileLimits | None = None,
 ) -> FileSplit:
-    """Append each line of ``file`` to its patient's partition under ``workdir``.
+    """Every line of a whole file split by patient (all patients in scope)."""
+    return split_span(Span(file, index, 0), workdir, partitions, None, limits)
 
-    Memory is bounded by a buffer, whatever the file holds (Medication resources too).
+
+def split_span(
+    span: Span,
+    workdir: Path,
+    partitions: int,
+    candidates: frozenset[int] | None,
+    limits: FileLimits | None = None,
+) -> FileSplit:
+    """Append each line of ``span`` that the screen needs to its partition under ``workdir``.
+
+    ``candidates``: hashes of the patients in scope (:func:`.scope.patient_hash`);
+    None keeps every patient's lines. Memory is bounded by a buffer, whatever the
+    file holds (Medication resources too).
     """
-    found = FileSplit(file.path.name)
+    found = FileSplit(span.file.path.name, span.part)
     # A task Dask runs again (its worker died) starts over: no line is appended twice.
-    for stale in workdir.glob(f"*/f{index:05d}.ndjson"):
+    for stale in workdir.glob(f"*/{span.name}.ndjson"):
         stale.unlink()
     buffers: dict[str, list[bytes]] = {}
     buffered = 0
-    for number, line in read_lines(file.path, limits):
+    typed = b'{"resourceType":"' + span.file.resource_type.encode() + b'"'
+    every_line = candidates is None or span.file.resource_type in ("Patient", *SHARED_TYPES)
+    ended: list[int] = []
+    place = None if span.end is None and span.start == 0 else (span.start, span.end)
+    for number, line in read_lines(span.file.path, limits, place, ended):
         found.lines += 1
-        parsed = _resource(line)
+        if not every_line and not _may_be_kept(line, typed, candidates):  # type: ignore[arg-type]
+            found.out_of_scope += 1
+            continue
+        parsed = decode_key(line)
         if parsed is None:
             found.malformed += 1
             if len(found.malformed_lines) < _KEPT_LINE_NUMBERS:
                 found.malformed_lines.append(number)
             continue
-        kind = str(parsed["resourceType"])
-        found.resources[kind] += 1
-        text = line if line.endswith(b"\n") else line + b"\n"
+        kind = parsed["resourceType"]
+        if kind in SCOPE_TYPES and kind != span.file.resource_type and candidates is not None:
+            raise ExportError(
+                f"{span.file.path.name}: a {kind} resource in a file of "
+                f"{span.file.resource_type} resources (line {number} of its part "
+                f"{span.part}): an export file holds one resource type"
+            )
         if kind in SHARED_TYPES:
+            found.resources[kind] += 1
             found.shared += 1
-            own = parsed.get("id")
+            own = parsed["id"]
             if not isinstance(own, str) or not own:
                 continue  # nothing can refer to it
-            folder = medication_shard(own, partitions)
+            folder, key = medication_shard(own, partitions), own
         else:
             patient = patient_of(parsed)
+            out = patient is not None and kind != "Patient" and candidates is not None
+            if out and patient_hash(patient) not in candidates:  # type: ignore[arg-type, operator]
+                found.out_of_scope += 1
+                continue
+            found.resources[kind] += 1
             if patient is None:
                 found.without_patient[kind] += 1
                 continue
-            folder = f"p{partition_of(patient, partitions):05d}"
+            folder, key = f"p{partition_of(patient, partitions):05d}", patient
+        text = line if line.endswith(b"\n") else line + b"\n"
+        text = key.encode("utf-8", "surrogatepass").hex().encode() + b" " + text
         buffers.setdefault(folder, []).append(text)
         buffered += len(text)
         if buffered >= _BUFFER_BYTES:
-            _flush(buffers, workdir, index)
+            _flush(buffers, workdir, span.name)
             buffered = 0
-    _flush(buffers, workdir, index)
+    _flush(buffers, workdir, span.name)
+    found.ended = ended[0] if ended else found.lines
     found.peak_rss_mb = peak_rss_mb()
     return found
+
+
+def _may_be_kept(line: bytes, typed: bytes, candidates: frozenset[int]) -> bool:
+    """Whether a line may be about a candidate, or must be parsed to know what it is.
+
+    ``typed`` is how a line of the file's type begins (``{"resourceType":"Observation"``).
+    A line that begins so, without a backslash and with no other ``"resourceType"``,
+    is of the file's type (not a Patient, Medication or scope type: those files are
+    parsed whole), and its strings are their text: a reference to a candidate,
+    ``Patient/<id>`` (relative or absolute, any version) or ``urn:uuid:<id>``, shows
+    the id as written. Any other line is parsed (a malformed one is then counted).
+    """
+    if not (line.startswith(typed) and line.endswith(_OBJECT_ENDS)):
+        return True  # another type first, or not an object: parsed, to see which
+    if b"\\" in line or line.count(b'"resourceType"') != 1:
+        return True  # an escape, or a second type (contained, or the key twice)
+    for marker in (b"Patient/", b"urn:uuid:"):
+        at = line.find(marker)
+        while at >= 0:
+            start = at + len(marker)
+            close = line.find(b'"', start)
+            if close < 0:
+                return True
+            named = line[start:close]
+            if marker == b"Patient/":
+                named = named.split(b"/", 1)[0]
+            if patient_hash(named) in candidates:
+                return True
+            at = line.find(marker, start)
+    return False
 
 
 def peak_rss_mb() -> float:
@@ -123,22 +199,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _resource(line: bytes) -> dict[str, object] | None:
-    if not line:
-        return None  # longer than the bound: never parsed
-    try:
-        parsed = parse_json(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("resourceType"), str):
-        return None
-    return parsed
-
-
-def _flush(buffers: dict[str, list[bytes]], workdir: Path, index: int) -> None:
-    for name, lines in buffers.items():
-        folder = workdir / name
+def _flush(buffers: dict[str, list[bytes]], workdir: Path, name: str) -> None:
+    for folder_name, lines in buffers.items():
+        folder = workdir / folder_name
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"f{index:05d}.ndjson").open("ab") as shard:
+        with (folder / f"{name}.ndjson").open("ab") as shard:
             shard.writelines(lines)
     buffers.clear()

@@ -1,12 +1,12 @@
-"""Screening a whole export on a Dask cluster: partition by patient, then screen each partition.
+"""Screening a whole export on a Dask cluster: scope, split by patient, screen each partition.
 
-Two passes of Dask tasks. The first splits every export file into partitions by
-a stable hash of the patient id (one task per file, streaming); the second
-screens each partition (one task per partition) and writes its Parquet part.
-Partitions are sized from the number of Patient resources so that each holds
-about half of ``partition_patients`` (the bound), which keeps a worker's memory
-independent of the export's size. Workers load the rule set once, by version,
-and refuse to run if its files changed.
+Three passes of Dask tasks (:mod:`.passes`): the first finds who may be in the
+pathway's scope from the Patient, Procedure and QuestionnaireResponse files;
+the second splits the files the reader reads into partitions by a stable hash
+of the patient id (every Patient, the candidates' other resources); the third
+screens each partition and writes its Parquet part. Files of types the reader
+never reads are not opened. Workers load the rule set once, by version, and
+refuse to run if its files changed.
 
 The export, the output and the work directory must be on a file system every
 worker sees (a local disk for a local cluster; a shared one for a cluster of
@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import math
 import os
 import shutil
 import stat
@@ -40,8 +39,7 @@ from typing import Any
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
 from .export import ExportError, FileLimits, export_files, export_time
-from .partition import count_patients, split_file
-from .screening import screen_partition
+from .passes import run_passes
 from .summary import ScreenSummary, summarise
 
 __all__ = ["MARKER", "PATIENTS_DIR", "SUMMARY", "WORK_DIR", "clean_interrupted", "screen_export"]
@@ -85,7 +83,8 @@ def screen_export(
             instead of a local cluster.
         assessment_date: The day the data stand for; by default the manifest's
             ``transactionTime``, else today.
-        partition_patients: The most patients a partition should hold.
+        partition_patients: The most candidates (patients read in full) a partition
+            should hold; see :func:`.passes.plan_partitions`.
         ruleset: From :func:`load_ruleset`; the packaged rules by default. Its
             directory must be readable by every worker.
         progress: A Dask progress bar on stderr (default: when it is a terminal).
@@ -152,33 +151,17 @@ def _screen(
     started = time.perf_counter()
     try:
         with _client(workers, scheduler) as client:
-            patient_files = [f for f in files if f.resource_type == "Patient"]
-            counting = client.map(count_patients, patient_files, limits=limits, pure=False)
-            patients = sum(client.gather(counting))
-            partitions = max(1, math.ceil(2 * patients / partition_patients))
-            splitting = client.map(
-                split_file,
+            passes = run_passes(
+                client,
                 files,
-                range(len(files)),
-                workdir=work,
-                partitions=partitions,
+                work,
+                parts_dir,
                 limits=limits,
-                pure=False,
-            )
-            _progress(splitting, show)
-            splits = client.gather(splitting)
-            screening = client.map(
-                screen_partition,
-                range(partitions),
-                workdir=work,
-                output=parts_dir,
                 rules=rules,
                 assessment_date=day,
-                partitions=partitions,
-                pure=False,
+                partition_patients=partition_patients,
+                show=lambda futures: _progress(futures, show),
             )
-            _progress(screening, show)
-            parts = client.gather(screening)
             worker_count = len(client.scheduler_info().get("workers", {}))
     except FbssPathwayError:
         raise
@@ -186,7 +169,7 @@ def _screen(
         raise FbssPathwayError(f"the screen failed on a worker ({type(error).__name__})") from error
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary = summarise(splits, parts, ruleset_version=ruleset.version, assessment_date=day)
+    summary = summarise(passes, ruleset_version=ruleset.version, assessment_date=day)
     summary.seconds = time.perf_counter() - started
     summary.workers = worker_count
     _write_json(target / _MEASURE_REPORT, summary.measure_report())

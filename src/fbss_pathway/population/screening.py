@@ -1,4 +1,4 @@
-"""The second pass of a screen: one partition's patients read, evaluated and written as Parquet.
+"""The last pass of a screen: one partition's patients read, evaluated and written as Parquet.
 
 Each patient's resources become a bundle that the FHIR reader reads with its
 safety rules (``read_bundle`` with the patient's id, so nobody else's data is
@@ -7,11 +7,25 @@ cannot read, or whose record is invalid, gets a row with the error kind and a
 message naming elements or fields, never values; a patient outside the pathway
 gets a row saying why. Resources that refer to a patient with no Patient
 resource in the export are counted as orphans, never evaluated.
+
+A partition holds every resource of its candidates (:mod:`.scope`) and only the
+Patient resources of everyone else: a patient who is not a candidate is read
+from those alone, with the same call, which gives the row a full read gives
+(no operation; the age from the birth date; died or not). Lines are grouped by
+the key the split wrote before them, as raw text, and a patient's lines are
+parsed only when that patient is read: a worker holds a partition's text and
+one patient's resources. The garbage collector is paused while lines are
+grouped and parsed (JSON makes no cycles; collecting while a chart's thousands
+of new objects are alive only walks them), and the rule set, loaded once, is
+moved out of its reach (``gc.freeze``).
 """
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,7 +41,6 @@ from ..json_text import parse_json
 from ..recommendation import Recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..vocabulary import Stage
-from .export import patient_of
 from .partition import medication_shard, peak_rss_mb
 from .rows import write_rows
 
@@ -45,6 +58,8 @@ class PartitionResult:
     rejected: Counter[str] = field(default_factory=Counter)
     orphan_resources: int = 0
     orphan_patients: int = 0
+    #: Lines the split's key decode took that Python's JSON reader refuses (not read).
+    malformed: int = 0
     peak_rss_mb: float = 0.0
 
 
@@ -68,18 +83,14 @@ def screen_partition(
     which only those the partition's resources refer to are read into memory.
     """
     ruleset = _ruleset(*rules)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    folder = workdir / f"p{partition:05d}"
-    for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
-        with shard.open("rb") as lines:
-            for line in lines:
-                resource = parse_json(line)
-                groups.setdefault(patient_of(resource) or "", []).append(resource)
+    with _collector_paused():
+        groups = _grouped(workdir / f"p{partition:05d}")
     medications = _medications(workdir, groups, partitions)
     result = PartitionResult(partition)
     rows = []
     for patient_id in sorted(groups):
-        resources = groups[patient_id]
+        with _collector_paused():
+            resources = _parsed(groups.pop(patient_id), result)
         if not any(r["resourceType"] == "Patient" for r in resources):
             result.orphan_patients += 1
             result.orphan_resources += len(resources)
@@ -95,6 +106,48 @@ def screen_partition(
     write_rows(rows, output / f"part-{partition:05d}.parquet")
     result.peak_rss_mb = peak_rss_mb()
     return result
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a while (reference counting still frees)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _grouped(folder: Path) -> dict[str, list[bytes]]:
+    """The partition's lines by patient, as read (shards sort by file, then span)."""
+    groups: dict[bytes, list[bytes]] = {}
+    for shard in sorted(folder.glob("*.ndjson")) if folder.exists() else []:
+        with shard.open("rb") as lines:
+            for line in lines:
+                key, _, text = line.partition(b" ")
+                groups.setdefault(key, []).append(text)
+    return {_key_text(key): lines for key, lines in groups.items()}
+
+
+def _key_text(key: bytes) -> str:
+    """The id the split wrote before a line (a patient's or a medicine's), as text.
+
+    Written in hexadecimal, so that any id stays on one line.
+    """
+    return bytes.fromhex(key.decode()).decode("utf-8", "surrogatepass")
+
+
+def _parsed(lines: list[bytes], result: PartitionResult) -> list[dict[str, Any]]:
+    """A patient's resources; a line Python's JSON reader refuses is counted, not read."""
+    resources = []
+    for line in lines:
+        try:
+            resources.append(parse_json(line))
+        except (ValueError, RecursionError):
+            result.malformed += 1
+    return resources
 
 
 def _screen_patient(
@@ -192,22 +245,34 @@ def _referred(resources: list[dict[str, Any]]) -> list[str]:
 
 
 def _medications(
-    workdir: Path, groups: dict[str, list[dict[str, Any]]], partitions: int
+    workdir: Path, groups: dict[str, list[bytes]], partitions: int
 ) -> dict[str, dict[str, Any]]:
     """The shared Medication resources the partition refers to, and no others.
 
-    Read from the shards their ids hash to, a line at a time: memory holds the
-    partition's own medicines, however many the export has.
+    Found from the lines that may name one (``medicationReference``, or any escape),
+    parsed one at a time; read from the shards their ids hash to, a line at a time:
+    memory holds the partition's own medicines, however many the export has.
     """
-    wanted = {medication for resources in groups.values() for medication in _referred(resources)}
+    wanted: set[str] = set()
+    for patient_lines in groups.values():
+        for line in patient_lines:
+            if b"medicationReference" in line or b"\\" in line:
+                try:
+                    wanted.update(_referred([parse_json(line)]))
+                except (ValueError, RecursionError):
+                    continue
     found: dict[str, dict[str, Any]] = {}
     for name in sorted({medication_shard(medication, partitions) for medication in wanted}):
         for shard in sorted((workdir / name).glob("*.ndjson")):
             with shard.open("rb") as lines:
                 for line in lines:
-                    medication = parse_json(line)
-                    if medication.get("id") in wanted:
-                        found[medication["id"]] = medication  # the last of an id, as read
+                    key, _, text = line.partition(b" ")
+                    own = _key_text(key)
+                    if own in wanted:
+                        try:
+                            found[own] = parse_json(text)  # the last of an id, as read
+                        except (ValueError, RecursionError):
+                            continue
     return found
 
 
@@ -217,4 +282,6 @@ def _ruleset(path: str, version: str) -> RuleSet:
         if loaded.version != version:
             raise FbssPathwayError("the rule files changed while the screen was running")
         _RULESETS[version] = loaded
+        gc.collect()
+        gc.freeze()  # the rule set lives as long as the worker: never walked again
     return _RULESETS[version]

@@ -15,8 +15,7 @@ from datetime import date
 from typing import Any
 
 from ..vocabulary import Stage
-from .partition import FileSplit
-from .screening import PartitionResult
+from .passes import Passes
 
 __all__ = ["ScreenSummary", "summarise"]
 
@@ -41,6 +40,10 @@ class ScreenSummary:
     orphan_patients: int
     without_patient: dict[str, int]
     shared_resources: int
+    out_of_scope_lines: int
+    candidates: int
+    unread_files: list[str]
+    unread_types: dict[str, int]
     files: int
     partitions: int
     largest_partition: int
@@ -60,13 +63,21 @@ class ScreenSummary:
         out += [f"  {stage}: {self.stages.get(stage.value, 0)}" for stage in Stage]
         out += [f"  rejected, {kind}: {count}" for kind, count in self.rejected_kinds.items()]
         out.append(
-            f"export lines: {self.lines} in {self.files} files; malformed {self.malformed_lines}; "
+            f"export lines read: {self.lines} in {self.files} files; "
+            f"malformed {self.malformed_lines}; "
             f"orphan resources {self.orphan_resources} (of {self.orphan_patients} patients "
             f"not in the export); shared {self.shared_resources}; without a patient "
             f"{sum(self.without_patient.values())}"
         )
         if self.malformed_at:
             out.append("  malformed lines at: " + ", ".join(self.malformed_at))
+        out.append(
+            f"in scope: {self.candidates} patients read in full; {self.out_of_scope_lines} "
+            "lines of other patients not grouped"
+        )
+        if self.unread_files:
+            kinds = ", ".join(f"{kind} ({n})" for kind, n in self.unread_types.items())
+            out.append(f"files not opened (types the pathway does not read): {kinds}")
         out.append(
             f"{self.partitions} partitions (largest {self.largest_partition} patients), "
             f"{self.workers} workers, {self.seconds:.1f} s, peak worker memory "
@@ -118,13 +129,13 @@ class ScreenSummary:
 
 
 def summarise(
-    splits: list[FileSplit],
-    parts: list[PartitionResult],
+    passes: Passes,
     *,
     ruleset_version: str,
     assessment_date: date,
 ) -> ScreenSummary:
     """Add up the files' and partitions' accounts."""
+    splits, parts = passes.splits, passes.parts
     outcomes: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
@@ -146,12 +157,17 @@ def summarise(
         rejected_kinds=dict(sorted(rejected.items())),
         lines=sum(split.lines for split in splits),
         resources=dict(sorted(resources.items())),
-        malformed_lines=sum(split.malformed for split in splits),
+        malformed_lines=sum(split.malformed for split in splits)
+        + sum(part.malformed for part in parts),
         malformed_at=[f"{s.file}:{n}" for s in splits for n in s.malformed_lines],
         orphan_resources=sum(part.orphan_resources for part in parts),
         orphan_patients=sum(part.orphan_patients for part in parts),
         without_patient=dict(sorted(without.items())),
         shared_resources=sum(split.shared for split in splits),
+        out_of_scope_lines=sum(split.out_of_scope for split in splits),
+        candidates=passes.candidates,
+        unread_files=passes.unread_files,
+        unread_types=passes.unread_types,
         files=len(splits),
         partitions=len(parts),
         largest_partition=max((part.patients + part.orphan_patients for part in parts), default=0),
