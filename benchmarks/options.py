@@ -17,6 +17,7 @@ The ratios are the figures; the targets are <= 1.6x (decision) and <= 1.3x
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -34,7 +35,8 @@ from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
 
-#: main before issue 20 (safety first, options side by side).
+#: main before issue 20 (safety first, options side by side); ``--before COMMIT`` compares
+#: with another version (cf0aaf8: before issues 21 and 22), ``--target`` sets the ratio.
 BEFORE = "0951757"
 BLOCKS = 12
 PATIENTS = 400
@@ -73,6 +75,41 @@ for line in sys.stdin:
             call(chart)
     service = (time.process_time() - started) / (rounds * len(work["charts"]))
     print(json.dumps({"decisions": times, "call": service}), flush=True)
+"""
+
+
+#: Run with the version before on its path: keeps of each record only what its model knows,
+#: so that both versions decide the same records (items it lacks are then unknown).
+_FIT = r"""
+import json, sys
+from pydantic import BaseModel
+from fbss_pathway import PatientRecord
+
+def fit(data, model):
+    out = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        kind = field.annotation
+        inner = [a for a in getattr(kind, "__args__", ()) if isinstance(a, type)]
+        models = [a for a in (kind, *inner) if isinstance(a, type) and issubclass(a, BaseModel)]
+        sub = models[0] if models else None
+        if sub is not None and isinstance(value, dict):
+            value = fit(value, sub)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            items = [a for a in getattr(kind, "__args__", ()) if isinstance(a, type)]
+            item = next((a for a in items if issubclass(a, BaseModel)), None)
+            value = [fit(v, item) for v in value] if item is not None else value
+        out[key] = value
+    return out
+
+path = sys.argv[1]
+work = json.load(open(path))
+work["records"] = [fit(r, PatientRecord) for r in work["records"]]
+for record in work["records"]:
+    PatientRecord.model_validate(record)
+json.dump(work, open(path, "w"))
 """
 
 
@@ -115,14 +152,29 @@ def _block(worker: subprocess.Popen[str]) -> dict[str, Any]:
 
 def main() -> int:
     """Run both versions side by side and print the ratios against their targets."""
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument(
+        "--before", default=BEFORE, help=f"the version compared (default {BEFORE})"
+    )
+    options.add_argument("--target", type=float, default=1.6, help="decision ratio target")
+    args = options.parse_args()
+    version, target_decision = args.before, args.target
     now_src = str(Path(__file__).resolve().parents[1] / "src")
     with tempfile.TemporaryDirectory() as directory:
-        before_src = unpack_version(BEFORE, directory)
+        before_src = unpack_version(version, directory)
         if before_src is None:
             print("not a git checkout: nothing to compare with")
             return 1
         work = Path(directory) / "work.json"
         work.write_text(json.dumps(_work()))
+        fitted = subprocess.run(
+            [sys.executable, "-c", _FIT, str(work)],
+            env={**os.environ, "PYTHONPATH": before_src},
+            check=False,
+        )
+        if fitted.returncode != 0:
+            print(f"the records do not fit the version {version}")
+            return 1
         workers = {"now": _start(now_src, str(work)), "before": _start(before_src, str(work))}
         results: dict[str, list[dict[str, Any]]] = {"now": [], "before": []}
         try:
@@ -145,10 +197,10 @@ def main() -> int:
         }
     now, before = summary["now"], summary["before"]
     ratios = [n["call"] / b["call"] for n, b in zip(results["now"], results["before"], strict=True)]
-    print(f"options side by side vs {BEFORE} ({PATIENTS} patients, {BLOCKS} alternating blocks)")
+    print(f"options side by side vs {version} ({PATIENTS} patients, {BLOCKS} alternating blocks)")
     for key, label, target in (
-        ("p50", "evaluate(ladder=False) p50", 1.6),
-        ("mean", "evaluate(ladder=False) mean", 1.6),
+        ("p50", "evaluate(ladder=False) p50", target_decision),
+        ("mean", "evaluate(ladder=False) mean", target_decision),
         ("call", "service CPU per patient-view call (median of blocks)", 1.3),
     ):
         ratio = now[key] / before[key]
