@@ -95,13 +95,22 @@ def patient_view(
     if unread:
         recommendation = _with_unread(recommendation, unread)
     result = cards(recommendation, ruleset=rules, record=reading.record)
-    if link is not None and reading.record is not None:
-        address = link(StoredCall(reading.record, unread, assessed))
-        minutes = round(REPORT_LIFETIME / 60)
-        label = f"Full report (the link expires in {minutes} minutes)"
-        for card in result:
-            card["links"] = [{"label": label, "url": address, "type": "absolute"}]
+    if reading.record is not None:
+        _link_report(result, link, StoredCall(reading.record, unread, assessed))
     return result, len(reading.ignored)
+
+
+def _link_report(
+    result: list[dict[str, Any]], link: Callable[[StoredCall], str] | None, stored: StoredCall
+) -> None:
+    """Give every card of a call the same link to the call's full report (none without cards)."""
+    if link is None or not result:
+        return
+    address = link(stored)
+    minutes = round(REPORT_LIFETIME / 60)
+    label = f"Full report (the link expires in {minutes} minutes)"
+    for card in result:
+        card["links"] = [{"label": label, "url": address, "type": "absolute"}]
 
 
 def report_page(stored: StoredCall, rules: RuleSet) -> str:
@@ -130,11 +139,14 @@ def order_sign(
     unread: dict[str, str],
     assessed: date,
     draft_orders: Any,
+    link: Callable[[StoredCall], str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A warning card for each ordered ladder step the pathway does not support now.
 
     And one for each class of medicine ordered that pathway.md 5.2 warns about
     (an opioid, a benzodiazepine), for every patient the pathway applies to.
+    ``link`` gives every card the full report's address, as in :func:`patient_view`:
+    the report is of the record as it stands, before the order.
     """
     try:
         steps = ordered_steps(draft_orders)
@@ -161,6 +173,7 @@ def order_sign(
     result += _medication_cards(reading.record, medicines, rules, unread)
     if not result and _failed(unread):  # supported on what was read: say what was not
         result.append(_unread_card(unread, _CHECKED_WITHOUT))
+    _link_report(result, link, StoredCall(reading.record, unread, assessed))
     return result, len(reading.ignored)
 
 
