@@ -173,7 +173,10 @@ def test_an_order_is_judged_as_of_the_services_date_and_its_card_shows_the_dates
     with LoopbackServer(create_app(today=lambda: date(2026, 10, 1)), free_port()) as dated:
         (card,) = _sign(dated, record, _order(RADIOFREQUENCY))
     assert "the last operation was 1 month ago" in card["detail"]
-    dates = "Age 54 years · last operation 2026-08-10 (1 month ago) · assessed 2026-10-01"
+    dates = (
+        "Assessed 1 Oct 2026 · age 54 · "
+        "decompression or discectomy L5-S1 on 10 Aug 2026 (1 month ago)"
+    )
     assert dates in card["detail"].splitlines()
 
 
@@ -207,6 +210,9 @@ def test_an_opioid_order_for_a_patient_not_on_opioids_is_warned(service: Loopbac
     assert card["summary"] == "An opioid order: check against the FBSS pathway"
     assert "do not start opioids for chronic low back pain or sciatica" in card["detail"]
     assert "**Current opioids, MME a day:** none" in card["detail"]
+    assert any(
+        line.startswith("Assessed 1 Oct 2026 · age ") for line in card["detail"].splitlines()
+    )
     assert "The pathway recommends instead:** Conservative care" in card["detail"]
     assert card["source"]["topic"]["code"] == "CON-08"
     assert {reason["system"] for reason in card["overrideReasons"]} == {OVERRIDE_SYSTEM}

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..evaluation import patient_context
 from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.layout import context_line
@@ -30,7 +31,6 @@ from ..explain.words import (
     in_sentence,
     item_label,
     percent_range,
-    record_dates,
     value_text,
 )
 from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
@@ -38,7 +38,14 @@ from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 
-__all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards", "new_card"]
+__all__ = [
+    "RULE_SYSTEM",
+    "SUMMARY_LIMIT",
+    "card_problems",
+    "cards",
+    "dates_line",
+    "new_card",
+]
 
 #: The code system of ``source.topic``: the code is the rule id.
 RULE_SYSTEM = "urn:fbss-pathway:rule"
@@ -244,13 +251,24 @@ def _cautions_card(
     return new_card(summary, indicator, first, titles, lines)
 
 
+def dates_line(recommendation: Recommendation | None, record: PatientRecord | None) -> str:
+    """The assessment date, age and operations (``layout.context_line``), one style everywhere.
+
+    From the recommendation's patient context, or built from the record where no
+    recommendation carries it; empty when there is neither.
+    """
+    if recommendation is not None and recommendation.patient is not None:
+        return context_line(recommendation.patient)
+    return context_line(patient_context(record)) if record is not None else ""
+
+
 def _stage_detail(
     recommendation: Recommendation,
     standing: list[Action],
     record: PatientRecord | None,
 ) -> list[str]:
     lines = [f"**{recommendation.headline}**", ""]
-    dates = context_line(recommendation.patient) or (record_dates(record) if record else "")
+    dates = dates_line(recommendation, record)
     lines += [dates, ""] if dates else []
     lines += ["**Options:**", ""]
     lines += [
