@@ -23,10 +23,17 @@ from pydantic import ValidationError
 
 from ..errors import EvaluationError
 from ..evaluation import evaluate
-from ..explain.medication_order import medication_order_words, record_with_order
+from ..explain.medication_order import (
+    OrderedMedicineContext,
+    medication_order_words,
+    record_with_order,
+)
+from ..facts import extract_facts
 from ..fhir import FhirError, read_bundle
 from ..fhir.orders import OrderedMedicine, ordered_medicines, ordered_steps
+from ..mme import current_opioids
 from ..recommendation import PathwayWarning, Recommendation
+from ..record import OpioidIngredient, PatientRecord
 from ..report import html_report
 from ..ruleset import RuleSet
 from ..steps import check_step
@@ -178,7 +185,7 @@ def order_sign(
 
 
 def _medication_cards(
-    record: Any, medicines: list[OrderedMedicine], rules: RuleSet, unread: dict[str, str]
+    record: PatientRecord, medicines: list[OrderedMedicine], rules: RuleSet, unread: dict[str, str]
 ) -> list[dict[str, Any]]:
     """One card per class of medicine ordered: the rules on the record now and as if signed."""
     cards_found = []
@@ -193,11 +200,28 @@ def _medication_cards(
                 record_with_order(record, kind, order.ingredient), ruleset=rules, ladder=False
             )
             shown = _with_unread(now, unread) if unread else now
-            words = medication_order_words(kind, shown, signed)
+            words = medication_order_words(kind, shown, signed, _context(record, order, rules))
             cards_found.append(medication_warning_card(words, ruleset=rules, record=record))
     except EvaluationError:
         raise RefusedCallError(500, "exception", "the rule engine failed") from None
     return cards_found
+
+
+def _context(
+    record: PatientRecord, order: OrderedMedicine, rules: RuleSet
+) -> OrderedMedicineContext:
+    """What the order names and what the record says the patient takes now."""
+    facts = extract_facts(record, rules.parameter_values, mme=rules.mme)
+    current = current_opioids(record.medicines, record.assessment_date)
+    names = (o.ingredient.value for o in current if o.ingredient is not OpioidIngredient.OTHER)
+    ingredient = order.ingredient.value if order.ingredient is not None else None
+    return OrderedMedicineContext(
+        name=order.name,
+        ingredient=None if ingredient is None else ingredient.replace("_", " "),
+        on_opioid=facts.get("opioid_in_use") is True,
+        current=tuple(dict.fromkeys(name.replace("_", " ") for name in names)),
+        on_benzodiazepine=record.medicines.benzodiazepine is True,
+    )
 
 
 _CHECKED_WITHOUT = (
