@@ -351,3 +351,27 @@ def test_resources_about_another_patient_never_reach_the_cards(client: TestClien
     result = client.post(HOOK, json=request).json()["cards"]
     assert result[0]["indicator"] != "critical"
     assert "Urgent" not in result[0]["summary"]
+
+
+def test_option_card_criteria_give_the_patients_value_against_what_it_needs() -> None:
+    lines = [
+        line
+        for record in _examples()
+        for card in cards(evaluate(record))
+        for line in card["detail"].splitlines()
+        if line.startswith(("- ✓", "- ✗", "- ?"))
+    ]
+    assert lines
+    text = "\n".join(lines)
+    assert "phq-9" not in text
+    assert "nrs 0-10" not in text
+    assert " not no concerns" not in text
+    assert "other than no concerns" in text
+    assert "(this patient:" not in text  # no nested brackets
+    assert "Back pain intensity, NRS 0-10: 7/10; needs at least 5/10" in text
+    surgical = [line for line in lines if line.startswith("- ✓ Surgically correctable lesion")]
+    assert surgical
+    for line in surgical:  # the value that decides comes first; at most four, the rest counted
+        shown = line.split(" — this patient: ")[1]
+        assert shown.split("; ")[0].endswith(": yes")
+        assert len(shown.split("; ")) <= 5

@@ -196,9 +196,7 @@ def _option_card(
     lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
     if appraisal.criteria:
         lines += ["", "Criteria:", ""]
-        lines += [
-            f"- {_mark(c.met)} {_cell(c.text)}" + _values(c.inputs) for c in appraisal.criteria
-        ]
+        lines += [f"- {_mark(c.met)} {_criterion(c)}" for c in appraisal.criteria]
     lines += ["", "Sources:", ""]
     lines += [f"- {_citation(ruleset, key)}" for key in appraisal.sources] or ["- none"]
     if appraisal.basis:
@@ -212,15 +210,56 @@ def _mark(met: bool | None) -> str:
     return {True: "✓", False: "✗", None: "?"}[met]
 
 
-def _values(inputs: Sequence[Any]) -> str:
+#: The most inputs a criterion's line shows; the rest are counted.
+_SHOWN_INPUTS = 4
+
+
+def _values(inputs: Sequence[Any], met: bool | None) -> str:
+    """The patient's values behind a criterion: recorded first, the deciding value first of all.
+
+    A criterion met is decided by a value that holds ("yes"), one unmet by one that
+    fails ("no"); unrecorded values come last. Labels keep their acronyms (PHQ-9),
+    and no brackets are nested: "; this patient: PHQ-9 score: 12; ... and 2 more".
+    """
     if not inputs:
         return ""
-    # the unrecorded ones first: they are what a clinician can act on
-    ordered = sorted(inputs, key=lambda i: i.value is not None)
-    shown = ", ".join(
-        f"{fact_label(i.fact).lower()} {value_text(i.fact, i.value)}" for i in ordered[:3]
+
+    def rank(item: Any) -> int:
+        if item.value is None:
+            return 2
+        return 0 if met is not None and bool(item.value) is met else 1
+
+    ordered = sorted(inputs, key=rank)
+    shown = "; ".join(
+        f"{_unbracketed(fact_label(i.fact))}: {value_text(i.fact, i.value)}"
+        for i in ordered[:_SHOWN_INPUTS]
     )
-    return f" (this patient: {_cell(shown)})"
+    more = len(ordered) - _SHOWN_INPUTS
+    tail = f"; and {more} more" if more > 0 else ""
+    return f" — this patient: {_cell(shown)}{tail}"
+
+
+def _criterion(criterion: Any) -> str:
+    """The patient's value against what it needs: "Back pain, NRS 0-10: 7/10; needs at least 5/10".
+
+    A criterion on one value says it once; one on several gives the rule's words,
+    then the patient's values behind it.
+    """
+    text = _cell(criterion.text)
+    if len(criterion.inputs) == 1:
+        [single] = criterion.inputs
+        label = fact_label(single.fact)
+        if text.startswith(f"{label}: "):
+            needs = text[len(label) + 2 :]
+            return f"{label}: {value_text(single.fact, single.value)}; needs {needs}"
+    return text + _values(criterion.inputs, criterion.met)
+
+
+def _unbracketed(label: str) -> str:
+    """A label without a bracket left open or closed alone (a description cut short)."""
+    if label.count("(") != label.count(")"):
+        label = label.replace("(", ", ").replace(")", "")
+    return " ".join(label.replace(" ,", ",").split())
 
 
 def _citation(ruleset: RuleSet, key: str) -> str:
