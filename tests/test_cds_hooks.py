@@ -21,9 +21,10 @@ from fbss_pathway.cds_hooks.service import (
     prefetch_from_bundle,
 )
 from fbss_pathway.cli import example_paths
+from fbss_pathway.evaluation import patient_context
 from fbss_pathway.explain.headline import OPTION_WORDS, VERDICT_WORDS
 from fbss_pathway.explain.layout import context_line, date_words
-from fbss_pathway.explain.words import code_words, item_label, record_dates
+from fbss_pathway.explain.words import code_words, item_label
 from fbss_pathway.fhir import bundle_from_record
 from fbss_pathway.synth import synthetic_cohort
 
@@ -100,11 +101,13 @@ def test_the_stage_card_dates_the_decision() -> None:
         assert f" on {date_words(last)} (" in dates.split(" · ")[2]
         # without the recommendation's patient context, the record still dates it
         bare = recommendation.model_copy(update={"patient": None})
-        assert record_dates(record) in cards(bare, record=record)[0]["detail"].splitlines()
+        from_record = context_line(patient_context(record))
+        assert from_record == dates  # one style, whichever it is built from
+        assert from_record in cards(bare, record=record)[0]["detail"].splitlines()
         assert card_problems(stage_card) == []
-        assert record_dates(record) not in cards(bare)[0]["detail"]  # no dates to show
+        assert from_record not in cards(bare)[0]["detail"]  # no dates to show
     unknown_age = _examples()[1].model_copy(update={"age_years": None})
-    assert record_dates(unknown_age).startswith("Age not recorded · ")
+    assert " · age not recorded · " in context_line(patient_context(unknown_age))
 
 
 def test_missing_information_reaches_the_cards_in_clinical_words() -> None:
@@ -348,3 +351,27 @@ def test_resources_about_another_patient_never_reach_the_cards(client: TestClien
     result = client.post(HOOK, json=request).json()["cards"]
     assert result[0]["indicator"] != "critical"
     assert "Urgent" not in result[0]["summary"]
+
+
+def test_option_card_criteria_give_the_patients_value_against_what_it_needs() -> None:
+    lines = [
+        line
+        for record in _examples()
+        for card in cards(evaluate(record))
+        for line in card["detail"].splitlines()
+        if line.startswith(("- ✓", "- ✗", "- ?"))
+    ]
+    assert lines
+    text = "\n".join(lines)
+    assert "phq-9" not in text
+    assert "nrs 0-10" not in text
+    assert " not no concerns" not in text
+    assert "other than no concerns" in text
+    assert "(this patient:" not in text  # no nested brackets
+    assert "Back pain intensity, NRS 0-10: 7/10; needs at least 5/10" in text
+    surgical = [line for line in lines if line.startswith("- ✓ Surgically correctable lesion")]
+    assert surgical
+    for line in surgical:  # the value that decides comes first; at most four, the rest counted
+        shown = line.split(" — this patient: ")[1]
+        assert shown.split("; ")[0].endswith(": yes")
+        assert len(shown.split("; ")) <= 5

@@ -36,8 +36,8 @@ def test_old_phq9_and_gad7_give_one_warning_each_with_their_dates() -> None:
     result = _evaluate({"psychosocial": {"phq9_date": "2026-06-30", "gad7_date": "2026-05-02"}})
     stale = _stale(result)
     assert len(stale) == 2
-    assert stale[0].startswith("PHQ-9 scored on 2026-06-30, more than 3 months ago")
-    assert stale[1].startswith("GAD-7 scored on 2026-05-02, more than 3 months ago")
+    assert stale[0].startswith("PHQ-9 scored on 30 Jun 2026, more than 3 months ago")
+    assert stale[1].startswith("GAD-7 scored on 2 May 2026, more than 3 months ago")
 
 
 def test_a_stale_score_still_counts_outside_scs() -> None:
@@ -51,7 +51,7 @@ def test_an_old_block_is_stale_until_radiofrequency_follows_it() -> None:
     block = {"kind": "medial_branch_block", "start_date": "2026-03-01", "relief_percent": 80}
     stale = _stale(_evaluate({"treatments": [EXERCISE, block]}))
     assert stale == [
-        "medial branch block done on 2026-03-01, more than 6 months ago: too old to decide "
+        "medial branch block done on 1 Mar 2026, more than 6 months ago: too old to decide "
         "radiofrequency on; a recent block confirms the facet source first"
     ]
 
@@ -67,7 +67,7 @@ def test_an_old_trial_before_an_implant_is_stale() -> None:
     trial = {"kind": "scs_trial", "start_date": "2025-06-01", "relief_percent": 70}
     stale = _stale(_evaluate({"treatments": [EXERCISE, trial]}))
     assert len(stale) == 1
-    assert stale[0].startswith("spinal cord stimulation trial done on 2025-06-01")
+    assert stale[0].startswith("spinal cord stimulation trial done on 1 Jun 2025")
 
 
 def test_every_stale_item_at_once_gives_four_warnings() -> None:

@@ -131,7 +131,7 @@ def test_a_treatment_tried_without_effect_is_kept_and_marked_reassess() -> None:
         )
     )
     (action,) = [a for a in result.actions if a.code is A.TRIGGER_ZONE_TREATMENT]
-    assert "tried on 2025-05-01 without effect: reassess" in action.reason
+    assert "tried on 1 May 2025 without effect: reassess" in action.reason
 
 
 def _record(patch: dict[str, Any]) -> PatientRecord:

@@ -173,7 +173,10 @@ def test_an_order_is_judged_as_of_the_services_date_and_its_card_shows_the_dates
     with LoopbackServer(create_app(today=lambda: date(2026, 10, 1)), free_port()) as dated:
         (card,) = _sign(dated, record, _order(RADIOFREQUENCY))
     assert "the last operation was 1 month ago" in card["detail"]
-    dates = "Age 54 years · last operation 2026-08-10 (1 month ago) · assessed 2026-10-01"
+    dates = (
+        "Assessed 1 Oct 2026 · age 54 · "
+        "decompression or discectomy L5-S1 on 10 Aug 2026 (1 month ago)"
+    )
     assert dates in card["detail"].splitlines()
 
 
@@ -204,9 +207,13 @@ def test_an_opioid_order_for_a_patient_not_on_opioids_is_warned(service: Loopbac
     # Example 02 takes no opioid: NG59's advice not to start one, the MME now, override reasons.
     [card] = _sign(service, _example("02_"), _medication(*OXYCODONE))
     assert card["indicator"] == "warning"
-    assert card["summary"] == "An opioid order: check against the FBSS pathway"
+    assert card["summary"] == "Oxycodone order: check against the PSPS type 2 (FBSS) pathway first"
+    assert "Oxycodone hydrochloride 5 MG Oral Tablet: an opioid ordered for" in card["detail"]
     assert "do not start opioids for chronic low back pain or sciatica" in card["detail"]
     assert "**Current opioids, MME a day:** none" in card["detail"]
+    assert any(
+        line.startswith("Assessed 1 Oct 2026 · age ") for line in card["detail"].splitlines()
+    )
     assert "The pathway recommends instead:** Conservative care" in card["detail"]
     assert card["source"]["topic"]["code"] == "CON-08"
     assert {reason["system"] for reason in card["overrideReasons"]} == {OVERRIDE_SYSTEM}
@@ -231,13 +238,37 @@ def test_an_opioid_order_for_a_patient_on_opioids_gives_the_current_mme(
     [card] = _sign(service, _example("04_"), _medication("7052", "morphine sulfate 10 MG"))
     assert "**Current opioids, MME a day:** unknown" in card["detail"]
     assert "On an opioid: review its benefit and harm" in card["detail"]
+    # The order, named, on top of the current opioid: the stewardship point leads the why.
+    assert card["summary"] == "Morphine order: check against the PSPS type 2 (FBSS) pathway first"
+    head = "**Morphine sulfate 10 MG: an opioid added to a current opioid (MME a day unknown"
+    assert card["detail"].startswith(head)
+    why = card["detail"].split("**Why:**")[1].strip().splitlines()
+    assert why[0].startswith("- Another opioid on top of a current one: review the current")
+    assert card["source"]["topic"]["code"] == "MED-04"
+
+
+def test_an_opioid_on_top_of_a_listed_opioid_and_a_benzodiazepine_names_both(
+    service: LoopbackServer,
+) -> None:
+    record = _example("02_")
+    data = record.model_dump(mode="json", exclude_none=True)
+    data["medicines"]["benzodiazepine"] = True
+    data["medicines"]["opioids"] = [{"ingredient": "tramadol", "daily_dose_mg": 100}]
+    record = PatientRecord.model_validate(data)
+    [card] = _sign(service, record, _medication(*OXYCODONE))
+    assert "an opioid added to a current opioid (tramadol; 20 MME a day)" in card["detail"]
+    why = card["detail"].split("**Why:**")[1].strip().splitlines()
+    assert why[0].startswith("- Another opioid on top of a current one")
+    assert why[1].startswith("- An opioid with a benzodiazepine: together they raise the risk")
+    assert len(card["summary"]) < 140
 
 
 def test_a_benzodiazepine_order_is_warned_and_other_medicines_are_not(
     service: LoopbackServer,
 ) -> None:
     [card] = _sign(service, _example("02_"), _medication("3322", "diazepam 5 MG Oral Tablet"))
-    assert card["summary"] == "A benzodiazepine order: check against the FBSS pathway"
+    summary = "Diazepam 5 MG Oral Tablet order: check against the PSPS type 2 (FBSS) pathway first"
+    assert card["summary"] == summary
     assert "If signed: a benzodiazepine is recorded" in card["detail"]
     assert _sign(service, _example("02_"), _medication("5640", "ibuprofen 400 MG")) == []
 

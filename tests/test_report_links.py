@@ -183,3 +183,41 @@ def test_two_workers_answer_each_others_links_and_log_no_secret() -> None:
     assert len(served) == 2  # the links were answered by both workers
     for url in urls:
         assert url.rsplit("/", 1)[1] not in err
+
+
+def test_order_sign_cards_link_to_the_report_of_the_record_before_the_order(
+    client: TestClient,
+) -> None:
+    record = _record()
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": str(uuid.uuid4()),
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "7804",
+                    "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+                }
+            ]
+        },
+    }
+    call = _call(record)
+    call["hook"] = "order-sign"
+    call["context"]["draftOrders"] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": order}],
+    }
+    answer = client.post("/cds-services/fbss-pathway-order-sign", json=call)
+    cards = answer.json()["cards"]
+    assert cards
+    assert len({json.dumps(card["links"]) for card in cards}) == 1
+    link = cards[0]["links"][0]
+    assert link["label"].startswith("Full report")
+    page = client.get(link["url"])
+    assert page.status_code == 200
+    expected = evaluate(record.model_copy(update={"assessment_date": ASSESSED}))
+    assert expected.headline in page.text  # the record as it stands, not as if signed

@@ -52,3 +52,11 @@ def test_no_reason_or_warning_writes_a_unit_twice_or_one_months() -> None:
         texts = [a.reason for a in result.actions] + [w.message for w in result.warnings]
         for text in texts:
             assert not _DOUBLED.search(text), text
+
+
+def test_rule_templates_write_dates_as_people_read_them() -> None:
+    from fbss_pathway.explain.templates import render
+
+    text = render("PHQ-9 scored on {phq9_date}", {"phq9_date": "2026-09-03"}, {})
+    assert text == "PHQ-9 scored on 3 Sep 2026"  # never the ISO form
+    assert render("on {phq9_date}", {}, {}) == "on unknown"

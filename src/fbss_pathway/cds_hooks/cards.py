@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..evaluation import patient_context
 from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.layout import context_line
@@ -30,7 +31,6 @@ from ..explain.words import (
     in_sentence,
     item_label,
     percent_range,
-    record_dates,
     value_text,
 )
 from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
@@ -38,7 +38,14 @@ from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 
-__all__ = ["RULE_SYSTEM", "SUMMARY_LIMIT", "card_problems", "cards", "new_card"]
+__all__ = [
+    "RULE_SYSTEM",
+    "SUMMARY_LIMIT",
+    "card_problems",
+    "cards",
+    "dates_line",
+    "new_card",
+]
 
 #: The code system of ``source.topic``: the code is the rule id.
 RULE_SYSTEM = "urn:fbss-pathway:rule"
@@ -189,9 +196,7 @@ def _option_card(
     lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
     if appraisal.criteria:
         lines += ["", "Criteria:", ""]
-        lines += [
-            f"- {_mark(c.met)} {_cell(c.text)}" + _values(c.inputs) for c in appraisal.criteria
-        ]
+        lines += [f"- {_mark(c.met)} {_criterion(c)}" for c in appraisal.criteria]
     lines += ["", "Sources:", ""]
     lines += [f"- {_citation(ruleset, key)}" for key in appraisal.sources] or ["- none"]
     if appraisal.basis:
@@ -205,15 +210,56 @@ def _mark(met: bool | None) -> str:
     return {True: "✓", False: "✗", None: "?"}[met]
 
 
-def _values(inputs: Sequence[Any]) -> str:
+#: The most inputs a criterion's line shows; the rest are counted.
+_SHOWN_INPUTS = 4
+
+
+def _values(inputs: Sequence[Any], met: bool | None) -> str:
+    """The patient's values behind a criterion: recorded first, the deciding value first of all.
+
+    A criterion met is decided by a value that holds ("yes"), one unmet by one that
+    fails ("no"); unrecorded values come last. Labels keep their acronyms (PHQ-9),
+    and no brackets are nested: "; this patient: PHQ-9 score: 12; ... and 2 more".
+    """
     if not inputs:
         return ""
-    # the unrecorded ones first: they are what a clinician can act on
-    ordered = sorted(inputs, key=lambda i: i.value is not None)
-    shown = ", ".join(
-        f"{fact_label(i.fact).lower()} {value_text(i.fact, i.value)}" for i in ordered[:3]
+
+    def rank(item: Any) -> int:
+        if item.value is None:
+            return 2
+        return 0 if met is not None and bool(item.value) is met else 1
+
+    ordered = sorted(inputs, key=rank)
+    shown = "; ".join(
+        f"{_unbracketed(fact_label(i.fact))}: {value_text(i.fact, i.value)}"
+        for i in ordered[:_SHOWN_INPUTS]
     )
-    return f" (this patient: {_cell(shown)})"
+    more = len(ordered) - _SHOWN_INPUTS
+    tail = f"; and {more} more" if more > 0 else ""
+    return f" — this patient: {_cell(shown)}{tail}"
+
+
+def _criterion(criterion: Any) -> str:
+    """The patient's value against what it needs: "Back pain, NRS 0-10: 7/10; needs at least 5/10".
+
+    A criterion on one value says it once; one on several gives the rule's words,
+    then the patient's values behind it.
+    """
+    text = _cell(criterion.text)
+    if len(criterion.inputs) == 1:
+        [single] = criterion.inputs
+        label = fact_label(single.fact)
+        if text.startswith(f"{label}: "):
+            needs = text[len(label) + 2 :]
+            return f"{label}: {value_text(single.fact, single.value)}; needs {needs}"
+    return text + _values(criterion.inputs, criterion.met)
+
+
+def _unbracketed(label: str) -> str:
+    """A label without a bracket left open or closed alone (a description cut short)."""
+    if label.count("(") != label.count(")"):
+        label = label.replace("(", ", ").replace(")", "")
+    return " ".join(label.replace(" ,", ",").split())
 
 
 def _citation(ruleset: RuleSet, key: str) -> str:
@@ -244,13 +290,24 @@ def _cautions_card(
     return new_card(summary, indicator, first, titles, lines)
 
 
+def dates_line(recommendation: Recommendation | None, record: PatientRecord | None) -> str:
+    """The assessment date, age and operations (``layout.context_line``), one style everywhere.
+
+    From the recommendation's patient context, or built from the record where no
+    recommendation carries it; empty when there is neither.
+    """
+    if recommendation is not None and recommendation.patient is not None:
+        return context_line(recommendation.patient)
+    return context_line(patient_context(record)) if record is not None else ""
+
+
 def _stage_detail(
     recommendation: Recommendation,
     standing: list[Action],
     record: PatientRecord | None,
 ) -> list[str]:
     lines = [f"**{recommendation.headline}**", ""]
-    dates = context_line(recommendation.patient) or (record_dates(record) if record else "")
+    dates = dates_line(recommendation, record)
     lines += [dates, ""] if dates else []
     lines += ["**Options:**", ""]
     lines += [

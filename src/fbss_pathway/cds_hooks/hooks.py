@@ -23,10 +23,17 @@ from pydantic import ValidationError
 
 from ..errors import EvaluationError
 from ..evaluation import evaluate
-from ..explain.medication_order import medication_order_words, record_with_order
+from ..explain.medication_order import (
+    OrderedMedicineContext,
+    medication_order_words,
+    record_with_order,
+)
+from ..facts import extract_facts
 from ..fhir import FhirError, read_bundle
 from ..fhir.orders import OrderedMedicine, ordered_medicines, ordered_steps
+from ..mme import current_opioids
 from ..recommendation import PathwayWarning, Recommendation
+from ..record import OpioidIngredient, PatientRecord
 from ..report import html_report
 from ..ruleset import RuleSet
 from ..steps import check_step
@@ -95,13 +102,22 @@ def patient_view(
     if unread:
         recommendation = _with_unread(recommendation, unread)
     result = cards(recommendation, ruleset=rules, record=reading.record)
-    if link is not None and reading.record is not None:
-        address = link(StoredCall(reading.record, unread, assessed))
-        minutes = round(REPORT_LIFETIME / 60)
-        label = f"Full report (the link expires in {minutes} minutes)"
-        for card in result:
-            card["links"] = [{"label": label, "url": address, "type": "absolute"}]
+    if reading.record is not None:
+        _link_report(result, link, StoredCall(reading.record, unread, assessed))
     return result, len(reading.ignored)
+
+
+def _link_report(
+    result: list[dict[str, Any]], link: Callable[[StoredCall], str] | None, stored: StoredCall
+) -> None:
+    """Give every card of a call the same link to the call's full report (none without cards)."""
+    if link is None or not result:
+        return
+    address = link(stored)
+    minutes = round(REPORT_LIFETIME / 60)
+    label = f"Full report (the link expires in {minutes} minutes)"
+    for card in result:
+        card["links"] = [{"label": label, "url": address, "type": "absolute"}]
 
 
 def report_page(stored: StoredCall, rules: RuleSet) -> str:
@@ -130,11 +146,14 @@ def order_sign(
     unread: dict[str, str],
     assessed: date,
     draft_orders: Any,
+    link: Callable[[StoredCall], str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A warning card for each ordered ladder step the pathway does not support now.
 
     And one for each class of medicine ordered that pathway.md 5.2 warns about
     (an opioid, a benzodiazepine), for every patient the pathway applies to.
+    ``link`` gives every card the full report's address, as in :func:`patient_view`:
+    the report is of the record as it stands, before the order.
     """
     try:
         steps = ordered_steps(draft_orders)
@@ -161,11 +180,12 @@ def order_sign(
     result += _medication_cards(reading.record, medicines, rules, unread)
     if not result and _failed(unread):  # supported on what was read: say what was not
         result.append(_unread_card(unread, _CHECKED_WITHOUT))
+    _link_report(result, link, StoredCall(reading.record, unread, assessed))
     return result, len(reading.ignored)
 
 
 def _medication_cards(
-    record: Any, medicines: list[OrderedMedicine], rules: RuleSet, unread: dict[str, str]
+    record: PatientRecord, medicines: list[OrderedMedicine], rules: RuleSet, unread: dict[str, str]
 ) -> list[dict[str, Any]]:
     """One card per class of medicine ordered: the rules on the record now and as if signed."""
     cards_found = []
@@ -180,11 +200,28 @@ def _medication_cards(
                 record_with_order(record, kind, order.ingredient), ruleset=rules, ladder=False
             )
             shown = _with_unread(now, unread) if unread else now
-            words = medication_order_words(kind, shown, signed)
+            words = medication_order_words(kind, shown, signed, _context(record, order, rules))
             cards_found.append(medication_warning_card(words, ruleset=rules, record=record))
     except EvaluationError:
         raise RefusedCallError(500, "exception", "the rule engine failed") from None
     return cards_found
+
+
+def _context(
+    record: PatientRecord, order: OrderedMedicine, rules: RuleSet
+) -> OrderedMedicineContext:
+    """What the order names and what the record says the patient takes now."""
+    facts = extract_facts(record, rules.parameter_values, mme=rules.mme)
+    current = current_opioids(record.medicines, record.assessment_date)
+    names = (o.ingredient.value for o in current if o.ingredient is not OpioidIngredient.OTHER)
+    ingredient = order.ingredient.value if order.ingredient is not None else None
+    return OrderedMedicineContext(
+        name=order.name,
+        ingredient=None if ingredient is None else ingredient.replace("_", " "),
+        on_opioid=facts.get("opioid_in_use") is True,
+        current=tuple(dict.fromkeys(name.replace("_", " ") for name in names)),
+        on_benzodiazepine=record.medicines.benzodiazepine is True,
+    )
 
 
 _CHECKED_WITHOUT = (

@@ -12,12 +12,12 @@ from typing import Any
 
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
 from ..explain.medication_order import MedicationOrderWords
-from ..explain.words import code_words, record_dates
+from ..explain.words import code_words
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import StepCheck
 from ..vocabulary import Stage
-from .cards import new_card
+from .cards import dates_line, new_card
 
 __all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "medication_warning_card", "order_warning_card"]
 
@@ -37,10 +37,11 @@ def order_warning_card(
 ) -> dict[str, Any]:
     """A warning for an order the pathway does not support now: why, and what it recommends.
 
-    With the record, its dates (age, last operation, assessment) follow the
-    headline: many refusals count from them.
+    The dates (assessment, age, operations) follow the headline: many refusals
+    count from them.
     """
     recommendation = check.recommendation
+    dates = dates_line(recommendation, record)
     why: list[str] = []
     if recommendation.stage is Stage.URGENT_REVIEW:
         why.append("- A red flag: it is assessed before any step of the ladder.")
@@ -56,7 +57,7 @@ def order_warning_card(
     lines = [
         f"**{code_words(check.step)} is not what the FBSS pathway supports now.**",
         "",
-        *([record_dates(record), ""] if record is not None else []),
+        *([dates, ""] if dates else []),
         "**Why not:**",
         "",
         *(why or ["- No rule of the pathway recommends it for this patient."]),
@@ -87,7 +88,7 @@ def medication_warning_card(
     words: MedicationOrderWords, *, ruleset: RuleSet, record: PatientRecord
 ) -> dict[str, Any]:
     """A warning for an opioid or benzodiazepine order (pathway.md 5.2), with override reasons."""
-    lines = [*words.lines[:2], record_dates(record), "", *words.lines[2:]]
+    lines = [*words.lines[:2], dates_line(None, record), "", *words.lines[2:]]
     titles = {rule.id: rule.title for rule in ruleset.rules}
     card = new_card(words.summary, "warning", words.rule_id, titles, lines)
     card["overrideReasons"] = [

@@ -210,6 +210,13 @@ def create_app(
             else:  # only checks which keys are present: no network, no waiting
                 prefetch, unread = complete_prefetch(body, client, authenticated)
             assessed = assessment_date()
+            base = (report_base or str(request.base_url)).rstrip("/")
+
+            def link(stored: StoredCall) -> str:
+                secret = new_secret()
+                kept.put(secret, stored.pack(), time.time())
+                return f"{base}/reports/{secret}"
+
             if hook_name == "order-sign":
                 work = partial(
                     order_sign,
@@ -219,15 +226,9 @@ def create_app(
                     unread,
                     assessed,
                     context["draftOrders"],
+                    link,
                 )
             else:
-                base = (report_base or str(request.base_url)).rstrip("/")
-
-                def link(stored: StoredCall) -> str:
-                    secret = new_secret()
-                    kept.put(secret, stored.pack(), time.time())
-                    return f"{base}/reports/{secret}"
-
                 work = partial(
                     patient_view, prefetch, context["patientId"], rules, unread, assessed, link
                 )

@@ -17,7 +17,7 @@ __all__ = ["condition_text", "patient_criterion"]
 
 _OPERATOR_WORDS = {
     "==": "",
-    "!=": "not ",
+    "!=": "other than ",
     ">=": "at least ",
     ">": "more than ",
     "<": "less than ",

@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import date
 
 from ..recommendation import Action, MissingInput, OptionAppraisal, PatientContext, Recommendation
 from ..ruleset import RuleSet
 from ..vocabulary import Verdict
 from .headline import OPTION_WORDS, VERDICT_WORDS
-from .words import code_words, in_sentence
+from .words import code_words, date_words, in_sentence
 
 __all__ = [
     "ActionGroup",
@@ -40,11 +39,6 @@ _OPERATION_WORDS = {
     "fusion": "fusion",
     "other": "spine operation",
 }
-
-
-def date_words(day: date) -> str:
-    """A date no reader can misread: '1 Oct 2026' (never 01/10 against 10/01)."""
-    return f"{day.day} {day:%b %Y}"
 
 
 def context_line(patient: PatientContext | None) -> str:

@@ -6,7 +6,9 @@ A template names facts and parameters in braces (``back pain {back_nrs}``,
 months", "1 month"), and "unknown" without a unit where not recorded; so a rule
 file writes no unit after a fact (the loader refuses one, see
 :mod:`fbss_pathway.rules_engine.templates`). A parameter is written as its number,
-and the template gives its unit.
+and the template gives its unit. A date (a fact named ``..._date``, or a date
+computed from one) is written as people read it, "3 Sep 2026"
+(:func:`fbss_pathway.explain.words.date_words`), never in ISO form.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import date
 from ..facts import FactValue, add_calendar_months
 from ..rules_engine.model import Parameter
 from ..rules_engine.templates import BANDS, COMPUTED_DATES, PLACEHOLDER
-from .words import value_text
+from .words import date_words, value_text
 
 __all__ = ["render"]
 
@@ -40,10 +42,16 @@ def render(text: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
             if not isinstance(recorded, str):
                 return "unknown"
             day = add_calendar_months(date.fromisoformat(recorded), int(parameters[months].value))
-            return day.isoformat()
+            return date_words(day)
         if name in parameters:
             setting = parameters[name].value
             return setting.replace("_", " ") if isinstance(setting, str) else f"{setting:g}"
-        return value_text(name, facts.get(name), unknown="unknown")
+        written = facts.get(name)
+        if name.endswith("_date") and isinstance(written, str):
+            try:
+                return date_words(date.fromisoformat(written))
+            except ValueError:
+                pass  # not a date after all: written as it is
+        return value_text(name, written, unknown="unknown")
 
     return PLACEHOLDER.sub(value, text)

@@ -3,28 +3,29 @@
 ``item_label("examination.myofascial_trigger_zones")`` is "Myofascial trigger
 zones" (the record's own description of the item); ``value_text`` puts units on
 numbers ("7/10", "80 %", "53 months"); ``code_words`` turns a stage or action
-code into words with its acronyms ("SCS trial"); ``record_dates`` gives the
-dates a clinician checks a decision against.
+code into words with its acronyms ("SCS trial"). The dates a clinician checks a
+decision against are :func:`fbss_pathway.explain.layout.context_line`'s.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..facts import FACTS, calendar_months
+from ..facts import FACTS
 from ..record import PatientRecord, SpineOperation, Treatment
 
 __all__ = [
     "code_words",
+    "date_words",
     "fact_label",
     "in_sentence",
     "item_label",
     "percent_range",
-    "record_dates",
     "value_text",
 ]
 
@@ -96,22 +97,9 @@ def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
     return str(value).replace("_", " ")
 
 
-def record_dates(record: PatientRecord) -> str:
-    """Age, the last operation and the assessment date, as a clinician checks a decision.
-
-    "Age 54 years · last operation 2024-03-02 (32 months ago) · assessed
-    2026-11-21". Most thresholds of the pathway count from these dates (an
-    adult, six months after the operation), and an EHR's chart may hold others
-    than the clinician expects: shown, a wrong date is seen. The months are the
-    rules' own (the facts' calendar months, one function), never counted another way.
-    """
-    last = max(operation.date for operation in record.operations)
-    months = calendar_months(last, record.assessment_date)
-    since = f" ({value_text('months', months)} ago)"
-    return (
-        f"Age {value_text('age_years', record.age_years)} · last operation "
-        f"{last.isoformat()}{since} · assessed {record.assessment_date.isoformat()}"
-    )
+def date_words(day: date) -> str:
+    """A date no reader can misread: '1 Oct 2026' (never 01/10 against 10/01)."""
+    return f"{day.day} {day:%b %Y}"
 
 
 def percent_range(low: float, high: float) -> str:

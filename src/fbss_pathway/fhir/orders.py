@@ -55,13 +55,16 @@ class OrderedMedicine:
     """A draft medication order of a class the pathway warns about (pathway.md 5.2).
 
     ``ingredient`` is the opioid ingredient the MME table names, where the coding
-    says which (``other`` when it does not); None for a benzodiazepine.
+    says which (``other`` when it does not); None for a benzodiazepine. ``name``
+    is what the order calls the medicine (its text, else a coding's display): a
+    drug's name, not patient data.
     """
 
     kind: MedicineClass
     entry: int
     resource_id: str | None
     ingredient: OpioidIngredient | None = None
+    name: str | None = None
 
 
 def _resources(draft_orders: Any, resource_type: str) -> list[tuple[int, Mapping[str, Any]]]:
@@ -126,15 +129,33 @@ def ordered_medicines(
         element = "medication" if "medication" in resource else "medicationCodeableConcept"
         concept = _concept(resource, element, number, "MedicationRequest")
         ingredient = _opioid(concept, codes, cuis)
+        name = _name(resource.get(element), concept)
         if ingredient is not None:
-            found.append(OrderedMedicine("opioid", number, _ident(resource), ingredient))
+            found.append(OrderedMedicine("opioid", number, _ident(resource), ingredient, name))
         elif any(
             entry.item == "medicines.benzodiazepine"
             for system, code, display in concept
             for entry in codes.find("medicine", system, code, display)
         ):
-            found.append(OrderedMedicine("benzodiazepine", number, _ident(resource)))
+            found.append(OrderedMedicine("benzodiazepine", number, _ident(resource), None, name))
     return found
+
+
+#: The longest medicine name an order's card repeats (a free text may be long).
+_NAME_LIMIT = 80
+
+
+def _name(code: Any, concept: list[tuple[str | None, str | None, str | None]]) -> str | None:
+    """The medicine as the order names it: the concept's text, else its first display."""
+    if isinstance(code, Mapping) and "concept" in code:
+        code = code["concept"]
+    text = code.get("text") if isinstance(code, Mapping) else None
+    if not isinstance(text, str) or not text.strip():
+        text = next((display for _, _, display in concept if display and display.strip()), None)
+    if text is None:
+        return None
+    words = " ".join(text.replace("*", " ").replace("_", " ").split())
+    return words if len(words) <= _NAME_LIMIT else words[: _NAME_LIMIT - 1].rstrip() + "…"
 
 
 def _opioid(
