@@ -300,7 +300,10 @@ def _stage_of_headline(headline: str) -> str:
     """The stage a headline names: a red-flag tier, or the stage's words."""
     if headline.startswith(("Emergency: ", "Urgent: ")):
         return Stage.URGENT_REVIEW.value
-    for stage, words in sorted(STAGE_WORDS.items(), key=lambda item: -len(item[1])):
+    named = [*STAGE_WORDS.items()]
+    # A rung placed by one option alone is named by that option (docs/cds-hooks.md).
+    named += [(o.rung, OPTION_WORDS[o].split(" (")[0]) for o in Option if o.rung is not None]
+    for stage, words in sorted(named, key=lambda item: -len(item[1])):
         if headline == words or headline.startswith((f"{words};", f"{words}:")):
             return stage.value
     return f"?{headline}"

@@ -163,7 +163,7 @@ def test_a_signed_call_from_a_trusted_client_gets_cards(
     # facet and sacroiliac rung and the next step; the facet option has a card of its own.
     summaries = [card["summary"] for card in response.json()["cards"]]
     assert summaries[0] == (
-        "PSPS type 2 (FBSS): Facet and sacroiliac interventions; next: radiofrequency denervation"
+        "PSPS type 2 (FBSS): Facet joint intervention; next: radiofrequency denervation"
     )
     assert (
         "Facet joint intervention (medial branch block, radiofrequency): appropriate; "

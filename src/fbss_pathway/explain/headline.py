@@ -65,6 +65,9 @@ def headline(
             parts.append(f"{_TIER_WORDS[tier]}: {', '.join(titles)}")
         return "; ".join(parts) + nxt
     words = STAGE_WORDS[stage]
+    placing = {a.appraisal.option for a in setting}
+    if stage is Stage.RADIOFREQUENCY and len(placing) == 1:  # name only what places the patient
+        words = OPTION_WORDS[next(iter(placing))].split(" (")[0]
     held = [
         a.appraisal
         for a in setting

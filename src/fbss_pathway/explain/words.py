@@ -29,7 +29,15 @@ __all__ = [
     "value_text",
 ]
 
-_ACRONYMS = {"scs": "SCS", "mri": "MRI", "phq9": "PHQ-9", "gad7": "GAD-7", "nrs": "NRS"}
+_ACRONYMS = {
+    "scs": "SCS",
+    "sij": "SIJ",
+    "mri": "MRI",
+    "phq9": "PHQ-9",
+    "gad7": "GAD-7",
+    "nrs": "NRS",
+    "mme": "MME",
+}
 _UNITS = (
     (re.compile(r"(^|_)nrs$"), "{}/10"),
     (re.compile(r"percent$"), "{} %"),
