@@ -395,3 +395,18 @@ def test_a_result_survives_json_and_shows_its_basis(record: PatientRecord) -> No
     for action in result.actions:
         assert {action.rule_id, *action.also_from} <= fired
         assert action.sources
+
+
+def test_facts_hold_plain_values_never_enum_members() -> None:
+    """The engine and the results see plain strings for categories (facts.extract_facts)."""
+    from enum import Enum
+
+    from fbss_pathway.cli import example_paths
+    from fbss_pathway.synth import synthetic_cohort
+
+    from .helpers import facts_of
+
+    records = [PatientRecord.model_validate_json(p.read_bytes()) for p in example_paths()]
+    for record in [*records, *synthetic_cohort(200, seed=5)]:
+        enums = [name for name, value in facts_of(record).items() if isinstance(value, Enum)]
+        assert enums == []

@@ -26,6 +26,7 @@ from fbss_pathway import (
     load_ruleset,
 )
 from fbss_pathway.cds_hooks.cards import cards
+from fbss_pathway.cli import example_paths
 from fbss_pathway.errors import RuleSetError
 from fbss_pathway.fhir import bundle_from_record, read_bundle, response_from_record
 from fbss_pathway.report import html_report
@@ -323,3 +324,14 @@ def test_radicular_leg_predominant_neuropathic_pain_is_never_held_by_the_facet_w
     assert with_facets.next_step is without.next_step
     facet_steps = {ActionCode.MEDIAL_BRANCH_BLOCK, ActionCode.RADIOFREQUENCY_DENERVATION}
     assert not (with_facets.verdict is Verdict.NOT_YET and with_facets.next_step in facet_steps)
+
+
+def test_a_held_scs_card_gives_the_advice_as_what_follows_the_hold() -> None:
+    """Blocked beside "Advice: strongly recommended" reads as a contradiction (Sandbox review)."""
+    path = next(p for p in example_paths() if p.name.startswith("10_"))
+    record = PatientRecord.model_validate_json(path.read_bytes())
+    result = evaluate(record, ladder=False)
+    assert result.option(Option.SPINAL_CORD_STIMULATION).verdict is Verdict.BLOCKED
+    details = "\n".join(card["detail"] for card in cards(result, record=record))
+    assert "Clinical advice once what holds it is resolved: strongly recommended." in details
+    assert "Advice: strongly recommended." not in details

@@ -434,6 +434,8 @@ _SPECS = _DERIVED_SPECS + tuple(spec for facts in _DIRECT.values() for spec, _ i
 
 #: Every fact rules may name, by name.
 FACTS: Mapping[str, FactSpec] = {spec.name: spec for spec in _SPECS}
+#: The facts that can hold a vocabulary enum (categories): turned into plain strings.
+_CATEGORY_FACTS = tuple(spec.name for spec in _SPECS if spec.type == "category")
 
 #: Facts that record a step of the ladder (taken or not, and how it went), by the
 #: rung whose step it is. The ladder view asks whether a rung further up could
@@ -460,6 +462,16 @@ STEP_RECORDS: Mapping[str, Stage] = {
 }
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """Days in a month (``calendar.monthrange`` also works out the weekday: slower)."""
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month - 1]
+
+
 def calendar_months(start: date, end: date) -> int:
     """Whole calendar months from ``start`` to ``end``: 2 July to 2 October is 3, to 1 October 2.
 
@@ -468,7 +480,7 @@ def calendar_months(start: date, end: date) -> int:
     months, never rounding, keeps every month threshold on its calendar date.
     """
     months = (end.year - start.year) * 12 + end.month - start.month
-    last_day = calendar.monthrange(end.year, end.month)[1]
+    last_day = _days_in_month(end.year, end.month)
     if end.day < start.day and end.day != last_day:
         months -= 1
     return max(months, 0)
@@ -478,7 +490,7 @@ def add_calendar_months(day: date, months: int) -> date:
     """The same day ``months`` later, clamped to that month's last day (30 Nov + 3 = 28 Feb)."""
     year, month = divmod(day.month - 1 + months, 12)
     year += day.year
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+    return date(year, month + 1, min(day.day, _days_in_month(year, month + 1)))
 
 
 def months_begun(start: date, end: date) -> int:
@@ -731,9 +743,10 @@ def extract_facts(
         items = getattr(record, section)
         for spec, attribute in facts:
             values[spec.name] = getattr(items, attribute)
-    # Categories leave as plain strings, so results and the engine never see enum types.
-    return {
-        name: value.value if isinstance(value, StrEnum) else value
-        for name, value in values.items()
-        if value is not None
-    }
+    # Categories leave as plain strings, so results and the engine never see enum types
+    # (only category facts can hold one: the others are not looked at).
+    for name in _CATEGORY_FACTS:
+        value = values.get(name)
+        if isinstance(value, StrEnum):
+            values[name] = value.value
+    return {name: value for name, value in values.items() if value is not None}

@@ -188,7 +188,12 @@ def _option_card(
     indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
     lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
     if appraisal.advice_level is not None:  # the rules' SCS advice level (pathway.md 7.1)
-        lines += [f"Advice: {ADVICE_WORDS[appraisal.advice_level]}.", ""]
+        advice = ADVICE_WORDS[appraisal.advice_level]
+        if appraisal.verdict in (Verdict.BLOCKED, Verdict.NOT_YET, Verdict.UNKNOWN):
+            # Not an invitation beside a hold: the clinical layer's advice, once resolved.
+            lines += [f"Clinical advice once what holds it is resolved: {advice}.", ""]
+        else:
+            lines += [f"Advice: {advice}.", ""]
     steps = [a for a in recommendation.actions if a.option is appraisal.option]
     for action in steps:
         mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""
