@@ -375,3 +375,14 @@ def test_option_card_criteria_give_the_patients_value_against_what_it_needs() ->
         shown = line.split(" — this patient: ")[1]
         assert shown.split("; ")[0].endswith(": yes")
         assert len(shown.split("; ")) <= 5
+
+
+def test_the_stage_card_says_why_an_option_without_its_own_card_is_stopped() -> None:
+    """A failed trial is named on the stage card, not only in the full report (Sandbox review)."""
+    path = next(p for p in example_paths() if p.name.startswith("17_"))
+    result = evaluate(PatientRecord.model_validate_json(path.read_bytes()), ladder=False)
+    lines = cards(result)[0]["detail"].splitlines()
+    assert "- Spinal cord stimulation: not appropriate" in lines  # the line integrators read
+    stops = lines[lines.index("**What stops the others:**") :]
+    assert "- Spinal cord stimulation: SCS trial failed" in stops
+    assert not any(line.startswith("- Conservative care") for line in stops)

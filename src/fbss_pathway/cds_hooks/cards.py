@@ -146,7 +146,7 @@ def cards(
         "critical" if urgent else highest,
         recommendation.stage_basis[0] if recommendation.stage_basis else None,
         titles,
-        _stage_detail(recommendation, standing, record),
+        _stage_detail(recommendation, standing, record, titles),
     )
     return [stage_card, *result]
 
@@ -306,10 +306,23 @@ def dates_line(recommendation: Recommendation | None, record: PatientRecord | No
     return context_line(patient_context(record)) if record is not None else ""
 
 
+def _why_not(appraisal: OptionAppraisal, titles: dict[str, str]) -> str:
+    """What stops an option, in its deciding rule's title.
+
+    An option without a card of its own still says why ("not appropriate (SCS
+    trial failed)"), checkable at a glance.
+    """
+    if appraisal.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE):
+        return ""
+    title = titles.get(appraisal.rule_id)
+    return _cell(in_sentence(title)) if title else ""
+
+
 def _stage_detail(
     recommendation: Recommendation,
     standing: list[Action],
     record: PatientRecord | None,
+    titles: dict[str, str],
 ) -> list[str]:
     lines = [f"**{recommendation.headline}**", ""]
     dates = dates_line(recommendation, record)
@@ -325,6 +338,11 @@ def _stage_detail(
         for o in recommendation.options
     ]
     lines.append("")
+    stopped = [(o, why) for o in recommendation.options if (why := _why_not(o, titles))]
+    if stopped:  # options without a card of their own still say what stops them
+        lines += ["**What stops the others:**", ""]
+        lines += [f"- {OPTION_WORDS[o.option]}: {why}" for o, why in stopped]
+        lines.append("")
     if recommendation.reassess:  # the dates to book, earliest (an overdue one) first
         lines += ["**Follow-up:**", ""]
         lines += [f"- {_cell(reassess_sentence(r))}" for r in recommendation.reassess]
