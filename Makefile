@@ -73,7 +73,7 @@ package-check: $(STAMP)
 	$(PACKAGE)/venv/bin/python -m pip install --quiet --disable-pip-version-check $(PACKAGE)/dist/*.whl
 	cd $$(mktemp -d) && $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway --version \
 		&& $(CURDIR)/$(PACKAGE)/venv/bin/fbss-pathway demo > demo.txt \
-		&& grep -q "12 example patients evaluated" demo.txt \
+		&& grep -q "18 example patients evaluated" demo.txt \
 		&& $(CURDIR)/$(PACKAGE)/venv/bin/python -c 'import pathlib, fbss_pathway; \
 		assert len(list(pathlib.Path(fbss_pathway.__file__).parent.glob("examples/fhir/*.bundle.json"))) == 18'
 	@echo "package-check: the wheel built from the sdist installs and runs the demo"
