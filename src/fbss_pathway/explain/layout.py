@@ -164,8 +164,11 @@ def short_citation(ruleset: RuleSet, key: str) -> str:
     return cited if source.verified else f"{cited}, citation not verified"
 
 
-#: A number and the unit or word after it stay on one line ("20 %", "7/10", "3 months").
-_NUMBER_UNIT = re.compile(r"(\d) (?=%|(?:mg|mcg|MME|months?|weeks?|years?|days?)\b)")
+#: A number and the unit or word after it stay on one line ("20 %", "3 months", "1 Oct").
+_NUMBER_UNIT = re.compile(
+    r"(\d) (?=%|(?:mg|mcg|MME|months?|weeks?|years?|days?"
+    r"|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b)"
+)
 
 
 def wrap(text: str, width: int, indent: str = "", hanging: str | None = None) -> list[str]:

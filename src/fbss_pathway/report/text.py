@@ -55,7 +55,7 @@ def format_recommendation(
     lines = [title] if title else []
     lines += wrap(f"PSPS type 2 (FBSS) pathway: {recommendation.headline}", width)
     lines += wrap(context_line(recommendation.patient), width)
-    lines.append(f"Stage: {stage_words(recommendation.stage)} (the ladder's summary)")
+    lines += wrap(f"Stage: {stage_words(recommendation.stage)} (the ladder's summary)", width)
     for tier in recommendation.red_flag_tiers:
         lines.append(_TIER_WORDS[tier])
     lines.append("")
@@ -88,7 +88,7 @@ def format_recommendation(
         for due in recommendation.reassess:
             lines += _hanging(f"- {reassess_sentence(due)}", width)
     if recommendation.missing:
-        lines += ["", "Not recorded, and would change the result (most important first)"]
+        lines += ["", "Not recorded, would change the result"]
         for item in missing_in_order(recommendation):
             lines += _hanging(f"- {item_label(item.field)} ({', '.join(item.needed_by)})", width)
     lines += ["", f"Rule set {recommendation.ruleset_version}. The clinician decides."]
