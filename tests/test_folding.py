@@ -29,7 +29,12 @@ from fbss_pathway.rules_engine.conditions import (
 )
 from fbss_pathway.rules_engine.direct import CompiledRules
 from fbss_pathway.rules_engine.engine import C_ENGINE, ENGINE_LOCK, HostRules, _join
-from fbss_pathway.rules_engine.folding import MAX_EXPRESSION_ENTRIES, expression_entries, fits
+from fbss_pathway.rules_engine.folding import (
+    MAX_EXPRESSION_ENTRIES,
+    as_fields,
+    expression_entries,
+    fits,
+)
 from fbss_pathway.rules_engine.model import Rule
 from fbss_pathway.rules_engine.truth import compile_truth
 from fbss_pathway.vocabulary import ActionCode
@@ -191,14 +196,25 @@ def engines() -> tuple[CompiledRules, HostRules]:
     return CompiledRules("folding_direct", rules), HostRules("folding_reference", rules)
 
 
-def test_rules_too_large_to_fold_whole_are_split_or_chained(
+def test_a_derived_fact_test_is_one_comparison_whatever_its_definition(
     engines: tuple[CompiledRules, HostRules],
 ) -> None:
+    # Derived facts are fields of the patient fact: a rule reading fourteen of them, or
+    # one whose definition alone is too large for a rule, is still one rule.
     forms = engines[0].engine_forms
-    assert forms["SPLIT"] == 2
-    assert forms["CHAIN"] is None
-    assert forms["ALONE"] is None  # a chained rule with no test of its own is still chained
-    assert forms["NEGATED"] == forms["SMALL"] == 1
+    assert forms == {"SPLIT": 1, "CHAIN": 1, "NEGATED": 1, "SMALL": 1, "ALONE": 1}
+
+
+def test_a_rule_too_large_for_one_pattern_is_split_over_its_largest_or() -> None:
+    alternatives = (
+        AnyOf((Compare("back_nrs", ">=", n), Compare("phq9", "<", n))) for n in range(14)
+    )
+    wide = AllOf(tuple(alternatives))
+    assert not fits(wide)
+    parts = as_fields(wide)
+    assert parts is not None
+    assert len(parts) >= 2
+    assert all(fits(part) for part in parts)
 
 
 @settings(max_examples=300, deadline=None)

@@ -40,6 +40,8 @@ def cluster() -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        # The scheduler's HTTP server on a free loopback port, never 8787 (another Dask).
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     ) as local:
         yield local.scheduler_address

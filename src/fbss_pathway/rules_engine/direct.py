@@ -54,6 +54,7 @@ from .engine import (
     _free_retired,
     durable_rules_for,
 )
+from .folding import DERIVED_FIELD
 from .model import Rule
 from .truth import compile_truth
 
@@ -146,8 +147,9 @@ class CompiledRules:
             failure: BaseException | None = None
             handle = self._handle
             try:
+                fields = {_DERIVED_FIELDS[name]: value for name, value in derived.items()}
                 code, state = _dre.assert_fact(
-                    handle, _encode({"sid": sid, "t": _PATIENT, **facts})
+                    handle, _encode({"sid": sid, "t": _PATIENT, **facts, **fields})
                 )
                 if code != 0:
                     raise _RefusedError(code)
@@ -200,6 +202,17 @@ class CompiledRules:
 
 
 _ENCODER = msgspec.json.Encoder()
+
+
+class _FieldNames(dict[str, str]):
+    """A derived fact's field name on the patient fact, made once per name."""
+
+    def __missing__(self, name: str) -> str:
+        field = self[name] = DERIVED_FIELD.format(name)
+        return field
+
+
+_DERIVED_FIELDS = _FieldNames()
 
 
 def _encode(fact: Mapping[str, Any]) -> str:

@@ -137,17 +137,17 @@ def durable_rules_for(
     comparisons), and rules that read it join the asserted derived fact.
 
     Folded (``fold=True``, the evaluation path): rules that conclude derived
-    facts are left out (the caller computes them from the same definitions, see
-    :mod:`.folding`), and every other rule tests the patient fact alone, split
-    into parts the engine accepts; a rule that cannot be folded keeps reading
-    derived facts, which the caller then asserts (the returned set names them).
+    facts are left out (the caller computes them from the same definitions and
+    asserts their values as fields of the patient fact, see :mod:`.folding`), and
+    every other rule tests the patient fact alone, split into parts the engine
+    accepts; a rule too large even so keeps reading derived facts asserted of
+    their own (the returned set names them).
     """
-    definitions = {rule.derive: rule.when for rule in rules if rule.derive is not None}
     compiled: dict[tuple[int, bool], list[Branch]] = {}
     for index, rule in enumerate(rules):
         if fold:
             if rule.derive is None:
-                parts = folding.fold(rule.when, definitions)
+                parts = folding.as_fields(rule.when)
                 compiled[index, True] = (
                     branches(rule.when) if parts is None else [Branch((p,), ()) for p in parts]
                 )
