@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from fhir.resources.R4B.measurereport import MeasureReport
 
 from fbss_pathway import evaluate_many
@@ -28,22 +26,6 @@ from fbss_pathway.synth import ASSESSMENT_DATE, synthetic_cohort
 from .servers import free_port
 
 SEED = 11
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A real local cluster: a scheduler and 2 worker processes; yields its address."""
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
-        # another Dask on the machine must not move it with a warning.
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    ) as local:
-        yield local.scheduler_address
 
 
 def rows_of(output: Path) -> dict[str, dict[str, Any]]:

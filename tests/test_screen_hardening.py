@@ -5,15 +5,12 @@ from __future__ import annotations
 import fcntl
 import gzip
 import json
-import logging
 import os
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from distributed import LocalCluster
 
 from fbss_pathway.cli import main
 from fbss_pathway.fhir.bulk import write_bulk_export
@@ -26,21 +23,6 @@ from fbss_pathway.synth import ASSESSMENT_DATE, synthetic_cohort
 
 SEED = 11
 MARKER = ".fbss-pathway-screen"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
-        # another Dask on the machine must not move it with a warning.
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    ) as local:
-        yield local.scheduler_address
 
 
 def _export(directory: Path, count: int = 6) -> Path:

@@ -12,13 +12,10 @@ from their Patient resource alone.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from distributed import LocalCluster
 
 from fbss_pathway.fhir.operations import may_name_operation
 from fbss_pathway.fhir.reading import READ_TYPES, default_codes
@@ -31,20 +28,6 @@ from fbss_pathway.ruleset import default_ruleset
 from fbss_pathway.synth import ASSESSMENT_DATE
 
 from .test_population import _messy_export
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        # The scheduler's HTTP server on a free loopback port, never 8787 (another Dask).
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    ) as local:
-        yield local.scheduler_address
 
 
 @pytest.fixture(scope="module")
