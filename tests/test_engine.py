@@ -50,27 +50,44 @@ def test_an_action_that_raises_fails_the_evaluation_naming_the_rule(
     assert evaluate(patched({})).stage == "conservative"  # the next evaluation works
 
 
-def test_more_evaluations_than_the_engine_holds_sessions_succeed() -> None:
-    # durable_rules keeps at most 1,024 live sessions per ruleset; 5,000 in a row
-    # succeed only if each evaluation's session is deleted.
+def test_many_evaluations_in_a_row_succeed_and_leave_no_fact_behind() -> None:
+    # Every patient is decided in one engine session, emptied after each: 5,000 in a
+    # row give the same answer, and the session then holds no patient's fact.
     patient = patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}})
-    compiled = load_ruleset().compiled
-    first = evaluate(patient)
-    start = next(engine._SESSION_IDS) + 1
+    ruleset = load_ruleset()
+    first = evaluate(patient, ruleset=ruleset)
     for _ in range(5_000):
-        assert evaluate(patient) == first
-    end = next(engine._SESSION_IDS)
-    for sid in range(start, end, 97):  # a sample across the run
-        with pytest.raises(Exception, match="error code"):
-            compiled.session_state(str(sid))
+        assert evaluate(patient, ruleset=ruleset) == first
+    assert ruleset.compiled.held_facts() == []
 
 
-def test_no_session_outlives_its_evaluation() -> None:
-    compiled = load_ruleset().compiled
-    evaluate(patched({}))
-    last = str(next(engine._SESSION_IDS) - 1)
-    with pytest.raises(Exception, match="error code"):  # the engine no longer knows the session
-        compiled.session_state(last)
+def test_no_patient_fact_outlives_its_evaluation() -> None:
+    ruleset = load_ruleset()
+    for record in synthetic_cohort(40, seed=5):
+        evaluate(record, ruleset=ruleset)
+        assert ruleset.compiled.held_facts() == []
+
+
+def test_a_failed_evaluation_ends_its_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whatever a failure leaves in the engine, the next patient is decided in a new
+    # session; the failed one is deleted.
+    ruleset = load_ruleset()
+    patient = patched({"pain": {"back_nrs": 7}, "findings": {"facet_arthropathy": True}})
+    expected = evaluate(patient, ruleset=ruleset)
+    before = ruleset.compiled._sid
+
+    def failing(self: direct.CompiledRules, action: str) -> int | None:
+        raise RuntimeError("an action failed")
+
+    monkeypatch.setattr(direct.CompiledRules, "_target", failing)
+    with pytest.raises(EvaluationError):
+        evaluate(patient, ruleset=ruleset)
+    monkeypatch.undo()
+    assert ruleset.compiled._sid != before
+    with pytest.raises(Exception, match="error code"):  # the engine no longer knows it
+        ruleset.compiled.session_state(before)
+    assert evaluate(patient, ruleset=ruleset) == expected
+    assert ruleset.compiled.held_facts() == []
 
 
 def test_loading_rules_starts_no_threads() -> None:

@@ -77,6 +77,28 @@ def test_the_c_module_protocol_the_driver_relies_on(tiny: int) -> None:
             C_ENGINE.get_state(tiny, "1")  # the session is gone
 
 
+def test_a_retracted_fact_leaves_the_session_as_it_was(tiny: int) -> None:
+    # The driver decides every patient in one session: assert, take every action,
+    # retract. The session must then hold no fact, and the same fact asserted again
+    # must be decided again (not refused as seen before, code 2).
+    fact = json.dumps({"sid": "7", "t": "patient", "pain": 7})
+    with ENGINE_LOCK:
+        try:
+            for _ in range(3):
+                code, state = C_ENGINE.assert_fact(tiny, fact)
+                assert code == 0
+                names = []
+                action = C_ENGINE.start_action_for_state(tiny, state)[1]
+                while action:
+                    names.append(action[2 : action.find('"', 2)])
+                    action = C_ENGINE.complete_and_start_action(tiny, state)
+                assert sorted(names) == ["$every_patient", "high:t:0"]
+                assert C_ENGINE.retract_fact(tiny, fact)[0] == 0
+                assert json.loads(C_ENGINE.get_facts(tiny, "7")) == []
+        finally:
+            C_ENGINE.delete_state(tiny, "7")
+
+
 def _same(record: PatientRecord) -> None:
     facts = facts_of(record)
     firings, derived = _RULESET.compiled.run(facts)

@@ -114,15 +114,28 @@ class CompiledRules:
             for index in derivation_order(self._rules)
         )
         definition = {rule.name: {"all": rule.patterns} for rule in durable}
+        #: The names the patterns mention: only those fields are written into the fact
+        #: (the engine parses and stores every field it is given; a fact of the fields
+        #: the rules read is about a tenth cheaper to assert, docs/performance.md).
+        self._mentioned = frozenset(_names_in(definition))
         with ENGINE_LOCK:
             _free_retired()
             self._handle: int = _dre.create_ruleset(name, json.dumps(definition))
         # When this object is collected, its C ruleset is freed (under the lock, later).
         weakref.finalize(self, _RETIRED.append, self._handle)
         self.durable_rule_count = len(definition)
+        #: The session every patient is decided in (renewed after a failure).
+        self._sid = str(next(_SESSION_IDS))
 
     def run(self, facts: Mapping[str, FactValue]) -> tuple[list[Firing], dict[str, bool]]:
-        """Decide one patient in a fresh session; return what fired in reading order.
+        """Decide one patient; return what fired in reading order.
+
+        Every patient is decided in the same engine session, which holds nothing
+        between patients: the patient fact is asserted, every action taken, and the
+        fact retracted. durable_rules sets up state for every rule when a session
+        starts (two allocations per rule, about 455 KB), which cost more than the
+        decision itself (docs/performance.md); after any failure the session is
+        deleted and the next patient gets a new one.
 
         Reading order (docs/engine.md): the derived facts first, each after the
         derived facts its definition reads, then the rules that fired in
@@ -143,14 +156,24 @@ class CompiledRules:
         current: str | None = None  # the rule whose action is being taken
         with ENGINE_LOCK:
             _free_retired()
-            sid = str(next(_SESSION_IDS))
+            # One session serves every patient, emptied after each (see the docstring);
+            # rules reading asserted derived facts keep a fresh session per patient.
+            reuse = not self._read
+            sid = self._sid if reuse else str(next(_SESSION_IDS))
             failure: BaseException | None = None
             handle = self._handle
             try:
-                fields = {_DERIVED_FIELDS[name]: value for name, value in derived.items()}
-                code, state = _dre.assert_fact(
-                    handle, _encode({"sid": sid, "t": _PATIENT, **facts, **fields})
-                )
+                mentioned = self._mentioned
+                fact: dict[str, Any] = {"sid": sid, "t": _PATIENT}
+                for name, known in facts.items():
+                    if name in mentioned:
+                        fact[name] = known
+                for name, held in derived.items():
+                    field = _DERIVED_FIELDS[name]
+                    if field in mentioned:
+                        fact[field] = held
+                text = _encode(fact)
+                code, state = _dre.assert_fact(handle, text)
                 if code != 0:
                     raise _RefusedError(code)
                 if self._read:  # rules that were not folded read derived facts
@@ -164,13 +187,21 @@ class CompiledRules:
                         current = self._rules[target].id
                         fired.add(target)
                     action = _dre.complete_and_start_action(handle, state)
+                current = None
+                if reuse:  # the session keeps nothing of this patient
+                    code, _ = _dre.retract_fact(handle, text)
+                    if code != 0:
+                        raise _RefusedError(code)
             except Exception as error:  # surfaced below; never swallowed
                 failure = error
             finally:
-                try:
-                    _dre.delete_state(handle, sid)
-                except Exception as error:  # never hide the first error behind cleanup
-                    failure = failure or error
+                if failure is not None or not reuse:
+                    if reuse:  # whatever state a failure left, the next patient never sees it
+                        self._sid = str(next(_SESSION_IDS))
+                    try:
+                        _dre.delete_state(handle, sid)
+                    except Exception as error:  # never hide the first error behind cleanup
+                        failure = failure or error
         if failure is not None:
             raise _evaluation_error(failure, current) from failure
         firings += [self._firings[index, True] for index in sorted(fired)]
@@ -194,6 +225,15 @@ class CompiledRules:
             if name not in self._targets:
                 raise EvaluationError("the rule engine named an action this rule set lacks")
         return self._targets[name]
+
+    def held_facts(self) -> list[dict[str, Any]]:
+        """The facts the engine holds in the current session: none between patients."""
+        with ENGINE_LOCK:
+            try:
+                text = _dre.get_facts(self._handle, self._sid)
+            except _ENGINE_CODE_ERROR:  # no patient decided yet: the session is not open
+                return []
+            return list(json.loads(text))
 
     def session_state(self, sid: str) -> dict[str, Any]:
         """A session's state, as the engine holds it (tests use it to see sessions end)."""
@@ -224,6 +264,27 @@ def _encode(fact: Mapping[str, Any]) -> str:
     the same JSON either way.
     """
     return _ENCODER.encode(fact).decode()
+
+
+def _names_in(value: Any) -> set[str]:
+    """Every string in a rule definition, keys and values alike (a superset of its fields).
+
+    A field named anywhere, also as the other side of a field-to-field comparison
+    (``{"$m": name}``), is kept in the fact; keeping a few words that are not
+    fields costs nothing.
+    """
+    found: set[str] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            found.update(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            found.add(item)
+    return found
 
 
 def derivation_order(rules: Sequence[Rule]) -> list[int]:
