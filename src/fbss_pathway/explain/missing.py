@@ -60,28 +60,22 @@ def missing_information(
     A plain rule could add its actions or warning; a verdict rule could change its
     option's verdict when its own verdict would outrank the present one.
     """
-    present = {action.code for action in actions}
-    unknown = _FACT_NAMES - facts.keys()
+    present = frozenset(action.code for action in actions)
     # A verdict rule could change its option only by outranking the present verdict, or
     # by leading at the same verdict (another next step); precedence 99: none decided.
-    standing = {
-        a.appraisal.option: 99 if a.deciding is None else a.appraisal.verdict.precedence
-        for a in appraised
-    }
-    candidates = [
-        index
-        for index, reads, adds_only in _plain_rules(ruleset)
-        if not (reads.isdisjoint(unknown) or index in fired)
-        and (adds_only is None or not adds_only <= present)
-    ]
-    for option, ranked in _verdict_rules(ruleset):
-        limit = standing[option]
-        for precedence, index, reads in ranked:  # strongest claims first
-            if precedence > limit:  # equal: another rule of that verdict may lead instead
-                break
-            if not (reads.isdisjoint(unknown) or index in fired):
-                candidates.append(index)
-    chosen = tuple(sorted(set(candidates)))
+    standing = tuple(
+        99 if a.deciding is None else a.appraisal.verdict.precedence for a in appraised
+    )
+    # The candidates depend only on which facts are known, what fired, the actions
+    # present and each option's standing: the same for many patients (kept, bounded).
+    known = frozenset(facts)
+    signature = (ruleset.version, known, frozenset(fired), present, standing)
+    chosen = _CANDIDATES.get(signature)
+    if chosen is None:
+        options = tuple(a.appraisal.option for a in appraised)
+        by_option = dict(zip(options, standing, strict=True))
+        found = _candidates(ruleset, _FACT_NAMES - known, fired, present, by_option)
+        chosen = keep(_CANDIDATES, signature, found, _UNDECIDED_MAX)
     # The same candidate rules with the same values of what they read leave the same
     # items missing: one key for the whole answer (fewer look-ups than per rule).
     whole = (ruleset.version, chosen, *map(facts.get, _union_order(ruleset, chosen)))
@@ -114,6 +108,32 @@ def missing_information(
     return list(answer)
 
 
+def _candidates(
+    ruleset: RuleSet,
+    unknown: frozenset[str],
+    fired: set[int],
+    present: frozenset[ActionCode],
+    standing: Mapping[Option, int],
+) -> tuple[int, ...]:
+    """The rules left undecided that could change the result, in rule-set order."""
+    candidates = [
+        index
+        for index, reads, adds_only in _plain_rules(ruleset)
+        if not (reads.isdisjoint(unknown) or index in fired)
+        and (adds_only is None or not adds_only <= present)
+    ]
+    for option, ranked in _verdict_rules(ruleset):
+        limit = standing[option]
+        for precedence, index, reads in ranked:  # strongest claims first
+            if precedence > limit:  # equal: another rule of that verdict may lead instead
+                break
+            if not (reads.isdisjoint(unknown) or index in fired):
+                candidates.append(index)
+    return tuple(sorted(set(candidates)))
+
+
+#: The candidate rules per known facts, fired rules, actions present and standing. Bounded.
+_CANDIDATES: dict[tuple[object, ...], tuple[int, ...]] = {}
 #: Whole answers of the missing information, per candidate rules and values. Bounded.
 _MISSING: dict[tuple[object, ...], tuple[MissingInput, ...]] = {}
 _UNION: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}

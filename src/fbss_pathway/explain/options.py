@@ -82,6 +82,21 @@ def appraise(
 ) -> list[Appraised]:
     """Every option's verdict, next step, reasons and criteria, in vocabulary order."""
     rules = ruleset.rules
+    whole: tuple[object, ...] | None = None
+    if not red_flags:
+        # Every option's appraisal depends on the verdict rules that fired, which options
+        # the patient is in position for, and the values those rules read or quote: one
+        # key for the whole list (fewer look-ups than one per option).
+        deciding = tuple(index for index in fired if rules[index].options)
+        whole = (
+            ruleset.version,
+            deciding,
+            tuple(derived.get(name) is True for name in _CANDIDATE_FACTS),
+            *map(facts.get, _shown_facts(ruleset, deciding)),
+        )
+        kept = _WHOLE.get(whole)
+        if kept is not None:
+            return list(kept)
     by_option: dict[Option, list[int]] = {option: [] for option in Option}
     for index in fired:
         for option in rules[index].options:
@@ -112,6 +127,8 @@ def appraise(
                 _APPRAISED, key, _appraised(ruleset, facts, derived, option, ranked), _APPRAISED_MAX
             )
         result.append(found)
+    if whole is not None:
+        keep(_WHOLE, whole, tuple(result), _APPRAISED_MAX)
     return result
 
 
@@ -126,6 +143,11 @@ def _shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
 
 
 _SHOWN_FACTS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
+
+#: Every option's "in position" derived fact, in vocabulary order.
+_CANDIDATE_FACTS = tuple(candidate_fact(option) for option in Option)
+#: Whole lists of appraisals, per verdict rules fired, position and values. Bounded.
+_WHOLE: dict[tuple[object, ...], tuple[Appraised, ...]] = {}
 
 #: Appraisals by option, position, the rules that fired and their values. Bounded.
 _APPRAISED: dict[tuple[object, ...], Appraised] = {}
