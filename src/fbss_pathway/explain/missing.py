@@ -74,8 +74,8 @@ def missing_information(
     if chosen is None:
         options = tuple(a.appraisal.option for a in appraised)
         by_option = dict(zip(options, standing, strict=True))
-        found = _candidates(ruleset, _FACT_NAMES - known, fired, present, by_option)
-        chosen = keep(_CANDIDATES, signature, found, _UNDECIDED_MAX)
+        computed = _candidates(ruleset, _FACT_NAMES - known, fired, present, by_option)
+        chosen = keep(_CANDIDATES, signature, computed, _UNDECIDED_MAX)
     # The same candidate rules with the same values of what they read leave the same
     # items missing: one key for the whole answer (fewer look-ups than per rule).
     whole = (ruleset.version, chosen, *map(facts.get, _union_order(ruleset, chosen)))
