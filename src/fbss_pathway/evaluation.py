@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from .explain import explain
-from .explain.follow_up import reassessments
+from .explain.follow_up import kept_reassessments
 from .facts import calendar_months, extract_facts
 from .follow_up import follow_up_dates
 from .recommendation import OperationSummary, PatientContext, Recommendation
@@ -56,13 +56,22 @@ def evaluate(
         raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
     facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
-    result = explain(ruleset, facts, firings, derived, ladder=ladder)
-    update: dict[str, object] = {"patient": patient_context(record)}
     # Follow-up dates are plain date arithmetic on the record (pathway.md 10), not rules.
     dates = follow_up_dates(record, facts, ruleset.parameters)
-    if dates:
-        update["reassess"] = reassessments(dates, ruleset.parameters, record.assessment_date)
-    return result.model_copy(update=update)
+    reassess = (
+        kept_reassessments(ruleset.version, dates, ruleset.parameters, record.assessment_date)
+        if dates
+        else ()
+    )
+    return explain(
+        ruleset,
+        facts,
+        firings,
+        derived,
+        ladder=ladder,
+        patient=patient_context(record),
+        reassess=reassess,
+    )
 
 
 def patient_context(record: PatientRecord) -> PatientContext:

@@ -15,10 +15,12 @@ from ..follow_up import Due
 from ..recommendation import Reassessment
 from ..rules_engine.model import Parameter
 from ..vocabulary import ReassessItem
+from .cache import keep
 from .layout import date_words
 
 __all__ = [
     "ITEM_WORDS",
+    "kept_reassessments",
     "next_reassessment",
     "reassess_line",
     "reassess_sentence",
@@ -42,15 +44,34 @@ def reassessments(
 ) -> tuple[Reassessment, ...]:
     """The follow-up dates as the result holds them: each with why and its interval's source."""
     # Built from the rule set's own data and the vocabulary: constructed, not re-validated.
-    return tuple(
-        Reassessment.model_construct(
-            item=due.item,
-            due=due.due,
-            why=_why(due, parameters, assessed),
-            source=parameters[due.parameter].sources[0],
-            overdue=due.overdue,
-        )
-        for due in dates
+    return tuple(_reassessment(due, parameters, assessed) for due in dates)
+
+
+def kept_reassessments(
+    version: str, dates: tuple[Due, ...], parameters: Mapping[str, Parameter], assessed: date
+) -> tuple[Reassessment, ...]:
+    """:func:`reassessments`, kept per rule set version (its parameters), dates and day.
+
+    Results are frozen, and patients assessed on one day share many dates (an opioid
+    review three months on, a mood re-screen): one look-up instead of the words.
+    """
+    key = (version, dates, assessed)
+    found = _KEPT.get(key)
+    if found is None:
+        found = keep(_KEPT, key, reassessments(dates, parameters, assessed), 20_000)
+    return found
+
+
+_KEPT: dict[tuple[str, tuple[Due, ...], date], tuple[Reassessment, ...]] = {}
+
+
+def _reassessment(due: Due, parameters: Mapping[str, Parameter], assessed: date) -> Reassessment:
+    return Reassessment.model_construct(
+        item=due.item,
+        due=due.due,
+        why=_why(due, parameters, assessed),
+        source=parameters[due.parameter].sources[0],
+        overdue=due.overdue,
     )
 
 

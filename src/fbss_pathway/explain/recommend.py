@@ -27,6 +27,8 @@ from ..recommendation import (
     MissingInput,
     OptionAppraisal,
     PathwayWarning,
+    PatientContext,
+    Reassessment,
     Recommendation,
 )
 from ..rules_engine.engine import Firing
@@ -75,8 +77,14 @@ def explain(
     derived: Mapping[str, bool],
     *,
     ladder: bool = True,
+    patient: PatientContext | None = None,
+    reassess: tuple[Reassessment, ...] = (),
 ) -> Recommendation:
-    """Combine the fired rules into a recommendation with its basis (and the ladder view)."""
+    """Combine the fired rules into a recommendation with its basis (and the ladder view).
+
+    ``patient`` and ``reassess`` (built by the caller from the record) are carried
+    into the result as given.
+    """
     rules = ruleset.rules
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
@@ -129,6 +137,8 @@ def explain(
         ladder=None if rungs is None else tuple(rungs),
         ruleset_version=ruleset.version,
         mme_per_day=_mme(facts),
+        reassess=reassess,
+        patient=patient,
     )
 
 
