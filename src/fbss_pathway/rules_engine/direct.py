@@ -42,7 +42,7 @@ import msgspec
 from ..errors import EvaluationError
 from ..facts import FactValue
 from . import engine
-from .conditions import derived_read
+from .conditions import derived_read, facts_read
 from .engine import (
     _DERIVED,
     _ENGINE_CODE_ERROR,
@@ -113,6 +113,15 @@ class CompiledRules:
             (index, self._rules[index].derive or "", compile_truth(self._rules[index].when))
             for index in derivation_order(self._rules)
         )
+        #: The facts the derived facts' definitions read (each definition tests facts and
+        #: derived facts before it), and the answers kept per their values.
+        self._derivation_reads = tuple(
+            sorted({fact for _, _, when in _definitions(self._rules) for fact in when})
+        )
+        self._absent = (_ABSENT,) * len(self._derivation_reads)
+        self._derived_kept: dict[
+            tuple[object, ...], tuple[tuple[Firing, ...], tuple[tuple[str, bool], ...]]
+        ] = {}
         definition = {rule.name: {"all": rule.patterns} for rule in durable}
         #: The names the patterns mention: only those fields are written into the fact
         #: (the engine parses and stores every field it is given; a fact of the fields
@@ -145,13 +154,7 @@ class CompiledRules:
             EvaluationError: an action failed or the engine reported an error; the
                 message names the rule, never the patient's values.
         """
-        firings: list[Firing] = []
-        derived: dict[str, bool] = {}
-        for index, name, truth in self._derivations:  # each after the facts it reads
-            value = truth(facts, derived)
-            if value is not None:
-                derived[name] = value
-                firings.append(self._firings[index, value])
+        firings, derived = self._derive(facts)
         fired: set[int] = set()  # a rule can match on several parts: it fires once
         current: str | None = None  # the rule whose action is being taken
         with ENGINE_LOCK:
@@ -206,6 +209,28 @@ class CompiledRules:
             raise _evaluation_error(failure, current) from failure
         firings += [self._firings[index, True] for index in sorted(fired)]
         return firings, derived
+
+    def _derive(self, facts: Mapping[str, FactValue]) -> tuple[list[Firing], dict[str, bool]]:
+        """The derived facts and their firings, in reading order.
+
+        They are functions of the facts their definitions read (a fact's absence
+        included), so the answer is kept per those values; patients share them far
+        more often than whole records.
+        """
+        key = tuple(map(facts.get, self._derivation_reads, self._absent))
+        found = self._derived_kept.get(key)
+        if found is None:
+            firings: list[Firing] = []
+            derived: dict[str, bool] = {}
+            for index, name, truth in self._derivations:  # each after the facts it reads
+                value = truth(facts, derived)
+                if value is not None:
+                    derived[name] = value
+                    firings.append(self._firings[index, value])
+            if len(self._derived_kept) >= _DERIVED_KEPT_MAX:  # bounded over a population
+                self._derived_kept.clear()
+            found = self._derived_kept[key] = (tuple(firings), tuple(derived.items()))
+        return list(found[0]), dict(found[1])
 
     def _assert_derived(self, sid: str, derived: Mapping[str, bool]) -> None:
         """Assert the derived values rules that were not folded read (engine lock held)."""
@@ -264,6 +289,21 @@ def _encode(fact: Mapping[str, Any]) -> str:
     the same JSON either way.
     """
     return _ENCODER.encode(fact).decode()
+
+
+#: Stands for a fact the record leaves unknown in the keys of kept answers.
+_ABSENT = object()
+#: Derived-fact answers kept per compiled rule set before the table is cleared.
+_DERIVED_KEPT_MAX = 20_000
+
+
+def _definitions(rules: Sequence[Rule]) -> list[tuple[int, str, set[str]]]:
+    """Each rule concluding a derived fact, with the facts its definition tests itself."""
+    return [
+        (index, rule.derive, set(facts_read(rule.when, None)))
+        for index, rule in enumerate(rules)
+        if rule.derive is not None
+    ]
 
 
 def _names_in(value: Any) -> set[str]:
