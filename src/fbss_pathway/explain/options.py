@@ -37,7 +37,14 @@ from .scs_evidence import PSYCHOSOCIAL_FIGURES
 from .shown import shown
 from .templates import render
 
-__all__ = ["Appraised", "appraise", "candidate_fact", "options_exhausted", "stage_of"]
+__all__ = [
+    "Appraised",
+    "appraise",
+    "candidate_fact",
+    "options_exhausted",
+    "shown_facts",
+    "stage_of",
+]
 
 #: Verdicts whose option counts for the stage only when the patient is in position
 #: (a step on record, or the option's entry criteria known to be met).
@@ -92,7 +99,7 @@ def appraise(
             ruleset.version,
             deciding,
             tuple(derived.get(name) is True for name in _CANDIDATE_FACTS),
-            *map(facts.get, _shown_facts(ruleset, deciding)),
+            *map(facts.get, shown_facts(ruleset, deciding)),
         )
         kept = _WHOLE.get(whole)
         if kept is not None:
@@ -119,7 +126,7 @@ def appraise(
             option,
             candidate,
             fired_here,
-            *map(facts.get, _shown_facts(ruleset, fired_here)),
+            *map(facts.get, shown_facts(ruleset, fired_here)),
         )
         found = _APPRAISED.get(key)
         if found is None:
@@ -132,7 +139,7 @@ def appraise(
     return result
 
 
-def _shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
+def shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
     """The facts a group of rules reads or quotes, in a fixed order (kept per group)."""
     key = (ruleset.version, indices)
     found = _SHOWN_FACTS.get(key)

@@ -35,10 +35,11 @@ from ..rules_engine.engine import Firing
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
+from .cache import keep
 from .headline import headline
 from .ladder import ladder as ladder_view
 from .missing import missing_information
-from .options import Appraised, appraise, options_exhausted, stage_of
+from .options import Appraised, appraise, options_exhausted, shown_facts, stage_of
 from .shown import Shown
 from .shown import shown as rule_shown
 from .templates import render
@@ -98,7 +99,7 @@ def explain(
     plain = [i for i in fired if rules[i].verdict is None]
     steps = {code for a in appraised for code in a.listed_steps}
     kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
-    actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
+    actions = _kept_actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
         _warning(rules[i].id, render(text, facts, ruleset.parameters), rules[i].warning_key)
         for i in kept
@@ -191,6 +192,46 @@ def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
             and (bool(rule.actions) or rule.warning_key in URGENT_WARNINGS)
         )
     return True
+
+
+def _kept_actions(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    kept: list[int],
+    appraised: list[Appraised],
+    setting: tuple[Appraised, ...],
+    *,
+    urgent: bool,
+) -> list[Action]:
+    """:func:`_actions`, kept per what they are built from (bounded).
+
+    The actions depend on the rules kept, each option's verdict and listed steps
+    with the rules naming them, the options setting the stage, and the values the
+    rules involved show (with their types, as :func:`.shown.shown` keeps them).
+    """
+    involved = (*kept, *(i for a in appraised for i in a.step_rules))
+    values = tuple(map(facts.get, shown_facts(ruleset, involved)))
+    key = (
+        ruleset.version,
+        urgent,
+        involved,
+        tuple(
+            (a.appraisal.option, a.appraisal.verdict, a.listed_steps, a.step_rules)
+            for a in appraised
+        ),
+        tuple(a.appraisal.option for a in setting),
+        values,
+        tuple(map(type, values)),
+    )
+    found = _ACTIONS.get(key)
+    if found is None:
+        built = _actions(ruleset, facts, kept, appraised, setting, urgent=urgent)
+        found = keep(_ACTIONS, key, tuple(built), 20_000)
+    return list(found)
+
+
+#: Whole lists of actions, per what they are built from. Bounded.
+_ACTIONS: dict[tuple[object, ...], tuple[Action, ...]] = {}
 
 
 def _actions(
