@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from versions import unpack_version  # benchmarks/ is the script's folder
+from versions import FIT_RECORDS, unpack_version  # benchmarks/ is the script's folder
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
@@ -40,6 +40,9 @@ from fbss_pathway.synth import synthetic_cohort
 BEFORE = "0951757"
 BLOCKS = 12
 PATIENTS = 400
+#: New patients a block (different in every block): what a population or a clinic
+#: sends, where nothing is decided twice.
+FRESH = 200
 ROUNDS = 10
 
 _WORKER = r"""
@@ -50,6 +53,7 @@ from fbss_pathway.cds_hooks.service import create_app
 from starlette.testclient import TestClient
 
 work = json.load(open(sys.argv[1]))
+BLOCKS = int(sys.argv[2])
 client = TestClient(create_app(today=lambda: date(2026, 10, 1)))
 
 def call(chart):
@@ -63,7 +67,13 @@ for record in work["records"][:20]:  # warm: imports, rule set, caches
     evaluate(record, ladder=False)
 print("ready", flush=True)
 for line in sys.stdin:
-    rounds = int(line)
+    block, rounds = map(int, line.split())
+    fresh = []  # patients neither version has seen: nothing kept from an earlier block
+    size = len(work["fresh"]) // BLOCKS
+    for record in work["fresh"][block * size : (block + 1) * size]:
+        started = time.perf_counter()
+        evaluate(record, ladder=False)
+        fresh.append(time.perf_counter() - started)
     times = []
     for record in work["records"]:
         started = time.perf_counter()
@@ -74,63 +84,50 @@ for line in sys.stdin:
         for chart in work["charts"]:
             call(chart)
     service = (time.process_time() - started) / (rounds * len(work["charts"]))
-    print(json.dumps({"decisions": times, "call": service}), flush=True)
+    print(json.dumps({"fresh": fresh, "decisions": times, "call": service}), flush=True)
 """
 
 
 #: Run with the version before on its path: keeps of each record only what its model knows,
 #: so that both versions decide the same records (items it lacks are then unknown).
-_FIT = r"""
-import json, sys
-from pydantic import BaseModel
-from fbss_pathway import PatientRecord
-
-def fit(data, model):
-    out = {}
-    for key, value in data.items():
-        field = model.model_fields.get(key)
-        if field is None:
-            continue
-        kind = field.annotation
-        inner = [a for a in getattr(kind, "__args__", ()) if isinstance(a, type)]
-        models = [a for a in (kind, *inner) if isinstance(a, type) and issubclass(a, BaseModel)]
-        sub = models[0] if models else None
-        if sub is not None and isinstance(value, dict):
-            value = fit(value, sub)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            items = [a for a in getattr(kind, "__args__", ()) if isinstance(a, type)]
-            item = next((a for a in items if issubclass(a, BaseModel)), None)
-            value = [fit(v, item) for v in value] if item is not None else value
-        out[key] = value
-    return out
-
+_FIT = (
+    FIT_RECORDS
+    + r"""
 path = sys.argv[1]
 work = json.load(open(path))
-work["records"] = [fit(r, PatientRecord) for r in work["records"]]
-for record in work["records"]:
-    PatientRecord.model_validate(record)
+for key in ("records", "fresh"):
+    work[key] = [fit(r, PatientRecord) for r in work[key]]
+    for record in work[key]:
+        PatientRecord.model_validate(record)
 json.dump(work, open(path, "w"))
 """
+)
 
 
-def _work() -> dict[str, Any]:
+def _records(count: int, seed: int) -> list[dict[str, Any]]:
     records = []
-    for record in synthetic_cohort(PATIENTS, seed=2026):
+    for record in synthetic_cohort(count, seed=seed):
         data = json.loads(record.model_dump_json(exclude_none=True))
         if not data.get("medicines"):  # a section version 1 does not know
             data.pop("medicines", None)
         records.append(data)
+    return records
+
+
+def _work() -> dict[str, Any]:
+    records = _records(PATIENTS, 2026)
     charts = []
     for path in example_paths():
         record = PatientRecord.model_validate_json(path.read_bytes())
         bundle = bundle_from_record(record)
         charts.append({"id": record.patient_id, "prefetch": prefetch_from_bundle(bundle)})
-    return {"records": records, "charts": charts}
+    fresh = _records(FRESH * BLOCKS, 2027)
+    return {"records": records, "fresh": fresh, "charts": charts}
 
 
 def _start(source: str, work: str) -> subprocess.Popen[str]:
     worker = subprocess.Popen(
-        [sys.executable, "-c", _WORKER, work],
+        [sys.executable, "-c", _WORKER, work, str(BLOCKS)],
         env={**os.environ, "PYTHONPATH": source},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -141,10 +138,10 @@ def _start(source: str, work: str) -> subprocess.Popen[str]:
     return worker
 
 
-def _block(worker: subprocess.Popen[str]) -> dict[str, Any]:
+def _block(worker: subprocess.Popen[str], block: int) -> dict[str, Any]:
     assert worker.stdin is not None
     assert worker.stdout is not None
-    worker.stdin.write(f"{ROUNDS}\n")
+    worker.stdin.write(f"{block} {ROUNDS}\n")
     worker.stdin.flush()
     result: dict[str, Any] = json.loads(worker.stdout.readline())
     return result
@@ -181,7 +178,7 @@ def main() -> int:
             for block in range(BLOCKS):
                 order = ("now", "before") if block % 2 == 0 else ("before", "now")
                 for name in order:
-                    results[name].append(_block(workers[name]))
+                    results[name].append(_block(workers[name], block))
         finally:
             for worker in workers.values():
                 assert worker.stdin is not None
@@ -190,17 +187,25 @@ def main() -> int:
     summary = {}
     for name, blocks in results.items():
         decisions = [t for block in blocks for t in block["decisions"]]
+        fresh = [t for block in blocks for t in block["fresh"]]
         summary[name] = {
+            "fresh_p50": statistics.median(fresh),
+            "fresh_mean": statistics.fmean(fresh),
             "p50": statistics.median(decisions),
             "mean": statistics.fmean(decisions),
             "call": statistics.median(block["call"] for block in blocks),
         }
     now, before = summary["now"], summary["before"]
     ratios = [n["call"] / b["call"] for n, b in zip(results["now"], results["before"], strict=True)]
-    print(f"options side by side vs {version} ({PATIENTS} patients, {BLOCKS} alternating blocks)")
+    print(
+        f"options side by side vs {version} ({BLOCKS} alternating blocks: each "
+        f"{FRESH} new patients, then the same {PATIENTS} patients every block)"
+    )
     for key, label, target in (
-        ("p50", "evaluate(ladder=False) p50", target_decision),
-        ("mean", "evaluate(ladder=False) mean", target_decision),
+        ("fresh_p50", "evaluate(ladder=False) p50, new patients", target_decision),
+        ("fresh_mean", "evaluate(ladder=False) mean, new patients", target_decision),
+        ("p50", "evaluate(ladder=False) p50, the same patients again", target_decision),
+        ("mean", "evaluate(ladder=False) mean, the same patients again", target_decision),
         ("call", "service CPU per patient-view call (median of blocks)", 1.3),
     ):
         ratio = now[key] / before[key]
