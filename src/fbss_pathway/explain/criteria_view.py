@@ -91,7 +91,10 @@ def shown_criterion(
         inputs = tuple(
             input_value(FACTS[name], value) for name, value in zip(plan.reads, values, strict=True)
         )
-        criterion = LadderCriterion(text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs)
+        # Built from the rule set's own words and shown inputs: constructed, not re-validated.
+        criterion = LadderCriterion.model_construct(
+            text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs
+        )
         found = keep(_SHOWN, key, criterion, _SHOWN_MAX)
     return found
 

@@ -83,20 +83,19 @@ def missing_information(
     if kept is not None:
         return list(kept)
     order, rules, version = _read_order(ruleset), ruleset.rules, ruleset.version
+    truths = ruleset.truths
     needed: dict[str, list[str]] = {}
     for index in chosen:
+        if truths[index](facts, derived) is not None:
+            continue  # decided without the unknown ones (cheaper to ask than to look up)
         # The facts it reads decide it (derived facts are functions of them): the same
         # values leave the same facts unknown, so the answer is kept per rule and values.
         key = (version, index, *map(facts.get, order[index]))
         found = _UNDECIDED.get(key)
         if found is None:
-            rule = rules[index]
-            if ruleset.truths[index](facts, derived) is not None:
-                found = ()  # decided without the unknown ones
-            else:
-                found = tuple(
-                    dict.fromkeys(unknown_facts(rule.when, facts, derived, ruleset.definitions))
-                )
+            found = tuple(
+                dict.fromkeys(unknown_facts(rules[index].when, facts, derived, ruleset.definitions))
+            )
             keep(_UNDECIDED, key, found, _UNDECIDED_MAX)
         for fact in found:
             needed.setdefault(fact, []).append(rules[index].id)

@@ -104,12 +104,12 @@ def appraise(
         kept = _WHOLE.get(whole)
         if kept is not None:
             return list(kept)
-    by_option: dict[Option, list[int]] = {option: [] for option in Option}
+    by_option: dict[Option, list[int]] = {option: [] for option in _OPTIONS}
     for index in fired:
         for option in rules[index].options:
             by_option[option].append(index)
     result = []
-    for option in Option:
+    for option in _OPTIONS:
         if red_flags:
             result.append(_held_by_red_flags(ruleset, facts, option, red_flags))
             continue
@@ -152,6 +152,7 @@ def shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
 _SHOWN_FACTS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
 
 #: Each option's rung and the interventional options, read once (enum properties are slow).
+_OPTIONS = tuple(Option)  # iterating an enum class is slow (CPython 3.11)
 _RUNGS = {option: option.rung for option in Option}
 _INTERVENTIONAL = frozenset(option for option in Option if option.interventional)
 #: Every option's "in position" derived fact, in vocabulary order.

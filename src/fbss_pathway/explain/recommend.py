@@ -47,6 +47,7 @@ from .templates import render
 __all__ = ["URGENT_WARNINGS", "explain"]
 
 _ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
+_TIERS = tuple(RedFlagTier)  # iterating an enum class is slow (CPython 3.11)
 
 #: Warnings a red flag does not silence (pathway.md 3.1): suicide risk and opioid safety.
 URGENT_WARNINGS = frozenset(
@@ -90,7 +91,11 @@ def explain(
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
     red_flags = [i for i in fired if rules[i].tier is not None]
-    tiers = tuple(tier for tier in RedFlagTier if any(rules[i].tier is tier for i in red_flags))
+    tiers = (
+        tuple(tier for tier in _TIERS if any(rules[i].tier is tier for i in red_flags))
+        if red_flags
+        else ()
+    )
     appraised = appraise(ruleset, facts, derived, fired, red_flags)
     stage, setting = stage_of(appraised, derived, tiers)
     if stage is Stage.SPECIALIST_REVIEW:

@@ -97,12 +97,18 @@ def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         number = f"{value:g}"
-        for pattern, form in _UNITS:
-            if pattern.search(name):
-                text = form.format(number)
-                return text[:-1] if value == 1 and text.endswith("s") else text  # 1 month
-        return number
+        form = _unit(name)
+        if form is None:
+            return number
+        text = form.format(number)
+        return text[:-1] if value == 1 and text.endswith("s") else text  # 1 month
     return str(value).replace("_", " ")
+
+
+@lru_cache(maxsize=1024)
+def _unit(name: str) -> str | None:
+    """The unit a fact's or item's numbers are written with (None: a bare number)."""
+    return next((form for pattern, form in _UNITS if pattern.search(name)), None)
 
 
 def date_words(day: date) -> str:
