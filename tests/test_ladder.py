@@ -13,7 +13,13 @@ from fbss_pathway import PatientRecord, Recommendation, Stage, evaluate, load_ru
 from fbss_pathway.facts import STEP_RECORDS
 from fbss_pathway.recommendation import LadderCriterion, LadderRung
 from fbss_pathway.rules_engine.conditions import evaluate as truth
-from fbss_pathway.rules_engine.truth import compile_truth, derived_values
+from fbss_pathway.rules_engine.conditions import unknown_facts
+from fbss_pathway.rules_engine.truth import (
+    SearchFunction,
+    compile_search,
+    compile_truth,
+    derived_values,
+)
 from fbss_pathway.vocabulary import LADDER, RungStatus
 
 from . import clinical
@@ -172,6 +178,20 @@ def test_compiled_truth_is_the_three_valued_logic_of_the_rule_files(record: Pati
     _, derived = ruleset.compiled.run(facts)
     for rule in ruleset.rules:
         assert compile_truth(rule.when)(facts, derived) is truth(rule.when, facts, derived), rule.id
+
+
+@given(st.one_of(records, ladder_records))
+def test_the_compiled_search_finds_the_unknown_facts_the_tree_walk_finds(
+    record: PatientRecord,
+) -> None:
+    ruleset = load_ruleset()
+    facts = facts_of(record)
+    _, derived = ruleset.compiled.run(facts)
+    made: dict[str, SearchFunction] = {}
+    for rule in ruleset.rules:
+        truth_found, unknown = compile_search(rule.when, ruleset.definitions, made)(facts, derived)
+        assert truth_found is truth(rule.when, facts, derived), rule.id
+        assert unknown == unknown_facts(rule.when, facts, derived, ruleset.definitions), rule.id
 
 
 @given(st.one_of(records, ladder_records))

@@ -20,5 +20,8 @@ def input_value(spec: FactSpec, value: FactValue | None) -> InputValue:
     if found is None:
         if len(_INPUT_VALUES) >= _INPUT_VALUES_MAX:
             _INPUT_VALUES.clear()
-        found = _INPUT_VALUES[key] = InputValue(field=spec.field, fact=spec.name, value=value)
+        # A fact's value is a plain bool, number or word already (the catalogue's types).
+        found = _INPUT_VALUES[key] = InputValue.model_construct(
+            field=spec.field, fact=spec.name, value=value
+        )
     return found

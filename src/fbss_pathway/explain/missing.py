@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from ..facts import FACTS, FactValue
 from ..recommendation import Action, MissingInput
-from ..rules_engine.conditions import unknown_facts
+from ..rules_engine.truth import SearchFunction, compile_search
 from ..ruleset import RuleSet
 from ..vocabulary import ActionCode, Option
 from .cache import keep
@@ -93,9 +93,7 @@ def missing_information(
         key = (version, index, *map(facts.get, order[index]))
         found = _UNDECIDED.get(key)
         if found is None:
-            found = tuple(
-                dict.fromkeys(unknown_facts(rules[index].when, facts, derived, ruleset.definitions))
-            )
+            found = tuple(dict.fromkeys(_searches(ruleset)[index](facts, derived)[1]))
             keep(_UNDECIDED, key, found, _UNDECIDED_MAX)
         for fact in found:
             needed.setdefault(fact, []).append(rules[index].id)
@@ -159,6 +157,13 @@ def _missing_input(fact: str, needed_by: tuple[str, ...]) -> MissingInput:
 #: (empty: decided). Bounded: cleared when full.
 _UNDECIDED: dict[tuple[object, ...], tuple[str, ...]] = {}
 _UNDECIDED_MAX = 50_000
+
+
+@lru_cache(maxsize=16)
+def _searches(ruleset: RuleSet) -> tuple[SearchFunction, ...]:
+    """Each rule's search for the unknown facts behind it, compiled once per rule set."""
+    made: dict[str, SearchFunction] = {}
+    return tuple(compile_search(rule.when, ruleset.definitions, made) for rule in ruleset.rules)
 
 
 @lru_cache(maxsize=16)

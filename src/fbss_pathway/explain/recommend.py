@@ -299,7 +299,8 @@ def _step_action(
     key = ("step", code, appraisal.option, discuss)
     found = shown.actions.get(key)
     if found is None:
-        found = shown.actions[key] = Action(
+        # Built from the rule set's own data and shown values: constructed, not re-validated.
+        found = shown.actions[key] = Action.model_construct(
             code=code,
             rule_id=ruleset.rules[index].id,
             reason=shown.reason,
@@ -337,7 +338,7 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) 
         listed = {i.fact for i in inputs}
         inputs += [i for i in shown.inputs if i.fact not in listed]
         sources += [s for s in other.sources if s not in sources]
-    return Action(
+    return Action.model_construct(  # the rule set's own data: not re-validated
         code=code,
         rule_id=rule.id,
         reason=reason,

@@ -15,10 +15,21 @@ from typing import Any, TypeAlias
 from ..facts import FactValue
 from .conditions import _PYTHON, AllOf, AnyOf, Compare, Condition, Derived, Known
 
-__all__ = ["Derivation", "TruthFunction", "compile_truth", "derived_values"]
+__all__ = [
+    "Derivation",
+    "SearchFunction",
+    "TruthFunction",
+    "compile_search",
+    "compile_truth",
+    "derived_values",
+]
 
 Truth: TypeAlias = bool | None
 TruthFunction: TypeAlias = Callable[[Mapping[str, FactValue], Mapping[str, Any]], Truth]
+#: (facts, derived facts) -> the truth and, when undecided, the unknown facts behind it.
+SearchFunction: TypeAlias = Callable[
+    [Mapping[str, FactValue], Mapping[str, Any]], tuple[Truth, list[str]]
+]
 
 
 def compile_truth(condition: Condition) -> TruthFunction:
@@ -64,6 +75,69 @@ def compile_truth(condition: Condition) -> TruthFunction:
                 return None if undecided else not deciding
 
             return combined
+    raise AssertionError(f"not a condition: {condition!r}")  # pragma: no cover
+
+
+def compile_search(
+    condition: Condition,
+    definitions: Mapping[str, Condition],
+    made: dict[str, SearchFunction] | None = None,
+) -> SearchFunction:
+    """:func:`.conditions.unknown_facts` compiled: the same answers, without walking the tree.
+
+    The missing information asks it of every undecided rule of a patient not seen
+    before; a test holds the two equal. ``made`` shares the derived facts'
+    compiled definitions between the rules of one rule set.
+    """
+    made = {} if made is None else made
+    match condition:
+        case Compare(fact=fact, op=op, value=value, other_fact=other):
+            compare = _PYTHON[op]
+            names = (fact,) if other is None else (fact, other)
+
+            def compared(facts: Mapping[str, FactValue], derived: Mapping[str, Any]) -> Any:
+                left = facts.get(fact)
+                right = value if other is None else facts.get(other)
+                if left is None or right is None:
+                    return None, [name for name in names if name not in facts]
+                return compare(left, right), []
+
+            return compared
+        case Known(fact=fact, known=known):
+            return lambda facts, derived: ((fact in facts) is known, [])
+        case Derived(name=name, value=wanted):
+            if name not in made:
+                made[name] = compile_search(definitions[name], definitions, made)
+            inner = made[name]
+
+            def derived_search(
+                facts: Mapping[str, FactValue], derived: Mapping[str, Any]
+            ) -> tuple[Truth, list[str]]:
+                found = derived.get(name)
+                if found is not None:
+                    return found is wanted, []
+                return None, inner(facts, derived)[1]
+
+            return derived_search
+        case AllOf(items=items) | AnyOf(items=items):
+            parts = tuple(compile_search(item, definitions, made) for item in items)
+            deciding = isinstance(condition, AnyOf)  # the value that settles it
+
+            def searched(
+                facts: Mapping[str, FactValue], derived: Mapping[str, Any]
+            ) -> tuple[Truth, list[str]]:
+                unknown: list[str] = []
+                undecided = False
+                for part in parts:
+                    truth, names = part(facts, derived)
+                    if truth is deciding:
+                        return deciding, []
+                    if truth is None:
+                        undecided = True
+                        unknown += names
+                return (None, unknown) if undecided else (not deciding, [])
+
+            return searched
     raise AssertionError(f"not a condition: {condition!r}")  # pragma: no cover
 
 
