@@ -155,7 +155,7 @@ class Chart:
         A preliminary result counts only when it suspects a red flag. (Most entries
         of a chart are Observations: this runs for each, so it is one plain pass.)
         """
-        found = codings(entry.resource.get("code"))
+        found = codings(entry.code)
         if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
@@ -222,7 +222,7 @@ class Chart:
 
     def condition(self, entry: RawEntry) -> None:
         """A red flag (any assertion) or a finding (confirmed and active); refuted is no."""
-        found = codings(entry.resource.get("code"))
+        found = codings(entry.code)
         if found is not None and not any(self.codes.find("condition", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
@@ -258,7 +258,7 @@ class Chart:
 
     def procedure(self, entry: RawEntry) -> None:
         """A lumbar operation or a treatment, counted only when completed."""
-        found = codings(entry.resource.get("code"))
+        found = codings(entry.code)
         if found is not None and not any(self._coded_raw("procedure", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
@@ -310,7 +310,7 @@ class Chart:
         NSAID in current use. A class is only ever set to "yes": a chart without a
         medicine of a class leaves the class unknown.
         """
-        found = codings(entry.resource.get("medicationCodeableConcept"))
+        found = codings(entry.medication)
         if found and not any(
             self._coded_raw("medication", s, c, d) or self.codes.find("medicine", s, c, d)
             for s, c, d in found
