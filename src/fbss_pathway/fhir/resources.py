@@ -102,6 +102,10 @@ class Chart:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
     opioids: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether an Observation's codings name an item, by codings (a chart repeats a few).
+    observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(
+        default_factory=dict
+    )
 
     def opioid(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
         """An opioid use draft, marked with its entry (as :meth:`treatment`)."""
@@ -156,9 +160,14 @@ class Chart:
         of a chart are Observations: this runs for each, so it is one plain pass.)
         """
         found = codings(entry.code)
-        if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
-            self.skip(entry, "code not in the mapping")
-            return
+        if found is not None:
+            known = self.observed.get(key := tuple(found))
+            if known is None:
+                known = any(self._observation_code(s, c) for s, c, _ in found)
+                self.observed[key] = known
+            if not known:
+                self.skip(entry, "code not in the mapping")
+                return
         resource = validate(entry, OBSERVATION)
         # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
         status = resource.get("status")
