@@ -4,17 +4,24 @@ Most of a real chart is Claim, ExplanationOfBenefit, Encounter and other types
 the pathway never reads (in Synthea's charts Claim and ExplanationOfBenefit are
 half the bytes), yet parsing the whole text into dictionaries built every one
 of them. Here msgspec decodes the bundle into typed entries whose resources
-stay bytes (``msgspec.Raw``: scanned, not built), then reads from each only its
-``resourceType`` and ``id``; the resource itself is built when the reader first
-asks for it (:class:`.RawEntry`), which it does only for the types it reads (and
-for the rare checks that need a whole resource: copies of one id compared, the
-patient sought in the subjects of a bundle without a Patient).
+stay bytes (``msgspec.Raw``: scanned, not built), then reads from each, with a
+small typed decode, only what the reader looks at before deciding to read a
+resource: its ``resourceType``, ``id``, ``subject``, ``code`` and
+``medicationCodeableConcept``. The resource itself is built when the reader
+first asks for it (:class:`.RawEntry`): the Patient, and the resources of the
+types it reads whose codes the mapping knows (never a Claim, nor a routine
+vital sign), and copies of one id when they are compared.
 
 The result is what reading the parsed text gives, to the entry, the error and
 the order of the errors; whatever this path is not sure to read exactly as
 Python's ``json.loads`` does goes the usual way (:func:`.entries.load`): text
 msgspec refuses, bytes that are not strict UTF-8 (msgspec does not check the
-UTF-8 of strings it skips), a bundle or entry of the wrong shape.
+UTF-8 of strings it skips), a run of digits near Python's integer limit, a
+bundle or entry of the wrong shape. (One difference remains, at Python's
+recursion limit: text nested within a few levels of it that also holds a number
+past the float range, which msgspec refuses and ``json.loads`` reads, went
+whole to ``json.loads``, whose limit is a few levels lower, and was refused as
+nested too deeply; here it is read, as the same bundle parsed first is.)
 """
 
 from __future__ import annotations
