@@ -25,7 +25,7 @@ __all__ = ["RawEntry", "codings", "load", "parsed", "raw_entries", "type_name", 
 Shape = TypeVar("Shape")
 _DECODER = msgspec.json.Decoder()
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
-#: Type names met so far, each as read (bounded: every text that is a name counts).
+#: The types met so far (up to 1,024 short texts), each as read: a chart repeats a few dozen.
 _NAMES: dict[str, str] = {}
 
 
@@ -144,13 +144,13 @@ def _built(raw: msgspec.Raw) -> Mapping[str, Any]:
 def type_name(number: int, kind: Any) -> str:
     """The resource type an entry is read as; FhirError when ``resourceType`` is no name."""
     try:
-        return _NAMES[kind]  # a chart repeats a few dozen types
+        return _NAMES[kind]
     except (KeyError, TypeError):  # TypeError: not hashable, so not a name either
         pass
     if not isinstance(kind, str) or not kind:
         raise FhirError(f"entry[{number}] resourceType: must be a resource type name")
     named = kind if _TYPE_NAME.match(kind) else "(not a resource type)"
-    if len(_NAMES) < 1024:
+    if len(_NAMES) < 1024 and len(kind) <= 64:
         _NAMES[kind] = named
     return named
 
