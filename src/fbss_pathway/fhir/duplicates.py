@@ -29,7 +29,7 @@ def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
     by_id: dict[tuple[str, str], list[RawEntry]] = {}
     with_id = 0
     for entry in entries:
-        ident = entry.resource.get("id")
+        ident = entry.ident
         if isinstance(ident, str) and ident:
             with_id += 1
             by_id.setdefault((entry.type, ident), []).append(entry)

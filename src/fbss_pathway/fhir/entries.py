@@ -14,40 +14,100 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar, cast
 
+import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from ..json_text import parse_json
 from .errors import FhirError
 
-__all__ = ["RawEntry", "codings", "load", "raw_entries", "validate"]
+__all__ = ["RawEntry", "codings", "load", "parsed", "raw_entries", "type_name", "validate"]
 
 Shape = TypeVar("Shape")
+_DECODER = msgspec.json.Decoder()
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
-_READ_TYPES = frozenset(  # the names the reader looks at (all match _TYPE_NAME)
-    {"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationStatement"}
-    | {"MedicationRequest", "QuestionnaireResponse"}
-)
+#: The types met so far (up to 1,024 short texts), each as read: a chart repeats a few dozen.
+_NAMES: dict[str, str] = {}
 
 
 def load(bundle: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
     """The bundle as a mapping; JSON text is parsed with Python's bounds turned into FhirError."""
     if isinstance(bundle, str | bytes):
-        try:
-            bundle = parse_json(bundle)
-        except RecursionError as error:
-            raise FhirError("the bundle is nested too deeply to be FHIR") from error
-        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
-            raise FhirError("the bundle is not valid JSON") from error
+        bundle = parsed(bundle)
     if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
         raise FhirError("expected a FHIR Bundle (resourceType 'Bundle')")
     return bundle
 
 
-class RawEntry:
-    """One entry of the bundle, before validation."""
+def parsed(text: str | bytes) -> Any:
+    """The JSON value of ``text`` (as ``json.loads`` gives it); its errors as FhirError."""
+    try:
+        return parse_json(text)
+    except RecursionError as error:
+        raise FhirError("the bundle is nested too deeply to be FHIR") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        raise FhirError("the bundle is not valid JSON") from error
 
-    __slots__ = ("_label", "full_url", "number", "resource", "type")
+
+class RawEntry:
+    """One entry of the bundle, before validation.
+
+    ``resource`` is the resource as JSON values. An entry read from a bundle's text
+    (:mod:`.bundle_text`) holds the resource's bytes and builds it only when first
+    asked for, so that the resources the reader never reads (most of a chart) are
+    never built. What the reader looks at in every entry before deciding to read it
+    is given apart, as found (any JSON value, None when absent): its ``id``, and
+    its ``subject``, ``code`` and ``medicationCodeableConcept``.
+    """
+
+    __slots__ = (
+        "_label",
+        "_resource",
+        "code",
+        "full_url",
+        "ident",
+        "medication",
+        "number",
+        "subject",
+        "type",
+    )
     _label: str | None
+    _resource: Mapping[str, Any] | msgspec.Raw
+
+    def __init__(
+        self,
+        number: int,
+        full_url: str | None,
+        resource: Mapping[str, Any] | msgspec.Raw,
+        kind: Any,
+        ident: Any,
+        elements: tuple[Any, Any, Any],
+    ) -> None:
+        """``elements``: the resource's ``subject``, ``code`` and ``medicationCodeableConcept``."""
+        self.number = number
+        self.full_url = full_url
+        self._label = None
+        self._resource = resource
+        self.type = type_name(number, kind)
+        self.ident: Any = ident
+        self.subject: Any
+        self.code: Any
+        self.medication: Any
+        self.subject, self.code, self.medication = elements
+
+    @classmethod
+    def of(cls, number: int, full_url: str | None, resource: Mapping[str, Any]) -> RawEntry:
+        """The entry of a resource already parsed."""
+        get = resource.get
+        elements = (get("subject"), get("code"), get("medicationCodeableConcept"))
+        return cls(number, full_url, resource, get("resourceType"), get("id"), elements)
+
+    @property
+    def resource(self) -> Mapping[str, Any]:
+        """The resource as JSON values (built on first use for an entry read from text)."""
+        resource = self._resource
+        if type(resource) is msgspec.Raw:
+            resource = self._resource = _built(resource)
+        return resource
 
     @property
     def label(self) -> str:
@@ -64,23 +124,35 @@ class RawEntry:
         position (``entry[3]``): a CDS Hooks service reads a bundle merged from several
         searches, whose positions nobody outside can map back.
         """
-        ident = self.resource.get("id")
+        ident = self.ident
         if isinstance(ident, str) and ident and len(ident) <= 64:
             return f"{self.type}/{ident}"
         if self.full_url and len(self.full_url) <= 256:
             return self.full_url
         return f"entry[{self.number}]"
 
-    def __init__(self, number: int, full_url: str | None, resource: Mapping[str, Any]) -> None:
-        self.number = number
-        self.full_url = full_url
-        self._label = None
-        self.resource = resource
-        kind = resource.get("resourceType")
-        if not isinstance(kind, str) or not kind:
-            raise FhirError(f"entry[{number}] resourceType: must be a resource type name")
-        named = kind in _READ_TYPES or _TYPE_NAME.match(kind)
-        self.type = kind if named else "(not a resource type)"
+
+def _built(raw: msgspec.Raw) -> Mapping[str, Any]:
+    """A resource from its bytes, as :func:`parsed` gives it (msgspec, else Python's reader)."""
+    try:
+        built: Mapping[str, Any] = _DECODER.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError):
+        built = parsed(bytes(raw))
+    return built
+
+
+def type_name(number: int, kind: Any) -> str:
+    """The resource type an entry is read as; FhirError when ``resourceType`` is no name."""
+    try:
+        return _NAMES[kind]
+    except (KeyError, TypeError):  # TypeError: not hashable, so not a name either
+        pass
+    if not isinstance(kind, str) or not kind:
+        raise FhirError(f"entry[{number}] resourceType: must be a resource type name")
+    named = kind if _TYPE_NAME.match(kind) else "(not a resource type)"
+    if len(_NAMES) < 1024 and len(kind) <= 64:
+        _NAMES[kind] = named
+    return named
 
 
 def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
@@ -99,7 +171,7 @@ def raw_entries(bundle: Mapping[str, Any]) -> Iterator[RawEntry]:
         if type(resource) is not dict and not isinstance(resource, Mapping):
             raise FhirError(f"entry[{number}] resource: must be an object")
         full_url = entry.get("fullUrl")
-        yield RawEntry(number, full_url if isinstance(full_url, str) else None, resource)
+        yield RawEntry.of(number, full_url if isinstance(full_url, str) else None, resource)
 
 
 def validate(entry: RawEntry, shape: TypeAdapter[Shape]) -> Shape:

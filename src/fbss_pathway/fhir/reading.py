@@ -19,10 +19,11 @@ from ..evaluation import evaluate
 from ..recommendation import PathwayWarning, Recommendation
 from ..record import OpioidUse, PatientRecord, Treatment
 from ..ruleset import RuleSet
+from .bundle_text import bundle_entries
 from .codes import CodeMap
 from .current import STALE_RED_FLAG_WARNING, StaleRedFlag, coherent, current
 from .duplicates import distinct
-from .entries import RawEntry, load, raw_entries, validate
+from .entries import RawEntry, validate
 from .errors import FhirError, NotApplicableError
 from .operations import one_per_operation
 from .opioid_courses import opioid_uses
@@ -190,8 +191,7 @@ def read_bundle(
         pydantic.ValidationError: the values read contradict each other (an
             SCS implant dated before the trial); the error names the record field.
     """
-    data = load(bundle)
-    entries = list(raw_entries(data))
+    entries, stamp = bundle_entries(bundle)
     scope = PatientScope.of(entries, patient_id)
     chart = Chart(codes or default_codes())
     entries = distinct(entries, chart)
@@ -217,9 +217,9 @@ def read_bundle(
                 chart.skip(entry, "resource type not read by the pathway")
             continue
         # An allergy names its patient in ``patient``, every other resource in ``subject``.
-        about = entry.resource
+        about = entry.subject
         if entry.type == "AllergyIntolerance":
-            about = {"subject": about.get("patient")}
+            about = entry.resource.get("patient")
         foreign = scope.foreign(about)
         if foreign is not None:
             chart.skip(entry, foreign)
@@ -227,7 +227,7 @@ def read_bundle(
         reader(chart, entry)
     if assessment_date is None:
         answered = max(chart.assessment_dates, default=None)
-        assessment_date = answered or _timestamp(data) or date.today()
+        assessment_date = answered or _timestamp(stamp) or date.today()
     birth_date = born_on(birth_dates, chart)
     return _reading(chart, assessment_date, birth_date, scope, deceased=deceased)
 
@@ -334,8 +334,8 @@ def _full_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value is not None and len(value) == 10 else None
 
 
-def _timestamp(data: Mapping[str, Any]) -> date | None:
-    stamp = data.get("timestamp")
+def _timestamp(stamp: Any) -> date | None:
+    """The day of the bundle's ``timestamp`` (as given), if it has one."""
     if not isinstance(stamp, str) or len(stamp) < 10:
         return None
     try:

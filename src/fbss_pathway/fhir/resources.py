@@ -102,6 +102,10 @@ class Chart:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
     opioids: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether an Observation's codings name an item, by codings (a chart repeats a few).
+    observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(
+        default_factory=dict
+    )
 
     def opioid(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
         """An opioid use draft, marked with its entry (as :meth:`treatment`)."""
@@ -155,10 +159,15 @@ class Chart:
         A preliminary result counts only when it suspects a red flag. (Most entries
         of a chart are Observations: this runs for each, so it is one plain pass.)
         """
-        found = codings(entry.resource.get("code"))
-        if found is not None and not any(self._observation_code(s, c) for s, c, _ in found):
-            self.skip(entry, "code not in the mapping")
-            return
+        found = codings(entry.code)
+        if found is not None:
+            known = self.observed.get(key := tuple(found))
+            if known is None:
+                known = any(self._observation_code(s, c) for s, c, _ in found)
+                self.observed[key] = known
+            if not known:
+                self.skip(entry, "code not in the mapping")
+                return
         resource = validate(entry, OBSERVATION)
         # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
         status = resource.get("status")
@@ -222,7 +231,7 @@ class Chart:
 
     def condition(self, entry: RawEntry) -> None:
         """A red flag (any assertion) or a finding (confirmed and active); refuted is no."""
-        found = codings(entry.resource.get("code"))
+        found = codings(entry.code)
         if found is not None and not any(self.codes.find("condition", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
@@ -258,7 +267,7 @@ class Chart:
 
     def procedure(self, entry: RawEntry) -> None:
         """A lumbar operation or a treatment, counted only when completed."""
-        found = codings(entry.resource.get("code"))
+        found = codings(entry.code)
         if found is not None and not any(self._coded_raw("procedure", s, c) for s, c, _ in found):
             self.skip(entry, "code not in the mapping")
             return
@@ -310,7 +319,7 @@ class Chart:
         NSAID in current use. A class is only ever set to "yes": a chart without a
         medicine of a class leaves the class unknown.
         """
-        found = codings(entry.resource.get("medicationCodeableConcept"))
+        found = codings(entry.medication)
         if found and not any(
             self._coded_raw("medication", s, c, d) or self.codes.find("medicine", s, c, d)
             for s, c, d in found

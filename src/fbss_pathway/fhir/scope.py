@@ -34,12 +34,12 @@ class PatientScope:
         entries = list(entries)
         patients = [entry for entry in entries if entry.type == "Patient"]
         for entry in patients:
-            if not isinstance(entry.resource.get("id", ""), str):
+            if not isinstance(entry.resource.get("id", ""), str):  # null is not absent
                 raise FhirError(f"entry[{entry.number}] (Patient) id: must be a string")
         if patient_id is not None:
             ids = frozenset({patient_id})
         else:
-            found = {entry.resource.get("id") for entry in patients}
+            found = {entry.ident for entry in patients}
             if len(found) > 1:
                 raise FhirError(
                     "the bundle holds more than one Patient: name the patient (patient_id)"
@@ -48,20 +48,17 @@ class PatientScope:
             if not ids and not any(entry.full_url for entry in patients):
                 ids = _the_one_referenced(entries)
         urls = frozenset(
-            entry.full_url
-            for entry in patients
-            if entry.full_url and entry.resource.get("id") in ids | {None}
+            entry.full_url for entry in patients if entry.full_url and entry.ident in ids | {None}
         )
         return cls(ids, urls)
 
     def is_patient(self, entry: RawEntry) -> bool:
         """Whether a Patient entry is this patient (by id, or by fullUrl when it has no id)."""
-        own = entry.resource.get("id")
+        own = entry.ident
         return own in self.ids if own is not None else entry.full_url in self.urls
 
-    def foreign(self, resource: Mapping[str, Any]) -> str | None:
-        """Why a resource is not about this patient, or None when it is."""
-        subject = resource.get("subject")
+    def foreign(self, subject: Any) -> str | None:
+        """Why a resource with this ``subject`` (as given) is not about this patient, or None."""
         if subject is None:
             return None
         reference = subject.get("reference") if isinstance(subject, dict | Mapping) else None
@@ -97,7 +94,7 @@ def _the_one_referenced(entries: list[RawEntry]) -> frozenset[str]:
     """With no Patient in the bundle: the one patient its resources refer to."""
     referenced = set()
     for entry in entries:
-        subject = entry.resource.get("subject")
+        subject = entry.subject
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
         patient = referenced_id(reference, "Patient") if isinstance(reference, str) else None
         if patient is not None:
