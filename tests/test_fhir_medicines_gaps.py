@@ -178,7 +178,9 @@ def test_five_mg_bid_is_ten_mg_a_day_and_its_mme() -> None:
 
 def test_a_count_of_tablets_q4h_uses_the_strength_in_the_name() -> None:
     name = "Acetaminophen 325 MG / oxyCODONE Hydrochloride 5 MG Oral Tablet"
-    dose = daily_dose([_by_code("Q4H")], strength_in(name, name.index("oxyCODONE") + 9), patch=False)
+    dose = daily_dose(
+        [_by_code("Q4H")], strength_in(name, name.index("oxyCODONE") + 9), patch=False
+    )
     assert dose.mg_per_day == 30.0
 
 
@@ -188,7 +190,8 @@ def test_a_timing_code_naming_a_time_of_day_leaves_the_dose_unknown_and_says_why
 ) -> None:
     dose = daily_dose([_by_code(code, 5, "mg")], None, patch=False)
     assert dose.mg_per_day is None
-    assert dose.unknown is not None and "time of day" in dose.unknown
+    assert dose.unknown is not None
+    assert "time of day" in dose.unknown
 
 
 def test_an_unread_timing_code_is_listed_as_unreadable_naming_the_resource() -> None:
@@ -240,7 +243,8 @@ def test_a_repeat_and_a_code_that_agree_are_read_and_that_disagree_are_unknown()
     assert daily_dose([dosage(twice, "BID")], None, patch=False).mg_per_day == 10.0
     disagree = daily_dose([dosage(twice, "TID")], None, patch=False)
     assert disagree.mg_per_day is None
-    assert disagree.unknown is not None and "disagree" in disagree.unknown
+    assert disagree.unknown is not None
+    assert "disagree" in disagree.unknown
     # A repeat that gives only bounds (no frequency) leaves the code to say how often.
     bounded = {"boundsPeriod": {"start": "2026-06-01"}}
     assert daily_dose([dosage(bounded, "TID")], None, patch=False).mg_per_day == 15.0
