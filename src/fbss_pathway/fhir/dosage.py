@@ -3,7 +3,8 @@
 The record holds an opioid's dose as mg a day, or as mcg an hour for a patch
 (pathway.md 2, 5.2); MME is worked out downstream from these. What an EHR sends
 is a dose per administration (``doseAndRate``) and a timing (``frequency`` per
-``period`` ``periodUnit``), with the strength only in the drug's name
+``period`` ``periodUnit``, or a code such as ``BID``: :mod:`.timing_codes`), with
+the strength only in the drug's name
 (``oxyCODONE Hydrochloride 5 MG Oral Tablet``). This module works out one from
 the other, or says why it cannot: a dose that cannot be worked out is unknown
 (then MME is unknown), never a guess. Nothing here sees a patient: it is given
@@ -22,6 +23,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from .timing_codes import repeat_of_code
 
 __all__ = ["Dose", "Strength", "daily_dose", "strength_in"]
 
@@ -219,10 +222,30 @@ def _amount(quantity: Any, strength: Strength | None) -> tuple[float, str] | str
 
 
 def _doses_per_day(timing: Any) -> float | str:
-    """How many administrations a day the timing gives (``frequency`` per ``period``)."""
-    repeat = timing.get("repeat") if isinstance(timing, dict) else None
-    if not isinstance(repeat, dict):
-        return "no timing saying how often"
+    """How many administrations a day the timing gives: its ``repeat``, or its ``code``.
+
+    FHIR R4 makes a code a complete statement of the repeat: where both say how
+    often they must agree (else the dose is unknown); where the repeat does not
+    (bounds alone), the code says it.
+    """
+    timing = timing if isinstance(timing, dict) else {}
+    repeat = timing.get("repeat")
+    by_repeat = _per_day(repeat) if isinstance(repeat, dict) else "no timing saying how often"
+    if timing.get("code") is None:
+        return by_repeat
+    by_code = repeat_of_code(timing["code"])
+    if isinstance(by_code, str):
+        return by_repeat if not isinstance(by_repeat, str) else by_code
+    per_day = _per_day(by_code)
+    if isinstance(by_repeat, str) or isinstance(per_day, str):
+        return per_day
+    if abs(by_repeat - per_day) > 1e-9 * per_day:
+        return "a timing whose code and repeat disagree"
+    return by_repeat
+
+
+def _per_day(repeat: dict[str, Any]) -> float | str:
+    """Administrations a day of a ``repeat`` (``frequency`` per ``period``, or ``timeOfDay``s)."""
     frequency = _number(repeat.get("frequencyMax")) or _number(repeat.get("frequency"))
     times = _list(repeat.get("timeOfDay"))
     if frequency is None:
