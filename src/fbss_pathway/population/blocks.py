@@ -180,9 +180,7 @@ def lines_of(
                 number += text.count(b"\n", at, cut)
                 at = cut
             if blank >= end:
-                if at < end:  # a last blank line without a newline
-                    number += 1
-                break
+                break  # blank to the end
         newline = text.find(b"\n", at, end)
         stop = end if newline < 0 else newline
         number += 1
