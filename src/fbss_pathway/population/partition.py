@@ -111,10 +111,13 @@ def split_span(
     # A task Dask runs again (its worker died) starts over: no line is appended twice.
     for stale in workdir.glob(f"*/{span.name}.ndjson"):
         stale.unlink()
-    buffers: dict[str, list[bytes]] = {}
-    buffered = 0
+    shards = _Shards(workdir, span.name, partitions)
     every_line = candidates is None or span.file.resource_type in ("Patient", *SHARED_TYPES)
     sieve = None if every_line else Sieve(span.file.resource_type, candidates)  # type: ignore[arg-type]
+    in_scope: tuple[str | None, bool] = (
+        None,
+        True,
+    )  # the last patient's answer (a chart's lines come together)
     ended: list[int] = []
     place = None if span.end is None and span.start == 0 else (span.start, span.end)
     for run in read_runs(span.file.path, limits, place, ended):
@@ -144,28 +147,22 @@ def split_span(
                 found.resources[kind] += 1
                 found.shared += 1
                 own = parsed["id"]
-                if not isinstance(own, str) or not own:
-                    continue  # nothing can refer to it
-                folder, key = medication_shard(own, partitions), own
-            else:
-                patient = patient_of(parsed)
-                out = patient is not None and kind != "Patient" and candidates is not None
-                if out and patient_hash(patient) not in candidates:  # type: ignore[arg-type, operator]
+                if isinstance(own, str) and own:  # else nothing can refer to it
+                    shards.add(own, line, medication=True)
+                continue
+            patient = patient_of(parsed)
+            if patient is not None and kind != "Patient" and candidates is not None:
+                if patient != in_scope[0]:
+                    in_scope = (patient, patient_hash(patient) in candidates)
+                if not in_scope[1]:
                     found.out_of_scope += 1
                     continue
-                found.resources[kind] += 1
-                if patient is None:
-                    found.without_patient[kind] += 1
-                    continue
-                folder, key = f"p{partition_of(patient, partitions):05d}", patient
-            text = line if line.endswith(b"\n") else line + b"\n"
-            text = key.encode("utf-8", "surrogatepass").hex().encode() + b" " + text
-            buffers.setdefault(folder, []).append(text)
-            buffered += len(text)
-            if buffered >= _BUFFER_BYTES:
-                _flush(buffers, workdir, span.name)
-                buffered = 0
-    _flush(buffers, workdir, span.name)
+            found.resources[kind] += 1
+            if patient is None:
+                found.without_patient[kind] += 1
+                continue
+            shards.add(patient, line, medication=False)
+    shards.flush()
     found.ended = ended[0] if ended else found.lines
     found.peak_rss_mb = peak_rss_mb()
     return found
@@ -176,10 +173,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _flush(buffers: dict[str, list[bytes]], workdir: Path, name: str) -> None:
-    for folder_name, lines in buffers.items():
-        folder = workdir / folder_name
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{name}.ndjson").open("ab") as shard:
-            shard.writelines(lines)
-    buffers.clear()
+class _Shards:
+    """A span's kept lines, each after its key, buffered by folder and appended to its shards."""
+
+    def __init__(self, workdir: Path, name: str, partitions: int) -> None:
+        self._workdir, self._name, self._partitions = workdir, name, partitions
+        self._buffers: dict[str, list[bytes]] = {}
+        self._buffered = 0
+        self._key: tuple[str, bool] | None = None  # the last line's (a chart's lines come together)
+        self._lines: list[bytes] = []
+        self._prefix = b""
+
+    def add(self, key: str, line: bytes, *, medication: bool) -> None:
+        """Buffer a line (without its newline) for the folder of a patient or a medicine."""
+        if self._key != (key, medication):
+            if medication:
+                folder = medication_shard(key, self._partitions)
+            else:
+                folder = f"p{partition_of(key, self._partitions):05d}"
+            self._lines = self._buffers.setdefault(folder, [])
+            self._prefix = key.encode("utf-8", "surrogatepass").hex().encode() + b" "
+            self._key = (key, medication)
+        self._lines += (self._prefix, line, b"\n")
+        self._buffered += len(self._prefix) + len(line) + 1
+        if self._buffered >= _BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the buffered lines to the shards."""
+        for folder_name, lines in self._buffers.items():
+            folder = self._workdir / folder_name
+            folder.mkdir(parents=True, exist_ok=True)
+            with (folder / f"{self._name}.ndjson").open("ab") as shard:
+                shard.writelines(lines)
+        self._buffers.clear()
+        self._buffered = 0
+        self._key = None

@@ -104,7 +104,15 @@ def decode_key(line: bytes, *, scope: bool = False) -> dict[str, Any] | None:
     names = _SCOPE_FIELDS if scope else _KEY_FIELDS
     try:
         decoded = (_SCOPE_KEY if scope else _KEY).decode(line)
-        found = {name: getattr(decoded, name) for name in names}
+        found = {
+            "resourceType": decoded.resourceType,
+            "id": decoded.id,
+            "subject": decoded.subject,
+            "patient": decoded.patient,
+        }
+        if scope:
+            found["code"] = decoded.code  # type: ignore[attr-defined]
+            found["birthDate"] = decoded.birthDate  # type: ignore[attr-defined]
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError):
         try:
             parsed = parse_json(line)

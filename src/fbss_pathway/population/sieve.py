@@ -158,38 +158,50 @@ class Sieve:
             return count
         return count - self._lines_naming(text, start, end, before, named, kept)
 
-    def _naming_candidates(self, text: bytes, start: int, end: int) -> list[bytes] | None:
-        """Each reference the lines make to a candidate, as written; None if one is unended."""
+    def _naming_candidates(
+        self, text: bytes, start: int, end: int
+    ) -> list[tuple[re.Pattern[bytes], set[bytes]]] | None:
+        """What follows each reference to a candidate, by pattern; None if one is unended."""
         candidates = self._candidates
         found = []
-        for marker, pattern in ((b"Patient/", _PATIENT), (b"urn:uuid:", _URN)):
+        for pattern, versioned in ((_PATIENT, True), (_URN, False)):
+            named = set()
             for rest in set(pattern.findall(text, start, end)):
                 if rest[-1:] != b'"':
                     return None  # no closing quote on the line: parsed, line by line
-                named = rest[:-1]
-                if marker == b"Patient/":
-                    named = named.split(b"/", 1)[0]
-                if patient_hash(named) in candidates:
-                    found.append(marker + rest)
+                who = rest[:-1].split(b"/", 1)[0] if versioned else rest[:-1]
+                if patient_hash(who) in candidates:
+                    named.add(rest)
+            if named:
+                found.append((pattern, named))
         return found
 
     def _lines_naming(
-        self, text: bytes, start: int, end: int, before: int, named: list[bytes], kept: Kept
+        self,
+        text: bytes,
+        start: int,
+        end: int,
+        before: int,
+        named: list[tuple[re.Pattern[bytes], set[bytes]]],
+        kept: Kept,
     ) -> int:
-        """Cut out the lines holding any of ``named``, in order, to ``kept``; how many."""
-        starts = set()
-        for reference in named:
-            at = text.find(reference, start, end)
-            while at >= 0:
-                starts.add(max(text.rfind(b"\n", start, at) + 1, start))
-                at = text.find(reference, at + 1, end)
+        """Cut out the lines holding a reference to a candidate, in order, to ``kept``; how many."""
+        lines: dict[int, int] = {}  # where each starts: where it ends
+        for pattern, rests in named:
+            line_end = start
+            for match in pattern.finditer(text, start, end):
+                at = match.start()
+                if at < line_end or match[1] not in rests:
+                    continue  # in the line just kept, or nobody in scope
+                line_start = max(text.rfind(b"\n", start, at) + 1, start)
+                line_end = text.find(b"\n", at, end) + 1
+                lines[line_start] = line_end
         number, counted = before, start
-        for line_start in sorted(starts):
-            number += text.count(b"\n", counted, line_start) + 1
-            newline = text.find(b"\n", line_start, end)
-            kept.append((number, text[line_start:newline]))
-            counted = newline + 1
-        return len(starts)
+        for line_start in sorted(lines):
+            number += 1 if line_start == counted else text.count(b"\n", counted, line_start) + 1
+            counted = lines[line_start]
+            kept.append((number, text[line_start : counted - 1]))
+        return len(lines)
 
     def _by_line(
         self, text: bytes, start: int, end: int, before: int, count: int, kept: Kept
