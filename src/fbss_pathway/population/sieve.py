@@ -93,9 +93,10 @@ class Sieve:
         at = start
         while at < end:  # every line ends with a newline
             slash = text.find(b"\\", at, end)
-            stop = end if slash < 0 else max(text.rfind(b"\n", at, slash) + 1, at)
-            lines = run.lines - (number - run.before)
-            if slash >= 0:
+            if slash < 0:
+                stop, lines = end, run.lines - (number - run.before)
+            else:  # the lines before the one holding it
+                stop = max(text.rfind(b"\n", at, slash) + 1, at)
                 lines = text.count(b"\n", at, stop)
             if stop > at:
                 dropped += self._plain_or_halved(text, at, stop, number, lines, kept)
@@ -109,12 +110,24 @@ class Sieve:
         return kept, dropped
 
     def _plain_or_halved(
-        self, text: bytes, start: int, end: int, before: int, count: int, kept: Kept
+        self,
+        text: bytes,
+        start: int,
+        end: int,
+        before: int,
+        count: int,
+        kept: Kept,
+        *,
+        odd: bool = False,
     ) -> int:
-        """Lines out of scope among ``count`` lines without a backslash; parsed ones to ``kept``."""
-        dropped = self._if_plain(text, start, end, before, count, kept)
-        if dropped is not None:
-            return dropped
+        """Lines out of scope among ``count`` lines without a backslash; parsed ones to ``kept``.
+
+        ``odd``: the lines are known not to be plain.
+        """
+        if not odd:
+            dropped = self._if_plain(text, start, end, before, count, kept)
+            if dropped is not None:
+                return dropped
         middle = text.find(b"\n", (start + end) // 2, end) + 1
         if count < _FEWEST or middle >= end:
             return self._by_line(text, start, end, before, count, kept)
@@ -126,10 +139,10 @@ class Sieve:
         if left_dropped is None and right_dropped is None:  # odd lines throughout
             return self._by_line(text, start, end, before, count, kept)
         if left_dropped is None:
-            left_dropped = self._plain_or_halved(text, start, middle, before, first, left)
+            left_dropped = self._plain_or_halved(text, start, middle, before, first, left, odd=True)
         if right_dropped is None:
             right_dropped = self._plain_or_halved(
-                text, middle, end, before + first, count - first, right
+                text, middle, end, before + first, count - first, right, odd=True
             )
         kept += left
         kept += right
