@@ -172,6 +172,27 @@ def test_an_odd_line_anywhere_in_a_run_is_parsed(tmp_path: Path, odd: bytes, at:
     assert _sifted(path) == ([(at + 1, odd)], 50)
 
 
+def test_one_odd_line_is_read_alone_and_the_run_keeps_its_order(tmp_path: Path) -> None:
+    odd = b'{"resourceType":"Observation","contained":[{"resourceType":"Medication"}]}'
+    lines = [_line("N-1")] * 400
+    lines[10] = lines[150] = lines[390] = _line("C-1")
+    lines[50] = odd
+    path = tmp_path / "Observation.ndjson"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    asked: list[bytes] = []
+
+    def line_test(line: bytes, typed: bytes, candidates: frozenset[int]) -> bool:
+        asked.append(line)
+        return may_be_kept(line, typed, candidates)
+
+    with mock.patch.object(sieve, "may_be_kept", side_effect=line_test):
+        kept, dropped = _sifted(path)
+    assert kept == [(11, _line("C-1")), (51, odd), (151, _line("C-1")), (391, _line("C-1"))]
+    assert dropped == 396
+    assert odd in asked
+    assert len(asked) < sieve._FEWEST  # the odd line's few neighbours, not the run
+
+
 @pytest.mark.parametrize(
     ("written", "kept"),
     [
