@@ -42,7 +42,8 @@ from ..fhir.codes import CodeMap
 from ..fhir.operations import may_name_operation
 from ..fhir.reading import default_codes
 from ..json_text import parse_json
-from .export import FileLimits, patient_of, read_lines
+from .blocks import FileLimits, read_lines
+from .export import patient_of
 from .ranges import Span
 
 __all__ = [
