@@ -23,6 +23,7 @@ from fbss_pathway.population import ranges, screen_export
 from fbss_pathway.population.ehr_export import write_ehr_export
 from fbss_pathway.population.export import export_files, patient_of, read_lines
 from fbss_pathway.population.rows import read_rows
+from fbss_pathway.population.scope import _Operations, decode_key
 from fbss_pathway.population.screening import _screen_patient
 from fbss_pathway.ruleset import default_ruleset
 from fbss_pathway.synth import ASSESSMENT_DATE
@@ -95,6 +96,44 @@ def test_routine_procedures_name_no_operation(ehr_export: Path) -> None:
             named.add(procedure["subject"]["reference"])
     assert named
     assert all(reference.startswith("Patient/SYNTH-") for reference in named)
+
+
+_SUBJECT = b',"subject":{"reference":"Patient/a"}}'
+#: Lines whose code msgspec keeps as written but will not decode, or not at all.
+_ODD_PROCEDURES = [
+    b'{"resourceType":"Procedure","code":{"text":"\xff"}' + _SUBJECT,  # not UTF-8
+    b'{"resourceType":"Procedure","code":{"n":' + b"9" * 5000 + b"}" + _SUBJECT,
+    b'{"resourceType":"Procedure","code":{"n":1e999}' + _SUBJECT,
+    b'{"resourceType":"Procedure","code":' + b"[" * 2000 + b"]" * 2000 + _SUBJECT,
+    b'{"resourceType":"Procedure","code":{"text":"\\ud800"}' + _SUBJECT,  # a lone surrogate
+    b'{"resourceType":"Procedure","code":5,"code":{"text":"twice"}' + _SUBJECT,
+    b'{"resourceType":"Procedure","code":null' + _SUBJECT,
+    b'{"resourceType":"Procedure"' + _SUBJECT,
+    b'{"resourceType":"Patient","id":"a","birthDate":"1970-01-01","code":{"text":"x"}}',
+    b'{"resourceType":7,"code":{}}',
+]
+
+
+def test_a_code_as_written_gets_the_answer_of_the_code_read(ehr_export: Path) -> None:
+    codes = default_codes()
+    operations = _Operations(codes)
+    lines = [line for _, line in read_lines(ehr_export / "Procedure.ndjson")] + _ODD_PROCEDURES
+    answers = set()
+    for line in lines + lines:  # the second time, from the answers kept
+        resource = decode_key(line, scope=True)
+        read = operations.scope_key(line)
+        if resource is None:
+            assert read is None
+            continue
+        assert read is not None
+        procedure = resource["resourceType"] == "Procedure"
+        answer = procedure and may_name_operation(resource["code"], codes)
+        assert read[1] == answer
+        assert {k: v for k, v in read[0].items() if k != "code"} == {
+            k: v for k, v in resource.items() if k != "code"
+        }
+        answers.add(answer)
+    assert answers == {True, False}
 
 
 def test_spans_of_a_file_are_accounted_for_as_the_whole_file(

@@ -12,9 +12,10 @@ without parsing them. What is kept:
   to shards of their own by a hash of their id (``mNNNNN``), from which a
   partition later reads only the medicines its patients refer to;
 - any other line only when its patient is a candidate (:mod:`.scope`); the
-  others are counted as out of scope, and most are never parsed: a line without
-  a backslash that names no candidate (``Patient/<id>`` or ``urn:uuid:<id>``)
-  cannot be about one.
+  others are counted as out of scope, and most are never parsed, nor even cut
+  out of their block: a line without a backslash that names no candidate
+  (``Patient/<id>`` or ``urn:uuid:<id>``) cannot be about one, and
+  :mod:`.sieve` finds the lines that may be, a block of lines at a time.
 
 A line that is parsed and is not a JSON resource is counted with its line
 number, never its content. A Patient, Procedure or QuestionnaireResponse
@@ -28,12 +29,15 @@ from __future__ import annotations
 import resource
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export import ExportError, ExportFile, FileLimits, patient_of, read_lines
+from .blocks import ExportError, FileLimits, lines_of, read_runs
+from .export import ExportFile, patient_of
 from .ranges import Span
 from .scope import SCOPE_TYPES, decode_key, patient_hash
+from .sieve import Sieve
 
 __all__ = [
     "SHARED_TYPES",
@@ -50,8 +54,6 @@ SHARED_TYPES = frozenset({"Medication"})
 _BUFFER_BYTES = 8 * 1024 * 1024
 #: Line numbers of malformed lines kept per span (all are counted).
 _KEPT_LINE_NUMBERS = 20
-#: Text that may mark a line as one that must be parsed whoever it is about.
-_OBJECT_ENDS = (b"}", b"}\r", b"}\n", b"}\r\n")
 
 
 @dataclass(slots=True)
@@ -109,89 +111,61 @@ def split_span(
     # A task Dask runs again (its worker died) starts over: no line is appended twice.
     for stale in workdir.glob(f"*/{span.name}.ndjson"):
         stale.unlink()
-    buffers: dict[str, list[bytes]] = {}
-    buffered = 0
-    typed = b'{"resourceType":"' + span.file.resource_type.encode() + b'"'
+    shards = _Shards(workdir, span.name, partitions)
     every_line = candidates is None or span.file.resource_type in ("Patient", *SHARED_TYPES)
+    sieve = None if every_line else Sieve(span.file.resource_type, candidates)  # type: ignore[arg-type]
+    in_scope: tuple[str | None, bool] = (
+        None,
+        True,
+    )  # the last patient's answer (a chart's lines come together)
     ended: list[int] = []
     place = None if span.end is None and span.start == 0 else (span.start, span.end)
-    for number, line in read_lines(span.file.path, limits, place, ended):
-        found.lines += 1
-        if not every_line and not _may_be_kept(line, typed, candidates):  # type: ignore[arg-type]
-            found.out_of_scope += 1
-            continue
-        parsed = decode_key(line)
-        if parsed is None:
-            found.malformed += 1
-            if len(found.malformed_lines) < _KEPT_LINE_NUMBERS:
-                found.malformed_lines.append(number)
-            continue
-        kind = parsed["resourceType"]
-        if kind in SCOPE_TYPES and kind != span.file.resource_type and candidates is not None:
-            raise ExportError(
-                f"{span.file.path.name}: a {kind} resource in a file of "
-                f"{span.file.resource_type} resources (line {number} of its part "
-                f"{span.part}): an export file holds one resource type"
-            )
-        if kind in SHARED_TYPES:
-            found.resources[kind] += 1
-            found.shared += 1
-            own = parsed["id"]
-            if not isinstance(own, str) or not own:
-                continue  # nothing can refer to it
-            folder, key = medication_shard(own, partitions), own
+    for run in read_runs(span.file.path, limits, place, ended):
+        lines: Iterable[tuple[int, bytes]]
+        if sieve is None:
+            lines = lines_of(run.text, run.start, run.end, run.before, run.lines)
         else:
-            patient = patient_of(parsed)
-            out = patient is not None and kind != "Patient" and candidates is not None
-            if out and patient_hash(patient) not in candidates:  # type: ignore[arg-type, operator]
-                found.out_of_scope += 1
+            lines, dropped = sieve.sift(run)
+            found.lines += dropped
+            found.out_of_scope += dropped
+        for number, line in lines:
+            found.lines += 1
+            parsed = decode_key(line)
+            if parsed is None:
+                found.malformed += 1
+                if len(found.malformed_lines) < _KEPT_LINE_NUMBERS:
+                    found.malformed_lines.append(number)
                 continue
+            kind = parsed["resourceType"]
+            if kind in SCOPE_TYPES and kind != span.file.resource_type and candidates is not None:
+                raise ExportError(
+                    f"{span.file.path.name}: a {kind} resource in a file of "
+                    f"{span.file.resource_type} resources (line {number} of its part "
+                    f"{span.part}): an export file holds one resource type"
+                )
+            if kind in SHARED_TYPES:
+                found.resources[kind] += 1
+                found.shared += 1
+                own = parsed["id"]
+                if isinstance(own, str) and own:  # else nothing can refer to it
+                    shards.add(own, line, medication=True)
+                continue
+            patient = patient_of(parsed)
+            if patient is not None and kind != "Patient" and candidates is not None:
+                if patient != in_scope[0]:
+                    in_scope = (patient, patient_hash(patient) in candidates)
+                if not in_scope[1]:
+                    found.out_of_scope += 1
+                    continue
             found.resources[kind] += 1
             if patient is None:
                 found.without_patient[kind] += 1
                 continue
-            folder, key = f"p{partition_of(patient, partitions):05d}", patient
-        text = line if line.endswith(b"\n") else line + b"\n"
-        text = key.encode("utf-8", "surrogatepass").hex().encode() + b" " + text
-        buffers.setdefault(folder, []).append(text)
-        buffered += len(text)
-        if buffered >= _BUFFER_BYTES:
-            _flush(buffers, workdir, span.name)
-            buffered = 0
-    _flush(buffers, workdir, span.name)
+            shards.add(patient, line, medication=False)
+    shards.flush()
     found.ended = ended[0] if ended else found.lines
     found.peak_rss_mb = peak_rss_mb()
     return found
-
-
-def _may_be_kept(line: bytes, typed: bytes, candidates: frozenset[int]) -> bool:
-    """Whether a line may be about a candidate, or must be parsed to know what it is.
-
-    ``typed`` is how a line of the file's type begins (``{"resourceType":"Observation"``).
-    A line that begins so, without a backslash and with no other ``"resourceType"``,
-    is of the file's type (not a Patient, Medication or scope type: those files are
-    parsed whole), and its strings are their text: a reference to a candidate,
-    ``Patient/<id>`` (relative or absolute, any version) or ``urn:uuid:<id>``, shows
-    the id as written. Any other line is parsed (a malformed one is then counted).
-    """
-    if not (line.startswith(typed) and line.endswith(_OBJECT_ENDS)):
-        return True  # another type first, or not an object: parsed, to see which
-    if b"\\" in line or line.count(b'"resourceType"') != 1:
-        return True  # an escape, or a second type (contained, or the key twice)
-    for marker in (b"Patient/", b"urn:uuid:"):
-        at = line.find(marker)
-        while at >= 0:
-            start = at + len(marker)
-            close = line.find(b'"', start)
-            if close < 0:
-                return True
-            named = line[start:close]
-            if marker == b"Patient/":
-                named = named.split(b"/", 1)[0]
-            if patient_hash(named) in candidates:
-                return True
-            at = line.find(marker, start)
-    return False
 
 
 def peak_rss_mb() -> float:
@@ -199,10 +173,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _flush(buffers: dict[str, list[bytes]], workdir: Path, name: str) -> None:
-    for folder_name, lines in buffers.items():
-        folder = workdir / folder_name
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{name}.ndjson").open("ab") as shard:
-            shard.writelines(lines)
-    buffers.clear()
+class _Shards:
+    """A span's kept lines, each after its key, buffered by folder and appended to its shards."""
+
+    def __init__(self, workdir: Path, name: str, partitions: int) -> None:
+        self._workdir, self._name, self._partitions = workdir, name, partitions
+        self._buffers: dict[str, list[bytes]] = {}
+        self._buffered = 0
+        self._key: tuple[str, bool] | None = None  # the last line's (a chart's lines come together)
+        self._lines: list[bytes] = []
+        self._prefix = b""
+
+    def add(self, key: str, line: bytes, *, medication: bool) -> None:
+        """Buffer a line (without its newline) for the folder of a patient or a medicine."""
+        if self._key != (key, medication):
+            if medication:
+                folder = medication_shard(key, self._partitions)
+            else:
+                folder = f"p{partition_of(key, self._partitions):05d}"
+            self._lines = self._buffers.setdefault(folder, [])
+            self._prefix = key.encode("utf-8", "surrogatepass").hex().encode() + b" "
+            self._key = (key, medication)
+        self._lines += (self._prefix, line, b"\n")
+        self._buffered += len(self._prefix) + len(line) + 1
+        if self._buffered >= _BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the buffered lines to the shards."""
+        for folder_name, lines in self._buffers.items():
+            folder = self._workdir / folder_name
+            folder.mkdir(parents=True, exist_ok=True)
+            with (folder / f"{self._name}.ndjson").open("ab") as shard:
+                shard.writelines(lines)
+        self._buffers.clear()
+        self._buffered = 0
+        self._key = None

@@ -16,6 +16,10 @@ skipped at C speed), and name the **candidates**:
   (the age then comes from age Observations), or seen in more than one Patient
   resource (copies may disagree; the reader then leaves the birth date unknown).
 
+A Procedure's ``code`` is kept as written (``msgspec.Raw``) and the answer of
+``may_name_operation`` is kept per code as written: an export's procedures
+repeat a few thousand codes, so most lines are decided without building one.
+
 Everyone else is read from their Patient resources alone, which gives the row a
 full read gives (no operation; the age from the birth date; died or not). Patients
 are named by a 64-bit hash of their id (:func:`patient_hash`) so that tasks can
@@ -34,10 +38,12 @@ from typing import Any
 
 import msgspec
 
+from ..fhir.codes import CodeMap
 from ..fhir.operations import may_name_operation
 from ..fhir.reading import default_codes
 from ..json_text import parse_json
-from .export import FileLimits, patient_of, read_lines
+from .blocks import FileLimits, read_lines
+from .export import patient_of
 from .ranges import Span
 
 __all__ = [
@@ -69,8 +75,19 @@ class _ScopeKey(_Key, gc=False):
     birthDate: Any = None  # noqa: N815
 
 
+class _WrittenScopeKey(_Key, gc=False):
+    """The scope elements, with ``code`` as written (its bytes), decoded only if new."""
+
+    code: msgspec.Raw = msgspec.Raw(b"")
+    birthDate: Any = None  # noqa: N815
+
+
 _KEY = msgspec.json.Decoder(_Key)
 _SCOPE_KEY = msgspec.json.Decoder(_ScopeKey)
+_WRITTEN_SCOPE_KEY = msgspec.json.Decoder(_WrittenScopeKey)
+_ANY = msgspec.json.Decoder()
+#: Codes as written whose answer is kept, per task (a bound on memory).
+_KEPT_CODES = 10_000
 _KEY_FIELDS = ("resourceType", "id", "subject", "patient")
 _SCOPE_FIELDS = (*_KEY_FIELDS, "code", "birthDate")
 
@@ -88,7 +105,15 @@ def decode_key(line: bytes, *, scope: bool = False) -> dict[str, Any] | None:
     names = _SCOPE_FIELDS if scope else _KEY_FIELDS
     try:
         decoded = (_SCOPE_KEY if scope else _KEY).decode(line)
-        found = {name: getattr(decoded, name) for name in names}
+        found = {
+            "resourceType": decoded.resourceType,
+            "id": decoded.id,
+            "subject": decoded.subject,
+            "patient": decoded.patient,
+        }
+        if scope:
+            found["code"] = decoded.code  # type: ignore[attr-defined]
+            found["birthDate"] = decoded.birthDate  # type: ignore[attr-defined]
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError):
         try:
             parsed = parse_json(line)
@@ -123,13 +148,14 @@ class ScopeFound:
 def scope_span(span: Span, limits: FileLimits | None = None) -> ScopeFound:
     """The candidates one span of a scope file names (see the module's docstring)."""
     found = ScopeFound(span.file.path.name)
-    codes = default_codes()
+    operations = _Operations(default_codes())
     hashes = array("Q")
     place = None if span.end is None and span.start == 0 else (span.start, span.end)
     for _, line in read_lines(span.file.path, limits, place):
-        resource = decode_key(line, scope=True)
-        if resource is None:
+        read = operations.scope_key(line)
+        if read is None:
             continue  # malformed: counted when the file is split
+        resource, operation = read
         kind = resource["resourceType"]
         if kind not in SCOPE_TYPES:
             continue
@@ -143,10 +169,54 @@ def scope_span(span: Span, limits: FileLimits | None = None) -> ScopeFound:
             hashes.append(key)
             if not _full_birth_date(resource["birthDate"]):
                 found.candidates.add(key)
-        elif kind == "QuestionnaireResponse" or may_name_operation(resource["code"], codes):
+        elif kind == "QuestionnaireResponse" or operation:
             found.candidates.add(key)
     found.patient_hashes = hashes.tobytes()
     return found
+
+
+class _Operations:
+    """A scope line's elements, and whether a Procedure may name an operation, by its code."""
+
+    def __init__(self, codes: CodeMap) -> None:
+        self._codes = codes
+        self._answers: dict[bytes, bool] = {}  # by the code as written
+
+    def scope_key(self, line: bytes) -> tuple[dict[str, Any], bool] | None:
+        """``decode_key(line, scope=True)``, and ``may_name_operation`` of a Procedure's code.
+
+        Decoded with the code as written; a code not seen before is decoded alone,
+        as the line's decode would (a code msgspec refuses, or a line: the line is
+        read by :func:`decode_key`, msgspec then Python's reader, as before).
+        """
+        try:
+            decoded = _WRITTEN_SCOPE_KEY.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError):
+            return self._as_before(line)
+        found = {name: getattr(decoded, name) for name in _KEY_FIELDS}
+        found["birthDate"] = decoded.birthDate
+        if not isinstance(found["resourceType"], str):
+            return None
+        if found["resourceType"] != "Procedure":
+            return found, False
+        written = bytes(decoded.code)
+        answer = self._answers.get(written)
+        if answer is None:
+            try:
+                code = _ANY.decode(written) if written else None
+            except (msgspec.DecodeError, RecursionError, ValueError):
+                return self._as_before(line)
+            answer = may_name_operation(code, self._codes)
+            if len(self._answers) < _KEPT_CODES:
+                self._answers[written] = answer
+        return found, answer
+
+    def _as_before(self, line: bytes) -> tuple[dict[str, Any], bool] | None:
+        resource = decode_key(line, scope=True)
+        if resource is None:
+            return None
+        procedure = resource["resourceType"] == "Procedure"
+        return resource, procedure and may_name_operation(resource["code"], self._codes)
 
 
 def candidates_of(found: list[ScopeFound]) -> frozenset[int]:
