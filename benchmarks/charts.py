@@ -15,16 +15,13 @@ less). The ratios are the figures; the targets are <= 1.2x.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from versions import unpack_version  # benchmarks/ is the script's folder
+from versions import alternate, unpack_version  # benchmarks/ is the script's folder
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cds_hooks.hooks import prefetch_from_bundle
@@ -110,30 +107,8 @@ def main() -> int:
             return 1
         path = Path(directory) / "charts.json"
         path.write_text(json.dumps(charts))
-        workers = {}
-        for label, extra in (("now", None), (BEFORE, source)):
-            env = dict(os.environ)
-            if extra is not None:
-                env["PYTHONPATH"] = extra
-            workers[label] = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(path), day],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        figures: dict[str, list[dict[str, float]]] = {label: [] for label in workers}
-        for _ in range(BLOCKS):
-            for label, worker in workers.items():
-                assert worker.stdin is not None
-                assert worker.stdout is not None
-                worker.stdin.write(f"{ROUNDS}\n")
-                worker.stdin.flush()
-                figures[label].append(json.loads(worker.stdout.readline()))
-        for worker in workers.values():
-            assert worker.stdin is not None
-            worker.stdin.close()
-            worker.wait(timeout=60)
+        versions = {"now": None, BEFORE: source}
+        figures = alternate(_WORKER, [str(path), day], versions, BLOCKS, f"{ROUNDS}\n")
     print(f"{len(charts)} integrator charts, {BLOCKS} alternating blocks of {ROUNDS} rounds:")
     for what, name in (("read", "read_bundle"), ("call", "patient-view call")):
         now = [block[what] for block in figures["now"]]

@@ -19,18 +19,14 @@ target: ``read_bundle`` at most 1.0x the plain decode.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from versions import unpack_version  # benchmarks/ is the script's folder
+from versions import alternate, unpack_version  # benchmarks/ is the script's folder
 
 from fbss_pathway.population.ehr_export import write_ehr_export
 
@@ -117,30 +113,7 @@ def text_versus_decode(patients: int = PATIENTS, blocks: int = BLOCKS) -> dict[s
         source = unpack_version(BEFORE, str(Path(directory) / "before"))
         if source is not None:
             versions[BEFORE] = source
-        workers = {}
-        for label, extra in versions.items():
-            env = dict(os.environ)
-            if extra is not None:
-                env["PYTHONPATH"] = extra
-            workers[label] = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(path)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        figures: dict[str, list[dict[str, dict[str, float]]]] = {label: [] for label in workers}
-        for _ in range(blocks):
-            for label, worker in workers.items():
-                assert worker.stdin is not None
-                assert worker.stdout is not None
-                worker.stdin.write(f"{ROUNDS}\n")
-                worker.stdin.flush()
-                figures[label].append(json.loads(worker.stdout.readline()))
-        for worker in workers.values():
-            assert worker.stdin is not None
-            worker.stdin.close()
-            worker.wait(timeout=60)
+        figures = alternate(_WORKER, [str(path)], versions, blocks, f"{ROUNDS}\n")
     size = sum(len(chart) for chart in charts)
     print(
         f"read_bundle of JSON text vs msgspec.json.decode of the same text, per entry: "

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +32,45 @@ def unpack_version(revision: str, directory: str) -> str | None:
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
     return str(Path(directory) / "src")
+
+
+def alternate(
+    worker: str, arguments: list[str], versions: dict[str, str | None], blocks: int, line: str
+) -> dict[str, list[Any]]:
+    """Each version's answers to ``line``, asked of worker processes in turn ``blocks`` times.
+
+    ``worker`` is the worker's source (run with ``python -c`` and ``arguments``);
+    ``versions`` maps a label to the ``PYTHONPATH`` of that version's package (None:
+    this one). Each worker answers a line with one line of JSON. Only one works at a
+    time, so the machine's changing speed falls on every version alike.
+    """
+    workers = {}
+    for label, source in versions.items():
+        env = dict(os.environ)
+        if source is not None:
+            env["PYTHONPATH"] = source
+        workers[label] = subprocess.Popen(
+            [sys.executable, "-c", worker, *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    answers: dict[str, list[Any]] = {label: [] for label in workers}
+    try:
+        for _ in range(blocks):
+            for label, process in workers.items():
+                assert process.stdin is not None
+                assert process.stdout is not None
+                process.stdin.write(line)
+                process.stdin.flush()
+                answers[label].append(json.loads(process.stdout.readline()))
+    finally:
+        for process in workers.values():
+            assert process.stdin is not None
+            process.stdin.close()
+            process.wait(timeout=60)
+    return answers
 
 
 #: Source of ``fit(data, model)``: a record as a mapping, keeping only the items an

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fbss_pathway import PatientRecord
+from fbss_pathway.fhir import read_bundle
+from fbss_pathway.fhir.reading import BundleReading
+
 LOINC, CPT, SCT = "http://loinc.org", "http://www.ama-assn.org/go/cpt", "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -119,3 +123,17 @@ def bundle(*resources: dict[str, Any], with_operation: bool = True) -> dict[str,
         "timestamp": "2026-10-01T09:00:00Z",
         "entry": [{"resource": resource} for resource in listed],
     }
+
+
+def read(*resources: dict[str, Any]) -> BundleReading:
+    """The reading of a bundle of these resources (beside a patient and an operation)."""
+    reading = read_bundle(bundle(*resources))
+    assert reading.record is not None
+    return reading
+
+
+def read_record(*resources: dict[str, Any]) -> PatientRecord:
+    """The record read from a bundle of these resources."""
+    record = read(*resources).record
+    assert record is not None
+    return record

@@ -21,12 +21,10 @@ from typing import Any
 import pytest
 
 from fbss_pathway import PatientRecord, evaluate
-from fbss_pathway.fhir import read_bundle
 from fbss_pathway.fhir.dosage import daily_dose, strength_in
-from fbss_pathway.fhir.reading import BundleReading
 from fbss_pathway.record import OpioidIngredient
 
-from .fhir_builders import RXNORM, bundle, medication
+from .fhir_builders import RXNORM, medication, read, read_record
 
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 UCUM = "http://unitsofmeasure.org"
@@ -43,18 +41,6 @@ BENZODIAZEPINES = {
     "midazolam": ("422410", "midazolam 2 MG/ML Oral Solution"),
     "remimazolam": ("2383946", "remimazolam 20 MG Injection"),
 }
-
-
-def _read(*resources: dict[str, Any]) -> BundleReading:
-    reading = read_bundle(bundle(*resources))
-    assert reading.record is not None
-    return reading
-
-
-def _record(*resources: dict[str, Any]) -> PatientRecord:
-    record = _read(*resources).record
-    assert record is not None
-    return record
 
 
 def _warning_keys(record: PatientRecord) -> set[str | None]:
@@ -83,7 +69,7 @@ def _by_code(code: str, count: float = 1, unit: str | None = None) -> dict[str, 
 @pytest.mark.parametrize("ingredient", sorted(BENZODIAZEPINES))
 def test_a_benzodiazepine_in_rxnorm_alone_beside_an_opioid_is_warned(ingredient: str) -> None:
     code, name = BENZODIAZEPINES[ingredient]
-    record = _record(
+    record = read_record(
         medication(*OXYCODONE),
         medication(code, name, kind="MedicationStatement"),
     )
@@ -97,11 +83,11 @@ def test_a_benzodiazepine_ingredient_cui_without_a_display_is_read(
 ) -> None:
     statement = medication(cui, "", kind="MedicationStatement")
     statement["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": cui}]}
-    assert _record(statement).medicines.benzodiazepine is True, ingredient
+    assert read_record(statement).medicines.benzodiazepine is True, ingredient
 
 
 def test_an_opioid_alone_gives_no_benzodiazepine_warning() -> None:
-    record = _record(medication(*OXYCODONE))
+    record = read_record(medication(*OXYCODONE))
     assert record.medicines.benzodiazepine is None
     assert "opioid_benzodiazepine" not in _warning_keys(record)
 
@@ -113,7 +99,7 @@ def test_propoxyphene_is_an_opioid_read_as_other_with_its_dose() -> None:
     # OMTK drug table: 849304 'acetaminophen 500 MG / propoxyphene napsylate 100 MG Oral
     # Tablet', ingredient 8785 Propoxyphene. One tablet four times a day: 400 mg a day.
     combination = "acetaminophen 500 MG / propoxyphene napsylate 100 MG Oral Tablet"
-    record = _record(_dosed(medication("849304", combination), _by_code("QID")))
+    record = read_record(_dosed(medication("849304", combination), _by_code("QID")))
     [use] = record.medicines.opioids
     assert (use.ingredient, use.daily_dose_mg) == (OpioidIngredient.OTHER, 400.0)
     assert [t.opioid for t in record.treatments] == [True]  # never a non-opioid analgesic
@@ -122,13 +108,13 @@ def test_propoxyphene_is_an_opioid_read_as_other_with_its_dose() -> None:
 def test_propoxyphene_by_its_ingredient_cui_alone_is_an_opioid() -> None:
     request = medication("8785", "")
     request["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "8785"}]}
-    [use] = _record(request).medicines.opioids
+    [use] = read_record(request).medicines.opioids
     assert use.ingredient is OpioidIngredient.OTHER
 
 
 def test_propoxyphene_s_mme_is_unknown_and_listed_as_missing_never_guessed() -> None:
     combination = "acetaminophen 325 MG / propoxyphene hydrochloride 32.5 MG Oral Tablet"
-    record = _record(
+    record = read_record(
         _dosed(medication("849293", combination), _by_code("Q6H")),
         medication(*BENZODIAZEPINES["triazolam"], kind="MedicationStatement"),
     )
@@ -170,7 +156,7 @@ def test_a_timing_code_of_a_defined_frequency_gives_the_daily_dose(
 def test_five_mg_bid_is_ten_mg_a_day_and_its_mme() -> None:
     request = _dosed(medication("7804", ""), _by_code("BID", 5, "mg"))
     request["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": "7804"}]}
-    record = _record(request)
+    record = read_record(request)
     [use] = record.medicines.opioids
     assert (use.ingredient, use.daily_dose_mg) == (OpioidIngredient.OXYCODONE, 10.0)
     assert evaluate(record, ladder=False).mme_per_day == pytest.approx(15.0)  # 10 x 1.5
@@ -197,7 +183,7 @@ def test_a_timing_code_naming_a_time_of_day_leaves_the_dose_unknown_and_says_why
 def test_an_unread_timing_code_is_listed_as_unreadable_naming_the_resource() -> None:
     request = _dosed(medication(*OXYCODONE), _by_code("PM"))
     request["id"] = "o1"
-    reading = _read(request)
+    reading = read(request)
     assert reading.record is not None
     assert reading.record.medicines.opioids[0].daily_dose_mg is None
     assert reading.unreadable == {

@@ -37,6 +37,8 @@ from .fhir_builders import (
     medication,
     observation,
     patient,
+    read,
+    read_record,
 )
 from .helpers import unordered
 
@@ -53,18 +55,6 @@ _CLASSES = {
 }
 
 
-def _read(*resources: dict[str, Any]) -> BundleReading:
-    reading = read_bundle(bundle(*resources))
-    assert reading.record is not None
-    return reading
-
-
-def _record(*resources: dict[str, Any]) -> PatientRecord:
-    record = _read(*resources).record
-    assert record is not None
-    return record
-
-
 def _stale_warnings(reading: BundleReading) -> list[str]:
     return [w.message for w in reading.warnings() if w.rule_id == STALE_RED_FLAG_WARNING]
 
@@ -77,7 +67,7 @@ def test_the_window_is_the_rule_sets_default_of_three_months() -> None:
 
 
 def test_a_cauda_equina_code_from_2021_is_unknown_and_said_so() -> None:
-    reading = _read(condition("G83.4", recorded="2021-03-04"))
+    reading = read(condition("G83.4", recorded="2021-03-04"))
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is None  # never "no", never "yes"
     [message] = _stale_warnings(reading)
@@ -89,7 +79,7 @@ def test_a_cauda_equina_code_from_2021_is_unknown_and_said_so() -> None:
 
 
 def test_a_cauda_equina_code_ten_days_old_is_yes() -> None:
-    reading = _read(condition("G83.4", recorded="2026-09-21"))
+    reading = read(condition("G83.4", recorded="2026-09-21"))
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is True
     assert reading.stale_red_flags == []
@@ -98,26 +88,26 @@ def test_a_cauda_equina_code_ten_days_old_is_yes() -> None:
 def test_a_later_no_of_the_same_kind_clears_an_old_code() -> None:
     old = condition("G83.4", recorded="2021-03-04")
     later_no = condition("G83.4", verification="refuted", recorded="2026-09-01")
-    reading = _read(old, later_no)
+    reading = read(old, later_no)
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is False
     assert reading.stale_red_flags == []
 
 
 def test_a_no_of_another_kind_does_not_clear_an_old_code() -> None:
-    reading = _read(condition("G83.4", recorded="2021-03-04"), flag(CAUDA, False))
+    reading = read(condition("G83.4", recorded="2021-03-04"), flag(CAUDA, False))
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is None
     assert len(_stale_warnings(reading)) == 1
 
 
 def test_an_old_no_says_nothing_about_now() -> None:
-    record = _record(condition("G83.4", verification="refuted", recorded="2025-01-01"))
+    record = read_record(condition("G83.4", verification="refuted", recorded="2025-01-01"))
     assert record.red_flags.cauda_equina_signs is None
 
 
 def test_an_undated_coded_red_flag_is_unknown_and_said_so() -> None:
-    reading = _read(flag("red_flags.suspected_malignancy", True, when=None))
+    reading = read(flag("red_flags.suspected_malignancy", True, when=None))
     assert reading.record is not None
     assert reading.record.red_flags.suspected_malignancy is None
     [message] = _stale_warnings(reading)
@@ -127,24 +117,25 @@ def test_an_undated_coded_red_flag_is_unknown_and_said_so() -> None:
 def test_the_window_is_three_months_as_the_rules_count_them() -> None:
     # Assessed 2026-10-01: a code of 2026-07-01 is exactly 3 months old, not older (it
     # counts, as a screen of that day does in the rules); one of 06-30 is older.
-    assert _record(condition("G83.4", recorded="2026-07-01")).red_flags.cauda_equina_signs
-    assert _record(condition("G83.4", recorded="2026-06-30")).red_flags.cauda_equina_signs is None
+    assert read_record(condition("G83.4", recorded="2026-07-01")).red_flags.cauda_equina_signs
+    older = read_record(condition("G83.4", recorded="2026-06-30"))
+    assert older.red_flags.cauda_equina_signs is None
 
 
 def test_a_recent_and_an_old_code_give_yes() -> None:
-    record = _record(
+    record = read_record(
         condition("G83.4", recorded="2021-03-04"), condition("G83.4", recorded="2026-09-01")
     )
     assert record.red_flags.cauda_equina_signs is True
 
 
 def test_an_old_hardware_failure_is_a_known_finding_and_an_unknown_red_flag() -> None:
-    reading = _read(condition("T84.216A", recorded="2022-05-01"))
+    reading = read(condition("T84.216A", recorded="2022-05-01"))
     assert reading.record is not None
     assert reading.record.findings.hardware_failure is True
     assert reading.record.red_flags.suspected_structural_failure is None
     assert len(_stale_warnings(reading)) == 1
-    recent = _record(condition("T84.216A", recorded="2026-09-15"))
+    recent = read_record(condition("T84.216A", recorded="2026-09-15"))
     assert recent.red_flags.suspected_structural_failure is True
     assert recent.findings.hardware_failure is True
 
@@ -191,13 +182,13 @@ def _item9(answer: dict[str, Any], when: str | None = "2026-08-01") -> dict[str,
     ],
 )
 def test_phq9_item9_is_read_from_loinc_44260_8(answer: dict[str, Any], expected: int) -> None:
-    record = _record(_item9(answer))
+    record = read_record(_item9(answer))
     assert record.psychosocial.phq9_item9 == expected
     assert record.psychosocial.phq9_date == date(2026, 8, 1)
 
 
 def test_the_scores_dates_are_their_observations_dates() -> None:
-    record = _record(
+    record = read_record(
         _phq9(12),
         _item9({"valueInteger": 1}),
         observation("70274-6", {"valueInteger": 9}, when="2026-07-15T10:00:00+02:00"),
@@ -208,19 +199,21 @@ def test_the_scores_dates_are_their_observations_dates() -> None:
 
 
 def test_a_score_on_the_assessment_day_leaves_the_date_at_its_default() -> None:
-    record = _record(_phq9(12, when="2026-10-01"))
+    record = read_record(_phq9(12, when="2026-10-01"))
     assert record.psychosocial.phq9 == 12
     assert record.psychosocial.phq9_date is None  # absent: the assessment date
 
 
 def test_the_newest_phq9_is_read_whole_never_a_total_and_item9_of_different_days() -> None:
-    record = _record(_phq9(4, when="2026-05-01"), _item9({"valueInteger": 3}, when="2026-08-01"))
+    record = read_record(
+        _phq9(4, when="2026-05-01"), _item9({"valueInteger": 3}, when="2026-08-01")
+    )
     mood = record.psychosocial
     assert (mood.phq9, mood.phq9_item9, mood.phq9_date) == (None, 3, date(2026, 8, 1))
 
 
 def test_an_item9_above_its_total_leaves_the_total_unknown_and_is_listed() -> None:
-    reading = _read(_phq9(2), _item9({"valueInteger": 3}))
+    reading = read(_phq9(2), _item9({"valueInteger": 3}))
     assert reading.record is not None
     assert (reading.record.psychosocial.phq9, reading.record.psychosocial.phq9_item9) == (None, 3)
     assert [c.item for c in reading.conflicts] == ["psychosocial.phq9"]
@@ -237,7 +230,7 @@ def test_a_score_dated_after_the_assessment_is_not_read() -> None:
 
 
 def _medicines(*resources: dict[str, Any]) -> dict[str, Any]:
-    return _record(*resources).medicines.model_dump(include=_CLASSES)
+    return read_record(*resources).medicines.model_dump(include=_CLASSES)
 
 
 def test_medicine_classes_are_read_from_active_rxnorm_medications() -> None:
@@ -272,19 +265,19 @@ def test_an_atc_class_is_read() -> None:
 
 
 def test_low_dose_aspirin_is_an_antiplatelet_not_an_analgesic_tried() -> None:
-    record = _record(medication("243670", "Aspirin 81 MG Oral Tablet"))
+    record = read_record(medication("243670", "Aspirin 81 MG Oral Tablet"))
     assert record.medicines.antithrombotic is True
     assert record.treatments == []
 
 
 def test_an_nsaid_is_both_an_analgesic_tried_and_a_medicine_in_use() -> None:
-    record = _record(medication("849574", "Naproxen sodium 220 MG Oral Tablet"))
+    record = read_record(medication("849574", "Naproxen sodium 220 MG Oral Tablet"))
     assert record.medicines.nsaid is True
     assert [t.kind for t in record.treatments] == ["analgesics"]
 
 
 def test_a_stopped_medication_is_tried_but_not_in_current_use() -> None:
-    reading = _read(
+    reading = read(
         medication("849574", "Naproxen sodium 220 MG Oral Tablet", status="stopped"),
         medication("855332", "Warfarin Sodium 5 MG Oral Tablet", status="completed"),
     )
@@ -315,7 +308,7 @@ def test_a_medication_resource_referred_to_is_read() -> None:
 def test_a_pause_answer_without_an_antithrombotic_is_left_unknown() -> None:
     later_no = flag("medicines.antithrombotic", False, when="2026-09-20")
     pause = flag("medicines.antithrombotic_can_pause", True, when="2026-09-01")
-    reading = _read(later_no, pause)
+    reading = read(later_no, pause)
     assert reading.record is not None
     assert reading.record.medicines.antithrombotic is False
     assert reading.record.medicines.antithrombotic_can_pause is None
@@ -327,14 +320,14 @@ def test_a_pause_answer_without_an_antithrombotic_is_left_unknown() -> None:
 
 @pytest.mark.parametrize(("code", "system"), [("77386006", SCT), ("Z33.1", ICD10CM)])
 def test_pregnancy_is_read(code: str, system: str) -> None:
-    assert _record(condition(code, system)).scs.pregnancy is True
+    assert read_record(condition(code, system)).scs.pregnancy is True
     refuted = condition(code, system, verification="refuted")
-    assert _record(refuted).scs.pregnancy is False
+    assert read_record(refuted).scs.pregnancy is False
 
 
 @pytest.mark.parametrize("code", ["Z95.0", "Z95.810"])
 def test_a_cardiac_implantable_device_is_read(code: str) -> None:
-    assert _record(condition(code)).scs.cardiac_implantable_device is True
+    assert read_record(condition(code)).scs.cardiac_implantable_device is True
 
 
 # --- The assessment form -------------------------------------------------------------------
@@ -457,7 +450,7 @@ def test_the_form_gives_every_new_item() -> None:
         ),
         _group("scs", _answer("scs.cardiac_implantable_device", True)),
     )
-    reading = _read(response)
+    reading = read(response)
     assert reading.ignored == []
     record = reading.record
     assert record is not None
@@ -488,7 +481,7 @@ def test_an_incomplete_suicide_risk_assessment_is_listed_not_fatal() -> None:
         "psychosocial.suicide_risk_assessment",
         _answer("psychosocial.suicide_risk_assessment.outcome", "high"),
     )
-    reading = _read(_form(_group("psychosocial", only_outcome)))
+    reading = read(_form(_group("psychosocial", only_outcome)))
     assert reading.record is not None
     assert reading.record.psychosocial.suicide_risk_assessment is None
     assert [i.reason for i in reading.ignored] == [
@@ -508,7 +501,7 @@ def test_the_most_recent_suicide_risk_assessment_is_read() -> None:
             ident=f"qr-{day}",
         )
 
-    record = _record(assessed("2026-09-20", "moderate"), assessed("2026-08-01", "low"))
+    record = read_record(assessed("2026-09-20", "moderate"), assessed("2026-08-01", "low"))
     risk = record.psychosocial.suicide_risk_assessment
     assert risk is not None
     assert (risk.date, risk.outcome) == (date(2026, 9, 20), "moderate")
@@ -520,7 +513,7 @@ def test_a_forms_red_flags_are_dated_by_its_screen() -> None:
         _answer(CAUDA, True),
         _answer("red_flags.suspected_malignancy", False),
     )
-    reading = _read(old_screen, condition("C79.51", recorded="2026-09-20"))
+    reading = read(old_screen, condition("C79.51", recorded="2026-09-20"))
     assert reading.record is not None
     flags = reading.record.red_flags
     assert flags.cauda_equina_signs is None  # a screen of May says nothing about October
@@ -531,7 +524,9 @@ def test_a_forms_red_flags_are_dated_by_its_screen() -> None:
 
 
 def test_a_recent_screen_date_is_kept() -> None:
-    record = _record(_form(_answer("red_flags.screened_on", "2026-09-01"), _answer(CAUDA, False)))
+    record = read_record(
+        _form(_answer("red_flags.screened_on", "2026-09-01"), _answer(CAUDA, False))
+    )
     assert record.red_flags.screened_on == date(2026, 9, 1)
     assert record.red_flags.cauda_equina_signs is False
 
@@ -540,7 +535,7 @@ def test_a_forms_undated_score_is_never_given_an_older_codes_date() -> None:
     # The form's PHQ-9 (authored 2026-09-30) is newer than the coded one of May: the coded
     # date must not be read as the form's, or a suicide-risk assessment between the two
     # would seem to follow it.
-    record = _record(_phq9(4, when="2026-05-01"), _form(_answer("psychosocial.phq9", 16)))
+    record = read_record(_phq9(4, when="2026-05-01"), _form(_answer("psychosocial.phq9", 16)))
     assert record.psychosocial.phq9 == 16
     assert record.psychosocial.phq9_date == date(2026, 9, 30)
 
@@ -620,6 +615,6 @@ def test_a_local_code_gives_the_suicide_risk_assessment_with_its_date() -> None:
         system=LOCAL,
         when="2026-09-12",
     )
-    risk = _record(local).psychosocial.suicide_risk_assessment
+    risk = read_record(local).psychosocial.suicide_risk_assessment
     assert risk is not None
     assert (risk.date, risk.outcome) == (date(2026, 9, 12), "high")

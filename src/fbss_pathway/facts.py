@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from operator import itemgetter
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
@@ -152,19 +151,6 @@ def _section_facts(section: str, model: type[BaseModel]) -> list[tuple[FactSpec,
 
 
 _DIRECT = {section: _section_facts(section, model) for section, model in _SECTIONS}
-
-#: Per section: the facts' names and one reader of the attributes they come from.
-_DIRECT_READERS = tuple(
-    (
-        section,
-        tuple(spec.name for spec, _ in facts),
-        itemgetter(*(attribute for _, attribute in facts))
-        if len(facts) > 1
-        else (lambda fields, attribute=facts[0][1]: (fields[attribute],)),
-    )
-    for section, facts in _DIRECT.items()
-    if facts
-)
 
 _EX_TRIAL = "treatments[exercise_therapy, longest adequate since the last operation]"
 _BLOCKS = "treatments[medial_branch_block within block_max_age_months, by level]"
@@ -753,9 +739,10 @@ def extract_facts(
     }
     values |= exercise_facts(record, last_operation, parameters)
     values |= block_facts(record, parameters, months_begun)
-    for section, names, read in _DIRECT_READERS:
-        # A validated part keeps its fields in its __dict__: one C call reads them all.
-        values.update(zip(names, read(getattr(record, section).__dict__), strict=True))
+    for section, facts in _DIRECT.items():
+        items = getattr(record, section)
+        for spec, attribute in facts:
+            values[spec.name] = getattr(items, attribute)
     # Categories leave as plain strings, so results and the engine never see enum types
     # (only category facts can hold one: the others are not looked at).
     for name in _CATEGORY_FACTS:

@@ -151,10 +151,7 @@ def shown_facts(ruleset: RuleSet, indices: tuple[int, ...]) -> tuple[str, ...]:
 
 _SHOWN_FACTS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
 
-#: Each option's rung and the interventional options, read once (enum properties are slow).
 _OPTIONS = tuple(Option)  # iterating an enum class is slow (CPython 3.11)
-_RUNGS = {option: option.rung for option in Option}
-_INTERVENTIONAL = frozenset(option for option in Option if option.interventional)
 #: Every option's "in position" derived fact, in vocabulary order.
 _CANDIDATE_FACTS = tuple(candidate_fact(option) for option in Option)
 #: Whole lists of appraisals, per verdict rules fired, position and values. Bounded.
@@ -303,10 +300,10 @@ def stage_of(
         return Stage.CONSERVATIVE, ()
     counting = [a for a in appraised if a.appraisal.counts_for_stage]
     for stage in reversed(LADDER):
-        setting = tuple(a for a in counting if _RUNGS[a.appraisal.option] is stage)
+        setting = tuple(a for a in counting if a.appraisal.option.rung is stage)
         if setting:
             return stage, setting
-    interventional = [a for a in appraised if a.appraisal.option in _INTERVENTIONAL]
+    interventional = [a for a in appraised if a.appraisal.option.interventional]
     # A surgical opinion still to seek is not an exhausted pathway (pathway.md 8: it
     # comes first); the safer reading of section 4, documented in docs/pathway.md.
     surgery_open = any(

@@ -116,7 +116,13 @@ class CompiledRules:
         #: The facts the derived facts' definitions read (each definition tests facts and
         #: derived facts before it), and the answers kept per their values.
         self._derivation_reads = tuple(
-            sorted({fact for _, _, when in _definitions(self._rules) for fact in when})
+            sorted(
+                {
+                    fact
+                    for index, _, _ in self._derivations
+                    for fact in facts_read(self._rules[index].when, None)
+                }
+            )
         )
         self._absent = (_ABSENT,) * len(self._derivation_reads)
         self._derived_kept: dict[
@@ -295,15 +301,6 @@ def _encode(fact: Mapping[str, Any]) -> str:
 _ABSENT = object()
 #: Derived-fact answers kept per compiled rule set before the table is cleared.
 _DERIVED_KEPT_MAX = 20_000
-
-
-def _definitions(rules: Sequence[Rule]) -> list[tuple[int, str, set[str]]]:
-    """Each rule concluding a derived fact, with the facts its definition tests itself."""
-    return [
-        (index, rule.derive, set(facts_read(rule.when, None)))
-        for index, rule in enumerate(rules)
-        if rule.derive is not None
-    ]
 
 
 def _names_in(value: Any) -> set[str]:
