@@ -8,7 +8,8 @@ import pytest
 
 from fbss_pathway import evaluate, load_ruleset
 from fbss_pathway.explain.templates import render
-from fbss_pathway.explain.words import value_text
+from fbss_pathway.explain.words import item_label, value_text
+from fbss_pathway.facts import FACTS
 from fbss_pathway.synth import synthetic_cohort
 
 
@@ -60,3 +61,23 @@ def test_rule_templates_write_dates_as_people_read_them() -> None:
     text = render("PHQ-9 scored on {phq9_date}", {"phq9_date": "2026-09-03"}, {})
     assert text == "PHQ-9 scored on 3 Sep 2026"  # never the ISO form
     assert render("on {phq9_date}", {}, {}) == "on unknown"
+
+
+def test_every_record_item_a_fact_reads_is_labelled_in_words_never_as_a_field() -> None:
+    # The missing information and the reader's notes name items by these labels: a
+    # clinician must never read "daily_dose_mg", "Treatments[scs trial]" or a stray ")".
+    for spec in FACTS.values():
+        label = item_label(spec.field)
+        assert "_" not in label, (spec.field, label)
+        assert "[" not in label, (spec.field, label)
+        assert label.count("(") == label.count(")"), (spec.field, label)
+        assert label.strip(), spec.field
+
+
+def test_a_treatment_item_is_named_under_its_treatment_without_which_kinds_have_it() -> None:
+    assert item_label("treatments[scs_trial, most recent].analgesic_use") == (
+        "SCS trial: analgesic use during the trial"
+    )
+    assert item_label("medicines.opioids[current].daily_dose_mg") == (
+        "Opioid in current use: total daily dose in mg (tablets, liquids)"
+    )

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..facts import FACTS
-from ..record import PatientRecord, SpineOperation, Treatment
+from ..record import OpioidUse, PatientRecord, SpineOperation, Treatment
 
 __all__ = [
     "code_words",
@@ -48,8 +48,12 @@ _UNITS = (
     (re.compile(r"^mme_per_day(_at_least)?$"), "{} MME a day"),
 )
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\. ")  # "e.g. " ends no sentence
+#: ", " between items, not inside a selection in brackets ("[exercise_therapy, longest ...]").
+_LIST_SEPARATOR = re.compile(r", (?![^\[]*\])")
+_ALTERNATIVE = re.compile(r"(?P<first>[^ ]+) \(else (?P<other>[^()]+)\)")
+_OPIOID_ITEM = re.compile(r"^medicines\.opioids\[[^\]]*\](?:\.(?P<name>[a-z_]+))?$")
 _TREATMENT_ITEM = re.compile(
-    r"^(?P<group>treatments|operations)\[(?P<kind>[a-z_]+)[^\]]*\]\.(?P<name>[a-z_]+)$"
+    r"^(?P<group>treatments|operations)\[(?P<kind>[a-z_]*)[^\]]*\](?:\.(?P<name>[a-z_]+))?$"
 )
 
 
@@ -129,16 +133,43 @@ def fact_label(fact: str) -> str:
 
 
 def item_label(path: str) -> str:
-    """A record item in words.
+    """A record item in words, never its field name.
 
-    ``pain.back_nrs``, ``treatments[exercise_therapy, ...].adherence`` and
-    ``operations[fusion].levels`` are all record items.
+    ``pain.back_nrs``, ``treatments[exercise_therapy, ...].adherence``,
+    ``operations[fusion].levels``, ``medicines.opioids[current].daily_dose_mg`` and
+    ``a (else b)`` (an item read, else the one that stands in for it) are all record
+    items.
     """
+    alternative = _ALTERNATIVE.fullmatch(path)
+    if alternative is not None:  # "a (else b)": the item read, else the one that stands in
+        others = " and ".join(
+            in_sentence(item_label(other)) for other in alternative["other"].split(", ")
+        )
+        return f"{item_label(alternative['first'])} (else {others})"
+    parts = _LIST_SEPARATOR.split(path)
+    if len(parts) > 1:  # several items: a bare name belongs to the first item's part
+        parent = parts[0].rsplit(".", 1)[0]
+        labels = [item_label(parts[0])]
+        for part in parts[1:]:
+            whole = part if "." in part or "[" in part or part in _record_labels() else None
+            labels.append(in_sentence(item_label(whole or f"{parent}.{part}")))
+        return "; ".join(labels)
+    opioid = _OPIOID_ITEM.match(path)
+    if opioid is not None:
+        if opioid["name"] is None:
+            return "Opioids in current use"
+        detail = _descriptions(OpioidUse).get(opioid["name"], code_words(opioid["name"]))
+        return f"Opioid in current use: {in_sentence(detail)}"
     treatment = _TREATMENT_ITEM.match(path)
     if treatment is not None:
         model = Treatment if treatment["group"] == "treatments" else SpineOperation
-        detail = _descriptions(model).get(treatment["name"], treatment["name"])
-        kind = code_words(treatment["kind"]) + (" operation" if model is SpineOperation else "")
+        if not treatment["kind"]:
+            kind = "Treatments" if model is Treatment else "Spine operations"
+        else:
+            kind = code_words(treatment["kind"]) + (" operation" if model is SpineOperation else "")
+        if treatment["name"] is None:  # the treatment itself: whether one is on record
+            return kind
+        detail = _details(model).get(treatment["name"], code_words(treatment["name"]))
         return f"{kind}: {detail[:1].lower()}{detail[1:]}"
     return _record_labels().get(path, code_words(path.rsplit(".", 1)[-1]))
 
@@ -153,6 +184,21 @@ def _record_labels() -> dict[str, str]:
         elif info.description:
             labels[name] = _sentence(info.description)
     return labels
+
+
+@cache
+def _details(model: type[BaseModel]) -> dict[str, str]:
+    """A treatment's or operation's items in words, after any note of which kinds have them.
+
+    "SCS trial only: analgesic use during the trial" is shown under the trial's own
+    name, so the words are "analgesic use during the trial".
+    """
+    details = {}
+    for name, info in model.model_fields.items():
+        scope, _, rest = (info.description or "").partition(": ")
+        text = rest or scope
+        details[name] = _SENTENCE_END.split(text)[0].rstrip(".") if text else code_words(name)
+    return details
 
 
 @cache
