@@ -16,7 +16,7 @@ from .explain import explain
 from .explain.follow_up import kept_reassessments
 from .facts import calendar_months, extract_facts
 from .follow_up import follow_up_dates
-from .recommendation import OperationSummary, PatientContext, Recommendation
+from .recommendation import OperationSummary, PatientContext, Recommendation, built
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset
 
@@ -85,11 +85,13 @@ def patient_context(record: PatientRecord) -> PatientContext:
     operations = sorted(
         record.operations, key=lambda o: (o.date, o.kind.value, o.levels or []), reverse=True
     )
-    return PatientContext.model_construct(
+    return built(
+        PatientContext,
         assessment_date=assessed,
         age_years=record.age_years,
         operations=tuple(
-            OperationSummary.model_construct(
+            built(
+                OperationSummary,
                 date=operation.date,
                 kind=operation.kind.value,
                 levels=tuple(operation.levels or ()),

@@ -1,12 +1,15 @@
 """Bounded memo tables of the explanation: one way to keep a built part for reuse.
 
-Results are frozen, so a part built for some values (a rule's reason, a
-criterion, an option's appraisal and the whole list of them, the actions, the
-missing information and its candidate rules, the follow-up dates' words) can be
-shared by every patient with those values. A patient whose parts were seen
-before is decided several times faster than a new one (docs/performance.md,
-"Options side by side"): benchmarks time both. Each table is a plain dict, cleared when it
-reaches its limit: values such as pain scores vary, and memory must stay flat
+Results are frozen, so a part built for some values can be shared by every
+patient with those values: the whole explanation, per the patient's facts (a
+patient seen before); and, for patients who are new, the parts new patients
+share often: a rule's reason, a criterion, an option's appraisal, the rules
+whose unknown items could change the result and each one's unknown items, the
+follow-up dates' words. Whole lists built for one patient (all appraisals, all
+actions, the missing information) are not kept apart: new patients never met
+them (docs/performance.md, "Options side by side"). Each table is a plain dict,
+cleared when it reaches its limit: values such as pain scores vary, and memory
+must stay flat
 over a population.
 """
 

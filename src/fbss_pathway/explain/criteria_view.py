@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..facts import FACTS, FactValue
-from ..recommendation import LadderCriterion
+from ..recommendation import LadderCriterion, built
 from ..rules_engine.conditions import AllOf, Condition, Derived, facts_read
 from ..rules_engine.truth import TruthFunction, compile_truth
 from ..ruleset import RuleSet
@@ -92,8 +92,8 @@ def shown_criterion(
             input_value(FACTS[name], value) for name, value in zip(plan.reads, values, strict=True)
         )
         # Built from the rule set's own words and shown inputs: constructed, not re-validated.
-        criterion = LadderCriterion.model_construct(
-            text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs
+        criterion = built(
+            LadderCriterion, text=plan.text, met=met, rule_id=plan.rule_id, inputs=inputs
         )
         found = keep(_SHOWN, key, criterion, _SHOWN_MAX)
     return found

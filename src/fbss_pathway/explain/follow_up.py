@@ -12,7 +12,7 @@ from datetime import date
 
 from ..facts import calendar_months
 from ..follow_up import Due
-from ..recommendation import Reassessment
+from ..recommendation import Reassessment, built
 from ..rules_engine.model import Parameter
 from ..vocabulary import ReassessItem
 from .cache import keep
@@ -66,7 +66,8 @@ _KEPT: dict[tuple[str, tuple[Due, ...], date], tuple[Reassessment, ...]] = {}
 
 
 def _reassessment(due: Due, parameters: Mapping[str, Parameter], assessed: date) -> Reassessment:
-    return Reassessment.model_construct(
+    return built(
+        Reassessment,
         item=due.item,
         due=due.due,
         why=_why(due, parameters, assessed),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..facts import FactSpec, FactValue
-from ..recommendation import InputValue
+from ..recommendation import InputValue, built
 
 __all__ = ["input_value"]
 
@@ -21,7 +21,7 @@ def input_value(spec: FactSpec, value: FactValue | None) -> InputValue:
         if len(_INPUT_VALUES) >= _INPUT_VALUES_MAX:
             _INPUT_VALUES.clear()
         # A fact's value is a plain bool, number or word already (the catalogue's types).
-        found = _INPUT_VALUES[key] = InputValue.model_construct(
-            field=spec.field, fact=spec.name, value=value
+        found = _INPUT_VALUES[key] = built(
+            InputValue, field=spec.field, fact=spec.name, value=value
         )
     return found

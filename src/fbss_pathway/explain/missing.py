@@ -76,12 +76,6 @@ def missing_information(
         by_option = dict(zip(options, standing, strict=True))
         computed = _candidates(ruleset, _FACT_NAMES - known, fired, present, by_option)
         chosen = keep(_CANDIDATES, signature, computed, _UNDECIDED_MAX)
-    # The same candidate rules with the same values of what they read leave the same
-    # items missing: one key for the whole answer (fewer look-ups than per rule).
-    whole = (ruleset.version, chosen, *map(facts.get, _union_order(ruleset, chosen)))
-    kept = _MISSING.get(whole)
-    if kept is not None:
-        return list(kept)
     order, rules, version = _read_order(ruleset), ruleset.rules, ruleset.version
     truths = ruleset.truths
     needed: dict[str, list[str]] = {}
@@ -97,12 +91,10 @@ def missing_information(
             keep(_UNDECIDED, key, found, _UNDECIDED_MAX)
         for fact in found:
             needed.setdefault(fact, []).append(rules[index].id)
-    answer = tuple(
+    return [
         _missing_input(fact, tuple(rule_ids))
         for fact, rule_ids in sorted(needed.items(), key=lambda item: FACTS[item[0]].field)
-    )
-    keep(_MISSING, whole, answer, _UNDECIDED_MAX)
-    return list(answer)
+    ]
 
 
 def _candidates(
@@ -131,20 +123,6 @@ def _candidates(
 
 #: The candidate rules per known facts, fired rules, actions present and standing. Bounded.
 _CANDIDATES: dict[tuple[object, ...], tuple[int, ...]] = {}
-#: Whole answers of the missing information, per candidate rules and values. Bounded.
-_MISSING: dict[tuple[object, ...], tuple[MissingInput, ...]] = {}
-_UNION: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
-
-
-def _union_order(ruleset: RuleSet, chosen: tuple[int, ...]) -> tuple[str, ...]:
-    """The facts a group of rules reads (through derived facts), in a fixed order."""
-    key = (ruleset.version, chosen)
-    found = _UNION.get(key)
-    if found is None:
-        found = keep(
-            _UNION, key, tuple(sorted(set().union(*(ruleset.reads[i] for i in chosen)))), 10_000
-        )
-    return found
 
 
 @lru_cache(maxsize=8192)

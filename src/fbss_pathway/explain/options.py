@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..facts import FactValue
-from ..recommendation import LadderCriterion, OptionAppraisal
+from ..recommendation import LadderCriterion, OptionAppraisal, built
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, ScsAdvice, Stage, Verdict
@@ -89,21 +89,6 @@ def appraise(
 ) -> list[Appraised]:
     """Every option's verdict, next step, reasons and criteria, in vocabulary order."""
     rules = ruleset.rules
-    whole: tuple[object, ...] | None = None
-    if not red_flags:
-        # Every option's appraisal depends on the verdict rules that fired, which options
-        # the patient is in position for, and the values those rules read or quote: one
-        # key for the whole list (fewer look-ups than one per option).
-        deciding = tuple(index for index in fired if rules[index].options)
-        whole = (
-            ruleset.version,
-            deciding,
-            tuple(derived.get(name) is True for name in _CANDIDATE_FACTS),
-            *map(facts.get, shown_facts(ruleset, deciding)),
-        )
-        kept = _WHOLE.get(whole)
-        if kept is not None:
-            return list(kept)
     by_option: dict[Option, list[int]] = {option: [] for option in _OPTIONS}
     for index in fired:
         for option in rules[index].options:
@@ -134,8 +119,6 @@ def appraise(
                 _APPRAISED, key, _appraised(ruleset, facts, derived, option, ranked), _APPRAISED_MAX
             )
         result.append(found)
-    if whole is not None:
-        keep(_WHOLE, whole, tuple(result), _APPRAISED_MAX)
     return result
 
 
@@ -154,8 +137,6 @@ _SHOWN_FACTS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
 _OPTIONS = tuple(Option)  # iterating an enum class is slow (CPython 3.11)
 #: Every option's "in position" derived fact, in vocabulary order.
 _CANDIDATE_FACTS = tuple(candidate_fact(option) for option in Option)
-#: Whole lists of appraisals, per verdict rules fired, position and values. Bounded.
-_WHOLE: dict[tuple[object, ...], tuple[Appraised, ...]] = {}
 
 #: Appraisals by option, position, the rules that fired and their values. Bounded.
 _APPRAISED: dict[tuple[object, ...], Appraised] = {}
@@ -271,7 +252,8 @@ def _appraised(
         reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
-    appraisal = OptionAppraisal.model_construct(
+    appraisal = built(
+        OptionAppraisal,
         option=option,
         verdict=verdict,
         next_step=steps[0] if steps else rule.step,

@@ -30,6 +30,7 @@ from ..recommendation import (
     PatientContext,
     Reassessment,
     Recommendation,
+    built,
 )
 from ..rules_engine.engine import Firing
 from ..rules_engine.model import Rule
@@ -39,7 +40,7 @@ from .cache import keep
 from .headline import headline
 from .ladder import ladder as ladder_view
 from .missing import missing_information
-from .options import Appraised, appraise, options_exhausted, shown_facts, stage_of
+from .options import Appraised, appraise, options_exhausted, stage_of
 from .shown import Shown
 from .shown import shown as rule_shown
 from .templates import render
@@ -87,6 +88,37 @@ def explain(
     ``patient`` and ``reassess`` (built by the caller from the record) are carried
     into the result as given.
     """
+    # A patient seen before (the same facts, derived facts and firings) gets the same
+    # explanation: one key for the whole of it. Results are frozen, so it is shared;
+    # only the parts carried from the record are the caller's own.
+    values = tuple(facts.values())
+    key = (
+        ruleset.version,
+        ladder,
+        tuple(facts),
+        values,
+        tuple(map(type, values)),  # True apart from 1, 3 from 3.0: shown differently
+        tuple(derived.items()),
+        tuple([firing.rule_index for firing in firings]),
+    )
+    kept = _EXPLAINED.get(key)
+    if kept is None:
+        kept = keep(_EXPLAINED, key, _explained(ruleset, facts, firings, derived, ladder), 20_000)
+    return built(Recommendation, **kept, reassess=reassess, patient=patient)
+
+
+#: Whole explanations (every field but the record's own), per facts, derived facts and
+#: firings. Bounded: cleared when full.
+_EXPLAINED: dict[tuple[object, ...], dict[str, object]] = {}
+
+
+def _explained(
+    ruleset: RuleSet,
+    facts: Mapping[str, FactValue],
+    firings: list[Firing],
+    derived: Mapping[str, bool],
+    ladder: bool,
+) -> dict[str, object]:
     rules = ruleset.rules
     trace = [ruleset.trace_entries[f.rule_index, f.value] for f in firings]
     fired = sorted({f.rule_index for f in firings if rules[f.rule_index].derive is None})
@@ -104,7 +136,7 @@ def explain(
     plain = [i for i in fired if rules[i].verdict is None]
     steps = {code for a in appraised for code in a.listed_steps}
     kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
-    actions = _kept_actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
+    actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
         _warning(rules[i].id, render(text, facts, ruleset.parameters), rules[i].warning_key)
         for i in kept
@@ -130,22 +162,22 @@ def explain(
         basis = tuple(a.appraisal.rule_id for a in setting if a.appraisal.rule_id)
     # Every part is built here from the rule set's own data and already valid (tuples of
     # frozen models, vocabulary enums): constructed, not validated a second time.
-    return Recommendation.model_construct(
-        stage=stage,
-        stage_basis=basis,
-        headline=headline(ruleset, stage, tiers, [rules[i] for i in red_flags], setting, actions),
-        options=options,
-        red_flag_tiers=tiers,
-        actions=tuple(actions),
-        missing=tuple(missing),
-        warnings=tuple(warnings),
-        trace=tuple(trace),
-        ladder=None if rungs is None else tuple(rungs),
-        ruleset_version=ruleset.version,
-        mme_per_day=_mme(facts),
-        reassess=reassess,
-        patient=patient,
-    )
+    return {
+        "stage": stage,
+        "stage_basis": basis,
+        "headline": headline(
+            ruleset, stage, tiers, [rules[i] for i in red_flags], setting, actions
+        ),
+        "options": options,
+        "red_flag_tiers": tiers,
+        "actions": tuple(actions),
+        "missing": tuple(missing),
+        "warnings": tuple(warnings),
+        "trace": tuple(trace),
+        "ladder": None if rungs is None else tuple(rungs),
+        "ruleset_version": ruleset.version,
+        "mme_per_day": _mme(facts),
+    }
 
 
 def _with_mme_dose(
@@ -197,46 +229,6 @@ def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
             and (bool(rule.actions) or rule.warning_key in URGENT_WARNINGS)
         )
     return True
-
-
-def _kept_actions(
-    ruleset: RuleSet,
-    facts: Mapping[str, FactValue],
-    kept: list[int],
-    appraised: list[Appraised],
-    setting: tuple[Appraised, ...],
-    *,
-    urgent: bool,
-) -> list[Action]:
-    """:func:`_actions`, kept per what they are built from (bounded).
-
-    The actions depend on the rules kept, each option's verdict and listed steps
-    with the rules naming them, the options setting the stage, and the values the
-    rules involved show (with their types, as :func:`.shown.shown` keeps them).
-    """
-    involved = (*kept, *(i for a in appraised for i in a.step_rules))
-    values = tuple(map(facts.get, shown_facts(ruleset, involved)))
-    key = (
-        ruleset.version,
-        urgent,
-        involved,
-        tuple(
-            (a.appraisal.option, a.appraisal.verdict, a.listed_steps, a.step_rules)
-            for a in appraised
-        ),
-        tuple(a.appraisal.option for a in setting),
-        values,
-        tuple(map(type, values)),
-    )
-    found = _ACTIONS.get(key)
-    if found is None:
-        built = _actions(ruleset, facts, kept, appraised, setting, urgent=urgent)
-        found = keep(_ACTIONS, key, tuple(built), 20_000)
-    return list(found)
-
-
-#: Whole lists of actions, per what they are built from. Bounded.
-_ACTIONS: dict[tuple[object, ...], tuple[Action, ...]] = {}
 
 
 def _actions(
@@ -300,7 +292,8 @@ def _step_action(
     found = shown.actions.get(key)
     if found is None:
         # Built from the rule set's own data and shown values: constructed, not re-validated.
-        found = shown.actions[key] = Action.model_construct(
+        found = shown.actions[key] = built(
+            Action,
             code=code,
             rule_id=ruleset.rules[index].id,
             reason=shown.reason,
@@ -338,7 +331,8 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) 
         listed = {i.fact for i in inputs}
         inputs += [i for i in shown.inputs if i.fact not in listed]
         sources += [s for s in other.sources if s not in sources]
-    return Action.model_construct(  # the rule set's own data: not re-validated
+    return built(
+        Action,  # the rule set's own data: not re-validated
         code=code,
         rule_id=rule.id,
         reason=reason,
