@@ -9,8 +9,7 @@ follow-up dates' words. Whole lists built for one patient (all appraisals, all
 actions, the missing information) are not kept apart: new patients never met
 them (docs/performance.md, "Options side by side"). Each table is a plain dict,
 cleared when it reaches its limit: values such as pain scores vary, and memory
-must stay flat
-over a population.
+must stay flat over a population.
 """
 
 from __future__ import annotations
