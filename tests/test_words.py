@@ -7,9 +7,14 @@ import re
 import pytest
 
 from fbss_pathway import evaluate, load_ruleset
+from fbss_pathway.cds_hooks.cards import _criterion
+from fbss_pathway.explain.criteria import condition_text, patient_criterion
+from fbss_pathway.explain.criteria_view import criterion_plans
 from fbss_pathway.explain.templates import render
 from fbss_pathway.explain.words import item_label, value_text
 from fbss_pathway.facts import FACTS
+from fbss_pathway.recommendation import InputValue, LadderCriterion
+from fbss_pathway.rules_engine.conditions import Compare
 from fbss_pathway.synth import synthetic_cohort
 
 
@@ -81,3 +86,29 @@ def test_a_treatment_item_is_named_under_its_treatment_without_which_kinds_have_
     assert item_label("medicines.opioids[current].daily_dose_mg") == (
         "Opioid in current use: total daily dose in mg (tablets, liquids)"
     )
+
+
+def test_a_count_wanted_exactly_reads_none_or_exactly_never_a_bare_number() -> None:
+    """Found on the cards: "...recorded as severe: 0; needs 0" (a bare number reads as a dose)."""
+    none = Compare(fact="severe_psychosocial_factors", op="==", value=0)
+    assert condition_text(none, {}).endswith(": none")
+    assert patient_criterion(none, {"severe_psychosocial_factors": 2}, {}, {}).endswith(
+        ": 2; needs none"
+    )
+    two = Compare(fact="operation_count", op="==", value=2)
+    assert condition_text(two, {}).endswith(": exactly 2")
+    field = FACTS["severe_psychosocial_factors"].field
+    card = _criterion(
+        LadderCriterion(
+            text=condition_text(none, {}),
+            met=True,
+            rule_id="X",
+            inputs=(InputValue(field=field, fact="severe_psychosocial_factors", value=0),),
+        )
+    )
+    assert card.endswith(": 0; needs none")
+    # Every numeric criterion the packaged rules state reads with words before its number.
+    ruleset = load_ruleset()
+    for plans in criterion_plans(ruleset):
+        for plan in plans:
+            assert not re.search(r": -?\d+(\.\d+)?( |;|$)", plan.text), plan.text

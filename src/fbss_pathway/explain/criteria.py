@@ -31,6 +31,8 @@ def condition_text(condition: Condition, titles: Mapping[str, str]) -> str:
         case Compare(fact=fact, op=op, value=value, other_fact=other):
             if other is not None:
                 compared = _lower_first(fact_label(other))
+            elif op == "==" and _is_number(value):
+                return f"{fact_label(fact)}: {_exactly(fact, value)}"
             else:
                 compared = value_text(fact, value)
             return f"{fact_label(fact)}: {_OPERATOR_WORDS[op]}{compared}"
@@ -44,6 +46,15 @@ def condition_text(condition: Condition, titles: Mapping[str, str]) -> str:
             return "all of: " + "; ".join(condition_text(item, titles) for item in items)
         case AnyOf(items=items):
             return "any of: " + "; ".join(condition_text(item, titles) for item in items)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _exactly(fact: str, value: object) -> str:
+    """A count or score the rule wants exactly: "none" for 0 (never "needs 0"), else "exactly 2"."""
+    return "none" if value == 0 else f"exactly {value_text(fact, value)}"
 
 
 def _lower_first(text: str) -> str:
@@ -81,6 +92,8 @@ def patient_criterion(
             return f"{titles.get(name) or code_words(name)}: {state}"
         case Compare(fact=fact, op=op, value=value, other_fact=other):
             patient = value_text(fact, facts.get(fact))
+            if other is None and op == "==" and _is_number(value):
+                return f"{fact_label(fact)}: {patient}; needs {_exactly(fact, value)}"
             wanted = _lower_first(fact_label(other)) if other else value_text(fact, value)
             return f"{fact_label(fact)}: {patient}; needs {_NEEDS[op].format(wanted)}"
         case Known(fact=fact, known=known):
