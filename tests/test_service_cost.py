@@ -37,6 +37,8 @@ from fbss_pathway.cds_hooks.report_links import StoredCall
 from fbss_pathway.cds_hooks.service import _path, create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import FhirError, bundle_from_record, read_bundle
+from fbss_pathway.fhir.codes import SCALAR_ITEMS
+from fbss_pathway.fhir.values import _fit, fit
 from fbss_pathway.ruleset import RuleSet, default_rules_path, default_ruleset, read_rule_directory
 
 ASSESSED = date(2026, 10, 1)
@@ -174,6 +176,31 @@ def test_rule_titles_are_made_once_per_rule_set() -> None:
     other = RuleSet(read_rule_directory(default_rules_path()))  # the same files, loaded anew
     assert rule_titles(other) == titles
     assert rule_titles(other) is not titles
+
+
+# --- What the reader remembers between calls -------------------------------------------------
+
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-3, 400),
+    st.floats(-1, 400, allow_nan=False),
+    st.sampled_from(["yes", "no", "unknown", "recommended", " yes ", "", "Yes", "x" * 65]),
+    st.text(max_size=8),
+    st.dates(date(1899, 1, 1), date(2100, 1, 1)),
+)
+
+
+@given(st.sampled_from(sorted(SCALAR_ITEMS)), _VALUES)
+def test_a_value_fits_an_item_as_when_checked_anew(item: str, value: Any) -> None:
+    assert fit(item, value) == fit(item, value) == _fit(item, value)
+
+
+def test_values_equal_in_python_but_not_in_kind_are_remembered_apart() -> None:
+    values: list[Any] = [True, 1, 1.0, "1", False, 0, 0.0, "", date(2026, 1, 1), "2026-01-01"]
+    for item in sorted(SCALAR_ITEMS):
+        for order in (values, values[::-1]):
+            for value in order:
+                assert fit(item, value) == _fit(item, value), (item, value)
 
 
 # --- The path a call names -------------------------------------------------------------------
