@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import socket
 import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -33,6 +35,7 @@ from fbss_pathway.cds_hooks.auth import Authenticator, AuthError, TrustedClient,
 from fbss_pathway.cds_hooks.cards import cards, rule_titles
 from fbss_pathway.cds_hooks.hooks import SERVICE_ID, prefetch_from_bundle
 from fbss_pathway.cds_hooks.prefetch import bundle_of
+from fbss_pathway.cds_hooks.protocol import OneWriteTransport
 from fbss_pathway.cds_hooks.report_links import StoredCall
 from fbss_pathway.cds_hooks.service import _path, create_app
 from fbss_pathway.cli import example_paths
@@ -40,6 +43,8 @@ from fbss_pathway.fhir import FhirError, bundle_from_record, read_bundle
 from fbss_pathway.fhir.codes import SCALAR_ITEMS
 from fbss_pathway.fhir.values import _fit, fit
 from fbss_pathway.ruleset import RuleSet, default_rules_path, default_ruleset, read_rule_directory
+
+from .servers import LoopbackServer, free_port
 
 ASSESSED = date(2026, 10, 1)
 ISSUER = "https://ehr.example.org"
@@ -387,3 +392,114 @@ def test_malformed_bodies_are_refused_as_before(
     response = _post(client, body)
     assert response.status_code == status
     assert diagnostics in response.json()["issue"][0]["diagnostics"]
+
+
+# --- One write an answer ---------------------------------------------------------------------
+
+
+class _Recorded:
+    """A transport that records what is written."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+def test_the_head_leaves_with_the_body_and_a_100_continue_at_once() -> None:
+    recorded, cycle, done = _Recorded(), SimpleNamespace(response_started=False), []
+    transport = OneWriteTransport(recorded, cycle, lambda: done.append(True))  # type: ignore[arg-type]
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts
+    assert recorded.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert len(recorded.writes) == 1  # held
+    transport.write(b"body")
+    transport.write(b"more")
+    assert recorded.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+    transport.responded()
+    assert done == [True]
+    assert len(recorded.writes) == 3
+    assert transport.get_extra_info("peername") == "info peername"
+
+
+def test_a_head_without_a_body_leaves_when_the_answer_is_complete_or_closed() -> None:
+    for end in ("responded", "close"):
+        recorded, cycle = _Recorded(), SimpleNamespace(response_started=True)
+        transport = OneWriteTransport(recorded, cycle, lambda: None)  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
+        assert recorded.writes == []
+        getattr(transport, end)()
+        assert recorded.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"]
+        assert recorded.closed is (end == "close")
+
+
+async def _plain_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = b"got " + body if body else b"hello"
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _read_until(connection: socket.socket, ending: bytes, count: int = 1) -> bytes:
+    received = b""
+    while received.count(ending) < count:
+        part = connection.recv(65536)
+        assert part, received  # the server closed before the answer was whole
+        received += part
+    return received
+
+
+def test_answers_to_get_head_100_continue_and_pipelined_calls_arrive_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[bytes] = []
+    write = OneWriteTransport.write
+
+    def recording(self: OneWriteTransport, data: bytes) -> None:
+        sent.append(data)
+        write(self, data)
+
+    monkeypatch.setattr(OneWriteTransport, "write", recording)
+    with (
+        LoopbackServer(_plain_app, free_port()) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection,
+    ):
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_until(connection, b"hello").startswith(b"HTTP/1.1 200 OK")
+        connection.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = _read_until(connection, b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        assert head.endswith(b"content-length: 5\r\n\r\n")
+        connection.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        # The interim answer comes before the body is sent, or this would wait forever.
+        assert _read_until(connection, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        connection.sendall(b"data")
+        assert _read_until(connection, b"got data").startswith(b"HTTP/1.1 200 OK")
+        connection.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        both = _read_until(connection, b"hello")
+        assert both.count(b"HTTP/1.1 200 OK") == 2
+    # The server wrote through it: the GET's head, then its body (joined below it).
+    assert sent[0].startswith(b"HTTP/1.1 200 OK")
+    assert sent[1] == b"hello"
