@@ -76,7 +76,7 @@ TREATMENT_DETAILS = {
 
 #: Whether an Observation's codings name an item, by code mapping, then by codings.
 _OBSERVED: weakref.WeakKeyDictionary[
-    CodeMap, dict[tuple[tuple[str | None, str | None], ...], bool]
+    CodeMap, dict[tuple[tuple[str | None, str | None, str | None], ...], bool]
 ] = weakref.WeakKeyDictionary()
 _MOST_REMEMBERED = 4096
 
@@ -110,6 +110,15 @@ class Chart:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
     opioids: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether an Observation's codings name an item, by codings: shared by the charts
+    #: read with this mapping (:meth:`_observes`).
+    observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        observed = _OBSERVED.get(self.codes)
+        if observed is None:
+            observed = _OBSERVED.setdefault(self.codes, {})
+        self.observed = observed
 
     def opioid(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
         """An opioid use draft, marked with its entry (as :meth:`treatment`)."""
@@ -226,22 +235,17 @@ class Chart:
     def _observes(self, found: list[tuple[str | None, str | None, str | None]]) -> bool:
         """Whether an Observation's codings name an item.
 
-        Remembered for this mapping by the codings' systems and codes (charts repeat
-        a few dozen), when they are few and short; bounded (emptied when full).
+        Remembered for this mapping by the codings (charts repeat a few dozen), when
+        they are few and short; bounded (emptied when full).
         """
-        key = tuple((system, code) for system, code, _ in found)
-        remembered = _OBSERVED.get(self.codes)
-        if remembered is None:
-            remembered = _OBSERVED.setdefault(self.codes, {})
-        known = remembered.get(key)
+        key = tuple(found)
+        known = self.observed.get(key)
         if known is None:
-            known = any(self._observation_code(system, code) for system, code in key)
-            if len(key) <= 8 and all(
-                len(system or "") + len(code or "") <= 256 for system, code in key
-            ):
-                if len(remembered) >= _MOST_REMEMBERED:
-                    remembered.clear()
-                remembered[key] = known
+            known = any(self._observation_code(system, code) for system, code, _ in found)
+            if len(key) <= 8 and all(sum(len(part or "") for part in c) <= 256 for c in key):
+                if len(self.observed) >= _MOST_REMEMBERED:
+                    self.observed.clear()
+                self.observed[key] = known
         return known
 
     def _observation_code(self, system: str | None, code: str | None) -> bool:
