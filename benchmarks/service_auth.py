@@ -18,6 +18,11 @@ each round, so that the shared machine's changing speed falls on all of them;
 the ratios are taken block by block within a round. It prints p50/p99, calls
 a second (the median of the blocks), the CPU a call costs the service and the
 load generator, and the throughput with 100,000 live ids over that at the start.
+
+``python benchmarks/service_auth.py --against REVISION`` compares this version
+with another instead (its package from git): both served, authenticated, taking
+turns, and both through the ASGI app in worker processes taking turns, each
+printing the service's CPU a call and its ratio block by block.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from service import CLIENTS, _client, _cpu_seconds, _request  # benchmarks/ is the script's folder
-from versions import ROOT, unpack_version
+from versions import ROOT, alternate, unpack_version
 
 from fbss_pathway import PatientRecord
 from fbss_pathway.cli import example_paths
@@ -340,8 +345,139 @@ def _app_cost() -> dict[str, list[float]]:
     return costs
 
 
+#: Source of a worker process that answers patient-view calls through the ASGI app as
+#: ``serve --workers 2`` builds it (authentication, the shared register and report store,
+#: no HTTP): each line asks for a block of N calls, each with a fresh ES384 token signed
+#: before the block; it answers the CPU a call. Run in the package version compared.
+APP_WORKER = r"""
+import asyncio, json, logging, os, sys, tempfile, time, uuid
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from fbss_pathway.cds_hooks.service import SERVE_SETTINGS, app_from_environment
+
+bodies = [line.encode() for line in open(sys.argv[1]).read().splitlines()]
+key = ec.generate_private_key(ec.SECP384R1())
+public = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench-1"}
+issuer, base, path = "https://ehr.example.org", "http://127.0.0.1:1", "/cds-services/fbss-pathway"
+folder = tempfile.mkdtemp()
+with open(os.path.join(folder, "clients.toml"), "w") as clients:
+    key_set = json.dumps({"keys": [public]})
+    clients.write(f"[[client]]\nissuer = {json.dumps(issuer)}\njwks = '{key_set}'\n")
+os.environ[SERVE_SETTINGS] = json.dumps({
+    "clients": clients.name, "base_url": base,
+    "replays": os.path.join(folder, "replays.sqlite"),
+    "reports": os.path.join(folder, "reports.sqlite"),
+})
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=open(os.devnull, "w"))
+app = app_from_environment()
+
+async def call(token, body):
+    headers = [
+        (b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())
+    ]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1)}
+    answered = []
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+    await app(scope, receive, send)
+    if answered != [200]:
+        raise RuntimeError(f"the app answered {answered}")
+
+for line in sys.stdin:
+    count, now = int(line), int(time.time())
+    claims = {"iss": issuer, "aud": base + path, "iat": now, "exp": now + 300}
+    tokens = [jwt.encode({**claims, "jti": str(uuid.uuid4())}, key, algorithm="ES384",
+        headers={"kid": "bench-1"}) for _ in range(count)]
+    async def block():
+        for number, token in enumerate(tokens):
+            await call(token, bodies[number % len(bodies)])
+    started = time.process_time()
+    asyncio.run(block())
+    print(json.dumps((time.process_time() - started) / count), flush=True)
+"""
+
+
+def against(revision: str) -> int:
+    """This version side by side with ``revision``: the service's CPU a call, served and not.
+
+    Served: ``serve --workers 2`` of each, authenticated, register empty, taking turns
+    block by block (rotating), as above. In one process: the ASGI app as ``serve``
+    builds it, in a worker process of each version, 24 blocks of 60 calls in turn.
+    Each figure's ratio is taken block by block.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    rounds = 2 * ROUNDS
+    bodies = [
+        json.dumps(_request(PatientRecord.model_validate_json(p.read_bytes()))).encode()
+        for p in example_paths()
+    ]
+    with tempfile.TemporaryDirectory() as directory:
+        source = unpack_version(revision, str(Path(directory) / "against"))
+        if source is None:
+            print("Not a git checkout: no side-by-side comparison.")
+            return 1
+        clients = _clients_file(directory)
+        print(
+            f"Side by side with {revision}: `serve --workers 2` each, authenticated, register "
+            f"empty, {CLIENTS} clients, {rounds} rounds of a {BLOCK:,}-call block to each in "
+            f"turn; {cores} core(s) shared with the load generator.\n"
+        )
+        servers = [
+            Served("now", str(ROOT / "src"), clients, bodies),
+            Served(revision, source, clients, bodies),
+        ]
+        try:
+            time.sleep(2)  # every worker up
+            for served in servers:
+                asyncio.run(_load(served.port, served.requests(WARM_UP)))
+            for round_number in range(rounds):
+                for served in servers[round_number % 2 :] + servers[: round_number % 2]:
+                    served.block(BLOCK)
+        finally:
+            for served in servers:
+                served.stop()
+        lines = Path(directory) / "bodies.jsonl"
+        lines.write_bytes(b"\n".join(bodies))
+        in_process = alternate(
+            APP_WORKER, [str(lines)], {"now": None, revision: source}, 25, "60\n"
+        )
+    print(
+        "| server | p50 | p99 | calls/s (median block) | CPU per call: service / load "
+        "generator | p50 the cores allow |\n|---|---|---|---|---|---|"
+    )
+    for served in servers:
+        print(served.row(cores))
+    now, then = servers
+    served_ratios = [n / t for n, t in zip(now.block_cpu, then.block_cpu, strict=True)]
+    print(
+        f"\nService CPU a call, now / {revision}, block by block (served): median "
+        f"{statistics.median(served_ratios):.3f} ({', '.join(f'{r:.2f}' for r in served_ratios)})"
+    )
+    first, second = in_process["now"][1:], in_process[revision][1:]  # the first block warms up
+    ratios = [n / t for n, t in zip(first, second, strict=True)]
+    print(
+        f"CPU a call through the ASGI app in one process: now {statistics.median(first) * 1e3:.3f}"
+        f" ms, {revision} {statistics.median(second) * 1e3:.3f} ms (medians of 24 blocks); "
+        f"now / {revision} block by block: median {statistics.median(ratios):.3f} "
+        f"({min(ratios):.2f}-{max(ratios):.2f})"
+    )
+    return 0
+
+
 def main() -> int:
-    """Serve every version at once, send blocks in turn; print the figures and ratios."""
+    """Serve every version at once, send blocks in turn; print the figures and ratios.
+
+    ``--against REVISION``: instead, this version side by side with another
+    (:func:`against`).
+    """
+    if sys.argv[1:2] == ["--against"] and len(sys.argv) == 3:
+        return against(sys.argv[2])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     print(
         f"Patient-view calls on loopback, `serve --workers 2` each, {CLIENTS} clients, "

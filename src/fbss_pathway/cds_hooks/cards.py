@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from ..evaluation import patient_context
@@ -45,6 +47,7 @@ __all__ = [
     "cards",
     "dates_line",
     "new_card",
+    "rule_titles",
 ]
 
 #: The code system of ``source.topic``: the code is the rule id.
@@ -99,7 +102,7 @@ def cards(
             card's detail (the summary has no room for them).
     """
     ruleset = ruleset or default_ruleset()
-    titles = {rule.id: rule.title for rule in ruleset.rules}
+    titles = rule_titles(ruleset)
     urgent = recommendation.stage is Stage.URGENT_REVIEW
     safety = [a for a in recommendation.actions if a.code.safety]
     attention = [a for a in recommendation.actions if a.code in _ATTENTION]
@@ -151,6 +154,17 @@ def cards(
     return [stage_card, *result]
 
 
+_TITLES: weakref.WeakKeyDictionary[RuleSet, Mapping[str, str]] = weakref.WeakKeyDictionary()
+
+
+def rule_titles(ruleset: RuleSet) -> Mapping[str, str]:
+    """Each rule's title by its id, made once per rule set (every card names its rule)."""
+    titles = _TITLES.get(ruleset)
+    if titles is None:
+        titles = _TITLES[ruleset] = MappingProxyType({r.id: r.title for r in ruleset.rules})
+    return titles
+
+
 def _fitted(headline: str) -> str:
     """The stage card's summary: the headline, shortened by what holds it before the next step.
 
@@ -179,7 +193,7 @@ def _option_card(
     recommendation: Recommendation,
     appraisal: OptionAppraisal,
     ruleset: RuleSet,
-    titles: dict[str, str],
+    titles: Mapping[str, str],
 ) -> dict[str, Any]:
     words = OPTION_WORDS[appraisal.option]
     summary = f"{words}: {VERDICT_WORDS[appraisal.verdict]}"
@@ -278,7 +292,7 @@ def _cautions_card(
     recommendation: Recommendation,
     cautions: list[Action],
     ruleset: RuleSet,
-    titles: dict[str, str],
+    titles: Mapping[str, str],
 ) -> dict[str, Any]:
     warnings = recommendation.warnings
     lines = [f"- {_cell(w.message)} ({w.rule_id})" for w in warnings]
@@ -306,7 +320,7 @@ def dates_line(recommendation: Recommendation | None, record: PatientRecord | No
     return context_line(patient_context(record)) if record is not None else ""
 
 
-def _why_not(appraisal: OptionAppraisal, titles: dict[str, str]) -> str:
+def _why_not(appraisal: OptionAppraisal, titles: Mapping[str, str]) -> str:
     """What stops an option, in its deciding rule's title.
 
     An option without a card of its own still says why ("not appropriate (SCS
@@ -322,7 +336,7 @@ def _stage_detail(
     recommendation: Recommendation,
     standing: list[Action],
     record: PatientRecord | None,
-    titles: dict[str, str],
+    titles: Mapping[str, str],
 ) -> list[str]:
     lines = [f"**{recommendation.headline}**", ""]
     dates = dates_line(recommendation, record)
@@ -382,7 +396,7 @@ def _summary(text: str) -> str:
 
 
 def new_card(
-    summary: str, indicator: str, rule_id: str | None, titles: dict[str, str], lines: list[str]
+    summary: str, indicator: str, rule_id: str | None, titles: Mapping[str, str], lines: list[str]
 ) -> dict[str, Any]:
     """One card as the specification wants it: fresh uuid, short summary, the rule as source."""
     source: dict[str, Any] = {"label": f"{_LABEL} rule {rule_id}" if rule_id else _LABEL}

@@ -17,7 +17,7 @@ from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import StepCheck
 from ..vocabulary import Stage
-from .cards import dates_line, new_card
+from .cards import dates_line, new_card, rule_titles
 
 __all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "medication_warning_card", "order_warning_card"]
 
@@ -69,7 +69,7 @@ def order_warning_card(
         f"Rule set {recommendation.ruleset_version}. "
         "Supports, does not replace, clinical judgement.",
     ]
-    titles = {rule.id: rule.title for rule in (ruleset or default_ruleset()).rules}
+    titles = rule_titles(ruleset or default_ruleset())
     card = new_card(
         f"{code_words(check.step)}: not supported by the FBSS pathway now",
         "warning",
@@ -89,7 +89,7 @@ def medication_warning_card(
 ) -> dict[str, Any]:
     """A warning for an opioid or benzodiazepine order (pathway.md 5.2), with override reasons."""
     lines = [*words.lines[:2], dates_line(None, record), "", *words.lines[2:]]
-    titles = {rule.id: rule.title for rule in ruleset.rules}
+    titles = rule_titles(ruleset)
     card = new_card(words.summary, "warning", words.rule_id, titles, lines)
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}

@@ -36,7 +36,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 from anyio import CapacityLimiter, to_thread
+from pydantic_core import PydanticSerializationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -69,6 +71,9 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def _key(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("ascii", "replace")).digest()
 
@@ -82,13 +87,28 @@ class StoredCall:
         self.assessed = assessed
 
     def pack(self) -> bytes:
-        """Compressed JSON (a record is about 2 KB of JSON, 0.7 KB compressed)."""
-        data = {
-            "record": self.record.model_dump(mode="json", exclude_none=True),
-            "unread": self.unread,
-            "assessed": self.assessed.isoformat(),
-        }
-        return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+        """Compressed JSON (a record is about 2.3 KB of JSON, 1.1 KB compressed).
+
+        This runs on every call answered with cards, so it is made cheap: written by
+        pydantic's and msgspec's JSON writers (about a third of the time of Python
+        values written by :mod:`json`), compressed at zlib's fastest level (half the
+        time of its default, for 4 % more bytes). Text those writers refuse (a lone
+        surrogate: a validated record holds none, the reasons a search was not read
+        are the service's words) is written by :mod:`json` instead. :meth:`unpack`
+        reads either back to an equal record.
+        """
+        unread, assessed = self.unread, self.assessed.isoformat()
+        try:
+            record = self.record.model_dump_json(exclude_none=True).encode()
+            rest = _ENCODER.encode({"unread": unread, "assessed": assessed})
+        except (PydanticSerializationError, UnicodeEncodeError):
+            data = {
+                "record": self.record.model_dump(mode="json", exclude_none=True),
+                "unread": unread,
+                "assessed": assessed,
+            }
+            return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
+        return zlib.compress(b'{"record":' + record + b"," + rest[1:], 1)
 
     @classmethod
     def unpack(cls, packed: bytes) -> StoredCall:

@@ -9,6 +9,7 @@ validated first, in the elements it is read by (:mod:`.shapes`).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -73,6 +74,13 @@ TREATMENT_DETAILS = {
 }
 
 
+#: Whether an Observation's codings name an item, by code mapping, then by codings.
+_OBSERVED: weakref.WeakKeyDictionary[
+    CodeMap, dict[tuple[tuple[str | None, str | None, str | None], ...], bool]
+] = weakref.WeakKeyDictionary()
+_MOST_REMEMBERED = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Ignored:
     """A resource, or part of one, that set nothing in the record, and why."""
@@ -102,10 +110,15 @@ class Chart:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
     opioids: list[dict[str, Any]] = field(default_factory=list)
-    #: Whether an Observation's codings name an item, by codings (a chart repeats a few).
-    observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(
-        default_factory=dict
-    )
+    #: Whether an Observation's codings name an item, by codings: shared by the charts
+    #: read with this mapping (:meth:`_observes`).
+    observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        observed = _OBSERVED.get(self.codes)
+        if observed is None:
+            observed = _OBSERVED.setdefault(self.codes, {})
+        self.observed = observed
 
     def opioid(self, entry: RawEntry, draft: dict[str, Any], **marks: Any) -> None:
         """An opioid use draft, marked with its entry (as :meth:`treatment`)."""
@@ -160,14 +173,9 @@ class Chart:
         of a chart are Observations: this runs for each, so it is one plain pass.)
         """
         found = codings(entry.code)
-        if found is not None:
-            known = self.observed.get(key := tuple(found))
-            if known is None:
-                known = any(self._observation_code(s, c) for s, c, _ in found)
-                self.observed[key] = known
-            if not known:
-                self.skip(entry, "code not in the mapping")
-                return
+        if found is not None and not self._observes(found):
+            self.skip(entry, "code not in the mapping")
+            return
         resource = validate(entry, OBSERVATION)
         # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
         status = resource.get("status")
@@ -223,6 +231,22 @@ class Chart:
         if item in DATE_ITEMS and isinstance(value, str):
             value = _day(value)
         self.state(entry, item, value, when)
+
+    def _observes(self, found: list[tuple[str | None, str | None, str | None]]) -> bool:
+        """Whether an Observation's codings name an item.
+
+        Remembered for this mapping by the codings (charts repeat a few dozen), when
+        they are few and short; bounded (emptied when full).
+        """
+        key = tuple(found)
+        known = self.observed.get(key)
+        if known is None:
+            known = any(self._observation_code(system, code) for system, code, _ in found)
+            if len(key) <= 8 and all(sum(len(part or "") for part in c) <= 256 for c in key):
+                if len(self.observed) >= _MOST_REMEMBERED:
+                    self.observed.clear()
+                self.observed[key] = known
+        return known
 
     def _observation_code(self, system: str | None, code: str | None) -> bool:
         return (

@@ -9,6 +9,7 @@ scores (PHQ-9, GAD-7) accept a decimal only when it is whole (14.0).
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
@@ -32,11 +33,14 @@ def fit(item: str, value: Any) -> tuple[Any, str | None]:
     """(value fit for the item, None) or (None, why it does not fit); never echoes the value."""
     if isinstance(value, Decimal):
         value = float(value)
-    if type(value) not in (bool, int, float):
+    kind = type(value)
+    if kind not in _REMEMBERED or (kind is str and len(value) > _LONGEST_REMEMBERED):
         return _fit(item, value)
-    # Scores and yes/no answers repeat from chart to chart: remember what each came to.
-    # Bounded (emptied when full); keyed by type too, since True == 1.
-    key = (item, type(value), value)
+    # Scores, yes/no answers, coded answers and dates repeat from chart to chart (each
+    # chart has a score's date, a form's answers): remember what each came to. Bounded
+    # (emptied when full; texts short enough for an answer only); keyed by type too,
+    # since True == 1.
+    key = (item, kind, value)
     fitted = _FITTED.get(key)
     if fitted is None:
         if len(_FITTED) >= _MOST_REMEMBERED:
@@ -47,6 +51,9 @@ def fit(item: str, value: Any) -> tuple[Any, str | None]:
 
 _FITTED: dict[tuple[str, type, Any], tuple[Any, str | None]] = {}
 _MOST_REMEMBERED = 4096
+#: The kinds of value whose fit is remembered: immutable, and equal only to their own kind.
+_REMEMBERED = frozenset({bool, int, float, str, date})
+_LONGEST_REMEMBERED = 64
 
 
 def _fit(item: str, value: Any) -> tuple[Any, str | None]:
