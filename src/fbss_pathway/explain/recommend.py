@@ -103,13 +103,18 @@ def explain(
     )
     kept = _EXPLAINED.get(key)
     if kept is None:
-        kept = keep(_EXPLAINED, key, _explained(ruleset, facts, firings, derived, ladder), 20_000)
+        kept = keep(
+            _EXPLAINED, key, _explained(ruleset, facts, firings, derived, ladder), _EXPLAINED_MAX
+        )
     return built(Recommendation, **kept, reassess=reassess, patient=patient)
 
 
 #: Whole explanations (every field but the record's own), per facts, derived facts and
-#: firings. Bounded: cleared when full.
+#: firings. Bounded: cleared when full. The largest entries of the tables, and met only by
+#: patients seen again (a clinic's patients through a day), so fewer are kept than parts:
+#: 2,000 or 20,000 measured the same over 24,000 new patients (docs/performance.md).
 _EXPLAINED: dict[tuple[object, ...], dict[str, object]] = {}
+_EXPLAINED_MAX = 5_000
 
 
 def _explained(
