@@ -12,6 +12,7 @@ from their Patient resource alone.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ import pytest
 
 from fbss_pathway.fhir.operations import may_name_operation
 from fbss_pathway.fhir.reading import READ_TYPES, default_codes
-from fbss_pathway.population import ranges, screen_export
+from fbss_pathway.population import passes, ranges, screen_export
 from fbss_pathway.population.ehr_export import write_ehr_export
-from fbss_pathway.population.export import export_files, patient_of, read_lines
+from fbss_pathway.population.export import ExportFile, export_files, patient_of, read_lines
 from fbss_pathway.population.rows import read_rows
 from fbss_pathway.population.scope import _Operations, decode_key
 from fbss_pathway.population.screening import _screen_patient
@@ -85,6 +86,38 @@ def test_the_screen_gives_every_patient_the_row_of_a_full_read(
     assert "ExplanationOfBenefit" in summary.unread_types
     assert set(summary.resources) <= READ_TYPES
     assert summary.out_of_scope_lines > 10 * summary.candidates
+
+
+def test_the_scope_files_read_in_many_spans_give_the_same_rows(
+    cluster: str, ehr_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first pass's spans are sized for the workers; cut anywhere, the rows stay."""
+    scope_files = [
+        f for f in export_files(ehr_export) if f.resource_type in ("Patient", "Procedure")
+    ]
+    monkeypatch.setattr(passes, "SCOPE_SPAN_MIN", 5_000)
+    size = passes.scope_span_bytes(scope_files, workers=2)
+    assert len(ranges.plan_spans(scope_files, list(range(len(scope_files))), size)) >= 8
+    summary = screen_export(ehr_export, tmp_path / "out", scheduler=cluster)
+    expected = full_read_rows(ehr_export)
+    assert rows_of(tmp_path / "out") == expected
+    assert summary.evaluated == sum(1 for p in expected if p.startswith("SYNTH-"))
+
+
+def test_the_first_pass_is_about_four_spans_a_worker_within_bounds(tmp_path: Path) -> None:
+    def files(*sizes: int) -> list[ExportFile]:
+        made = []
+        for number, size in enumerate(sizes):
+            path = tmp_path / f"{number}.ndjson"
+            with path.open("wb") as file:
+                file.truncate(size)  # sparse: nothing written
+            made.append(ExportFile(path, "Procedure"))
+        return made
+
+    mib = 1024 * 1024
+    assert passes.scope_span_bytes(files(30 * mib, 45 * mib), workers=2) == math.ceil(75 * mib / 8)
+    assert passes.scope_span_bytes(files(100 * mib, 200 * mib), workers=1) == ranges.SPAN_BYTES
+    assert passes.scope_span_bytes(files(1000, 2000), workers=2) == passes.SCOPE_SPAN_MIN
 
 
 def test_routine_procedures_name_no_operation(ehr_export: Path) -> None:
