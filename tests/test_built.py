@@ -54,6 +54,13 @@ def _same(a: BaseModel, b: BaseModel) -> None:
     assert list(a.__dict__) == list(b.__dict__)  # the fields' own order
 
 
+def _instances(model: type[BaseModel], examples: list[BaseModel], most: int) -> list[BaseModel]:
+    """Up to ``most`` instances of the model from the examples (every model has some)."""
+    instances = [part for part in examples if type(part) is model][:most]
+    assert instances, f"no {model.__name__} in the examples"
+    return instances
+
+
 def test_every_result_model_appears_in_the_examples(examples: list[BaseModel]) -> None:
     seen = {type(part) for part in examples}
     assert set(RESULT_MODELS) <= seen
@@ -63,10 +70,7 @@ def test_every_result_model_appears_in_the_examples(examples: list[BaseModel]) -
 def test_built_from_every_field_is_what_pydantic_constructs(
     model: type[BaseModel], examples: list[BaseModel]
 ) -> None:
-    instances = [part for part in examples if type(part) is model][:50]
-    if not instances:
-        pytest.skip(f"no {model.__name__} in the examples")
-    for instance in instances:
+    for instance in _instances(model, examples, 50):
         values = dict(instance.__dict__)
         _same(built(model, **values), model.model_construct(**values))  # type: ignore[type-var]
         reversed_order = dict(reversed(list(values.items())))  # any order of keywords
@@ -77,11 +81,8 @@ def test_built_from_every_field_is_what_pydantic_constructs(
 def test_fields_not_given_take_their_defaults_and_are_not_set(
     model: type[BaseModel], examples: list[BaseModel]
 ) -> None:
-    instances = [part for part in examples if type(part) is model][:5]
-    if not instances:
-        pytest.skip(f"no {model.__name__} in the examples")
     required = {name for name, field in model.model_fields.items() if field.is_required()}
-    for instance in instances:
+    for instance in _instances(model, examples, 5):
         values = {name: value for name, value in instance.__dict__.items() if name in required}
         made = built(model, **values)  # type: ignore[type-var]
         _same(made, model.model_construct(**values))

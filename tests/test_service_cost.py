@@ -42,7 +42,8 @@ from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import FhirError, bundle_from_record, read_bundle
 from fbss_pathway.fhir.codes import SCALAR_ITEMS
 from fbss_pathway.fhir.values import _fit, fit
-from fbss_pathway.ruleset import RuleSet, default_rules_path, default_ruleset, read_rule_directory
+from fbss_pathway.rules_engine.loading import read_rule_directory
+from fbss_pathway.ruleset import RuleSet, default_rules_path, default_ruleset
 
 from .servers import LoopbackServer, free_port
 
