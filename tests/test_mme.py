@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from fbss_pathway import RuleSetError, evaluate, load_ruleset
+from fbss_pathway import PatientRecord, RuleSetError, evaluate, load_ruleset
+from fbss_pathway.explain.words import item_label
 from fbss_pathway.ruleset import default_rules_path
+from fbss_pathway.steps import Step, check_step
 
 from .helpers import patched
 
@@ -80,6 +82,62 @@ def test_a_missing_dose_leaves_the_mme_unknown_and_listed_as_missing() -> None:
 
 def test_a_fentanyl_dose_in_mg_is_not_converted_as_if_it_were_mcg_an_hour() -> None:
     assert _on({"ingredient": "fentanyl", "daily_dose_mg": 1.2}).mme_per_day is None
+
+
+def _mme_missing(result: Any) -> list[str]:
+    return [m.field for m in result.missing if m.fact == "mme_per_day"]
+
+
+@pytest.mark.parametrize(
+    ("opioids", "lacking"),
+    [
+        # The dose is recorded but no factor converts it: MME a day is what is missing,
+        # never the dose the clinician already gave.
+        ([{"ingredient": "other", "daily_dose_mg": 40}], ["mme_per_day"]),
+        # A patch's dose given in mg: its factor takes micrograms an hour.
+        ([{"ingredient": "fentanyl", "daily_dose_mg": 1.2}], ["mcg_per_hour"]),
+        ([{"ingredient": "fentanyl"}], ["mcg_per_hour"]),
+        ([{"ingredient": "oxycodone"}], ["daily_dose_mg"]),
+        # Two opioids, each short of something different: both named.
+        (
+            [{"ingredient": "other", "daily_dose_mg": 40}, {"ingredient": "oxycodone"}],
+            ["daily_dose_mg", "mme_per_day"],
+        ),
+        (
+            [{"ingredient": "fentanyl"}, {"ingredient": "codeine", "daily_dose_mg": 60}],
+            ["mcg_per_hour"],
+        ),
+        (
+            [{"ingredient": "fentanyl"}, {"ingredient": "codeine"}],
+            ["daily_dose_mg", "mcg_per_hour"],
+        ),
+    ],
+)
+def test_the_missing_mme_names_what_this_patient_lacks(
+    opioids: list[dict[str, Any]], lacking: list[str]
+) -> None:
+    result = _on(*opioids)
+    assert result.mme_per_day is None
+    assert _mme_missing(result) == [
+        ", ".join(f"medicines.opioids[current].{name}" for name in lacking)
+    ]
+    assert [m.field for m in result.missing] == sorted(m.field for m in result.missing)
+
+
+def test_the_order_sign_check_names_the_same_missing_mme() -> None:
+    record = PatientRecord.model_validate(
+        patched({"medicines": {"opioids": [{"ingredient": "other", "daily_dose_mg": 40}]}})
+    )
+    check = check_step(record, Step.SCS_TRIAL)
+    assert _mme_missing(check.recommendation) == ["medicines.opioids[current].mme_per_day"]
+
+
+def test_the_missing_mme_is_named_in_words_a_clinician_reads() -> None:
+    result = _on({"ingredient": "other", "daily_dose_mg": 40})
+    [item] = [m for m in result.missing if m.fact == "mme_per_day"]
+    words = item_label(item.field)
+    assert "morphine milligram equivalents" in words.lower()
+    assert "daily dose in mg" not in words.lower()
 
 
 def _copy_rules(tmp_path: Path) -> Path:

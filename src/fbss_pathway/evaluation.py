@@ -14,8 +14,9 @@ from pydantic_core import PydanticCustomError
 
 from .explain import explain
 from .explain.follow_up import kept_reassessments
-from .facts import calendar_months, extract_facts
+from .facts import FactValue, calendar_months, extract_facts
 from .follow_up import follow_up_dates
+from .mme import current_opioids, dose_items
 from .recommendation import OperationSummary, PatientContext, Recommendation, built
 from .record import PatientRecord
 from .ruleset import RuleSet, default_ruleset
@@ -71,7 +72,22 @@ def evaluate(
         ladder=ladder,
         patient=patient_context(record),
         reassess=reassess,
+        opioid_doses=opioid_doses(record, facts, ruleset),
     )
+
+
+def opioid_doses(
+    record: PatientRecord, facts: Mapping[str, FactValue], ruleset: RuleSet
+) -> tuple[str, ...]:
+    """What the record's current opioids lack for MME a day, when it is unknown and counts.
+
+    The missing information then names it (a dose, a patch's micrograms an hour,
+    or the MME itself where no factor converts the ingredient), never a dose the
+    clinician has already recorded.
+    """
+    if facts.get("mme_threshold_applies") is not True or "mme_per_day" in facts:
+        return ()
+    return dose_items(current_opioids(record.medicines, record.assessment_date), ruleset.mme)
 
 
 def patient_context(record: PatientRecord) -> PatientContext:

@@ -27,6 +27,7 @@ __all__ = [
     "MmeFactor",
     "MmeTable",
     "current_opioids",
+    "dose_items",
     "is_ingredient",
     "mme_per_day",
 ]
@@ -105,6 +106,27 @@ def mme_per_day(
     parts = [_contribution(opioid, table) for opioid in converted]
     at_least = round(sum(part for part in parts if part is not None), _DECIMALS)
     return True, (None if None in parts else at_least), at_least
+
+
+def dose_items(opioids: Sequence[OpioidUse], table: MmeTable) -> tuple[str, ...]:
+    """What the record lacks for these current opioids' MME a day: ``OpioidUse`` field names.
+
+    The dose in the unit the ingredient's factor takes (``daily_dose_mg``, or
+    ``mcg_per_hour`` for a patch), or ``mme_per_day`` where the table has no
+    factor for the ingredient (``other``): there a recorded dose cannot be
+    converted, and asking for it again would tell the clinician to record what
+    is already there. Empty when the MME is known or no threshold applies.
+    """
+    lacking = set()
+    for opioid in opioids:
+        if _unconverted(opioid, table) or _contribution(opioid, table) is not None:
+            continue
+        row = table.get(opioid.ingredient.value)
+        if row is None or row.factor is None:
+            lacking.add("mme_per_day")
+        else:
+            lacking.add("daily_dose_mg" if row.per == "mg_per_day" else "mcg_per_hour")
+    return tuple(sorted(lacking))
 
 
 def _unconverted(opioid: OpioidUse, table: MmeTable) -> bool:

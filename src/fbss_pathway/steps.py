@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .evaluation import opioid_doses
 from .explain import explain
 from .explain.criteria import patient_criterion
 from .facts import extract_facts
@@ -100,7 +101,14 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
     ruleset = ruleset or default_ruleset()
     facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
-    recommendation = explain(ruleset, facts, firings, derived, ladder=False)
+    recommendation = explain(
+        ruleset,
+        facts,
+        firings,
+        derived,
+        ladder=False,
+        opioid_doses=opioid_doses(record, facts, ruleset),
+    )
     wanted = STEP_ACTIONS[step]
     appraisal = recommendation.option(STEP_OPTIONS[step])
     judged = _Judged(appraisal.option, appraisal.verdict, appraisal.reasons)

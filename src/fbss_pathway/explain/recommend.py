@@ -82,11 +82,14 @@ def explain(
     ladder: bool = True,
     patient: PatientContext | None = None,
     reassess: tuple[Reassessment, ...] = (),
+    opioid_doses: tuple[str, ...] = (),
 ) -> Recommendation:
     """Combine the fired rules into a recommendation with its basis (and the ladder view).
 
     ``patient`` and ``reassess`` (built by the caller from the record) are carried
-    into the result as given.
+    into the result as given. ``opioid_doses``: what the record lacks for MME a day
+    (:func:`fbss_pathway.mme.dose_items`); the missing MME then names those items
+    rather than every way of giving a dose.
     """
     # A patient seen before (the same facts, derived facts and firings) gets the same
     # explanation: one key for the whole of it. Results are frozen, so it is shared;
@@ -106,7 +109,30 @@ def explain(
         kept = keep(
             _EXPLAINED, key, _explained(ruleset, facts, firings, derived, ladder), _EXPLAINED_MAX
         )
+    if opioid_doses:
+        kept = {**kept, "missing": _naming_doses(kept["missing"], opioid_doses)}  # type: ignore[arg-type]
     return built(Recommendation, **kept, reassess=reassess, patient=patient)
+
+
+def _naming_doses(
+    missing: tuple[MissingInput, ...], doses: tuple[str, ...]
+) -> tuple[MissingInput, ...]:
+    """The missing MME a day named by the items this patient's record lacks.
+
+    Applied after the kept explanation is found: it depends on the record's
+    opioids, not on the facts alone.
+    """
+    field = ", ".join(f"{_OPIOIDS}.{name}" for name in doses)
+    named = [
+        built(MissingInput, field=field, fact=item.fact, needed_by=item.needed_by)
+        if item.fact == "mme_per_day"
+        else item
+        for item in missing
+    ]
+    return tuple(sorted(named, key=lambda item: item.field))
+
+
+_OPIOIDS = "medicines.opioids[current]"
 
 
 #: Whole explanations (every field but the record's own), per facts, derived facts and

@@ -48,7 +48,7 @@ class OpioidUse(RecordPart):
     ingredient: OpioidIngredient = Field(description="The opioid ingredient.")
     daily_dose_mg: DailyDose | None = item("Total daily dose in mg (tablets, liquids).")
     mcg_per_hour: DailyDose | None = item(
-        "Transdermal patches (fentanyl, buprenorphine): micrograms an hour."
+        "Dose of a transdermal patch (fentanyl, buprenorphine) in micrograms an hour."
     )
     mme_per_day: DailyDose | None = item(
         "Morphine milligram equivalents a day, when recorded instead of the dose."
