@@ -44,6 +44,29 @@ def test_an_undated_confirmed_red_flag_is_not_lost_to_a_dated_no() -> None:
     assert stale.item == CAUDA
     [warning] = [w for w in reading.warnings() if w.rule_id == STALE_RED_FLAG_WARNING]
     assert "cauda equina signs: coded without a date" in warning.message.lower()
+    # What clears it is said, so that a clinician is not sent round in a loop: a recent
+    # screen's "no" of another kind does not, the problem-list entry updated does.
+    assert "until a later condition says no" in warning.message
+    [dropped_no] = [i for i in reading.ignored if i.resource_type == "Observation"]
+    assert "another kind" in dropped_no.reason
+    assert "more than 3 months" not in dropped_no.reason
+
+
+def test_an_old_coded_red_flag_beside_a_recent_screen_says_what_clears_it() -> None:
+    reading = read_bundle(
+        bundle(
+            condition("G83.4", recorded="2021-03-04"),
+            flag(CAUDA, False, when="2026-09-20"),
+        )
+    )
+    assert reading.record is not None
+    assert reading.record.red_flags.cauda_equina_signs is None
+    [warning] = [w for w in reading.warnings() if w.rule_id == STALE_RED_FLAG_WARNING]
+    assert "coded since 2021-03-04" in warning.message
+    assert "until a later condition says no" in warning.message
+    reasons = {i.resource_type: i.reason for i in reading.ignored}
+    assert "another kind" in reasons["Observation"]
+    assert "more than 3 months" in reasons["Condition"]
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])

@@ -167,6 +167,18 @@ def test_only_the_exercise_after_the_last_operation_counts() -> None:
     assert _dates(patch)["exercise_trial_end"].due == date(2026, 12, 3)
 
 
+def test_a_programme_over_before_the_last_operation_is_no_trial_under_way() -> None:
+    # Its recorded weeks ended before the operation: no exercise since it (0 weeks, as the
+    # facts say), so no trial end is invented from the operation's date (an MDT review).
+    long_ago = {**_operated("2026-09-10"), **_exercise("2024-07-01", 16)}
+    assert "exercise_trial_end" not in _dates(long_ago)
+    just_before = {**_operated("2026-09-10"), **_exercise("2026-08-01", 4)}  # to 29 Aug
+    assert "exercise_trial_end" not in _dates(just_before)
+    # Recorded weeks that reach past the operation: the part after it counts, as before.
+    across = {**_operated("2026-09-10"), **_exercise("2026-08-01", 8)}  # to 26 Sep
+    assert _dates(across)["exercise_trial_end"].due == date(2026, 12, 3)
+
+
 def test_an_undated_programme_gives_no_trial_end() -> None:
     patch = {"treatments": [{"kind": "exercise_therapy", "duration_weeks": 4}]}
     assert "exercise_trial_end" not in _dates(patch)

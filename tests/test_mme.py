@@ -182,3 +182,25 @@ def test_rules_reading_mme_need_the_table(tmp_path: Path) -> None:
         RuleSetError, match=r"reads mme_per_day, but the directory has no mme\.toml"
     ):
         load_ruleset(rules)
+
+
+def _mme_warning(result: Any) -> str:
+    [message] = [w.message for w in result.warnings if w.key in ("mme_caution", "mme_high")]
+    return message
+
+
+def test_the_mme_warning_gives_a_known_total_as_it_is() -> None:
+    message = _mme_warning(_on({"ingredient": "oxycodone", "daily_dose_mg": 80}))  # 120
+    assert message.startswith("the current opioids come to 120 MME a day (high from 90)")
+    assert "at least" not in message
+    caution = _mme_warning(_on({"ingredient": "oxycodone", "daily_dose_mg": 40}))  # 60
+    assert caution.startswith("the current opioids come to 60 MME a day (caution from 50)")
+
+
+def test_the_mme_warning_says_when_its_figure_is_only_a_floor() -> None:
+    result = _on({"ingredient": "oxycodone", "daily_dose_mg": 80}, {"ingredient": "codeine"})
+    assert result.mme_per_day is None
+    assert _mme_warning(result).startswith(
+        "the current opioids come to at least 120 MME a day, a current dose not known "
+        "(high from 90)"
+    )

@@ -227,3 +227,40 @@ def test_a_title_with_control_characters_never_breaks_the_picture_or_the_page() 
     assert "\x00" not in page
     assert "\x07" not in page
     assert "Patient A tab line" in page
+
+
+def test_a_step_to_discuss_at_the_mdt_is_marked_in_both_reports() -> None:
+    # The cards marked it; the text and HTML reports listed the step bare (an MDT review).
+    from fbss_pathway.report.text import format_recommendation
+
+    result = evaluate(
+        patched(
+            {
+                "pain": {"back_nrs": 7},
+                "findings": {"facet_pain_suspected": True},
+                "treatments": [
+                    {
+                        "kind": "exercise_therapy",
+                        "start_date": "2024-07-01",
+                        "duration_weeks": 16,
+                        "adherence": "good",
+                    },
+                    {
+                        "kind": "medial_branch_block",
+                        "start_date": "2026-08-01",
+                        "relief_percent": 60,
+                    },
+                    {
+                        "kind": "medial_branch_block",
+                        "start_date": "2026-08-20",
+                        "relief_percent": 20,
+                    },
+                ],
+            }
+        )
+    )
+    marked = [a for a in result.actions if a.discuss_at_mdt]
+    assert marked, "an option that may be appropriate lists its step to discuss"
+    words = code_words(marked[0].code) + " (discuss at the MDT)"
+    assert words in " ".join(format_recommendation(result, width=200).split())
+    assert escape(words) in html_report(result)

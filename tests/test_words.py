@@ -49,7 +49,9 @@ def test_a_reason_writes_facts_as_cards_do_and_unknown_without_a_unit() -> None:
     )
 
 
-_DOUBLED = re.compile(r"/10/10|% ?%|\b(months?|weeks?) (months?|weeks?)\b|\b1 (months|weeks)\b")
+_DOUBLED = re.compile(
+    r"/10/10|% ?%|\b(months?|weeks?) (months?|weeks?)\b|(?<![\d.])1 (months|weeks)\b"
+)
 
 
 def test_no_reason_or_warning_writes_a_unit_twice_or_one_months() -> None:
@@ -112,3 +114,12 @@ def test_a_count_wanted_exactly_reads_none_or_exactly_never_a_bare_number() -> N
     for plans in criterion_plans(ruleset):
         for plan in plans:
             assert not re.search(r": -?\d+(\.\d+)?( |;|$)", plan.text), plan.text
+
+
+def test_weeks_from_dates_are_written_to_a_tenth_never_rounded_up() -> None:
+    # 59 days of exercise: 8.43 weeks, written "8.4" (an MDT review read "8.42 weeks").
+    assert value_text("exercise_weeks", 8.43) == "8.4 weeks"
+    # Just short of the 12-week trial: cut, never rounded up to the threshold it misses.
+    assert value_text("exercise_weeks", 11.96) == "11.9 weeks"
+    assert value_text("exercise_weeks", 12) == "12 weeks"
+    assert value_text("exercise_weeks", 1.0) == "1 week"

@@ -345,6 +345,13 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "Calendar months since the red-flag screen, a month begun counting whole "
         "(0: screened at this assessment).",
     ),
+    _category(
+        "red_flag_screen_date",
+        "red_flags.screened_on, assessment_date",
+        "The day of the red-flag screen (ISO 8601): the assessment's, where the record "
+        "gives no other.",
+        (),
+    ),
     _number(
         "phq9_months",
         "psychosocial.phq9_date, assessment_date",
@@ -718,6 +725,7 @@ def extract_facts(
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
         "scs_trial_months": None if trial_on is None else months_begun(trial_on, assessed),
         "red_flag_screen_months": months_begun(record.red_flags.screened_on or assessed, assessed),
+        "red_flag_screen_date": (record.red_flags.screened_on or assessed).isoformat(),
         "phq9_months": None if mood.phq9 is None else months_begun(phq9_on, assessed),
         "gad7_months": (
             None if mood.gad7 is None else months_begun(mood.gad7_date or assessed, assessed)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .facts import FactValue, add_calendar_months
-from .record import PatientRecord, TreatmentKind
+from .record import PatientRecord, Treatment, TreatmentKind
 from .rules_engine.model import Parameter
 from .vocabulary import ReassessItem
 
@@ -192,13 +192,21 @@ def exercise_trial_end(record: PatientRecord, weeks: float) -> tuple[date, date]
     and is under way until then. Its recorded length does not end it earlier:
     weeks recorded so far cannot tell a programme stopped from one going on, and
     a date for a stopped one costs a look, while a date missed costs the trial's
-    judgement. Kept in one function: which programme counts is the conservative
-    trial's rule, and may change with it.
+    judgement. But a programme whose recorded weeks ended before the last
+    operation is over: nothing of it counts (the facts' 0 weeks since the
+    operation), and no trial end is made from the operation's date. Kept in one
+    function: which programme counts is the conservative trial's rule, and may
+    change with it.
     """
-    started = _latest_start(record, TreatmentKind.EXERCISE_THERAPY)
-    if started is None:
+    programme = _latest(record, TreatmentKind.EXERCISE_THERAPY)
+    if programme is None or programme.start_date is None:
         return None
-    counts_from = max(started, _last_operation(record))
+    started, operated, recorded = programme.start_date, _last_operation(record), None
+    if started < operated and programme.duration_weeks is not None:
+        recorded = started + timedelta(days=math.ceil(programme.duration_weeks * 7))
+    if recorded is not None and recorded <= operated:
+        return None  # over before the operation: no exercise since it
+    counts_from = max(started, operated)
     end = counts_from + timedelta(days=math.ceil(weeks * 7))
     return (end, counts_from) if end > record.assessment_date else None
 
@@ -213,6 +221,20 @@ def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due
         return None
     end, counts_from = found
     return Due(ReassessItem.EXERCISE_TRIAL_END, end, name, counts_from)
+
+
+def _latest(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
+    """The most recent dated treatment of a kind (the first listed of one day)."""
+    latest, latest_start = None, None
+    for treatment in record.treatments:
+        started = treatment.start_date
+        if (
+            treatment.kind is kind
+            and started is not None
+            and (latest_start is None or started > latest_start)
+        ):
+            latest, latest_start = treatment, started
+    return latest
 
 
 def _latest_start(record: PatientRecord, kind: TreatmentKind) -> date | None:

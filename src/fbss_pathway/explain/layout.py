@@ -109,8 +109,15 @@ class ActionGroup:
 
     @property
     def title(self) -> str:
-        """'Exercise therapy and supportive analgesia'."""
-        names = [code_words(a.code) for a in self.actions]
+        """'Exercise therapy and supportive analgesia'; a step to discuss first says so.
+
+        The next step of an option that may be appropriate is marked "discuss at
+        the MDT" wherever it is listed (pathway.md 4), as the cards mark it.
+        """
+        names = [
+            code_words(a.code) + (" (discuss at the MDT)" if a.discuss_at_mdt else "")
+            for a in self.actions
+        ]
         head = ", ".join(names[:-1])
         tail = in_sentence(names[-1]) if len(names) > 1 else names[-1]
         return f"{head} and {tail}" if head else tail

@@ -51,11 +51,15 @@ __all__ = [
 _COUNT_IF_CANDIDATE = (Verdict.BLOCKED, Verdict.UNKNOWN)
 _COUNTS = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE)
 #: How the reasons of outranked rules are introduced: they hold once the deciding one
-#: no longer does (nothing a rule found is lost, and none reads as the verdict).
+#: no longer does (nothing a rule found is lost, and none reads as the verdict). Against
+#: the option, or with it in place, they no longer apply: set aside, never "also", which
+#: read "not appropriate ... also: strongly recommended" as advice for the option.
 _ONCE = {
     Verdict.BLOCKED: "once no longer held: ",
     Verdict.UNKNOWN: "once recorded: ",
     Verdict.NOT_YET: "later: ",
+    Verdict.NOT_APPROPRIATE: "set aside by the above: ",
+    Verdict.IN_PLACE: "set aside by the above: ",
 }
 _ONCE.update(dict.fromkeys(Verdict, "also: ") | _ONCE)
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from ..facts import FactValue, add_calendar_months
 from ..rules_engine.model import Parameter
-from ..rules_engine.templates import BANDS, COMPUTED_DATES, PLACEHOLDER
+from ..rules_engine.templates import BANDS, COMPUTED_DATES, PLACEHOLDER, TOTALS
 from .words import date_words, value_text
 
 __all__ = ["render"]
@@ -54,6 +54,13 @@ def _value(name: str, facts: Mapping[str, FactValue], parameters: Mapping[str, P
         if not isinstance(score, int | float) or isinstance(score, bool):
             return "not scored"
         return [band for lowest, band in bands if score >= lowest][-1]
+    if name in TOTALS:
+        total, floor = (facts.get(fact) for fact in TOTALS[name])
+        if total is not None:
+            return value_text(TOTALS[name][0], total, unknown="unknown")
+        if floor is None:
+            return "unknown"
+        return f"at least {value_text(TOTALS[name][1], floor)}, a current dose not known"
     if name in COMPUTED_DATES:
         fact, months = COMPUTED_DATES[name]
         recorded = facts.get(fact)

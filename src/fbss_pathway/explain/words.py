@@ -9,6 +9,7 @@ decision against are :func:`fbss_pathway.explain.layout.context_line`'s.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from functools import cache, lru_cache
@@ -38,11 +39,12 @@ _ACRONYMS = {
     "nrs": "NRS",
     "mme": "MME",
 }
+_WEEKS = "{} weeks"
 _UNITS = (
     (re.compile(r"(^|_)nrs$"), "{}/10"),
     (re.compile(r"percent$"), "{} %"),
     (re.compile(r"(months$|^months_)"), "{} months"),
-    (re.compile(r"weeks$"), "{} weeks"),
+    (re.compile(r"weeks$"), _WEEKS),
     (re.compile(r"^age_years$"), "{} years"),
     (re.compile(r"oswestry_disability_index$"), "{} %"),
     (re.compile(r"^mme_per_day(_at_least)?$"), "{} MME a day"),
@@ -100,8 +102,12 @@ def value_text(name: str, value: Any, *, unknown: str = "not recorded") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        number = f"{value:g}"
         form = _unit(name)
+        if form == _WEEKS and value != int(value):
+            # Weeks counted from dates (59 days: 8.43 weeks) are written to a tenth, cut
+            # rather than rounded, so that 11.96 weeks never reads as the 12 it falls short of.
+            value = math.floor(value * 10) / 10
+        number = f"{value:g}"
         if form is None:
             return number
         text = form.format(number)

@@ -76,9 +76,16 @@ class StaleRedFlag:
     coded: bool
     """From Conditions or Observations (else only from assessment forms)."""
     resources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    """The kinds of resource that assert it (``Condition``, ``Observation``, ...)."""
 
     def warning_text(self) -> str:
-        """For the clinician: the flag in clinical words and the date, no other value."""
+        """For the clinician: the flag in clinical words, the date and what clears it.
+
+        Only a later "no" of the same kind clears an old "yes" (pathway.md 3.2): a
+        screen's answer does not clear a problem-list code, so the warning names the
+        kind of entry to update rather than sending the clinician to screen again.
+        """
         words = item_label(self.item)
         if self.since is None:
             said = "coded without a date" if self.coded else "answered on an undated form"
@@ -88,7 +95,18 @@ class StaleRedFlag:
                 if self.coded
                 else f"answered on a form of {self.since.isoformat()}"
             )
-        return f"{words}: {said}, confirm whether new (read as unknown until re-screened)."
+        kinds = " or ".join(_KIND_WORDS.get(source, source) for source in self.sources)
+        clears = f"a later {kinds} says no" if kinds else "re-screened"
+        return f"{words}: {said}, confirm whether new (read as unknown until {clears})."
+
+
+#: A kind of resource as the clinician knows it, in the words of what clears a red flag.
+_KIND_WORDS = {
+    "Condition": "condition",
+    "Observation": "observation",
+    "QuestionnaireResponse": "form",
+    "ClinicalImpression": "clinical impression",
+}
 
 
 @dataclass(slots=True)
@@ -199,7 +217,12 @@ def _red_flag(item: str, said: list[Statement], assessed: date, result: Current)
     old = f"dated more than {RED_FLAG_RECENCY_MONTHS} months before the assessment, or undated"
     if standing:
         for statement in said:
-            result.dropped.append((statement, f"red flag {old}: read as unknown"))
+            why = old
+            if statement.value is False and now(statement):
+                # A recent "no" of another kind (a screen's answer beside a problem-list
+                # code) clears nothing: only a later "no" of the same kind does (3.2).
+                why = "'no' of another kind than the older entry it would clear"
+            result.dropped.append((statement, f"red flag {why}: read as unknown"))
         days = [s.when.day for s in standing if s.when is not None]
         result.stale.append(
             StaleRedFlag(
@@ -207,6 +230,7 @@ def _red_flag(item: str, said: list[Statement], assessed: date, result: Current)
                 min(days, default=None),
                 any(s.source != _FORM for s in standing),
                 tuple(sorted({s.label for s in standing if s.label})),
+                tuple(sorted({s.source for s in standing})),
             )
         )
         return []

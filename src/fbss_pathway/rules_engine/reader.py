@@ -29,7 +29,7 @@ from .limits import (
 )
 from .mme_reader import MmeReading
 from .model import BASIS_KINDS, BenefitRange, Parameter, Rule, Source
-from .templates import BANDS, COMPUTED_DATES, PLACEHOLDER, UNIT_AFTER
+from .templates import BANDS, COMPUTED_DATES, PLACEHOLDER, TOTALS, UNIT_AFTER
 
 PARAMETERS_FILE = "parameters.toml"
 SOURCES_FILE = "sources.toml"
@@ -327,7 +327,7 @@ class Reader(ConclusionReader, ConditionReader, MmeReading):
     def template(self, text: str, key: str, parameters: Mapping[str, Parameter]) -> None:
         """Check a template's placeholders and braces."""
         for name in PLACEHOLDER.findall(text):
-            if name in BANDS:
+            if name in BANDS or name in TOTALS:
                 continue
             if name in COMPUTED_DATES:
                 months = parameters.get(COMPUTED_DATES[name][1])

@@ -39,6 +39,14 @@ BANDS: dict[str, tuple[str, tuple[tuple[int, str], ...]]] = {
 }
 
 
+#: Totals a template may name that are known in full or only as a floor: placeholder ->
+#: (the total's fact, its floor's fact). Written as the total where it is known, else
+#: as "at least" the floor with the reason it is a floor, never "at least" a known total.
+TOTALS: dict[str, tuple[str, str]] = {
+    "mme_total": ("mme_per_day", "mme_per_day_at_least"),
+}
+
+
 def facts_in_template(text: str) -> list[str]:
     """The facts a reason or warning template quotes (a computed word quotes its fact)."""
     found = []
@@ -47,5 +55,8 @@ def facts_in_template(text: str) -> list[str]:
             name = COMPUTED_DATES[name][0]
         elif name in BANDS:
             name = BANDS[name][0]
+        elif name in TOTALS:
+            found.append(TOTALS[name][0])
+            name = TOTALS[name][1]
         found.append(name)
     return found

@@ -1,0 +1,70 @@
+"""Reasons of rules outranked by a verdict against an option never read as advice for it.
+
+Nothing a rule found is lost (pathway.md 4): the reasons of the rules that fired
+beside the deciding one follow its own. Under ``not_appropriate`` or ``in_place``
+they no longer apply, so they are introduced as set aside, never with "also:",
+which read "SCS not appropriate ... also: spinal cord stimulation strongly
+recommended" as a contradiction (an MDT review, 2026-12).
+"""
+
+from __future__ import annotations
+
+import json
+
+from fbss_pathway import evaluate
+from fbss_pathway.cli import example_paths
+from fbss_pathway.synth import synthetic_cohort
+from fbss_pathway.vocabulary import Verdict
+
+from .helpers import patched
+
+SET_ASIDE = "set aside by the above: "
+
+
+def test_a_failed_trial_does_not_go_on_to_recommend_stimulation() -> None:
+    record = patched(
+        {
+            "pain": {
+                "back_nrs": 4,
+                "leg_nrs": 7,
+                "radiating_leg_pain": True,
+                "neuropathic_features": True,
+            },
+            "treatments": [
+                {
+                    "kind": "exercise_therapy",
+                    "start_date": "2024-07-01",
+                    "duration_weeks": 16,
+                    "adherence": "good",
+                },
+                {
+                    "kind": "scs_trial",
+                    "start_date": "2026-08-03",
+                    "duration_weeks": 1,
+                    "relief_percent": 40,  # success from 50 %: a failed trial
+                    "analgesic_use": "not_increased",
+                    "activity": "not_worse",
+                    "wishes_to_proceed": True,
+                    "technically_adequate": True,
+                },
+            ],
+        }
+    )
+    scs = evaluate(record, ladder=False).option("spinal_cord_stimulation")
+    assert scs.verdict is Verdict.NOT_APPROPRIATE
+    later = scs.reasons[1:]
+    assert later, "the outranked rules' reasons are kept"
+    assert all(reason.startswith(SET_ASIDE) for reason in later if "recommended" in reason)
+    assert not any(reason.startswith("also: ") for reason in later)
+
+
+def test_no_option_against_or_in_place_adds_reasons_with_also() -> None:
+    records = [json.loads(path.read_text()) for path in example_paths()]
+    records += [r.model_dump(mode="json") for r in synthetic_cohort(600, seed=11)]
+    seen = 0
+    for record in records:
+        for option in evaluate(record, ladder=False).options:
+            if option.verdict in (Verdict.NOT_APPROPRIATE, Verdict.IN_PLACE):
+                assert not any(r.startswith("also: ") for r in option.reasons[1:]), option
+                seen += sum(r.startswith(SET_ASIDE) for r in option.reasons[1:])
+    assert seen, "some outranked reasons under those verdicts were seen"
