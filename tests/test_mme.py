@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fbss_pathway import PatientRecord, RuleSetError, evaluate, load_ruleset
+from fbss_pathway import PatientRecord, Recommendation, RuleSetError, evaluate, load_ruleset
 from fbss_pathway.explain.words import item_label
 from fbss_pathway.ruleset import default_rules_path
 from fbss_pathway.steps import Step, check_step
@@ -184,7 +184,7 @@ def test_rules_reading_mme_need_the_table(tmp_path: Path) -> None:
         load_ruleset(rules)
 
 
-def _mme_warning(result: Any) -> str:
+def _mme_warning(result: Recommendation) -> str:
     [message] = [w.message for w in result.warnings if w.key in ("mme_caution", "mme_high")]
     return message
 
