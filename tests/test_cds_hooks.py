@@ -339,6 +339,11 @@ def test_conflicting_entries_become_a_warning_card(client: TestClient) -> None:
         or "red_flag_code_old" in details.lower()
         or ("confirm whether new" in details)
     )
+    # Summaries are words for clinicians, never a warning's key (pathway.md 11).
+    summaries = " ".join(card["summary"] for card in result)
+    assert "red_flag_code_old" not in summaries
+    assert "FHIR-" not in summaries
+    assert "Caution: old red-flag code" in summaries
 
 
 def test_resources_about_another_patient_never_reach_the_cards(client: TestClient) -> None:

@@ -298,6 +298,27 @@ def test_a_resource_present_twice_is_read_once_and_a_later_version_wins() -> Non
     assert read.relief_percent == 80
 
 
+def test_copies_that_differ_in_a_detail_keep_the_treatment_with_that_detail_unknown() -> None:
+    # An MDT review: an implant present twice, its relief 20 % in one copy and 60 % in the
+    # other, vanished, and the cards offered an SCS assessment to a patient with a device.
+    implant = procedure("63685", "2025-03-01", ident="imp1", relief_percent=20)
+    other = procedure("63685", "2025-03-01", ident="imp1", relief_percent=60)
+    for pair in ((implant, other), (other, implant)):
+        reading = read_bundle(bundle(*pair))
+        [read] = of_kind(reading, TreatmentKind.SCS_IMPLANT)
+        assert read.relief_percent is None  # the copies disagree: unknown, never either
+        [conflict] = [c for c in reading.conflicts if c.item == "Procedure resource"]
+        assert conflict.resources == ("Procedure/imp1",)
+        assert "agree" in conflict.resolution
+
+
+def test_copies_that_differ_in_whose_they_are_or_their_status_are_not_read() -> None:
+    done = procedure("63685", "2025-03-01", ident="imp1")
+    for changed in ({"subject": {"reference": "Patient/other"}}, {"status": "entered-in-error"}):
+        reading = read_bundle(bundle(done, {**done, **changed}))
+        assert of_kind(reading, TreatmentKind.SCS_IMPLANT) == []
+
+
 def test_an_unreadable_value_is_unknown_named_in_a_warning_and_missing() -> None:
     reading = read_bundle(
         bundle(

@@ -62,7 +62,7 @@ def test_an_old_coded_red_flag_beside_a_recent_screen_says_what_clears_it() -> N
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is None
     [warning] = [w for w in reading.warnings() if w.rule_id == STALE_RED_FLAG_WARNING]
-    assert "coded since 2021-03-04" in warning.message
+    assert "coded since 4 Mar 2021" in warning.message
     assert "until a later condition says no" in warning.message
     reasons = {i.resource_type: i.reason for i in reading.ignored}
     assert "another kind" in reasons["Observation"]

@@ -71,7 +71,7 @@ def test_a_cauda_equina_code_from_2021_is_unknown_and_said_so() -> None:
     assert reading.record is not None
     assert reading.record.red_flags.cauda_equina_signs is None  # never "no", never "yes"
     [message] = _stale_warnings(reading)
-    assert "cauda equina signs: coded since 2021-03-04, confirm whether new" in message.lower()
+    assert "cauda equina signs: coded since 4 mar 2021, confirm whether new" in message.lower()
     assert "red_flags" not in message  # clinical words, no record path
     assert [i.reason for i in reading.ignored] == [
         "red flag dated more than 3 months before the assessment, or undated: read as unknown"
@@ -217,6 +217,66 @@ def test_an_item9_above_its_total_leaves_the_total_unknown_and_is_listed() -> No
     assert reading.record is not None
     assert (reading.record.psychosocial.phq9, reading.record.psychosocial.phq9_item9) == (None, 3)
     assert [c.item for c in reading.conflicts] == ["psychosocial.phq9"]
+
+
+def _panel(*components: dict[str, Any], status: str = "final") -> dict[str, Any]:
+    """A PHQ-9 panel (LOINC 44249-1) whose items and total are components, as EHRs send it."""
+    panel = observation("44249-1", {}, when="2026-08-01", status=status)
+    panel["component"] = list(components)
+    return panel
+
+
+def _component(code: str, answer: dict[str, Any]) -> dict[str, Any]:
+    return {"code": {"coding": [{"system": "http://loinc.org", "code": code}]}, **answer}
+
+
+def test_phq9_item9_and_total_are_read_from_a_panels_components() -> None:
+    # An MDT review: item 9 "nearly every day" inside the panel was dropped, and no
+    # suicide-risk prompt followed.
+    nearly_every_day = {
+        "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA6571-9"}]}
+    }
+    reading = read(
+        _panel(
+            _component("44250-9", {"valueInteger": 2}),  # item 1: not an item the pathway reads
+            _component("44260-8", nearly_every_day),
+            _component("44261-6", {"valueInteger": 19}),
+        )
+    )
+    assert reading.record is not None
+    mood = reading.record.psychosocial
+    assert (mood.phq9, mood.phq9_item9, mood.phq9_date) == (19, 3, date(2026, 8, 1))
+    result = reading.evaluate()
+    assert result is not None
+    assert "suicide_risk_assessment" in result.action_codes()
+    # Read from the bundle's text (resources left as bytes until read), the same.
+    panel = _panel(
+        _component("44260-8", nearly_every_day), _component("44261-6", {"valueInteger": 19})
+    )
+    from_text = read_bundle(json.dumps(bundle(panel)))
+    assert from_text.record == read_bundle(bundle(panel)).record
+    assert from_text.record is not None
+    assert from_text.record.psychosocial.phq9_item9 == 3
+
+
+def test_a_panel_with_no_component_the_pathway_reads_is_listed_once() -> None:
+    reading = read(_panel(_component("44250-9", {"valueInteger": 2})))
+    assert [i.reason for i in reading.ignored] == ["code not in the mapping"]
+
+
+def test_a_panels_components_keep_its_status() -> None:
+    reading = read(_panel(_component("44261-6", {"valueInteger": 19}), status="entered-in-error"))
+    assert reading.record is not None
+    assert reading.record.psychosocial.phq9 is None
+
+
+def test_a_preliminary_item9_of_one_or_more_counts_as_a_suspicion() -> None:
+    # Patient-entered forms arrive preliminary; item 9 >= 1 is a same-day prompt (3.4),
+    # so it counts as a red flag's suspicion does; a preliminary 0 is never a "no".
+    suspected = read_record(observation("44260-8", {"valueInteger": 2}, status="preliminary"))
+    assert suspected.psychosocial.phq9_item9 == 2
+    none = read_record(observation("44260-8", {"valueInteger": 0}, status="preliminary"))
+    assert none.psychosocial.phq9_item9 is None
 
 
 def test_a_score_dated_after_the_assessment_is_not_read() -> None:
@@ -520,7 +580,7 @@ def test_a_forms_red_flags_are_dated_by_its_screen() -> None:
     assert flags.suspected_malignancy is True  # the recent code still counts
     assert flags.screened_on is None  # not carried: it would make the recent code unknown
     [message] = _stale_warnings(reading)
-    assert "answered on a form of 2026-05-01" in message
+    assert "answered on a form of 1 May 2026" in message
 
 
 def test_a_recent_screen_date_is_kept() -> None:

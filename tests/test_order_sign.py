@@ -84,6 +84,24 @@ def test_an_order_the_pathway_recommends_gets_no_card(
     assert _sign(service, _example(example), _order(code)) == []
 
 
+def test_a_supported_step_brings_what_goes_beside_it_when_signed(service: LoopbackServer) -> None:
+    # An MDT review: a supported radiofrequency order gave no card, so the antithrombotic
+    # plan and the cardiac-device check, shown at patient-view, were lost at signing.
+    record = _example("04_")
+    record = record.model_copy(
+        update={
+            "medicines": record.medicines.model_copy(update={"antithrombotic": True}),
+            "scs": record.scs.model_copy(update={"cardiac_implantable_device": True}),
+        }
+    )
+    [card] = _sign(service, record, _order(RADIOFREQUENCY))
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Radiofrequency denervation: supported; before it:")
+    assert "Periprocedural antithrombotic plan" in card["detail"]
+    assert "cardiac implantable device" in card["detail"]
+    assert "overrideReasons" not in card  # nothing to override: the step is supported
+
+
 def test_an_scs_trial_with_a_red_flag_is_warned_with_the_red_flag(service: LoopbackServer) -> None:
     [card] = _sign(service, _example("01_"), _order(TRIAL))
     assert card["indicator"] == "warning"

@@ -1,4 +1,4 @@
-"""Reasons of rules outranked by a verdict against an option never read as advice for it.
+"""Reasons of outranked rules never read as advice for an option, nor a hold as a later one.
 
 Nothing a rule found is lost (pathway.md 4): the reasons of the rules that fired
 beside the deciding one follow its own. Under ``not_appropriate`` or ``in_place``
@@ -19,6 +19,7 @@ from fbss_pathway.vocabulary import Verdict
 from .helpers import patched
 
 SET_ASIDE = "set aside by the above: "
+ALSO_HELD = "also held: "
 
 
 def test_a_failed_trial_does_not_go_on_to_recommend_stimulation() -> None:
@@ -68,3 +69,35 @@ def test_no_option_against_or_in_place_adds_reasons_with_also() -> None:
                 assert not any(r.startswith("also: ") for r in option.reasons[1:]), option
                 seen += sum(r.startswith(SET_ASIDE) for r in option.reasons[1:])
     assert seen, "some outranked reasons under those verdicts were seen"
+
+
+def test_a_safety_hold_beside_a_not_yet_is_held_now_never_later() -> None:
+    # An MDT review: "later: red-flag screen incomplete" read a present hold as a future one.
+    record = patched(
+        {
+            "pain": {"back_nrs": 3, "leg_nrs": 8, "radiating_leg_pain": True},
+            "treatments": [],  # no exercise yet: the options wait (not yet)
+            "red_flags": {"suspected_malignancy": "<unknown>"},  # the screen incomplete
+        }
+    )
+    result = evaluate(record, ladder=False)
+    held = [
+        (option.verdict, reason)
+        for option in result.options
+        for reason in option.reasons[1:]
+        if "red-flag screen incomplete" in reason
+    ]
+    assert held, "the hold is kept beside the deciding reason"
+    for verdict, reason in held:
+        if verdict is not Verdict.BLOCKED:
+            assert reason.startswith(ALSO_HELD), reason
+
+
+def test_no_hold_is_ever_introduced_as_later_or_once_recorded() -> None:
+    records = [json.loads(path.read_text()) for path in example_paths()]
+    records += [r.model_dump(mode="json") for r in synthetic_cohort(600, seed=12)]
+    for record in records:
+        for option in evaluate(record, ladder=False).options:
+            for reason in option.reasons[1:]:
+                if "red-flag screen incomplete" in reason or "pregnancy:" in reason:
+                    assert not reason.startswith(("later: ", "once recorded: ")), reason

@@ -35,6 +35,7 @@ from ..explain.words import (
     percent_range,
     value_text,
 )
+from ..fhir.reading import CONFLICT_WARNING, STALE_RED_FLAG_WARNING, UNREADABLE_WARNING
 from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
@@ -155,6 +156,10 @@ def cards(
 
 
 _TITLES: weakref.WeakKeyDictionary[RuleSet, Mapping[str, str]] = weakref.WeakKeyDictionary()
+
+
+#: The id of the warning that some of the patient's data could not be read from the EHR.
+UNREAD_WARNING = "FHIR-UNREAD"
 
 
 def rule_titles(ruleset: RuleSet) -> Mapping[str, str]:
@@ -299,7 +304,7 @@ def _cautions_card(
     if cautions:
         lines += ["", *_actions_detail(cautions, ruleset, [])] if lines else []
         lines += [] if warnings else _actions_detail(cautions, ruleset, [])
-    named = [titles.get(w.rule_id, w.rule_id) for w in warnings]
+    named = [titles.get(w.rule_id) or _READER_WORDS.get(w.rule_id, w.rule_id) for w in warnings]
     named += [code_words(a.code) for a in cautions]
     first = warnings[0].rule_id if warnings else cautions[0].rule_id
     summary = "; ".join(named)
@@ -307,6 +312,16 @@ def _cautions_card(
         summary = f"Caution: {summary}"
     indicator = "warning" if warnings else "info"
     return new_card(summary, indicator, first, titles, lines)
+
+
+#: The FHIR reader's and the service's warnings, named in a summary as a clinician would:
+#: they come from no rule, so no rule title names them (pathway.md 11: no internal keys).
+_READER_WORDS = {
+    CONFLICT_WARNING: "conflicting entries in the chart",
+    STALE_RED_FLAG_WARNING: "old red-flag code",
+    UNREADABLE_WARNING: "entries that could not be read",
+    UNREAD_WARNING: "patient data not read from the EHR",
+}
 
 
 def dates_line(recommendation: Recommendation | None, record: PatientRecord | None) -> str:

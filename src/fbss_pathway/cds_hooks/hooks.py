@@ -38,8 +38,8 @@ from ..report import html_report
 from ..ruleset import RuleSet
 from ..steps import check_step
 from .calls import RefusedCallError
-from .cards import cards, new_card
-from .order_card import medication_warning_card, order_warning_card
+from .cards import UNREAD_WARNING, cards, new_card
+from .order_card import medication_warning_card, order_warning_card, precautions_card
 from .prefetch import (
     FORM_NOT_SENT,
     PREFETCH,
@@ -70,9 +70,6 @@ __all__ = [
 SERVICE_ID = "fbss-pathway"
 ORDER_SIGN_ID = "fbss-pathway-order-sign"
 HOOKS = {SERVICE_ID: "patient-view", ORDER_SIGN_ID: "order-sign"}
-
-#: The rule id of the warning that some data could not be read from the EHR.
-UNREAD_WARNING = "FHIR-UNREAD"
 
 
 def patient_view(
@@ -177,6 +174,8 @@ def order_sign(
             if unread:
                 check = replace(check, recommendation=_with_unread(check.recommendation, unread))
             result.append(order_warning_card(check, ruleset=rules, record=reading.record))
+        elif (before := precautions_card(check, ruleset=rules, record=reading.record)) is not None:
+            result.append(before)
     result += _medication_cards(reading.record, medicines, rules, unread)
     if not result and _failed(unread):  # supported on what was read: say what was not
         result.append(_unread_card(unread, _CHECKED_WITHOUT))

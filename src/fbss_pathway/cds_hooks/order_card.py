@@ -15,11 +15,17 @@ from ..explain.medication_order import MedicationOrderWords
 from ..explain.words import code_words
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
-from ..steps import StepCheck
+from ..steps import STEP_ACTIONS, StepCheck
 from ..vocabulary import Stage
 from .cards import dates_line, new_card, rule_titles
 
-__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "medication_warning_card", "order_warning_card"]
+__all__ = [
+    "OVERRIDE_REASONS",
+    "OVERRIDE_SYSTEM",
+    "medication_warning_card",
+    "order_warning_card",
+    "precautions_card",
+]
 
 #: This service's reasons a clinician may give for signing an order the pathway does not
 #: support (CDS Hooks 2.0 leaves the codes to the service).
@@ -82,6 +88,42 @@ def order_warning_card(
         for code, display in OVERRIDE_REASONS.items()
     ]
     return card
+
+
+def precautions_card(
+    check: StepCheck, *, ruleset: RuleSet, record: PatientRecord | None = None
+) -> dict[str, Any] | None:
+    """For a supported order, what goes beside its step before it is done; None if nothing.
+
+    The warnings and actions the rules put beside this step (a periprocedural
+    antithrombotic plan, the precautions of a stimulator or cardiac device) are
+    what signing the order must not lose: they were shown only at patient-view
+    (an MDT review).
+    """
+    recommendation = check.recommendation
+    wanted = STEP_ACTIONS[check.step]
+    beside = {rule.id for rule in ruleset.rules if wanted & set(rule.with_steps)}
+    warnings = [w for w in recommendation.warnings if w.rule_id in beside]
+    actions = [a for a in recommendation.actions if a.rule_id in beside and a.code not in wanted]
+    if not warnings and not actions:
+        return None
+    titles = rule_titles(ruleset)
+    step = code_words(check.step)
+    dates = dates_line(recommendation, record)
+    lines = [
+        f"**{step} is what the FBSS pathway supports now. Before it:**",
+        "",
+        *([dates, ""] if dates else []),
+        *[f"- {code_words(a.code)}: {a.reason} ({a.rule_id})" for a in actions],
+        *[f"- {w.message} ({w.rule_id})" for w in warnings],
+        "",
+        f"Rule set {recommendation.ruleset_version}. "
+        "Supports, does not replace, clinical judgement.",
+    ]
+    named = [code_words(a.code) for a in actions] + [titles.get(w.rule_id, "") for w in warnings]
+    summary = f"{step}: supported; before it: {'; '.join(n for n in named if n)}"
+    first = actions[0].rule_id if actions else warnings[0].rule_id
+    return new_card(summary, "warning", first, titles, lines)
 
 
 def medication_warning_card(

@@ -64,6 +64,17 @@ _ONCE = {
 _ONCE.update(dict.fromkeys(Verdict, "also: ") | _ONCE)
 
 
+def _introduced(deciding: Verdict, outranked: Verdict) -> str:
+    """How an outranked rule's reason is introduced beside the deciding one.
+
+    A safety hold is held now whatever decides: "also held", never "later" or
+    "once recorded", which would read a present hold as a future one.
+    """
+    if outranked is Verdict.BLOCKED and deciding is not Verdict.BLOCKED:
+        return "also held: "
+    return _ONCE[deciding]
+
+
 def candidate_fact(option: Option) -> str:
     """The derived fact a rule set defines for a rung option: the patient is in position.
 
@@ -243,7 +254,7 @@ def _appraised(
         dict.fromkeys(
             shown(ruleset, i, facts).reason
             if _verdict(rules[i]) is verdict
-            else f"{_ONCE[verdict]}{shown(ruleset, i, facts).reason}"
+            else f"{_introduced(verdict, _verdict(rules[i]))}{shown(ruleset, i, facts).reason}"
             for i in ranked
         )
     )

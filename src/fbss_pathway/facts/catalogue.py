@@ -329,7 +329,7 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "red_flag_screen_date",
         "red_flags.screened_on, assessment_date",
         "The day of the red-flag screen (ISO 8601): the assessment's, where the record "
-        "gives no other.",
+        "gives no other and a flag is answered; unknown with no flag answered.",
         (),
     ),
     _number(

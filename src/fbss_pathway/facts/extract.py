@@ -19,6 +19,7 @@ from ..record import (
     PatientRecord,
     PsychologicalEvaluation,
     Psychosocial,
+    RedFlags,
     SideEffects,
     TargetPain,
     Treatment,
@@ -127,6 +128,28 @@ def _worst(values: list[SideEffects | None]) -> SideEffects | None:
         return None
     order = list(SideEffects)
     return max((v for v in values if v is not None), key=order.index)
+
+
+def _screen_date(flags: RedFlags, assessed: date) -> str | None:
+    """The red-flag screen's day: as recorded, else the assessment's when a flag is answered.
+
+    With no flag answered and no date there is no screen to date (never "screened
+    today" for a screen not done).
+    """
+    if flags.screened_on is not None:
+        return flags.screened_on.isoformat()
+    answered = (getattr(flags, name) is not None for name in _SCREEN_ITEMS)
+    return assessed.isoformat() if any(answered) else None
+
+
+#: The red-flag screen's answers (its date and the infection's systemic signs aside).
+_SCREEN_ITEMS = (
+    "cauda_equina_signs",
+    "progressive_motor_deficit",
+    "suspected_infection",
+    "suspected_structural_failure",
+    "suspected_malignancy",
+)
 
 
 def _iso(treatment: Treatment | None) -> str | None:
@@ -243,7 +266,7 @@ def extract_facts(
         "scs_implant_relief_percent": None if implant is None else implant.relief_percent,
         "scs_trial_months": None if trial_on is None else months_begun(trial_on, assessed),
         "red_flag_screen_months": months_begun(record.red_flags.screened_on or assessed, assessed),
-        "red_flag_screen_date": (record.red_flags.screened_on or assessed).isoformat(),
+        "red_flag_screen_date": _screen_date(record.red_flags, assessed),
         "phq9_months": None if mood.phq9 is None else months_begun(phq9_on, assessed),
         "gad7_months": (
             None if mood.gad7 is None else months_begun(mood.gad7_date or assessed, assessed)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ..explain.words import item_label
+from ..explain.words import date_words, item_label
 from ..facts import months_begun
 from ..record import SuicideRiskAssessment
 from .codes import DATE_ITEMS, RED_FLAG_ITEMS
@@ -90,11 +90,8 @@ class StaleRedFlag:
         if self.since is None:
             said = "coded without a date" if self.coded else "answered on an undated form"
         else:
-            said = (
-                f"coded since {self.since.isoformat()}"
-                if self.coded
-                else f"answered on a form of {self.since.isoformat()}"
-            )
+            day = date_words(self.since)
+            said = f"coded since {day}" if self.coded else f"answered on a form of {day}"
         kinds = " or ".join(_KIND_WORDS.get(source, source) for source in self.sources)
         clears = f"a later {kinds} says no" if kinds else "re-screened"
         return f"{words}: {said}, confirm whether new (read as unknown until {clears})."

@@ -8,8 +8,12 @@ settled by their order. Entries of one type and id are one resource:
 - identical copies are read once (the others listed in ``ignored``);
 - copies whose ``meta.versionId`` (a number) or ``meta.lastUpdated`` says one
   is the latest version: that one is read;
-- copies that differ with nothing saying which is current: none is read, and a
-  conflict names the resource (the clinician checks it in the EHR).
+- copies that differ with nothing saying which is current: what every copy
+  agrees on is read (an implant whose relief differs between copies is still an
+  implant, its relief unknown), and a conflict names the resource (the clinician
+  checks it in the EHR). Copies that disagree about whose resource it is are not
+  read at all; one that disagrees about its status is read without a status, so
+  that the readers set it aside as they set aside any resource without one.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
     if len(by_id) == with_id:
         return entries  # the common case: no id twice
     unread: set[int] = set()
+    agreed: dict[int, RawEntry] = {}  # entry number -> what its copies agree on
     for (kind, _), copies in by_id.items():
         if len(copies) < 2:
             continue
@@ -46,19 +51,54 @@ def distinct(entries: list[RawEntry], chart: Chart) -> list[RawEntry]:
                 unread.add(copy.number)
             continue
         latest = _latest_version(copies)
+        common = None if latest is not None else _common(copies)
         for copy in copies:
-            if copy is latest:
+            if copy is latest or (common is not None and copy is first):
                 continue
             unread.add(copy.number)
             if latest is not None:
                 chart.skip(copy, "an earlier version of a resource also in the chart")
+            elif common is not None:
+                chart.skip(copy, "the same resource with different content: read once, as agreed")
             else:
                 chart.skip(copy, "the same resource with different content: not read")
         if latest is None:
-            why = "not read: the chart holds it twice with different content"
+            if common is not None:
+                agreed[first.number] = first.part(common)
+                why = "read with only what every copy agrees on: the chart holds it twice"
+            else:
+                unread.add(first.number)
+                why = "not read: the chart holds it twice, about different patients"
             numbers = tuple(sorted(copy.number for copy in copies))
             chart.conflicts.append(Conflict(f"{kind} resource", numbers, why, (first.label,)))
-    return [entry for entry in entries if entry.number not in unread]
+    return [agreed.get(e.number, e) for e in entries if e.number not in unread]
+
+
+#: Elements that say whose a resource is: copies that disagree on one are not read.
+_WHOSE = ("subject", "patient")
+
+
+def _common(copies: list[RawEntry]) -> dict[str, Any] | None:
+    """The elements every copy gives alike; None when they disagree about whose it is."""
+    resources = [copy.resource for copy in copies]
+    first = resources[0]
+    common = {}
+    for key, value in first.items():
+        alike = all(key in other and _same_value(other[key], value) for other in resources[1:])
+        if alike:
+            common[key] = value
+        elif key in _WHOSE:
+            return None
+    if any(key in other and key not in common for other in resources[1:] for key in _WHOSE):
+        return None  # a patient given only in some copies
+    return common
+
+
+def _same_value(one: Any, other: Any) -> bool:
+    try:
+        return bool(one == other)
+    except RecursionError:
+        return False
 
 
 def _same(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:

@@ -101,6 +101,30 @@ class RawEntry:
         elements = (get("subject"), get("code"), get("medicationCodeableConcept"))
         return cls(number, full_url, resource, get("resourceType"), get("id"), elements)
 
+    def may_hold(self, key: str) -> bool:
+        """Whether the resource may hold the element ``key``, without building it from text.
+
+        For a resource still held as text, a byte search: it may say yes for a key
+        that only appears inside a string (the caller then finds nothing), never no
+        for one that is there.
+        """
+        resource = self._resource
+        if type(resource) is msgspec.Raw:
+            return f'"{key}"'.encode() in bytes(resource)
+        return key in resource
+
+    def part(self, resource: Mapping[str, Any]) -> RawEntry:
+        """A part of this entry read as a resource of its own (an Observation's component).
+
+        It keeps the entry's number and the name a clinician finds it by, so that
+        what is read from it, or set aside, points at the resource that holds it.
+        """
+        get = resource.get
+        elements = (get("subject"), get("code"), get("medicationCodeableConcept"))
+        made = RawEntry(self.number, self.full_url, resource, self.type, self.ident, elements)
+        made._label = self.label
+        return made
+
     @property
     def resource(self) -> Mapping[str, Any]:
         """The resource as JSON values (built on first use for an entry read from text)."""

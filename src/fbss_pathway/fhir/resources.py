@@ -174,7 +174,8 @@ class Chart:
         """
         found = codings(entry.code)
         if found is not None and not self._observes(found):
-            self.skip(entry, "code not in the mapping")
+            if not self._components(entry):
+                self.skip(entry, "code not in the mapping")
             return
         resource = validate(entry, OBSERVATION)
         # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
@@ -209,8 +210,9 @@ class Chart:
         value = _observed_value(resource)
         if entry_found is not None:
             value = entry_found.answer(value)
-        if status == "preliminary" and not (item.startswith("red_flags.") and value):
-            # A preliminary result counts only as a red-flag suspicion, never as a "no".
+        if status == "preliminary" and not _suspicion(item, value):
+            # A preliminary result counts only as a suspicion (a red flag, PHQ-9 item 9
+            # of 1 or more), never as a "no".
             self.skip(entry, "status is not final, amended or corrected")
             return
         if value is None:
@@ -231,6 +233,33 @@ class Chart:
         if item in DATE_ITEMS and isinstance(value, str):
             value = _day(value)
         self.state(entry, item, value, when)
+
+    def _components(self, entry: RawEntry) -> bool:
+        """Read a panel's components the mapping knows, each as an Observation; whether any.
+
+        EHRs send a questionnaire's scores as components of a panel (the PHQ-9 total
+        and item 9 inside LOINC 44249-1). Each component named in the mapping is read
+        with the panel's status, dates and patient; the others are the panel's own
+        business, not listed one by one.
+        """
+        if not entry.may_hold("component"):
+            return False  # most unread Observations: never built from their text
+        resource = entry.resource
+        components = resource.get("component")
+        if not isinstance(components, list):
+            return False
+        shared = {key: resource[key] for key in _PANEL_KEYS if key in resource}
+        read = False
+        for component in components:
+            if not isinstance(component, dict):
+                continue
+            found = codings(component.get("code"))
+            if not found or not self._observes(found):
+                continue
+            own = {key: value for key, value in component.items() if key.startswith("value")}
+            self.observation(entry.part({**shared, "code": component["code"], **own}))
+            read = True
+        return read
 
     def _observes(self, found: list[tuple[str | None, str | None, str | None]]) -> bool:
         """Whether an Observation's codings name an item.
@@ -471,6 +500,25 @@ def _level(text: str | None) -> str:
 
 def _start(period: Period | None) -> str | None:
     return period.get("start") if period else None
+
+
+#: What a panel's components share with it: who, when and how final.
+_PANEL_KEYS = (
+    "resourceType",
+    "status",
+    "subject",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "effectiveInstant",
+    "issued",
+)
+
+
+def _suspicion(item: str, value: Any) -> bool:
+    """Whether a preliminary result counts: a red flag's "yes", PHQ-9 item 9 of 1 or more."""
+    if item.startswith("red_flags."):
+        return bool(value)
+    return item == "psychosocial.phq9_item9" and isinstance(value, int) and value >= 1
 
 
 def _observed_value(resource: Observation) -> Any:
