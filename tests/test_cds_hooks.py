@@ -391,3 +391,21 @@ def test_the_stage_card_says_why_an_option_without_its_own_card_is_stopped() -> 
     stops = lines[lines.index("**What stops the others:**") :]
     assert "- Spinal cord stimulation: SCS trial failed" in stops
     assert not any(line.startswith("- Conservative care") for line in stops)
+
+
+def test_an_option_card_names_one_next_step_the_one_its_summary_gives() -> None:
+    # An MDT review: "Spinal cord stimulation: blocked; next: mental health referral" over
+    # "Next step: Psychological evaluation" and "Next step: Periprocedural antithrombotic plan".
+    records = [PatientRecord.model_validate_json(p.read_bytes()) for p in example_paths()]
+    records += list(synthetic_cohort(300, seed=31))
+    seen = 0
+    for record in records:
+        for card in cards(evaluate(record, ladder=False)):
+            if "; next: " not in card["summary"] or card["summary"].startswith("PSPS"):
+                continue
+            named = card["summary"].split("; next: ", 1)[1].lower()
+            steps = [line for line in card["detail"].splitlines() if line.startswith("Next step:")]
+            assert len(steps) == 1, card["detail"]
+            assert steps[0].lower().startswith(f"next step: {named}"), (card["summary"], steps)
+            seen += 1
+    assert seen

@@ -213,10 +213,7 @@ def _option_card(
             lines += [f"Clinical advice once what holds it is resolved: {advice}.", ""]
         else:
             lines += [f"Advice: {advice}.", ""]
-    steps = [a for a in recommendation.actions if a.option is appraisal.option]
-    for action in steps:
-        mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""
-        lines += [f"Next step: {code_words(action.code)}{mdt} ({action.rule_id})", ""]
+    lines += _steps_lines(recommendation, appraisal)
     lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
     if appraisal.criteria:
         lines += ["", "Criteria:", ""]
@@ -228,6 +225,27 @@ def _option_card(
     rules = {appraisal.rule_id, *appraisal.also_from}
     lines += _missing([m for m in recommendation.missing if rules & set(m.needed_by)])
     return new_card(summary, indicator, appraisal.rule_id or None, titles, lines)
+
+
+def _steps_lines(recommendation: Recommendation, appraisal: OptionAppraisal) -> list[str]:
+    """The option's one next step (its summary's), then the other actions listed for it.
+
+    One "Next step" a card: the summary's (an MDT review read three different next
+    steps in one card). The option's other listed actions follow as "Also listed".
+    """
+    actions = [a for a in recommendation.actions if a.option is appraisal.option]
+    step = appraisal.next_step if appraisal.verdict is not Verdict.NOT_APPROPRIATE else None
+    first = next((a for a in actions if a.code is step), None)
+    lines = []
+    if step is not None:
+        mdt = " (discuss at the MDT)" if first is not None and first.discuss_at_mdt else ""
+        rule = first.rule_id if first is not None else appraisal.rule_id
+        lines += [f"Next step: {code_words(step)}{mdt}" + (f" ({rule})" if rule else ""), ""]
+    for action in actions:
+        if action is not first:
+            mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""
+            lines += [f"Also listed: {code_words(action.code)}{mdt} ({action.rule_id})", ""]
+    return lines
 
 
 def _mark(met: bool | None) -> str:
