@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from fbss_pathway.fhir import NotApplicableError, read_bundle, record_from_bundle
-from fbss_pathway.fhir.reading import STALE_RED_FLAG_WARNING
+from fbss_pathway.fhir.reading import PAIN_SITE_WARNING, STALE_RED_FLAG_WARNING
 
 from .fhir_builders import (
     LOCAL,
@@ -368,3 +368,45 @@ def test_a_patient_who_has_died_is_outside_the_pathway(death: dict[str, Any]) ->
     reading = read_bundle(data)
     assert reading.record is None
     assert reading.not_applicable == ("the patient has died",)
+
+
+# --- Pain scores that say neither back nor leg ---------------------------------------------
+
+
+def _unsited(value: int, when: str, ident: str) -> dict[str, Any]:
+    score = observation("72514-3", {"valueInteger": value}, when=when)
+    score["id"] = ident
+    return score
+
+
+def test_pain_scores_without_a_body_site_are_said_to_exist() -> None:
+    # An MDT review: every EHR pain score (Synthea's too) lacks a body site, and the cards
+    # said only that back and leg pain were not recorded.
+    scores = [
+        _unsited(v, f"2026-0{m}-01", f"p{m}") for v, m in ((6, 3), (7, 5), (5, 6), (8, 7), (6, 8))
+    ]
+    reading = read_bundle(bundle(*scores))
+    assert reading.record is not None
+    assert reading.record.pain.back_nrs is None
+    [warning] = [w for w in reading.warnings() if w.rule_id == PAIN_SITE_WARNING]
+    text = warning.message
+    assert text.startswith("Pain scores recorded without saying back or leg")
+    assert "Observation/p8, Observation/p7, Observation/p6 and 2 more" in text  # newest first
+    assert "back pain and leg pain are read as unknown" in text
+    for value in ("6/10", "7/10", " 8"):  # the values stay in the EHR
+        assert value not in text
+    result = reading.evaluate()
+    assert result is not None
+    assert PAIN_SITE_WARNING in {w.rule_id for w in result.warnings}
+
+
+def test_no_pain_site_warning_once_back_and_leg_are_known() -> None:
+    sited = [
+        observation("72514-3", {"valueInteger": 7}, site="37822005"),  # back
+        observation("72514-3", {"valueInteger": 3}, site="61685007"),  # leg
+    ]
+    reading = read_bundle(bundle(*sited, _unsited(6, "2026-08-01", "p1")))
+    assert all(w.rule_id != PAIN_SITE_WARNING for w in reading.warnings())
+    only_back = read_bundle(bundle(sited[0], _unsited(6, "2026-08-01", "p1")))
+    [warning] = [w for w in only_back.warnings() if w.rule_id == PAIN_SITE_WARNING]
+    assert "leg pain is read as unknown" in warning.message

@@ -35,7 +35,12 @@ from ..explain.words import (
     percent_range,
     value_text,
 )
-from ..fhir.reading import CONFLICT_WARNING, STALE_RED_FLAG_WARNING, UNREADABLE_WARNING
+from ..fhir.reading import (
+    CONFLICT_WARNING,
+    PAIN_SITE_WARNING,
+    STALE_RED_FLAG_WARNING,
+    UNREADABLE_WARNING,
+)
 from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
@@ -339,6 +344,7 @@ _READER_WORDS = {
     STALE_RED_FLAG_WARNING: "old red-flag code",
     UNREADABLE_WARNING: "entries that could not be read",
     UNREAD_WARNING: "patient data not read from the EHR",
+    PAIN_SITE_WARNING: "pain scores without a body site",
 }
 
 

@@ -28,6 +28,7 @@ from .errors import FhirError, NotApplicableError
 from .operations import one_per_operation
 from .opioid_courses import opioid_uses
 from .opioids import read_allergy
+from .pain_site import UnsitedPain, unsited_pain
 from .patient import age_of, born_on
 from .questionnaire import read_response
 from .resources import Chart, Ignored
@@ -40,6 +41,7 @@ from .unreadable import UNREADABLE_RULE, unread_items, unreadable_missing, unrea
 __all__ = [
     "ADULT_AGE",
     "CONFLICT_WARNING",
+    "PAIN_SITE_WARNING",
     "READ_TYPES",
     "STALE_RED_FLAG_WARNING",
     "UNREADABLE_WARNING",
@@ -68,6 +70,8 @@ ADULT_AGE = _youngest_age()
 CONFLICT_WARNING = "FHIR-CONFLICT"
 #: The rule id of an item recorded only in values that could not be read.
 UNREADABLE_WARNING = UNREADABLE_RULE
+#: The rule id of the warning that pain scores said neither back nor leg.
+PAIN_SITE_WARNING = "FHIR-PAIN-SITE"
 _READERS = {
     "Observation": Chart.observation,
     "Condition": Chart.condition,
@@ -104,6 +108,8 @@ class BundleReading:
     stale_red_flags: list[StaleRedFlag] = field(default_factory=list)
     """Red flags asserted only by entries too old (or undated) to be about now: unknown
     (pathway.md 3.2), each a warning ``red_flag_code_old`` and a line in ``missing``."""
+    unsited_pain: UnsitedPain | None = None
+    """Pain scores that say neither back nor leg while one of those is unknown: a warning."""
 
     def evaluate(
         self, *, ruleset: RuleSet | None = None, ladder: bool = True
@@ -116,7 +122,7 @@ class BundleReading:
         if self.record is None:
             return None
         recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
-        if not self.conflicts and not self.unreadable and not self.stale_red_flags:
+        if not (self.conflicts or self.unreadable or self.stale_red_flags or self.unsited_pain):
             return recommendation
         warnings = (*recommendation.warnings, *self.warnings())
         update: dict[str, Any] = {"warnings": warnings}
@@ -144,6 +150,11 @@ class BundleReading:
             *(
                 PathwayWarning(rule_id=UNREADABLE_WARNING, message=unreadable_text(item, named))
                 for item, named in sorted(self.unreadable.items())
+            ),
+            *(
+                [PathwayWarning(rule_id=PAIN_SITE_WARNING, message=self.unsited_pain.text())]
+                if self.unsited_pain is not None
+                else []
             ),
         ]
 
@@ -275,7 +286,8 @@ def _reading(
             target = target.setdefault(group, {})
         target[name] = value
     record = PatientRecord.model_validate(draft)
-    return BundleReading(record, (), ignored, conflicts, unreadable, stale)
+    unsited = unsited_pain(chart.unsited_pain, values)
+    return BundleReading(record, (), ignored, conflicts, unreadable, stale, unsited)
 
 
 def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[Treatment]:

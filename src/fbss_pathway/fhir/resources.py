@@ -110,6 +110,8 @@ class Chart:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     #: Opioid uses, one draft per resource and ingredient (:mod:`.opioid_courses` joins them).
     opioids: list[dict[str, Any]] = field(default_factory=list)
+    #: Pain scores that say neither back nor leg (day, resource): the reading says they exist.
+    unsited_pain: list[tuple[date | None, str]] = field(default_factory=list)
     #: Whether an Observation's codings name an item, by codings: shared by the charts
     #: read with this mapping (:meth:`_observes`).
     observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(init=False)
@@ -203,6 +205,8 @@ class Chart:
                 why = "body site not in the mapping"
             elif sited <= _PAIN_ITEMS:
                 why = "pain score without a body site saying back or leg"
+                when = when_of(resource.get("effectiveDateTime")) or when_of(resource.get("issued"))
+                self.unsited_pain.append((when.day if when else None, entry.label))
             else:
                 why = "no body site saying which item it is"
             self.skip(entry, why)
