@@ -50,10 +50,12 @@ __all__ = ["URGENT_WARNINGS", "explain"]
 _ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
 _TIERS = tuple(RedFlagTier)  # iterating an enum class is slow (CPython 3.11)
 
-#: Warnings a red flag does not silence (pathway.md 3.1): suicide risk and opioid safety.
+#: Warnings a red flag does not silence (pathway.md 3.1): those of 3.4 (suicide risk, the
+#: mood re-screen of a taper) and opioid safety.
 URGENT_WARNINGS = frozenset(
     {
         "suicide_risk_medicines",
+        "taper_mood_rescreen",
         "mme_caution",
         "mme_high",
         "naloxone",
