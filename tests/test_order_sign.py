@@ -134,7 +134,7 @@ def test_a_reoperation_is_warned_with_the_caution(service: LoopbackServer) -> No
     assert card["summary"].startswith("Re-operation: not supported")
     # an ordered re-operation puts surgery in question: the figures come with it (8)
     assert "Caution before another operation" in card["detail"]
-    assert "% of patients improve" in card["detail"]
+    assert "% of patients improving" in card["detail"]
 
 
 def test_local_codes_and_r5_code_references_are_read(service: LoopbackServer) -> None:
