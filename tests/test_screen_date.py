@@ -10,17 +10,12 @@ from collections.abc import Mapping
 from datetime import date
 
 from fbss_pathway import PatientRecord, evaluate
+from fbss_pathway.record import RedFlags
 
 from .helpers import facts_of, patched
 
-_FLAGS = (
-    "cauda_equina_signs",
-    "progressive_motor_deficit",
-    "suspected_infection",
-    "infection_systemic_signs",
-    "suspected_structural_failure",
-    "suspected_malignancy",
-)
+#: Every answer of the screen (its date aside).
+_FLAGS = tuple(name for name in RedFlags.model_fields if name != "screened_on")
 
 
 def _facts(red_flags: Mapping[str, object]) -> dict[str, object]:
