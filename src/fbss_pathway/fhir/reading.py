@@ -25,6 +25,7 @@ from .current import STALE_RED_FLAG_WARNING, StaleRedFlag, coherent, current
 from .duplicates import distinct
 from .entries import RawEntry, validate
 from .errors import FhirError, NotApplicableError
+from .observations import read_observation
 from .operations import one_per_operation
 from .opioid_courses import opioid_uses
 from .opioids import read_allergy
@@ -73,7 +74,7 @@ UNREADABLE_WARNING = UNREADABLE_RULE
 #: The rule id of the warning that pain scores said neither back nor leg.
 PAIN_SITE_WARNING = "FHIR-PAIN-SITE"
 _READERS = {
-    "Observation": Chart.observation,
+    "Observation": read_observation,
     "Condition": Chart.condition,
     "Procedure": Chart.procedure,
     "MedicationStatement": Chart.medication,

@@ -4,7 +4,8 @@ A resource counts only in a status that says it happened (see ``docs/fhir.md``,
 "Statuses"); anything else sets nothing and is listed with its reason. Each
 reader first looks at the raw codes, so that a resource the mapping does not
 know is listed without the cost of validating it; a resource that is read is
-validated first, in the elements it is read by (:mod:`.shapes`).
+validated first, in the elements it is read by (:mod:`.shapes`). Observations,
+most of a chart, are read in :mod:`.observations`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 from ..record import OperationKind, OpioidIngredient, TreatmentKind
 from .codes import (
     COMPOSITE_ITEMS,
-    DATE_ITEMS,
     EXTENSION,
     LOCAL_SYSTEM,
-    SCALAR_ITEMS,
     CodeEntry,
     CodeMap,
     Kind,
@@ -32,11 +31,9 @@ from .opioids import read_opioid, record_part
 from .shapes import (
     CONDITION,
     MEDICATION_USE,
-    OBSERVATION,
     PROCEDURE,
     CodeableConcept,
     MedicationUse,
-    Observation,
     Period,
     Procedure,
     Reference,
@@ -56,8 +53,6 @@ MEDICINE_IN_USE = frozenset({"active"})
 _ASSERTED = frozenset({"confirmed", "provisional", "differential", "unconfirmed"})
 _PRESENT = frozenset({"active", "recurrence", "relapse"})
 _GONE = frozenset({"inactive", "remission", "resolved"})
-_OBSERVATION_READ = OBSERVATION_DONE | {"preliminary"}  # preliminary: red-flag suspicions
-_PAIN_ITEMS = frozenset({"pain.back_nrs", "pain.leg_nrs"})
 #: Treatment details FHIR has no element for, as extensions: suffix -> Treatment field.
 TREATMENT_DETAILS = {
     "duration-weeks": "duration_weeks",
@@ -113,7 +108,7 @@ class Chart:
     #: Pain scores that say neither back nor leg (day, resource): the reading says they exist.
     unsited_pain: list[tuple[date | None, str]] = field(default_factory=list)
     #: Whether an Observation's codings name an item, by codings: shared by the charts
-    #: read with this mapping (:meth:`_observes`).
+    #: read with this mapping (:func:`.observations._observes`).
     observed: dict[tuple[tuple[str | None, str | None, str | None], ...], bool] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -167,124 +162,6 @@ class Chart:
             self.unreadable.setdefault(item, []).append(entry.label)
             return
         self.statements.append(Statement(item, fitted, when, entry.type, entry.number, entry.label))
-
-    def observation(self, entry: RawEntry) -> None:
-        """A score or a yes/no item; pain scores need a body site saying back or leg.
-
-        A preliminary result counts only when it suspects a red flag. (Most entries
-        of a chart are Observations: this runs for each, so it is one plain pass.)
-        """
-        found = codings(entry.code)
-        if found is not None and not self._observes(found):
-            if not self._components(entry):
-                self.skip(entry, "code not in the mapping")
-            return
-        resource = validate(entry, OBSERVATION)
-        # Valid, so the raw codings had FHIR's shape and ``found`` holds them.
-        status = resource.get("status")
-        if status not in _OBSERVATION_READ:
-            self.skip(entry, "status is not final, amended or corrected")
-            return
-        site = resource.get("bodySite")
-        sites = {c.get("code") for c in codings_of(site)} if site else set()
-        item, sited = None, set()  # sited: items the code sets only with a body site
-        entry_found: CodeEntry | None = None
-        for system, code, _ in found or ():
-            if system == LOCAL_SYSTEM and (code in SCALAR_ITEMS or code in COMPOSITE_ITEMS):
-                item = code
-                break
-            for mapped in self.codes.find("observation", system, code):
-                if mapped.body_site is None or mapped.body_site in sites:
-                    item, entry_found = mapped.item, mapped
-                    break
-                sited.add(mapped.item)
-            if item:
-                break
-        if item is None:
-            if sites:
-                why = "body site not in the mapping"
-            elif sited <= _PAIN_ITEMS:
-                why = "pain score without a body site saying back or leg"
-                when = when_of(resource.get("effectiveDateTime")) or when_of(resource.get("issued"))
-                self.unsited_pain.append((when.day if when else None, entry.label))
-            else:
-                why = "no body site saying which item it is"
-            self.skip(entry, why)
-            return
-        value = _observed_value(resource)
-        if entry_found is not None:
-            value = entry_found.answer(value)
-        if status == "preliminary" and not _suspicion(item, value):
-            # A preliminary result counts only as a suspicion (a red flag, PHQ-9 item 9
-            # of 1 or more), never as a "no".
-            self.skip(entry, "status is not final, amended or corrected")
-            return
-        if value is None:
-            self.skip(entry, "no value")
-            return
-        when = (
-            when_of(resource.get("effectiveDateTime"))
-            or when_of(_start(resource.get("effectivePeriod")))
-            or when_of(resource.get("effectiveInstant"))
-            or when_of(resource.get("issued"))
-        )
-        if item in COMPOSITE_ITEMS:
-            # This library's own code for the suicide-risk assessment: the outcome as the
-            # value, the assessment's date as the observation's.
-            outcome = {"outcome": value, "date": when.day if when else None}
-            self.state_composite(entry, item, outcome, When(when.day) if when else None)
-            return
-        if item in DATE_ITEMS and isinstance(value, str):
-            value = _day(value)
-        self.state(entry, item, value, when)
-
-    def _components(self, entry: RawEntry) -> bool:
-        """Read a panel's components the mapping knows, each as an Observation; whether any.
-
-        EHRs send a questionnaire's scores as components of a panel (the PHQ-9 total
-        and item 9 inside LOINC 44249-1). Each component named in the mapping is read
-        with the panel's status, dates and patient; the others are the panel's own
-        business, not listed one by one.
-        """
-        if not entry.may_hold("component"):
-            return False  # most unread Observations: never built from their text
-        resource = entry.resource
-        components = resource.get("component")
-        if not isinstance(components, list):
-            return False
-        shared = {key: resource[key] for key in _PANEL_KEYS if key in resource}
-        read = False
-        for component in components:
-            if not isinstance(component, dict):
-                continue
-            found = codings(component.get("code"))
-            if not found or not self._observes(found):
-                continue
-            own = {key: value for key, value in component.items() if key.startswith("value")}
-            self.observation(entry.part({**shared, "code": component["code"], **own}))
-            read = True
-        return read
-
-    def _observes(self, found: list[tuple[str | None, str | None, str | None]]) -> bool:
-        """Whether an Observation's codings name an item.
-
-        Remembered for this mapping by the codings (charts repeat a few dozen), when
-        they are few and short; bounded (emptied when full).
-        """
-        key = tuple(found)
-        known = self.observed.get(key)
-        if known is None:
-            known = any(self._observation_code(system, code) for system, code, _ in found)
-            if len(key) <= 8 and all(sum(len(part or "") for part in c) <= 256 for c in key):
-                if len(self.observed) >= _MOST_REMEMBERED:
-                    self.observed.clear()
-                self.observed[key] = known
-        return known
-
-    def _observation_code(self, system: str | None, code: str | None) -> bool:
-        return (
-            system == LOCAL_SYSTEM and (code in SCALAR_ITEMS or code in COMPOSITE_ITEMS)
-        ) or bool(self.codes.find("observation", system, code))
 
     def condition(self, entry: RawEntry) -> None:
         """A red flag (any assertion) or a finding (confirmed and active); refuted is no."""
@@ -507,42 +384,6 @@ def _start(period: Period | None) -> str | None:
 
 
 #: What a panel's components share with it: who, when and how final.
-_PANEL_KEYS = (
-    "resourceType",
-    "status",
-    "subject",
-    "effectiveDateTime",
-    "effectivePeriod",
-    "effectiveInstant",
-    "issued",
-)
-
-
-def _suspicion(item: str, value: Any) -> bool:
-    """Whether a preliminary result counts: a red flag's "yes", PHQ-9 item 9 of 1 or more."""
-    if item.startswith("red_flags."):
-        return bool(value)
-    return item == "psychosocial.phq9_item9" and isinstance(value, int) and value >= 1
-
-
-def _observed_value(resource: Observation) -> Any:
-    for value in (
-        resource.get("valueBoolean"),
-        resource.get("valueInteger"),
-        resource.get("valueString"),
-        resource.get("valueDateTime"),
-    ):
-        if value is not None:
-            return value
-    quantity = resource.get("valueQuantity")
-    if quantity is not None and quantity.get("value") is not None:
-        return quantity.get("value")
-    concept = resource.get("valueCodeableConcept")
-    if concept is not None:
-        return first_code(concept)
-    return None
-
-
 def _treatment(
     entry: CodeEntry, when: date | None, resource: Procedure | MedicationUse
 ) -> dict[str, Any]:
