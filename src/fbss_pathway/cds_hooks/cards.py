@@ -16,7 +16,6 @@ built in :mod:`.order_card`.
 from __future__ import annotations
 
 import re
-import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -45,6 +44,7 @@ from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendati
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
+from .card_form import RULE_SYSTEM, SUMMARY_LIMIT, card_problems, new_card
 
 __all__ = [
     "RULE_SYSTEM",
@@ -56,11 +56,6 @@ __all__ = [
     "rule_titles",
 ]
 
-#: The code system of ``source.topic``: the code is the rule id.
-RULE_SYSTEM = "urn:fbss-pathway:rule"
-#: The specification asks for summaries under 140 characters.
-SUMMARY_LIMIT = 140
-_LABEL = "fbss-pathway"
 _CAUTIONS = {ActionCode.REOPERATION_CAUTION}
 #: Actions that need attention beside the options: what treats, or unblocks a held option.
 _ATTENTION = frozenset(
@@ -430,29 +425,6 @@ def _actions_detail(
     return lines
 
 
-def _summary(text: str) -> str:
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
-
-
-def new_card(
-    summary: str, indicator: str, rule_id: str | None, titles: Mapping[str, str], lines: list[str]
-) -> dict[str, Any]:
-    """One card as the specification wants it: fresh uuid, short summary, the rule as source."""
-    source: dict[str, Any] = {"label": f"{_LABEL} rule {rule_id}" if rule_id else _LABEL}
-    if rule_id is not None:
-        topic = {"system": RULE_SYSTEM, "code": rule_id}
-        if rule_id in titles:
-            topic["display"] = titles[rule_id]
-        source["topic"] = topic
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _summary(summary),
-        "indicator": indicator,
-        "detail": "\n".join(lines).strip(),
-        "source": source,
-    }
-
-
 def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingInput]) -> list[str]:
     lines = [f"Why: {_cell(action.reason)}.", "", "Inputs read:", ""]
     # The rule's own inputs; those behind the derived facts it reads (a deferral reads
@@ -494,41 +466,3 @@ def _missing(missing: Iterable[MissingInput]) -> list[str]:
 def _cell(text: str) -> str:
     """Text kept on one Markdown line."""
     return " ".join(str(text).split())
-
-
-def card_problems(card: dict[str, Any]) -> list[str]:
-    """What in a card breaks the CDS Hooks 2.0 constraints (empty when it conforms).
-
-    Checked: required ``summary``/``indicator``/``source.label``; summary under
-    140 characters; the indicator vocabulary; no null or empty value anywhere;
-    a ``uuid``; ``source.topic`` a Coding with system and code.
-    """
-    problems = []
-    if not isinstance(card.get("summary"), str) or len(card["summary"]) >= SUMMARY_LIMIT:
-        problems.append("summary missing or not under 140 characters")
-    if card.get("indicator") not in ("info", "warning", "critical"):
-        problems.append("indicator not info, warning or critical")
-    source = card.get("source")
-    if not isinstance(source, dict) or not isinstance(source.get("label"), str):
-        problems.append("source.label missing")
-    elif "topic" in source and not {"system", "code"} <= set(source["topic"]):
-        problems.append("source.topic is not a Coding")
-    try:
-        uuid.UUID(str(card.get("uuid")))
-    except ValueError:
-        problems.append("uuid missing or not a UUID")
-    if "suggestions" in card and "selectionBehavior" not in card:
-        problems.append("suggestions without selectionBehavior")
-    problems += [f"{path} is null or empty" for path in _empty_values(card, "card")]
-    return problems
-
-
-def _empty_values(value: Any, path: str) -> Iterable[str]:
-    if value is None or value in ("", [], {}):
-        yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _empty_values(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _empty_values(item, f"{path}[{index}]")
