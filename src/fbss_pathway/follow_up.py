@@ -226,7 +226,7 @@ def _exercise(record: PatientRecord, parameters: Mapping[str, Parameter]) -> Due
 def _latest(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
     """The most recent dated treatment of a kind (the first listed of one day)."""
     latest, latest_start = None, None
-    for treatment in record.treatments:
+    for treatment in record.treatments:  # a plain loop: called for every patient
         started = treatment.start_date
         if (
             treatment.kind is kind
@@ -239,12 +239,8 @@ def _latest(record: PatientRecord, kind: TreatmentKind) -> Treatment | None:
 
 def _latest_start(record: PatientRecord, kind: TreatmentKind) -> date | None:
     """The start of the most recent treatment of a kind (undated ones give no date)."""
-    latest = None
-    for treatment in record.treatments:  # a plain loop: called for every patient
-        started = treatment.start_date
-        if treatment.kind is kind and started is not None and (latest is None or started > latest):
-            latest = started
-    return latest
+    latest = _latest(record, kind)
+    return None if latest is None else latest.start_date
 
 
 def _next_review(

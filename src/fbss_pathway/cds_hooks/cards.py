@@ -24,7 +24,7 @@ from typing import Any
 from ..evaluation import patient_context
 from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
-from ..explain.layout import context_line
+from ..explain.layout import context_line, step_words
 from ..explain.scs_evidence import ADVICE_WORDS
 from ..explain.words import (
     code_words,
@@ -238,13 +238,12 @@ def _steps_lines(recommendation: Recommendation, appraisal: OptionAppraisal) -> 
     first = next((a for a in actions if a.code is step), None)
     lines = []
     if step is not None:
-        mdt = " (discuss at the MDT)" if first is not None and first.discuss_at_mdt else ""
+        words = step_words(first) if first is not None else code_words(step)
         rule = first.rule_id if first is not None else appraisal.rule_id
-        lines += [f"Next step: {code_words(step)}{mdt}" + (f" ({rule})" if rule else ""), ""]
+        lines += [f"Next step: {words}" + (f" ({rule})" if rule else ""), ""]
     for action in actions:
         if action is not first:
-            mdt = " (discuss at the MDT)" if action.discuss_at_mdt else ""
-            lines += [f"Also listed: {code_words(action.code)}{mdt} ({action.rule_id})", ""]
+            lines += [f"Also listed: {step_words(action)} ({action.rule_id})", ""]
     return lines
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "option_line",
     "options_line",
     "short_citation",
+    "step_words",
     "wrap",
 ]
 
@@ -114,10 +115,7 @@ class ActionGroup:
         The next step of an option that may be appropriate is marked "discuss at
         the MDT" wherever it is listed (pathway.md 4), as the cards mark it.
         """
-        names = [
-            code_words(a.code) + (" (discuss at the MDT)" if a.discuss_at_mdt else "")
-            for a in self.actions
-        ]
+        names = [step_words(a) for a in self.actions]
         head = ", ".join(names[:-1])
         tail = in_sentence(names[-1]) if len(names) > 1 else names[-1]
         return f"{head} and {tail}" if head else tail
@@ -126,6 +124,11 @@ class ActionGroup:
     def rules(self) -> tuple[str, ...]:
         """Every rule behind the group, each once."""
         return tuple(dict.fromkeys(r for a in self.actions for r in (a.rule_id, *a.also_from)))
+
+
+def step_words(action: Action) -> str:
+    """An action in words, marked "discuss at the MDT" where its option may be appropriate."""
+    return code_words(action.code) + (" (discuss at the MDT)" if action.discuss_at_mdt else "")
 
 
 def action_groups(recommendation: Recommendation) -> list[ActionGroup]:

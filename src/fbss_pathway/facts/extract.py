@@ -143,12 +143,10 @@ def _screen_date(flags: RedFlags, assessed: date) -> str | None:
 
 
 #: The red-flag screen's answers (its date and the infection's systemic signs aside).
-_SCREEN_ITEMS = (
-    "cauda_equina_signs",
-    "progressive_motor_deficit",
-    "suspected_infection",
-    "suspected_structural_failure",
-    "suspected_malignancy",
+_SCREEN_ITEMS = tuple(
+    name
+    for name in RedFlags.model_fields
+    if name not in ("screened_on", "infection_systemic_signs")
 )
 
 

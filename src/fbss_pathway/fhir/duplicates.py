@@ -84,7 +84,7 @@ def _common(copies: list[RawEntry]) -> dict[str, Any] | None:
     first = resources[0]
     common = {}
     for key, value in first.items():
-        alike = all(key in other and _same_value(other[key], value) for other in resources[1:])
+        alike = all(key in other and _same(other[key], value) for other in resources[1:])
         if alike:
             common[key] = value
         elif key in _WHOSE:
@@ -94,17 +94,10 @@ def _common(copies: list[RawEntry]) -> dict[str, Any] | None:
     return common
 
 
-def _same_value(one: Any, other: Any) -> bool:
+def _same(one: Any, other: Any) -> bool:
+    """Whether two copies (or two elements) are equal; too deeply nested ones count as not."""
     try:
         return bool(one == other)
-    except RecursionError:
-        return False
-
-
-def _same(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
-    """Whether two copies are equal; copies nested too deeply to compare count as different."""
-    try:
-        return one == other
     except RecursionError:
         return False
 

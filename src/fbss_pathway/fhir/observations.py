@@ -62,7 +62,7 @@ def read_observation(chart: Chart, entry: RawEntry) -> None:
             why = "body site not in the mapping"
         elif sited <= _PAIN_ITEMS:
             why = "pain score without a body site saying back or leg"
-            when = when_of(resource.get("effectiveDateTime")) or when_of(resource.get("issued"))
+            when = _observed_when(resource)
             chart.unsited_pain.append((when.day if when else None, entry.label))
         else:
             why = "no body site saying which item it is"
@@ -79,12 +79,7 @@ def read_observation(chart: Chart, entry: RawEntry) -> None:
     if value is None:
         chart.skip(entry, "no value")
         return
-    when = (
-        when_of(resource.get("effectiveDateTime"))
-        or when_of(_start(resource.get("effectivePeriod")))
-        or when_of(resource.get("effectiveInstant"))
-        or when_of(resource.get("issued"))
-    )
+    when = _observed_when(resource)
     if item in COMPOSITE_ITEMS:
         # This library's own code for the suicide-risk assessment: the outcome as the
         # value, the assessment's date as the observation's.
@@ -158,11 +153,26 @@ _PANEL_KEYS = (
 )
 
 
+def _observed_when(resource: Observation) -> When | None:
+    """When an Observation was made: its effective time, else when it was issued."""
+    return (
+        when_of(resource.get("effectiveDateTime"))
+        or when_of(_start(resource.get("effectivePeriod")))
+        or when_of(resource.get("effectiveInstant"))
+        or when_of(resource.get("issued"))
+    )
+
+
 def _suspicion(item: str, value: Any) -> bool:
-    """Whether a preliminary result counts: a red flag's "yes", PHQ-9 item 9 of 1 or more."""
+    """Whether a preliminary result counts: a red flag's "yes", an item 9 answer above "not at all".
+
+    Not the pathway's threshold (``phq9_item9_positive``, which the rules apply to
+    what is read): only a preliminary "not at all", which would read as a "no", is
+    left out.
+    """
     if item.startswith("red_flags."):
         return bool(value)
-    return item == "psychosocial.phq9_item9" and isinstance(value, int) and value >= 1
+    return item == "psychosocial.phq9_item9" and isinstance(value, int) and value > 0
 
 
 def _observed_value(resource: Observation) -> Any:
