@@ -17,8 +17,13 @@ worked a block of lines at a time; **cf0aaf8**, the version before issue 25.
 
 Both check that every version gives every patient the same row.
 
+3. **1 -> 2 workers once the clusters run** (``--speed-up ROUNDS``): the screen's
+   own local clusters against the same clusters with Dask's default worker
+   environment (see :func:`_speed_up`).
+
     python benchmarks/population_realistic.py [--patients 10000] [--rounds 1]
         [--cpu-rounds 3] [--export DIR] [--no-cluster] [--skip-before | --skip-oldest]
+        [--speed-up ROUNDS]
 """
 
 from __future__ import annotations
@@ -105,6 +110,9 @@ def main() -> int:
     parser.add_argument("--no-cluster", action="store_true", help="CPU in one process only")
     parser.add_argument("--skip-before", action="store_true", help="this version only")
     parser.add_argument("--skip-oldest", action="store_true", help=f"without {BEFORE} (slow)")
+    parser.add_argument(
+        "--speed-up", type=int, default=0, metavar="ROUNDS", help="1 -> 2 workers, started first"
+    )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"Machine: {platform.machine()}, {cores} cores; CPython {platform.python_version()}")
@@ -126,12 +134,15 @@ def main() -> int:
                 assert found["read"] == args.patients, "every patient read"
                 cpu[name].append(found)
                 print(f"  CPU round {round_ + 1}, {name}: {found['total']:.1f} s", flush=True)
-        for name in versions:
-            if name != "now":
-                _same_rows(work / "cpu-now", work / f"cpu-{name}", name)
-        _cpu_table(cpu, args.patients)
+        if args.cpu_rounds:
+            for name in versions:
+                if name != "now":
+                    _same_rows(work / "cpu-now", work / f"cpu-{name}", name)
+            _cpu_table(cpu, args.patients)
         if not args.no_cluster:
             _cluster(versions, export, work, args)
+        if args.speed_up:
+            _speed_up(export, work, args.speed_up)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -288,6 +299,71 @@ def _table(results: dict[tuple[str, int], list[dict[str, float]]], patients: int
             for workers in (1, 2):
                 ratio = best[("now", workers)] / best[(name, workers)]
                 print(f"now / {name}, {workers} worker(s): {ratio:.2f}x")
+
+
+def _speed_up(export: Path, work: Path, rounds: int) -> None:
+    """1 -> 2 workers once the clusters run: this version's local clusters and Dask's defaults.
+
+    The screen's own local cluster (``population.cluster``) starts its workers with
+    glibc's allocator set (``WORKER_ALLOCATOR``); "Dask's defaults" is the same
+    cluster without it, as every screen's was before. Each round starts the two
+    clusters (1 and 2 workers) of one setup, screens once on each to warm them
+    (imports, the rule set), then times a screen on each (the order alternating),
+    and closes them; the setups take turns, so the machine's changing speed falls
+    on both. The cluster's start is left out (it is a fixed cost a larger export
+    spreads).
+    """
+    import contextlib
+    import logging
+
+    from distributed import LocalCluster
+
+    from fbss_pathway.population import screen_export
+    from fbss_pathway.population.cluster import client_for
+
+    def clusters(setup: str, stack: contextlib.ExitStack) -> dict[int, str]:
+        if setup == "screen's own":
+            return {n: stack.enter_context(client_for(n, None)).scheduler.address for n in (1, 2)}
+        return {
+            n: stack.enter_context(
+                LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    silence_logs=logging.ERROR,
+                )
+            ).scheduler_address
+            for n in (1, 2)
+        }
+
+    setups = ("screen's own", "Dask's defaults")
+    times: dict[tuple[str, int], list[float]] = {(s, n): [] for s in setups for n in (1, 2)}
+    out = work / "speed-up"
+    for round_ in range(rounds):
+        for setup in setups if round_ % 2 == 0 else setups[::-1]:
+            with contextlib.ExitStack() as stack:
+                address = clusters(setup, stack)
+                for timed in (False, True):
+                    for n in (1, 2) if round_ % 2 == 0 else (2, 1):
+                        shutil.rmtree(out, ignore_errors=True)
+                        started = time.perf_counter()
+                        screen_export(export, out, scheduler=address[n], progress=False)
+                        if timed:
+                            times[(setup, n)].append(time.perf_counter() - started)
+        print(f"  speed-up round {round_ + 1} done", flush=True)
+    print("\n1 -> 2 workers, the clusters started first (median of the rounds; range)\n")
+    print("| workers' setup | 1 worker | 2 workers | 1 -> 2, round by round |")
+    print("|---|---|---|---|")
+    for setup in setups:
+        one, two = times[(setup, 1)], times[(setup, 2)]
+        ratios = [a / b for a, b in zip(one, two, strict=True)]
+        print(
+            f"| {setup} | {statistics.median(one):.2f} s | {statistics.median(two):.2f} s "
+            f"| {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}; "
+            f"target >= 1.8x) |"
+        )
 
 
 if __name__ == "__main__":

@@ -324,3 +324,23 @@ def test_a_file_split_again_is_not_counted_twice(tmp_path: Path) -> None:
     shards = sum(len(shard.read_bytes().splitlines()) for shard in work.glob("*/f*.ndjson"))
     lines = sum(len(file.path.read_bytes().splitlines()) for file in files)
     assert shards == lines
+
+
+def test_a_local_clusters_workers_start_with_the_allocator_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Set before each worker starts (glibc reads them then); the caller's environment is kept.
+
+    Dask's own ``MALLOC_TRIM_THRESHOLD_`` of 64 KiB made every 1 MiB block a split task
+    reads a fresh mapping, faulted in page by page (population/cluster.py).
+    """
+    from fbss_pathway.population.cluster import WORKER_ALLOCATOR, client_for
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    before = dict(os.environ)
+    names = tuple(WORKER_ALLOCATOR)
+    with client_for(1, None) as client:
+        seen = client.run(lambda: {name: os.environ.get(name) for name in names})
+    assert list(seen.values()) == [{name: str(WORKER_ALLOCATOR[name]) for name in names}]
+    assert dict(os.environ) == before

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import shutil
 import stat
@@ -38,6 +37,7 @@ from typing import Any
 
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
+from .cluster import client_for
 from .export import ExportError, FileLimits, export_files, export_time
 from .passes import run_passes
 from .summary import ScreenSummary, summarise
@@ -150,7 +150,7 @@ def _screen(
     show = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
     try:
-        with _client(workers, scheduler) as client:
+        with client_for(workers, scheduler) as client:
             passes = run_passes(
                 client,
                 files,
@@ -262,39 +262,12 @@ def _short(path: Path) -> str:
     return text if len(text) <= 120 else text[:60] + "..." + text[-40:]
 
 
-@contextmanager
-def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    """A Dask client on the given scheduler, or on a local cluster of worker processes."""
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        with Client(scheduler, timeout="30s") as client:  # type: ignore[no-untyped-call]
-            yield client
-        return
-    cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers or _cores(),
-        threads_per_worker=1,  # the rule engine runs one session at a time per process
-        processes=True,
-        dashboard_address=None,
-        # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
-        # another Dask on the machine must not move it with a warning.
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    )
-    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        yield client
-
-
 def _progress(futures: list[Any], show: bool) -> None:
     if show:
         from distributed import progress
 
         progress(futures)  # type: ignore[no-untyped-call]
         print(file=sys.stderr)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _write_json(path: Path, data: Any) -> None:
