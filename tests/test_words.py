@@ -7,7 +7,7 @@ import re
 import pytest
 
 from fbss_pathway import evaluate, load_ruleset
-from fbss_pathway.cds_hooks.cards import _criterion
+from fbss_pathway.cds_hooks.option_card import _criterion
 from fbss_pathway.explain.criteria import condition_text, patient_criterion
 from fbss_pathway.explain.criteria_view import criterion_plans
 from fbss_pathway.explain.templates import render

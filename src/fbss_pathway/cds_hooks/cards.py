@@ -10,29 +10,24 @@ what needs attention, and cautions where they apply. Every card names its
 first rule in ``source`` and carries its basis in ``detail`` (Markdown with blank
 lines between blocks). The specification forbids null and empty values, so
 absent parts are left out, never sent empty. The order-sign guardrail's card is
-built in :mod:`.order_card`.
+built in :mod:`.order_card`, an option's in :mod:`.option_card`.
 """
 
 from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..evaluation import patient_context
 from ..explain.follow_up import reassess_sentence
 from ..explain.headline import OPTION_WORDS, VERDICT_WORDS
-from ..explain.layout import context_line, step_words
-from ..explain.scs_evidence import ADVICE_WORDS
+from ..explain.layout import context_line
 from ..explain.words import (
     code_words,
-    fact_label,
     in_sentence,
-    item_label,
-    percent_range,
-    value_text,
 )
 from ..fhir.reading import (
     CONFLICT_WARNING,
@@ -40,11 +35,13 @@ from ..fhir.reading import (
     STALE_RED_FLAG_WARNING,
     UNREADABLE_WARNING,
 )
-from ..recommendation import Action, MissingInput, OptionAppraisal, Recommendation
+from ..recommendation import Action, OptionAppraisal, Recommendation
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
-from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
+from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
 from .card_form import RULE_SYSTEM, SUMMARY_LIMIT, card_problems, new_card
+from .card_text import actions_detail, cell, missing_lines
+from .option_card import option_card, worth_acting_on
 
 __all__ = [
     "RULE_SYSTEM",
@@ -124,13 +121,13 @@ def cards(
                 "critical" if emergency else "warning",
                 safety[0].rule_id,
                 titles,
-                _actions_detail(safety, ruleset, recommendation.missing),
+                actions_detail(safety, ruleset, recommendation.missing),
             )
         )
     if not urgent:
         for appraisal in recommendation.options:
-            if _worth_acting_on(appraisal):
-                result.append(_option_card(recommendation, appraisal, ruleset, titles))
+            if worth_acting_on(appraisal):
+                result.append(option_card(recommendation, appraisal, ruleset, titles))
     if attention:
         names = ", ".join(code_words(a.code) for a in attention)
         result.append(
@@ -139,7 +136,7 @@ def cards(
                 "warning",
                 attention[0].rule_id,
                 titles,
-                _actions_detail(attention, ruleset, recommendation.missing),
+                actions_detail(attention, ruleset, recommendation.missing),
             )
         )
     if recommendation.warnings or cautions:
@@ -184,132 +181,6 @@ def _fitted(headline: str) -> str:
     return shorter if len(shorter) < SUMMARY_LIMIT else summary
 
 
-def _worth_acting_on(appraisal: OptionAppraisal) -> bool:
-    if appraisal.option is Option.CONSERVATIVE_CARE:
-        return False
-    if appraisal.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE):
-        return True
-    if appraisal.verdict is Verdict.IN_PLACE:
-        return appraisal.next_step is not None or appraisal.option.rung is not None
-    return appraisal.counts_for_stage
-
-
-def _option_card(
-    recommendation: Recommendation,
-    appraisal: OptionAppraisal,
-    ruleset: RuleSet,
-    titles: Mapping[str, str],
-) -> dict[str, Any]:
-    words = OPTION_WORDS[appraisal.option]
-    summary = f"{words}: {VERDICT_WORDS[appraisal.verdict]}"
-    if appraisal.next_step is not None and appraisal.verdict is not Verdict.NOT_APPROPRIATE:
-        summary += f"; next: {in_sentence(code_words(appraisal.next_step))}"
-    indicator = "warning" if appraisal.verdict is Verdict.BLOCKED else "info"
-    lines = [f"**{words}: {VERDICT_WORDS[appraisal.verdict]}**", ""]
-    if appraisal.advice_level is not None:  # the rules' SCS advice level (pathway.md 7.1)
-        advice = ADVICE_WORDS[appraisal.advice_level]
-        if appraisal.verdict in (Verdict.BLOCKED, Verdict.NOT_YET, Verdict.UNKNOWN):
-            # Not an invitation beside a hold: the clinical layer's advice, once resolved.
-            lines += [f"Clinical advice once what holds it is resolved: {advice}.", ""]
-        else:
-            lines += [f"Advice: {advice}.", ""]
-    lines += _steps_lines(recommendation, appraisal)
-    lines += [f"- {_cell(reason)}" for reason in appraisal.reasons]
-    if appraisal.criteria:
-        lines += ["", "Criteria:", ""]
-        lines += [f"- {_mark(c.met)} {_criterion(c)}" for c in appraisal.criteria]
-    lines += ["", "Sources:", ""]
-    lines += [f"- {_citation(ruleset, key)}" for key in appraisal.sources] or ["- none"]
-    if appraisal.basis:
-        lines += ["", f"Basis: {', '.join(appraisal.basis)}."]
-    rules = {appraisal.rule_id, *appraisal.also_from}
-    lines += _missing([m for m in recommendation.missing if rules & set(m.needed_by)])
-    return new_card(summary, indicator, appraisal.rule_id or None, titles, lines)
-
-
-def _steps_lines(recommendation: Recommendation, appraisal: OptionAppraisal) -> list[str]:
-    """The option's one next step (its summary's), then the other actions listed for it.
-
-    One "Next step" a card: the summary's (an MDT review read three different next
-    steps in one card). The option's other listed actions follow as "Also listed".
-    """
-    actions = [a for a in recommendation.actions if a.option is appraisal.option]
-    step = appraisal.next_step if appraisal.verdict is not Verdict.NOT_APPROPRIATE else None
-    first = next((a for a in actions if a.code is step), None)
-    lines = []
-    if step is not None:
-        words = step_words(first) if first is not None else code_words(step)
-        rule = first.rule_id if first is not None else appraisal.rule_id
-        lines += [f"Next step: {words}" + (f" ({rule})" if rule else ""), ""]
-    for action in actions:
-        if action is not first:
-            lines += [f"Also listed: {step_words(action)} ({action.rule_id})", ""]
-    return lines
-
-
-def _mark(met: bool | None) -> str:
-    return {True: "✓", False: "✗", None: "?"}[met]
-
-
-#: The most inputs a criterion's line shows; the rest are counted.
-_SHOWN_INPUTS = 4
-
-
-def _values(inputs: Sequence[Any], met: bool | None) -> str:
-    """The patient's values behind a criterion: recorded first, the deciding value first of all.
-
-    A criterion met is decided by a value that holds ("yes"), one unmet by one that
-    fails ("no"); unrecorded values come last. Labels keep their acronyms (PHQ-9),
-    and no brackets are nested: "; this patient: PHQ-9 score: 12; ... and 2 more".
-    """
-    if not inputs:
-        return ""
-
-    def rank(item: Any) -> int:
-        if item.value is None:
-            return 2
-        return 0 if met is not None and bool(item.value) is met else 1
-
-    ordered = sorted(inputs, key=rank)
-    shown = "; ".join(
-        f"{_unbracketed(fact_label(i.fact))}: {value_text(i.fact, i.value)}"
-        for i in ordered[:_SHOWN_INPUTS]
-    )
-    more = len(ordered) - _SHOWN_INPUTS
-    tail = f"; and {more} more" if more > 0 else ""
-    return f" — this patient: {_cell(shown)}{tail}"
-
-
-def _criterion(criterion: Any) -> str:
-    """The patient's value against what it needs: "Back pain, NRS 0-10: 7/10; needs at least 5/10".
-
-    A criterion on one value says it once; one on several gives the rule's words,
-    then the patient's values behind it.
-    """
-    text = _cell(criterion.text)
-    if len(criterion.inputs) == 1:
-        [single] = criterion.inputs
-        label = fact_label(single.fact)
-        if text.startswith(f"{label}: "):
-            needs = text[len(label) + 2 :]
-            return f"{label}: {value_text(single.fact, single.value)}; needs {needs}"
-    return text + _values(criterion.inputs, criterion.met)
-
-
-def _unbracketed(label: str) -> str:
-    """A label without a bracket left open or closed alone (a description cut short)."""
-    if label.count("(") != label.count(")"):
-        label = label.replace("(", ", ").replace(")", "")
-    return " ".join(label.replace(" ,", ",").split())
-
-
-def _citation(ruleset: RuleSet, key: str) -> str:
-    source = ruleset.sources.get(key)
-    if source is None:
-        return key
-    return source.citation + ("" if source.verified else " (citation not verified)")
-
-
 def _cautions_card(
     recommendation: Recommendation,
     cautions: list[Action],
@@ -317,10 +188,10 @@ def _cautions_card(
     titles: Mapping[str, str],
 ) -> dict[str, Any]:
     warnings = recommendation.warnings
-    lines = [f"- {_cell(w.message)} ({w.rule_id})" for w in warnings]
+    lines = [f"- {cell(w.message)} ({w.rule_id})" for w in warnings]
     if cautions:
-        lines += ["", *_actions_detail(cautions, ruleset, [])] if lines else []
-        lines += [] if warnings else _actions_detail(cautions, ruleset, [])
+        lines += ["", *actions_detail(cautions, ruleset, [])] if lines else []
+        lines += [] if warnings else actions_detail(cautions, ruleset, [])
     named = [titles.get(w.rule_id) or _READER_WORDS.get(w.rule_id, w.rule_id) for w in warnings]
     named += [code_words(a.code) for a in cautions]
     first = warnings[0].rule_id if warnings else cautions[0].rule_id
@@ -362,7 +233,7 @@ def _why_not(appraisal: OptionAppraisal, titles: Mapping[str, str]) -> str:
     if appraisal.verdict in (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE, Verdict.IN_PLACE):
         return ""
     title = titles.get(appraisal.rule_id)
-    return _cell(in_sentence(title)) if title else ""
+    return cell(in_sentence(title)) if title else ""
 
 
 def _stage_detail(
@@ -392,7 +263,7 @@ def _stage_detail(
         lines.append("")
     if recommendation.reassess:  # the dates to book, earliest (an overdue one) first
         lines += ["**Follow-up:**", ""]
-        lines += [f"- {_cell(reassess_sentence(r))}" for r in recommendation.reassess]
+        lines += [f"- {cell(reassess_sentence(r))}" for r in recommendation.reassess]
         lines.append("")
     if standing:
         by_rule: dict[str, list[Action]] = {}
@@ -400,68 +271,13 @@ def _stage_detail(
             by_rule.setdefault(action.rule_id, []).append(action)
         lines += ["**With every stage:**", ""]
         lines += [
-            f"- {', '.join(code_words(a.code) for a in group)}: {_cell(group[0].reason)} ({rule})"
+            f"- {', '.join(code_words(a.code) for a in group)}: {cell(group[0].reason)} ({rule})"
             for rule, group in by_rule.items()
         ]
-    lines += _missing(recommendation.missing)
+    lines += missing_lines(recommendation.missing)
     lines += [
         "",
         f"Rule set {recommendation.ruleset_version}. "
         "Supports, does not replace, clinical judgement.",
     ]
     return lines
-
-
-def _actions_detail(
-    actions: Sequence[Action], ruleset: RuleSet, missing: Sequence[MissingInput]
-) -> list[str]:
-    lines: list[str] = []
-    for action in actions:
-        if lines:
-            lines.append("")
-        lines += [f"**{code_words(action.code)}** ({action.rule_id})", ""]
-        lines += _action_detail(action, ruleset, missing)
-    return lines
-
-
-def _action_detail(action: Action, ruleset: RuleSet, missing: Sequence[MissingInput]) -> list[str]:
-    lines = [f"Why: {_cell(action.reason)}.", "", "Inputs read:", ""]
-    # The rule's own inputs; those behind the derived facts it reads (a deferral reads
-    # every SCS criterion) are counted, not listed: the card is read in seconds.
-    rules = {action.rule_id, *action.also_from}
-    own = frozenset().union(*(ruleset.own_inputs.get(rule, frozenset()) for rule in rules))
-    shown = [item for item in action.inputs if item.fact in own] or list(action.inputs)
-    lines += [
-        f"- {fact_label(item.fact)}: {_cell(value_text(item.fact, item.value))}" for item in shown
-    ] or ["- none"]
-    if behind := len(action.inputs) - len(shown):
-        lines.append(
-            f"- and {behind} more behind the pathway criteria it relies on (in the full "
-            "report: the link below)"
-        )
-    lines += ["", "Sources:", ""]
-    lines += [f"- {_citation(ruleset, key)}" for key in action.sources]
-    if action.basis:
-        lines += ["", f"Basis: {', '.join(action.basis)}."]
-    if action.expected_benefit is not None:
-        benefit = action.expected_benefit
-        share = percent_range(benefit.low_percent, benefit.high_percent)
-        lines += ["", f"After one more operation: {share} of patients improve."]
-    if action.also_from:
-        lines += ["", f"Also recommended by: {', '.join(action.also_from)}."]
-    lines += _missing([item for item in missing if rules & set(item.needed_by)])
-    return lines
-
-
-def _missing(missing: Iterable[MissingInput]) -> list[str]:
-    items = list(missing)
-    if not items:
-        return []
-    return ["", "**Not recorded** (would change or confirm this):", ""] + [
-        f"- {item_label(item.field)} (for {', '.join(item.needed_by)})" for item in items
-    ]
-
-
-def _cell(text: str) -> str:
-    """Text kept on one Markdown line."""
-    return " ".join(str(text).split())
