@@ -37,8 +37,8 @@ from typing import Any
 
 import jwt
 
+from .bounded_http import open_bounded
 from .clients import ClientsError, TrustedClient, key_set, load_clients
-from .fetch import open_bounded
 from .replay import MemoryReplays, RegisterUnavailableError, ReplayRegister
 
 __all__ = [
