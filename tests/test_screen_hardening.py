@@ -8,6 +8,7 @@ import json
 import os
 import time
 import tracemalloc
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from fbss_pathway.cli import main
 from fbss_pathway.fhir.bulk import write_bulk_export
 from fbss_pathway.population import ExportError, screen_export, worklist
-from fbss_pathway.population.export import export_files, read_lines
+from fbss_pathway.population.export import export_files, export_time, read_lines
 from fbss_pathway.population.partition import split_file
 from fbss_pathway.population.screening import screen_partition
 from fbss_pathway.ruleset import default_ruleset
@@ -333,3 +334,54 @@ def test_the_command_line_takes_the_limits_and_says_which_file_passed_one(
     code, _, err = _run(capsys, *args, "--max-gzip-ratio", "0")
     assert code == 1
     assert "--max-gzip-ratio must be at least 1" in err
+
+
+def test_a_future_assessment_date_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every record would be refused as assessed in the future, after a whole run (a review)."""
+    export = _export(tmp_path / "export")
+    tomorrow = date.today() + timedelta(days=1)
+    with pytest.raises(ValueError, match="assessment_date is after today"):
+        screen_export(export, tmp_path / "out", workers=1, assessment_date=tomorrow)
+    code, _, err = _run(
+        capsys,
+        "screen",
+        str(export),
+        "-o",
+        str(tmp_path / "out"),
+        "--assessment-date",
+        tomorrow.isoformat(),
+    )
+    assert code == 1
+    assert "--assessment-date is after today" in err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def _manifest_at(export: Path, transaction_time: str) -> None:
+    names = sorted(p.name for p in export.glob("*.ndjson"))
+    output = [{"type": name.split(".")[0], "url": f"https://x.example/{name}"} for name in names]
+    manifest = {"transactionTime": transaction_time, "request": "x", "output": output}
+    (export / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_transaction_time_is_the_day_of_its_instant_on_this_machine(tmp_path: Path) -> None:
+    """An export finished a minute ago, written at +14:00, is not dated tomorrow (a review)."""
+    export = _export(tmp_path / "export")
+    moment = datetime.now(timezone(timedelta(hours=14))) - timedelta(minutes=1)
+    _manifest_at(export, moment.isoformat(timespec="seconds"))
+    assert export_time(export) == (moment.astimezone().date())
+    assert export_time(export) <= date.today()
+    _manifest_at(export, "2024-08-07T05:00:00+14:00")  # 15:00 on 6 August in UTC
+    assert export_time(export) == datetime(2024, 8, 6, 15, tzinfo=UTC).astimezone().date()
+    _manifest_at(export, "2024-08-06T18:12:57Z")
+    assert export_time(export) == datetime(2024, 8, 6, 18, 12, 57, tzinfo=UTC).astimezone().date()
+    _manifest_at(export, "2024-08-06")  # a date alone: as written
+    assert export_time(export) == date(2024, 8, 6)
+
+
+def test_a_manifest_dated_after_today_is_an_export_error(tmp_path: Path) -> None:
+    export = _export(tmp_path / "export")
+    _manifest_at(export, (date.today() + timedelta(days=3)).isoformat() + "T00:00:00Z")
+    with pytest.raises(ExportError, match="transactionTime is after today"):
+        screen_export(export, tmp_path / "out", workers=1)

@@ -136,6 +136,8 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
         raise InputError("--workers must be at least 1")
     if args.partition_patients < 1:
         raise InputError("--partition-patients must be at least 1")
+    if args.assessment_date is not None and args.assessment_date > date.today():
+        raise InputError("--assessment-date is after today: every patient would be refused")
     for option in ("max_file_bytes", "max_file_lines", "max_gzip_ratio"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise InputError(f"--{option.replace('_', '-')} must be at least 1")

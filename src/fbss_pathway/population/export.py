@@ -18,7 +18,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,13 @@ def export_files(directory: Path) -> list[ExportFile]:
 
 
 def export_time(directory: Path) -> date | None:
-    """The manifest's ``transactionTime`` as a date (the day the data stood), if any."""
+    """The manifest's ``transactionTime`` as a date (the day the data stood), if any.
+
+    An instant with its offset (FHIR requires one) is the day it was on this
+    machine's clock, so that an export finished a moment ago is never dated
+    tomorrow (``+14:00``) and refused as an assessment in the future. A date
+    alone is taken as written.
+    """
     manifest = directory / MANIFEST
     if not os.path.lexists(manifest):
         return None
@@ -97,9 +103,14 @@ def export_time(directory: Path) -> date | None:
     if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}", value):
         raise ExportError(f"{manifest}: transactionTime is not a FHIR instant")
     try:
-        return date.fromisoformat(value[:10])
+        day = date.fromisoformat(value[:10])
+        if len(value) > 10:
+            instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if instant.tzinfo is not None:
+                day = instant.astimezone().date()
     except ValueError:
         raise ExportError(f"{manifest}: transactionTime is not a valid date") from None
+    return day
 
 
 def _regular(path: Path, where: str | None) -> None:

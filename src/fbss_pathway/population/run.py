@@ -97,9 +97,10 @@ def screen_export(
 
     Raises:
         ExportError: the export cannot be read (names the file), a file is past
-            a limit, or the output cannot be used or written.
+            a limit, the manifest's ``transactionTime`` is after today, or the
+            output cannot be used or written.
         FbssPathwayError: a worker failed or the rule files changed.
-        ValueError: an argument is out of range.
+        ValueError: an argument is out of range (``assessment_date`` after today too).
     """
     if partition_patients < 1:
         raise ValueError("partition_patients must be at least 1")
@@ -115,7 +116,12 @@ def screen_export(
     )
     source, target = Path(export).resolve(), Path(output).resolve()
     files = export_files(source)
+    if assessment_date is not None and assessment_date > date.today():
+        # Every record would be refused, after the whole run: refused before it.
+        raise ValueError("assessment_date is after today")
     day = assessment_date or export_time(source) or date.today()
+    if day > date.today():
+        raise ExportError("manifest.json: transactionTime is after today (this machine's clock)")
     ruleset = default_ruleset() if ruleset is None else ruleset
     with _own_output(target) as (parts_dir, work):
         return _screen(
