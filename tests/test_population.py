@@ -21,6 +21,7 @@ from fbss_pathway.explain.follow_up import next_reassessment
 from fbss_pathway.fhir.bulk import write_bulk_export
 from fbss_pathway.population import ExportError, screen_export, worklist
 from fbss_pathway.population.rows import read_rows
+from fbss_pathway.population.screening import UNREAD_LINES_WARNING
 from fbss_pathway.synth import ASSESSMENT_DATE, synthetic_cohort
 
 from .servers import free_port
@@ -344,3 +345,45 @@ def test_a_local_clusters_workers_start_with_the_allocator_settings(
         seen = client.run(lambda: {name: os.environ.get(name) for name in names})
     assert list(seen.values()) == [{name: str(WORKER_ALLOCATOR[name]) for name in names}]
     assert dict(os.environ) == before
+
+
+def _with_bytes(path: Path, patient_id: str, kind: str, damage: bytes) -> None:
+    """The first ``kind`` line of a patient, with ``damage`` put in a string of its own."""
+    lines = path.read_bytes().splitlines()
+    for number, line in enumerate(lines):
+        named = f'"{patient_id}"'.encode() in line or f"Patient/{patient_id}".encode() in line
+        if named and line.startswith(b'{"resourceType":"' + kind.encode() + b'"'):
+            lines[number] = line[:-1] + b',"note":"' + damage + b'"}'
+            break
+    else:
+        raise AssertionError(f"no {kind} line of {patient_id}")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def test_a_patient_whose_patient_line_is_not_json_gets_a_row_not_dropped(
+    cluster: str, tmp_path: Path
+) -> None:
+    """A legacy-encoded name (one byte not UTF-8) once dropped the patient from every list.
+
+    The split reads the line's id; only the full parse refuses it. The patient is in
+    the export, so the row says it cannot be read (a review of the screen).
+    """
+    records = list(synthetic_cohort(8, seed=SEED))
+    write_bulk_export(records, tmp_path / "export", transaction_time=ASSESSMENT_DATE)
+    damaged, other = records[0].patient_id, records[1].patient_id
+    assert damaged is not None
+    assert other is not None
+    _with_bytes(tmp_path / "export" / "Patient.ndjson", damaged, "Patient", b"M\xe4ller")
+    _with_bytes(tmp_path / "export" / "Observation.ndjson", other, "Observation", b"\xe4")
+    summary = screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
+    rows = rows_of(tmp_path / "out")
+    assert summary.read == 8
+    assert summary.orphan_patients == 0
+    assert rows[damaged]["outcome"] == "rejected"
+    assert rows[damaged]["error_kind"] == "malformed_resource"
+    assert "Patient resource is not JSON" in rows[damaged]["detail"]
+    assert "M" not in rows[damaged]["detail"].split("(")[0].replace("Patient", "")  # no value
+    # Another patient's unreadable Observation: read without it, and the row says so.
+    assert rows[other]["outcome"] == "evaluated"
+    assert UNREAD_LINES_WARNING in rows[other]["warnings"]
+    assert all(UNREAD_LINES_WARNING not in r["warnings"] for p, r in rows.items() if p != other)

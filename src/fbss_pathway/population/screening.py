@@ -6,7 +6,9 @@ merged), then the recommendation is reduced to one row. A patient the reader
 cannot read, or whose record is invalid, gets a row with the error kind and a
 message naming elements or fields, never values; a patient outside the pathway
 gets a row saying why. Resources that refer to a patient with no Patient
-resource in the export are counted as orphans, never evaluated.
+resource in the export are counted as orphans, never evaluated. A patient whose
+Patient line is in the export but is not JSON gets a ``rejected`` row; a row
+whose patient had lines that are not JSON carries :data:`UNREAD_LINES_WARNING`.
 
 A partition holds every resource of its candidates (:mod:`.scope`) and only the
 Patient resources of everyone else: a patient who is not a candidate is read
@@ -23,6 +25,7 @@ moved out of its reach (``gc.freeze``).
 from __future__ import annotations
 
 import gc
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +47,10 @@ from ..vocabulary import Stage
 from .partition import medication_shard, peak_rss_mb
 from .rows import write_rows
 
-__all__ = ["PartitionResult", "screen_partition"]
+__all__ = ["UNREAD_LINES_WARNING", "PartitionResult", "screen_partition"]
+
+#: The warning on a row when lines of the patient's chart could not be read as JSON.
+UNREAD_LINES_WARNING = "SCREEN-UNREAD-LINES"
 
 
 @dataclass(slots=True)
@@ -90,12 +96,19 @@ def screen_partition(
     rows = []
     for patient_id in sorted(groups):
         with _collector_paused():
-            resources = _parsed(groups.pop(patient_id), result)
+            resources, unread = _parsed(groups.pop(patient_id), result)
         if not any(r["resourceType"] == "Patient" for r in resources):
-            result.orphan_patients += 1
-            result.orphan_resources += len(resources)
-            continue
-        row = _screen_patient(patient_id, resources, medications, ruleset, assessment_date)
+            if not any(_PATIENT_LINE.search(line) for line in unread):
+                result.orphan_patients += 1
+                result.orphan_resources += len(resources)
+                continue
+            # The Patient is in the export but its line is not JSON (a byte that is not
+            # UTF-8, a line cut short): a row that says so, never a patient dropped.
+            row = _unreadable_patient(patient_id, len(unread), ruleset.version)
+        else:
+            row = _screen_patient(patient_id, resources, medications, ruleset, assessment_date)
+            if unread:  # what those lines held is not in the row: it says so
+                row["warnings"] = [*row["warnings"], UNREAD_LINES_WARNING]
         result.patients += 1
         result.outcomes[row["outcome"]] += 1
         if row["stage"] is not None:
@@ -139,25 +152,39 @@ def _key_text(key: bytes) -> str:
     return bytes.fromhex(key.decode()).decode("utf-8", "surrogatepass")
 
 
-def _parsed(lines: list[bytes], result: PartitionResult) -> list[dict[str, Any]]:
-    """A patient's resources; a line Python's JSON reader refuses is counted, not read."""
-    resources = []
+def _parsed(
+    lines: list[bytes], result: PartitionResult
+) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """A patient's resources, and the lines Python's JSON reader refuses (counted, not read)."""
+    resources, unread = [], []
     for line in lines:
         try:
             resources.append(parse_json(line))
         except (ValueError, RecursionError):
             result.malformed += 1
-    return resources
+            unread.append(line)
+    return resources, unread
 
 
-def _screen_patient(
-    patient_id: str,
-    resources: list[dict[str, Any]],
-    medications: dict[str, dict[str, Any]],
-    ruleset: RuleSet,
-    assessment_date: date,
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
+#: A line that may hold a Patient resource (an unreadable one is looked at for this alone).
+_PATIENT_LINE = re.compile(rb'"resourceType"\s*:\s*"Patient"')
+
+
+def _unreadable_patient(patient_id: str, lines: int, version: str) -> dict[str, Any]:
+    """The row of a patient whose Patient resource is in the export but cannot be read."""
+    return {
+        **_empty_row(patient_id, version),
+        "error_kind": "malformed_resource",
+        "detail": (
+            f"the Patient resource is not JSON ({lines} line(s) of this patient's could not "
+            "be read: a byte that is not UTF-8, or a line cut short)"
+        ),
+    }
+
+
+def _empty_row(patient_id: str, version: str) -> dict[str, Any]:
+    """A row with nothing decided yet: rejected until a reading says otherwise."""
+    return {
         "patient_id": patient_id,
         "outcome": "rejected",
         "stage": None,
@@ -167,13 +194,23 @@ def _screen_patient(
         "warnings": [],
         "missing_count": None,
         "mme_per_day": None,
-        "ruleset_version": ruleset.version,
+        "ruleset_version": version,
         "error_kind": None,
         "detail": None,
         "reassess_due": None,
         "reassess_item": None,
         "reassess_overdue": None,
     }
+
+
+def _screen_patient(
+    patient_id: str,
+    resources: list[dict[str, Any]],
+    medications: dict[str, dict[str, Any]],
+    ruleset: RuleSet,
+    assessment_date: date,
+) -> dict[str, Any]:
+    row = _empty_row(patient_id, ruleset.version)
     entries = [{"resource": r} for r in resources]
     entries += [{"resource": medications[ref]} for ref in _medications_of(resources, medications)]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
