@@ -355,3 +355,26 @@ def test_a_form_group_joins_the_chart_s_opioid_and_names_no_values() -> None:
     assert "QuestionnaireResponse/f1" in texts
     for value in ("30", "45", "p1"):
         assert value not in texts
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Medication/m-oxy", "https://ehr.example/fhir/Medication/m-oxy/_history/3"],
+)
+def test_an_opioid_named_by_an_absolute_reference_is_read_as_by_a_relative_one(
+    reference: str,
+) -> None:
+    """A Medication without a fullUrl, named by an absolute URL, is the one of that id.
+
+    A review found it read as "medication not in the mapping": the patient seemed to
+    take no opioid.
+    """
+    name, code, _ = NAMES["oxycodone"]
+    request = opioid(name, code=code, dosage=every(4))
+    medicine = {"resourceType": "Medication", "id": "m-oxy"}
+    medicine["code"] = request.pop("medicationCodeableConcept")
+    request["medicationReference"] = {"reference": reference}
+    reading = read_bundle(bundle(medicine, request), assessment_date=ASSESSED)
+    recommendation = reading.evaluate()
+    assert recommendation is not None
+    assert recommendation.mme_per_day == 45.0  # 5 mg every 4 hours, factor 1.5

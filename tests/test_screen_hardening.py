@@ -188,8 +188,21 @@ def test_medication_resources_are_never_all_held_in_memory(tmp_path: Path) -> No
     assert screen_peak < size / 4, f"screening held {screen_peak / 1e6:.0f} MB"
 
 
-def test_a_referenced_medication_still_reaches_its_patient(cluster: str, tmp_path: Path) -> None:
-    """Statements naming their medicine by reference read as those naming it by code."""
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Medication/{}",
+        "urn:uuid:{}",  # as Synthea's bulk files write references (a review found it lost)
+        "https://ehr.example/fhir/Medication/{}/_history/2",
+    ],
+)
+def test_a_referenced_medication_still_reaches_its_patient(
+    cluster: str, tmp_path: Path, written: str
+) -> None:
+    """Statements naming their medicine by reference read as those naming it by code.
+
+    However the reference is written: relative, ``urn:uuid:`` or an absolute URL.
+    """
     export = _export(tmp_path / "export", 8)
     plain = screen_export(export, tmp_path / "plain", scheduler=cluster, partition_patients=2)
     statements = [
@@ -201,7 +214,7 @@ def test_a_referenced_medication_still_reaches_its_patient(cluster: str, tmp_pat
     for number, statement in enumerate(statements):
         medicine = {"resourceType": "Medication", "id": f"shared-{number}"}
         medicine["code"] = statement.pop("medicationCodeableConcept")
-        statement["medicationReference"] = {"reference": f"Medication/shared-{number}"}
+        statement["medicationReference"] = {"reference": written.format(f"shared-{number}")}
         shared.append(medicine)
     (export / "MedicationStatement.ndjson").write_text(
         "\n".join(json.dumps(s) for s in statements) + "\n"

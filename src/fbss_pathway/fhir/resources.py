@@ -28,6 +28,7 @@ from .codes import (
 )
 from .entries import RawEntry, codings, validate
 from .opioids import read_opioid, record_part
+from .scope import referenced_id
 from .shapes import (
     CONDITION,
     MEDICATION_USE,
@@ -311,7 +312,11 @@ class Chart:
         if reference.startswith("#"):
             contained = [c for c in resource.get("contained") or [] if c.get("id") == reference[1:]]
             return contained[0].get("code") if contained else None
-        return self.medications.get(reference.split("/_history/")[0])
+        found = self.medications.get(reference.split("/_history/")[0])
+        if found is None:  # an absolute URL to a Medication the bundle holds with no fullUrl
+            ident = referenced_id(reference, "Medication")
+            found = self.medications.get(f"Medication/{ident}") if ident else None
+        return found
 
     def _coded_raw(
         self, kind: Kind, system: str | None, code: str | None, display: str | None = None

@@ -211,8 +211,13 @@ def _screen_patient(
     assessment_date: date,
 ) -> dict[str, Any]:
     row = _empty_row(patient_id, ruleset.version)
-    entries = [{"resource": r} for r in resources]
-    entries += [{"resource": medications[ref]} for ref in _medications_of(resources, medications)]
+    entries: list[dict[str, Any]] = [{"resource": r} for r in resources]
+    # An export's lines have no fullUrl; a reference ``urn:uuid:<id>`` (as Synthea's bulk
+    # files write them) names the resource of that id, so each Medication is given it.
+    entries += [
+        {"fullUrl": f"urn:uuid:{ref}", "resource": medications[ref]}
+        for ref in _medications_of(resources, medications)
+    ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     try:
         reading = read_bundle(bundle, patient_id=patient_id, assessment_date=assessment_date)
@@ -270,12 +275,19 @@ def _medications_of(
 
 
 def _referred(resources: list[dict[str, Any]]) -> list[str]:
-    """Ids of the Medication resources that resources refer to, each once, in order."""
+    """Ids of the Medication resources that resources refer to, each once, in order.
+
+    ``Medication/<id>`` (relative or absolute, any history version) or ``urn:uuid:<id>``.
+    """
     found: list[str] = []
     for resource in resources:
         holder = resource.get("medicationReference")
         reference = holder.get("reference") if isinstance(holder, dict) else None
-        medication = referenced_id(reference, "Medication") if isinstance(reference, str) else None
+        medication = None
+        if isinstance(reference, str):
+            medication = referenced_id(reference, "Medication") or (
+                reference.removeprefix("urn:uuid:") if reference.startswith("urn:uuid:") else None
+            )
         if medication is not None and medication not in found:
             found.append(medication)
     return found
