@@ -398,3 +398,25 @@ def test_a_manifest_dated_after_today_is_an_export_error(tmp_path: Path) -> None
     _manifest_at(export, (date.today() + timedelta(days=3)).isoformat() + "T00:00:00Z")
     with pytest.raises(ExportError, match="transactionTime is after today"):
         screen_export(export, tmp_path / "out", workers=1)
+
+
+def test_a_manifests_errors_deletions_and_since_are_said_in_the_summary(
+    cluster: str, tmp_path: Path
+) -> None:
+    """A screen of an incomplete export says so, rather than read as if complete (a review)."""
+    export = _export(tmp_path / "export")
+    manifest = json.loads((export / "manifest.json").read_text())
+    plain = screen_export(export, tmp_path / "plain", scheduler=cluster)
+    assert plain.notes == []
+    manifest["request"] = "https://ehr.example/fhir/Group/g1/$export?_since=2026-01-01T00:00:00Z"
+    manifest["error"] = [{"type": "OperationOutcome", "url": "https://x.example/err.ndjson"}]
+    manifest["deleted"] = [{"type": "Bundle", "url": "https://x.example/del.ndjson"}]
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    summary = screen_export(export, tmp_path / "out", scheduler=cluster)
+    said = " ".join(summary.notes)
+    assert "1 error file(s)" in said
+    assert "1 file(s) of deleted resources" in said
+    assert "incremental export (_since" in said
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["notes"] == summary.notes
+    assert summary.read == plain.read  # the same rows otherwise

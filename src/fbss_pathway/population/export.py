@@ -113,6 +113,38 @@ def export_time(directory: Path) -> date | None:
     return day
 
 
+def export_notes(directory: Path) -> list[str]:
+    """What the manifest says about the export's completeness, for the screen's summary.
+
+    The Bulk Data manifest lists the files of resources the server could not export
+    (``error``, OperationOutcomes) and of deleted ones (``deleted``); a ``_since``
+    request exports only what changed. None of them is read, so rows may lack what
+    they would have held: the summary says so rather than screen as if complete.
+    """
+    manifest = directory / MANIFEST
+    if not os.path.lexists(manifest):
+        return []
+    data = _manifest(manifest)
+    notes = []
+    errors, deleted = data.get("error"), data.get("deleted")
+    if isinstance(errors, list) and errors:
+        notes.append(
+            f"note: the server lists {len(errors)} error file(s) in the manifest (resources "
+            "it could not export): rows may lack what those resources hold"
+        )
+    if isinstance(deleted, list) and deleted:
+        notes.append(
+            f"note: the manifest lists {len(deleted)} file(s) of deleted resources: not read"
+        )
+    request = data.get("request")
+    if isinstance(request, str) and "_since=" in request:
+        notes.append(
+            "note: an incremental export (_since in the request): a chart holds only what "
+            "changed since then, so a row may lack earlier data"
+        )
+    return notes
+
+
 def _regular(path: Path, where: str | None) -> None:
     """Refuse a path that is not a regular file itself (a link is not followed)."""
     said = "" if where is None else f"{where}: "

@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
 from .cluster import client_for
-from .export import ExportError, FileLimits, export_files, export_time
+from .export import ExportError, FileLimits, export_files, export_notes, export_time
 from .passes import run_passes
 from .summary import ScreenSummary, summarise
 
@@ -116,6 +116,7 @@ def screen_export(
     )
     source, target = Path(export).resolve(), Path(output).resolve()
     files = export_files(source)
+    notes = export_notes(source)
     if assessment_date is not None and assessment_date > date.today():
         # Every record would be refused, after the whole run: refused before it.
         raise ValueError("assessment_date is after today")
@@ -136,6 +137,7 @@ def screen_export(
             scheduler,
             partition_patients,
             progress,
+            notes,
         )
 
 
@@ -151,6 +153,7 @@ def _screen(
     scheduler: str | None,
     partition_patients: int,
     progress: bool | None,
+    notes: list[str],
 ) -> ScreenSummary:
     rules = (str(ruleset.path), ruleset.version)
     show = sys.stderr.isatty() if progress is None else progress
@@ -177,6 +180,7 @@ def _screen(
         shutil.rmtree(work, ignore_errors=True)
     summary = summarise(passes, ruleset_version=ruleset.version, assessment_date=day)
     summary.seconds = time.perf_counter() - started
+    summary.notes = notes
     summary.workers = worker_count
     _write_json(target / _MEASURE_REPORT, summary.measure_report())
     _write_json(target / SUMMARY, summary.as_json())  # last: the screen is complete
