@@ -387,3 +387,22 @@ def test_a_patient_whose_patient_line_is_not_json_gets_a_row_not_dropped(
     assert rows[other]["outcome"] == "evaluated"
     assert UNREAD_LINES_WARNING in rows[other]["warnings"]
     assert all(UNREAD_LINES_WARNING not in r["warnings"] for p, r in rows.items() if p != other)
+
+
+def test_a_json_worklist_entry_carries_every_column_of_the_row(
+    cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help said "every column"; missing_count, mme_per_day, error_kind were left out."""
+    records = list(synthetic_cohort(6, seed=SEED))
+    write_bulk_export(records, tmp_path / "export", transaction_time=ASSESSMENT_DATE)
+    screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
+    capsys.readouterr()
+    assert main(["worklist", str(tmp_path / "out"), "--format", "json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = rows_of(tmp_path / "out")
+    assert len(printed) == len(rows) == 6
+    for entry in printed:
+        row = rows[entry["patient_id"]]
+        assert set(row) - set(entry) == {"ruleset_version"}  # in summary.json, once
+        for column in ("missing_count", "mme_per_day", "error_kind"):
+            assert entry[column] == row[column]

@@ -420,3 +420,38 @@ def test_a_manifests_errors_deletions_and_since_are_said_in_the_summary(
     written = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert written["notes"] == summary.notes
     assert summary.read == plain.read  # the same rows otherwise
+
+
+def test_a_task_failing_on_a_local_worker_prints_one_line_no_traceback(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Dask's "Compute Failed" block came first, a traceback quoting code (a review)."""
+    export = _export(tmp_path / "export", 3)
+    with (export / "Observation.ndjson").open("a") as lines:  # a Patient in another type's file
+        lines.write(json.dumps({"resourceType": "Patient", "id": "elsewhere"}) + "\n")
+    code = main(["screen", str(export), "-o", str(tmp_path / "out"), "--workers", "1"])
+    err = capfd.readouterr().err  # the worker processes' output too (file descriptor 2)
+    assert code == 1
+    assert "a Patient resource in a file of Observation resources" in err
+    assert "Traceback" not in err
+    assert "Compute Failed" not in err
+
+
+def test_a_rejected_patient_is_one_line_of_a_text_worklist(
+    cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rejection's detail lists its problems a line each; a worklist line is one patient."""
+    export = _export(tmp_path / "export", 4)
+    lines = (export / "Observation.ndjson").read_text().splitlines()
+    broken = json.loads(lines[0])
+    broken["valueQuantity"] = {"value": "seven"}  # not a number: the chart is refused
+    broken["status"] = 7
+    lines[0] = json.dumps(broken)
+    (export / "Observation.ndjson").write_text("\n".join(lines) + "\n")
+    screen_export(export, tmp_path / "out", scheduler=cluster)
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "worklist", str(tmp_path / "out"), "--outcome", "rejected")
+    assert code == 0
+    printed = out.splitlines()
+    assert len(printed) == 1
+    assert "problem(s)" in printed[0]

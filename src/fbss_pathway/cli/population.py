@@ -111,7 +111,7 @@ def add_population_commands(
         choices=("text", "json"),
         default="text",
         help="text (a line per patient: id, stage, red flags or actions in words) or json "
-        "(every column, for programs)",
+        "(every column of the row, for programs; the rule set's version is in summary.json)",
     )
     worklist_cmd.add_argument(
         "--rules",
@@ -198,8 +198,10 @@ def worklist(args: argparse.Namespace) -> int:
         if entry.red_flags:
             titles = _rule_titles(args.rules) if titles is None else titles
             extra = "; ".join(titles.get(rule, rule) for rule in entry.red_flags)
-        else:
-            extra = entry.detail or _actions_text(entry.actions, args.action)
+        else:  # a rejection's detail lists its problems a line each: one line a patient
+            extra = " ".join((entry.detail or "").split()) or _actions_text(
+                entry.actions, args.action
+            )
         if args.due_before is not None:
             extra = f"{_due_text(entry)}\t{extra}"
         print(f"{entry.patient_id}\t{what}\t{extra}")

@@ -65,7 +65,9 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Any]:
                 # The scheduler's HTTP server (metrics) on a free loopback port, never 8787:
                 # another Dask on the machine must not move it with a warning.
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
+                # Not even a task's failure: the screen says which kind of error, and
+                # a traceback's message could quote a line of the export.
+                silence_logs=logging.CRITICAL,
             )
         with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
             yield client

@@ -37,6 +37,9 @@ class WorklistEntry:
     reassess_due: date | None = None
     reassess_item: str | None = None
     reassess_overdue: bool | None = None
+    missing_count: int | None = None
+    mme_per_day: float | None = None
+    error_kind: str | None = None
 
 
 def worklist(
@@ -117,4 +120,7 @@ def worklist(
             reassess_due=due,
             reassess_item=row.get("reassess_item"),
             reassess_overdue=row.get("reassess_overdue"),
+            missing_count=row.get("missing_count"),
+            mme_per_day=row.get("mme_per_day"),
+            error_kind=row.get("error_kind"),
         )
