@@ -148,11 +148,13 @@ def test_the_worklist_by_date_combines_with_other_filters_and_gives_json(
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.parametrize("written", ["31/12/2026", "20261231", "2026-W53-4"])
 def test_a_bad_date_is_refused_naming_the_option(
-    screen: Path, capsys: pytest.CaptureFixture[str]
+    screen: Path, capsys: pytest.CaptureFixture[str], written: str
 ) -> None:
+    """Only YYYY-MM-DD, as the help says (Python's ISO reader takes the other two)."""
     with pytest.raises(SystemExit) as stopped:
-        main(["worklist", str(screen), "--due-before", "31/12/2026"])
+        main(["worklist", str(screen), "--due-before", written])
     assert stopped.value.code == 2
     assert "--due-before" in capsys.readouterr().err
     with pytest.raises(TypeError, match="due_before must be a date"):

@@ -455,3 +455,30 @@ def test_a_rejected_patient_is_one_line_of_a_text_worklist(
     printed = out.splitlines()
     assert len(printed) == 1
     assert "problem(s)" in printed[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("cut", "the gzip file is cut short"),
+        ("plain", "not a gzip file, though named .gz"),
+    ],
+)
+def test_an_unreadable_gzip_file_is_said_in_words(tmp_path: Path, content: str, said: str) -> None:
+    """Not the names of Python's error classes (EOFError, BadGzipFile): a review."""
+    path = tmp_path / "Observation.ndjson.gz"
+    text = b'{"resourceType":"Observation","id":"o1"}\n' * 2000
+    path.write_bytes(gzip.compress(text)[:200] if content == "cut" else text)
+    with pytest.raises(ExportError, match=f"cannot be read \\({said}\\)"):
+        list(read_lines(path))
+
+
+def test_a_limit_names_its_setting_and_an_output_file_is_not_a_directory(
+    tmp_path: Path,
+) -> None:
+    export = _export(tmp_path / "export", 2)
+    with pytest.raises(ExportError, match=r"more than 3 lines \(max_file_lines\)"):
+        screen_export(export, tmp_path / "out", workers=1, max_file_lines=3)
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(ExportError, match="as the output: not a directory"):
+        screen_export(export, tmp_path / "a-file", workers=1)

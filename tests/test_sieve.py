@@ -375,3 +375,17 @@ def test_a_line_is_too_long_by_its_length_with_its_newline(tmp_path: Path) -> No
     path.write_bytes(b"a" * 99 + b"\n" + b"b" * 100 + b"\n" + b"c" * 100)
     with mock.patch.object(blocks, "_BLOCK", 64), mock.patch.object(blocks, "MAX_LINE_BYTES", 100):
         assert list(read_lines(path)) == [(1, b"a" * 99), (2, b""), (3, b"c" * 100)]
+
+
+def test_a_patient_in_a_later_span_is_found_by_the_byte_its_span_begins_at(
+    tmp_path: Path,
+) -> None:
+    """ "line 10 of its part 1" could not be found in a large file (a review)."""
+    path = tmp_path / "Observation.ndjson"
+    hidden = b'{"resourceType":"Patient","id":"N-3"}'
+    head = b"\n".join([_line("N-1")] * 500) + b"\n"
+    path.write_bytes(head + b"\n".join([_line("N-2")] * 9 + [hidden]) + b"\n")
+    span = Span(ExportFile(path, "Observation"), 0, 1, len(head), None)
+    with pytest.raises(ExportError, match=f"line 10 of the lines from byte {len(head):,} on"):
+        split_span(span, tmp_path / "work", 4, frozenset({patient_hash("C-1")}))
+    assert path.read_bytes()[len(head) :].splitlines()[9] == hidden  # where it says

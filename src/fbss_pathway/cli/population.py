@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Mapping
 from datetime import date
@@ -38,7 +39,7 @@ def add_population_commands(
     )
     screen_cmd.add_argument(
         "--assessment-date",
-        type=date.fromisoformat,
+        type=calendar_day,
         help="the day the data stand for (default: the manifest's transactionTime, else today)",
     )
     screen_cmd.add_argument(
@@ -95,7 +96,7 @@ def add_population_commands(
     )
     worklist_cmd.add_argument(
         "--due-before",
-        type=date.fromisoformat,
+        type=calendar_day,
         metavar="DATE",
         help="patients with a follow-up date on or before DATE (YYYY-MM-DD), overdue included; "
         "each line shows the date",
@@ -157,6 +158,21 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
     print("\n".join(summary.lines_for_people()))
     print(f"rows in {Path(args.output) / 'patients'}; summary.json and measure-report.json beside")
     return 0
+
+
+def calendar_day(text: str) -> date:
+    """A date written YYYY-MM-DD, as the help says.
+
+    Not 20261231 or 2026-W53-4, which Python's ISO reader takes too; a ValueError
+    makes argparse refuse it naming the option.
+    """
+    if not _DAY.fullmatch(text):
+        raise ValueError("not YYYY-MM-DD")
+    return date.fromisoformat(text)
+
+
+calendar_day.__name__ = "date"  # argparse names the type in its error: "invalid date value"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _verdicts(pairs: list[str]) -> dict[str, str]:

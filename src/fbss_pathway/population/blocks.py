@@ -135,7 +135,20 @@ def read_runs(
         with raw, handle:
             yield from _runs(handle, path.name, limits, budget, compressed, ended)
     except (OSError, EOFError, zlib.error) as error:
-        raise ExportError(f"{path.name}: cannot be read ({type(error).__name__})") from None
+        raise ExportError(f"{path.name}: cannot be read ({_why_unreadable(error)})") from None
+
+
+def _why_unreadable(error: BaseException) -> str:
+    """Why a file could not be read, in words (gzip's errors are only names of classes)."""
+    if isinstance(error, EOFError):
+        return "the gzip file is cut short"
+    if isinstance(error, gzip.BadGzipFile):
+        return "not a gzip file, though named .gz"
+    if isinstance(error, zlib.error):
+        return "the gzip data are damaged"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return type(error).__name__
 
 
 def read_lines(
@@ -254,7 +267,7 @@ def _line(before: int, pieces: list[bytes], piece: bytes, length: int) -> Run:
 def _counted(number: int, more: int, name: str, limits: FileLimits) -> int:
     """The lines so far with ``more``; past the limit, the file is refused."""
     if number + more > limits.max_lines:
-        raise ExportError(f"{name}: more than {limits.max_lines:,} lines")
+        raise ExportError(f"{name}: more than {limits.max_lines:,} lines (max_file_lines)")
     return number + more
 
 
@@ -262,9 +275,9 @@ def _too_large(name: str, budget: int, limits: FileLimits, compressed: bool) -> 
     if compressed and budget < limits.max_bytes:
         return (
             f"{name}: decompresses to more than {limits.max_gzip_ratio} times its compressed "
-            f"size ({budget:,} bytes): refused as a likely gzip bomb"
+            f"size ({budget:,} bytes): refused as a likely gzip bomb (max_gzip_ratio)"
         )
-    return f"{name}: more than {limits.max_bytes:,} bytes"
+    return f"{name}: more than {limits.max_bytes:,} bytes (max_file_bytes)"
 
 
 def open_regular(path: Path) -> tuple[IO[bytes], int]:

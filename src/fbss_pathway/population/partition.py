@@ -138,10 +138,15 @@ def split_span(
                 continue
             kind = parsed["resourceType"]
             if kind in SCOPE_TYPES and kind != span.file.resource_type and candidates is not None:
+                # Lines are numbered from the span's start (the driver adds the spans up
+                # later): a span after the first says the byte it begins at.
+                where = f"line {number}" + (
+                    f" of the lines from byte {span.start:,} on" if span.start else ""
+                )
                 raise ExportError(
                     f"{span.file.path.name}: a {kind} resource in a file of "
-                    f"{span.file.resource_type} resources (line {number} of its part "
-                    f"{span.part}): an export file holds one resource type"
+                    f"{span.file.resource_type} resources ({where}): an export file holds "
+                    "one resource type"
                 )
             if kind in SHARED_TYPES:
                 found.resources[kind] += 1

@@ -180,7 +180,9 @@ def _size(file: ExportFile) -> int:
 def _check_size(file: ExportFile, limits: FileLimits) -> None:
     """An uncompressed file past the byte limit is refused before any span reads it."""
     if file.path.suffix != ".gz" and file.path.lstat().st_size > limits.max_bytes:
-        raise ExportError(f"{file.path.name}: more than {limits.max_bytes:,} bytes")
+        raise ExportError(
+            f"{file.path.name}: more than {limits.max_bytes:,} bytes (max_file_bytes)"
+        )
 
 
 def _by_file(spans: list[FileSplit], limits: FileLimits) -> list[FileSplit]:
@@ -197,7 +199,7 @@ def _by_file(spans: list[FileSplit], limits: FileLimits) -> list[FileSplit]:
                 whole.malformed_lines.append(whole.ended + number)
         whole.ended += span.ended
         if whole.ended > limits.max_lines:
-            raise ExportError(f"{span.file}: more than {limits.max_lines:,} lines")
+            raise ExportError(f"{span.file}: more than {limits.max_lines:,} lines (max_file_lines)")
         whole.lines += span.lines
         whole.resources.update(span.resources)
         whole.malformed += span.malformed

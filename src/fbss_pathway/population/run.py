@@ -198,6 +198,8 @@ def _own_output(target: Path) -> Iterator[tuple[Path, Path]]:
     try:
         target.mkdir(parents=True, exist_ok=True)
         present = [path.name for path in target.iterdir()]
+    except FileExistsError:  # a file where the directory should be
+        raise ExportError(f"cannot use {_short(target)} as the output: not a directory") from None
     except OSError as error:
         raise ExportError(f"cannot use {_short(target)} as the output: {error.strerror}") from None
     marker = target / MARKER
