@@ -380,7 +380,7 @@ def test_a_line_is_too_long_by_its_length_with_its_newline(tmp_path: Path) -> No
 def test_a_patient_in_a_later_span_is_found_by_the_byte_its_span_begins_at(
     tmp_path: Path,
 ) -> None:
-    """ "line 10 of its part 1" could not be found in a large file (a review)."""
+    """The message once said "line 10 of its part 1", not found in a large file (a review)."""
     path = tmp_path / "Observation.ndjson"
     hidden = b'{"resourceType":"Patient","id":"N-3"}'
     head = b"\n".join([_line("N-1")] * 500) + b"\n"
