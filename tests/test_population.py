@@ -370,23 +370,41 @@ def test_a_patient_whose_patient_line_is_not_json_gets_a_row_not_dropped(
     """
     records = list(synthetic_cohort(8, seed=SEED))
     write_bulk_export(records, tmp_path / "export", transaction_time=ASSESSMENT_DATE)
-    damaged, other = records[0].patient_id, records[1].patient_id
-    assert damaged is not None
-    assert other is not None
+    damaged, other, cut, cut_other = (r.patient_id or "" for r in records[:4])
     _with_bytes(tmp_path / "export" / "Patient.ndjson", damaged, "Patient", b"M\xe4ller")
     _with_bytes(tmp_path / "export" / "Observation.ndjson", other, "Observation", b"\xe4")
+    # Lines cut short: the split cannot read their ids as JSON, their text names them.
+    _cut(tmp_path / "export" / "Patient.ndjson", cut, "Patient")
+    _cut(tmp_path / "export" / "Observation.ndjson", cut_other, "Observation")
     summary = screen_export(tmp_path / "export", tmp_path / "out", scheduler=cluster)
     rows = rows_of(tmp_path / "out")
     assert summary.read == 8
     assert summary.orphan_patients == 0
-    assert rows[damaged]["outcome"] == "rejected"
-    assert rows[damaged]["error_kind"] == "malformed_resource"
-    assert "Patient resource is not JSON" in rows[damaged]["detail"]
-    assert "M" not in rows[damaged]["detail"].split("(")[0].replace("Patient", "")  # no value
-    # Another patient's unreadable Observation: read without it, and the row says so.
-    assert rows[other]["outcome"] == "evaluated"
-    assert UNREAD_LINES_WARNING in rows[other]["warnings"]
-    assert all(UNREAD_LINES_WARNING not in r["warnings"] for p, r in rows.items() if p != other)
+    assert summary.malformed_lines == 4  # each once, wherever it was found
+    for patient in (damaged, cut):
+        assert rows[patient]["outcome"] == "rejected"
+        assert rows[patient]["error_kind"] == "malformed_resource"
+        assert "Patient resource is not JSON" in rows[patient]["detail"]
+    assert "Ml" not in rows[damaged]["detail"]  # never a value
+    # Other patients' unreadable Observations: read without them, and the rows say so.
+    for patient in (other, cut_other):
+        assert rows[patient]["outcome"] == "evaluated"
+        assert UNREAD_LINES_WARNING in rows[patient]["warnings"]
+    unread = {p for p, r in rows.items() if UNREAD_LINES_WARNING in r["warnings"]}
+    assert unread == {other, cut_other}
+
+
+def _cut(path: Path, patient_id: str, kind: str) -> None:
+    """The first ``kind`` line of a patient, cut short (its end lost)."""
+    lines = path.read_bytes().splitlines()
+    for number, line in enumerate(lines):
+        named = f'"{patient_id}"'.encode() in line or f"Patient/{patient_id}".encode() in line
+        if named and line.startswith(b'{"resourceType":"' + kind.encode() + b'"'):
+            lines[number] = line[: line.index(patient_id.encode()) + len(patient_id) + 1]
+            break
+    else:
+        raise AssertionError(f"no {kind} line of {patient_id}")
+    path.write_bytes(b"\n".join(lines) + b"\n")
 
 
 def test_a_json_worklist_entry_carries_every_column_of_the_row(

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from fbss_pathway.population import blocks, sieve
 from fbss_pathway.population.blocks import ExportError, read_lines, read_runs
 from fbss_pathway.population.export import ExportFile
-from fbss_pathway.population.partition import FileSplit, split_span
+from fbss_pathway.population.partition import FileSplit, split_span, unreadable_owner
 from fbss_pathway.population.ranges import Span
 from fbss_pathway.population.scope import patient_hash
 from fbss_pathway.population.sieve import Sieve, may_be_kept
@@ -389,3 +389,21 @@ def test_a_patient_in_a_later_span_is_found_by_the_byte_its_span_begins_at(
     with pytest.raises(ExportError, match=f"line 10 of the lines from byte {len(head):,} on"):
         split_span(span, tmp_path / "work", 4, frozenset({patient_hash("C-1")}))
     assert path.read_bytes()[len(head) :].splitlines()[9] == hidden  # where it says
+
+
+def test_a_line_that_is_not_json_is_kept_for_the_one_candidate_it_names() -> None:
+    """Else it is only counted: no guessing between patients (population/partition.py)."""
+    one = b'{"resourceType":"Condition","subject":{"reference":"Patient/C-1"},"code":{"te'
+    two = one + b'xt":"see Patient/C-2"'
+    other = b'{"resourceType":"Condition","subject":{"reference":"Patient/N-1"},"co'
+    assert unreadable_owner(one, "Condition", IN_SCOPE) == "C-1"
+    assert unreadable_owner(b'{"subject":{"reference":"urn:uuid:C-1"', "Condition", IN_SCOPE) == (
+        "C-1"
+    )
+    assert unreadable_owner(two, "Condition", IN_SCOPE) is None  # two candidates named
+    assert unreadable_owner(other, "Condition", IN_SCOPE) is None  # not a candidate
+    assert unreadable_owner(other, "Condition", None) == "N-1"  # everyone in scope
+    assert unreadable_owner(b'{"resourceType":"Patient","id":"N-9","na', "Patient", IN_SCOPE) == (
+        "N-9"
+    )
+    assert unreadable_owner(b'{"id":"N-9","resourceType":"Pat', "Patient", IN_SCOPE) is None

@@ -26,6 +26,7 @@ those files by type, would not have seen it). Files are read within
 
 from __future__ import annotations
 
+import re
 import resource
 import zlib
 from collections import Counter
@@ -41,11 +42,13 @@ from .sieve import Sieve
 
 __all__ = [
     "SHARED_TYPES",
+    "UNREADABLE_MARK",
     "FileSplit",
     "medication_shard",
     "partition_of",
     "split_file",
     "split_span",
+    "unreadable_owner",
 ]
 
 #: Resource types without a patient that partitions need: read by every partition.
@@ -135,6 +138,9 @@ def split_span(
                 found.malformed += 1
                 if len(found.malformed_lines) < _KEPT_LINE_NUMBERS:
                     found.malformed_lines.append(number)
+                owner = unreadable_owner(line, span.file.resource_type, candidates)
+                if owner is not None:  # its row says a line could not be read
+                    shards.add(owner, UNREADABLE_MARK + line, medication=False)
                 continue
             kind = parsed["resourceType"]
             if kind in SCOPE_TYPES and kind != span.file.resource_type and candidates is not None:
@@ -171,6 +177,39 @@ def split_span(
     found.ended = ended[0] if ended else found.lines
     found.peak_rss_mb = peak_rss_mb()
     return found
+
+
+#: Before a line that is not JSON, kept for the one patient it names (counted here).
+UNREADABLE_MARK = b"\x00"
+_PATIENT_ID = re.compile(
+    rb'^\s*\{\s*"resourceType"\s*:\s*"Patient"\s*,\s*"id"\s*:\s*"([^"\\]{1,64})"'
+)
+_NAMED = re.compile(rb'(?:Patient/|urn:uuid:)([^"/\\\s]{1,64})')
+
+
+def unreadable_owner(line: bytes, kind: str, candidates: frozenset[int] | None) -> str | None:
+    """The patient a line that is not JSON is about, when its text names exactly one.
+
+    A Patient line names its own id first (a line cut short, a byte that is not
+    UTF-8); another line, the candidates its references name (any patient when all
+    are in scope). None when it names none or several: it is then only counted.
+    """
+    if kind == "Patient":
+        own = _PATIENT_ID.match(line)
+        return _text(own[1]) if own else None
+    named = {
+        found
+        for found in _NAMED.findall(line)
+        if candidates is None or patient_hash(found) in candidates
+    }
+    return _text(named.pop()) if len(named) == 1 else None
+
+
+def _text(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def peak_rss_mb() -> float:

@@ -44,7 +44,7 @@ from ..json_text import parse_json
 from ..recommendation import Recommendation
 from ..ruleset import RuleSet, load_ruleset
 from ..vocabulary import Stage
-from .partition import medication_shard, peak_rss_mb
+from .partition import UNREADABLE_MARK, medication_shard, peak_rss_mb
 from .rows import write_rows
 
 __all__ = ["UNREAD_LINES_WARNING", "PartitionResult", "screen_partition"]
@@ -158,6 +158,9 @@ def _parsed(
     """A patient's resources, and the lines Python's JSON reader refuses (counted, not read)."""
     resources, unread = [], []
     for line in lines:
+        if line.startswith(UNREADABLE_MARK):  # the split could not read it (counted there)
+            unread.append(line[len(UNREADABLE_MARK) :])
+            continue
         try:
             resources.append(parse_json(line))
         except (ValueError, RecursionError):
