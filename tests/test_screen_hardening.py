@@ -97,6 +97,17 @@ def test_a_manifest_url_with_a_300_character_name_is_an_export_error(tmp_path: P
         export_files(export)
 
 
+def test_a_signed_download_url_names_its_file_without_its_query(tmp_path: Path) -> None:
+    """A manifest's url with a query (a signed download) looked for "file?x=1" (a review)."""
+    export = _export(tmp_path / "export", 2)
+    manifest = json.loads((export / "manifest.json").read_text())
+    for item in manifest["output"]:
+        item["url"] += "?X-Amz-Signature=abc&X-Amz-Expires=300#part"
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    names = sorted(f.path.name for f in export_files(export))
+    assert names == sorted(p.name for p in export.glob("*.ndjson"))
+
+
 # --- Bounded reading ------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import urllib.parse
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -201,7 +202,9 @@ def _from_manifest(directory: Path, manifest: dict[str, Any]) -> list[ExportFile
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(kind, str) or not isinstance(url, str) or not url:
             raise ExportError(f"manifest output[{number}] needs a type and a url")
-        name = url.rstrip("/").rsplit("/", 1)[-1]
+        # The file is found by the last segment of the URL's path: a query or fragment
+        # (a signed download URL) is not part of a file's name.
+        name = urllib.parse.urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
         where = f"manifest output[{number}] ({kind})"
         if name in ("", ".", "..") or "\0" in name:
             raise ExportError(f"{where}: its url names no file")
