@@ -495,3 +495,18 @@ def test_a_limit_names_its_setting_and_an_output_file_is_not_a_directory(
     (tmp_path / "a-file").write_text("mine")
     with pytest.raises(ExportError, match="as the output: not a directory"):
         screen_export(export, tmp_path / "a-file", workers=1)
+
+
+def test_ndjson_files_not_named_as_a_type_are_said_not_read(cluster: str, tmp_path: Path) -> None:
+    """A Bulk Data log.ndjson, or 1.Patient.ndjson, was skipped without a word (a review)."""
+    export = _export(tmp_path / "export", 2)
+    (export / "manifest.json").unlink()
+    (export / "log.ndjson").write_text('{"eventId":"kickoff"}\n')
+    (export / "1.Patient.ndjson").write_text("")
+    (export / "notes.txt").write_text("not NDJSON: not said")
+    summary = screen_export(export, tmp_path / "out", scheduler=cluster)
+    assert summary.notes == [
+        "note: 2 NDJSON file(s) not read, their names not a resource type's "
+        "(<ResourceType>*.ndjson): 1.Patient.ndjson, log.ndjson"
+    ]
+    assert summary.read == 2

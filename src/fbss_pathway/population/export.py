@@ -121,10 +121,12 @@ def export_notes(directory: Path) -> list[str]:
     (``error``, OperationOutcomes) and of deleted ones (``deleted``); a ``_since``
     request exports only what changed. None of them is read, so rows may lack what
     they would have held: the summary says so rather than screen as if complete.
+    Without a manifest: the NDJSON files left unread because their names are not a
+    resource type's (a Bulk Data ``log.ndjson``, say).
     """
     manifest = directory / MANIFEST
     if not os.path.lexists(manifest):
-        return []
+        return _unnamed(directory)
     data = _manifest(manifest)
     notes = []
     errors, deleted = data.get("error"), data.get("deleted")
@@ -144,6 +146,25 @@ def export_notes(directory: Path) -> list[str]:
             "changed since then, so a row may lack earlier data"
         )
     return notes
+
+
+def _unnamed(directory: Path) -> list[str]:
+    """Without a manifest: the NDJSON files not read, their names not a resource type's."""
+    try:
+        skipped = sorted(
+            path.name
+            for path in directory.iterdir()
+            if path.name.endswith((".ndjson", ".ndjson.gz")) and not _PLAIN.match(path.name)
+        )
+    except OSError:
+        return []  # export_files has said why the directory cannot be read
+    if not skipped:
+        return []
+    shown = ", ".join(name[:80] for name in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+    return [
+        f"note: {len(skipped)} NDJSON file(s) not read, their names not a resource type's "
+        f"(<ResourceType>*.ndjson): {shown}"
+    ]
 
 
 def _regular(path: Path, where: str | None) -> None:
