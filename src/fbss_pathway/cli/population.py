@@ -163,15 +163,17 @@ def screen(args: argparse.Namespace, ruleset: RuleSet) -> int:
 def calendar_day(text: str) -> date:
     """A date written YYYY-MM-DD, as the help says.
 
-    Not 20261231 or 2026-W53-4, which Python's ISO reader takes too; a ValueError
-    makes argparse refuse it naming the option.
+    Not 20261231 or 2026-W53-4, which Python's ISO reader takes too; argparse
+    refuses anything else naming the option.
     """
-    if not _DAY.fullmatch(text):
-        raise ValueError("not YYYY-MM-DD")
-    return date.fromisoformat(text)
+    try:
+        if _DAY.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30
+        pass
+    raise argparse.ArgumentTypeError(f"not a date written YYYY-MM-DD: {text[:40]!r}")
 
 
-calendar_day.__name__ = "date"  # argparse names the type in its error: "invalid date value"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

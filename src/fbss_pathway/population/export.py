@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -40,12 +41,14 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_FILE_LINES",
     "MAX_GZIP_RATIO",
+    "Export",
     "ExportError",
     "ExportFile",
     "FileLimits",
     "export_files",
     "export_time",
     "patient_of",
+    "read_export",
     "read_lines",
 ]
 
@@ -62,7 +65,59 @@ class ExportFile:
     resource_type: str
 
 
-def export_files(directory: Path) -> list[ExportFile]:
+@dataclass(frozen=True, slots=True)
+class Export:
+    """An export's files, with its manifest (None without one) and the files not read.
+
+    Read once by :func:`read_export`: the screen asks it for its files, its day and
+    what its manifest says of its completeness.
+    """
+
+    directory: Path
+    files: list[ExportFile]
+    manifest: Mapping[str, Any] | None
+    #: Without a manifest: NDJSON files whose names are not a resource type's.
+    unnamed: tuple[str, ...] = ()
+
+    def transaction_day(self) -> date | None:
+        """The manifest's ``transactionTime`` as a date (see :func:`export_time`)."""
+        if self.manifest is None:
+            return None
+        return _transaction_day(self.directory / MANIFEST, self.manifest)
+
+    def notes(self) -> list[str]:
+        """What the export says of its completeness, for the screen's summary.
+
+        The Bulk Data manifest lists the files of resources the server could not
+        export (``error``, OperationOutcomes) and of deleted ones (``deleted``); a
+        ``_since`` request exports only what changed. None of them is read, so rows
+        may lack what they would have held: the summary says so rather than screen
+        as if complete. Without a manifest: the NDJSON files left unread because
+        their names are not a resource type's (a Bulk Data ``log.ndjson``, say).
+        """
+        if self.manifest is None:
+            return _unnamed_note(self.unnamed)
+        notes = []
+        errors, deleted = self.manifest.get("error"), self.manifest.get("deleted")
+        if isinstance(errors, list) and errors:
+            notes.append(
+                f"note: the server lists {len(errors)} error file(s) in the manifest "
+                "(resources it could not export): rows may lack what those resources hold"
+            )
+        if isinstance(deleted, list) and deleted:
+            notes.append(
+                f"note: the manifest lists {len(deleted)} file(s) of deleted resources: not read"
+            )
+        request = self.manifest.get("request")
+        if isinstance(request, str) and "_since=" in request:
+            notes.append(
+                "note: an incremental export (_since in the request): a chart holds only what "
+                "changed since then, so a row may lack earlier data"
+            )
+        return notes
+
+
+def read_export(directory: Path) -> Export:
     """The export's files, from its manifest or, without one, by their names.
 
     Raises:
@@ -73,8 +128,9 @@ def export_files(directory: Path) -> list[ExportFile]:
         raise ExportError(f"{directory} is not a directory")
     manifest = directory / MANIFEST
     if os.path.lexists(manifest):
-        return _from_manifest(directory, _manifest(manifest))
-    found = []
+        data = _manifest(manifest)
+        return Export(directory, _from_manifest(directory, data), data)
+    found, unnamed = [], []
     try:
         names = sorted(directory.iterdir())
     except OSError as error:
@@ -84,9 +140,16 @@ def export_files(directory: Path) -> list[ExportFile]:
         if match:
             _regular(path, None)
             found.append(ExportFile(path, match["type"]))
+        elif path.name.endswith((".ndjson", ".ndjson.gz")):
+            unnamed.append(path.name)
     if not found:
         raise ExportError(f"{directory} has no manifest.json and no <ResourceType>.ndjson files")
-    return found
+    return Export(directory, found, None, tuple(unnamed))
+
+
+def export_files(directory: Path) -> list[ExportFile]:
+    """The export's files (:func:`read_export`)."""
+    return read_export(directory).files
 
 
 def export_time(directory: Path) -> date | None:
@@ -100,7 +163,11 @@ def export_time(directory: Path) -> date | None:
     manifest = directory / MANIFEST
     if not os.path.lexists(manifest):
         return None
-    value = _manifest(manifest).get("transactionTime")
+    return _transaction_day(manifest, _manifest(manifest))
+
+
+def _transaction_day(manifest: Path, data: Mapping[str, Any]) -> date:
+    value = data.get("transactionTime")
     if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}", value):
         raise ExportError(f"{manifest}: transactionTime is not a FHIR instant")
     try:
@@ -114,50 +181,8 @@ def export_time(directory: Path) -> date | None:
     return day
 
 
-def export_notes(directory: Path) -> list[str]:
-    """What the manifest says about the export's completeness, for the screen's summary.
-
-    The Bulk Data manifest lists the files of resources the server could not export
-    (``error``, OperationOutcomes) and of deleted ones (``deleted``); a ``_since``
-    request exports only what changed. None of them is read, so rows may lack what
-    they would have held: the summary says so rather than screen as if complete.
-    Without a manifest: the NDJSON files left unread because their names are not a
-    resource type's (a Bulk Data ``log.ndjson``, say).
-    """
-    manifest = directory / MANIFEST
-    if not os.path.lexists(manifest):
-        return _unnamed(directory)
-    data = _manifest(manifest)
-    notes = []
-    errors, deleted = data.get("error"), data.get("deleted")
-    if isinstance(errors, list) and errors:
-        notes.append(
-            f"note: the server lists {len(errors)} error file(s) in the manifest (resources "
-            "it could not export): rows may lack what those resources hold"
-        )
-    if isinstance(deleted, list) and deleted:
-        notes.append(
-            f"note: the manifest lists {len(deleted)} file(s) of deleted resources: not read"
-        )
-    request = data.get("request")
-    if isinstance(request, str) and "_since=" in request:
-        notes.append(
-            "note: an incremental export (_since in the request): a chart holds only what "
-            "changed since then, so a row may lack earlier data"
-        )
-    return notes
-
-
-def _unnamed(directory: Path) -> list[str]:
-    """Without a manifest: the NDJSON files not read, their names not a resource type's."""
-    try:
-        skipped = sorted(
-            path.name
-            for path in directory.iterdir()
-            if path.name.endswith((".ndjson", ".ndjson.gz")) and not _PLAIN.match(path.name)
-        )
-    except OSError:
-        return []  # export_files has said why the directory cannot be read
+def _unnamed_note(skipped: tuple[str, ...]) -> list[str]:
+    """The note naming the NDJSON files not read (a few of them), if any."""
     if not skipped:
         return []
     shown = ", ".join(name[:80] for name in skipped[:5]) + (" ..." if len(skipped) > 5 else "")

@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import FbssPathwayError
 from ..ruleset import RuleSet, default_ruleset
 from .cluster import client_for
-from .export import ExportError, FileLimits, export_files, export_notes, export_time
+from .export import ExportError, FileLimits, read_export
 from .passes import run_passes
 from .summary import ScreenSummary, summarise
 
@@ -115,18 +115,17 @@ def screen_export(
         max_gzip_ratio=defaults.max_gzip_ratio if max_gzip_ratio is None else max_gzip_ratio,
     )
     source, target = Path(export).resolve(), Path(output).resolve()
-    files = export_files(source)
-    notes = export_notes(source)
+    index = read_export(source)
     if assessment_date is not None and assessment_date > date.today():
         # Every record would be refused, after the whole run: refused before it.
         raise ValueError("assessment_date is after today")
-    day = assessment_date or export_time(source) or date.today()
+    day = assessment_date or index.transaction_day() or date.today()
     if day > date.today():
         raise ExportError("manifest.json: transactionTime is after today (this machine's clock)")
     ruleset = default_ruleset() if ruleset is None else ruleset
     with _own_output(target) as (parts_dir, work):
         return _screen(
-            files,
+            index.files,
             parts_dir,
             work,
             target,
@@ -137,7 +136,7 @@ def screen_export(
             scheduler,
             partition_patients,
             progress,
-            notes,
+            index.notes(),
         )
 
 
