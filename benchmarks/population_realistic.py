@@ -18,8 +18,10 @@ worked a block of lines at a time; **cf0aaf8**, the version before issue 25.
 Both check that every version gives every patient the same row.
 
 3. **1 -> 2 workers once the clusters run** (``--speed-up ROUNDS``): the screen's
-   own local clusters against the same clusters with Dask's default worker
-   environment (see :func:`_speed_up`).
+   own local clusters against the same clusters as they were before (the allocator
+   set, Dask's profiler on) and with Dask's defaults, with the workers' CPU; and
+   beside them, round by round, what a pure-Python loop gets from the machine's
+   second core (see :func:`_speed_up`).
 
     python benchmarks/population_realistic.py [--patients 10000] [--rounds 1]
         [--cpu-rounds 3] [--export DIR] [--no-cluster] [--skip-before | --skip-oldest]
@@ -29,6 +31,7 @@ Both check that every version gives every patient the same row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,7 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from versions import unpack_version  # benchmarks/ is the script's folder
 
@@ -302,68 +307,160 @@ def _table(results: dict[tuple[str, int], list[dict[str, float]]], patients: int
 
 
 def _speed_up(export: Path, work: Path, rounds: int) -> None:
-    """1 -> 2 workers once the clusters run: this version's local clusters and Dask's defaults.
+    """1 -> 2 workers once the clusters run: this version's local clusters and those before.
 
-    The screen's own local cluster (``population.cluster``) starts its workers with
-    glibc's allocator set (``WORKER_ALLOCATOR``); "Dask's defaults" is the same
-    cluster without it, as every screen's was before. Each round starts the two
-    clusters (1 and 2 workers) of one setup, screens once on each to warm them
-    (imports, the rule set), then times a screen on each (the order alternating),
-    and closes them; the setups take turns, so the machine's changing speed falls
-    on both. The cluster's start is left out (it is a fixed cost a larger export
-    spreads).
+    Three setups of the same local clusters: the screen's own (``population.cluster``:
+    glibc's allocator set, ``WORKER_ALLOCATOR``, and Dask's statistical profiler off,
+    ``WORKER_CONFIG``); the allocator alone (the screen's own before the profiler was
+    turned off); and Dask's defaults (as every screen's was before that). Each round
+    starts the two clusters (1 and 2 workers) of one setup, screens once on each to
+    warm them (imports, the rule set), then times a screen on each (the order
+    alternating), with the workers' CPU, and closes them; the setups take turns, so
+    the machine's changing speed falls on all. The cluster's start is left out (a
+    fixed cost a larger export spreads).
+
+    Each round also times the machine itself: a pure-Python loop in one process, then
+    in two at once. Nothing is shared between them, so their ratio is the most any
+    work gets from a second core of this machine in that round (a VM's two cores are
+    not two free cores); the screen's speed-up is printed beside it.
     """
     import contextlib
     import logging
+    import multiprocessing
 
-    from distributed import LocalCluster
+    from distributed import Client, LocalCluster
 
+    import fbss_pathway.population.cluster as cluster
     from fbss_pathway.population import screen_export
     from fbss_pathway.population.cluster import client_for
 
-    def clusters(setup: str, stack: contextlib.ExitStack) -> dict[int, str]:
-        if setup == "screen's own":
-            return {n: stack.enter_context(client_for(n, None)).scheduler.address for n in (1, 2)}
-        return {
-            n: stack.enter_context(
-                LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR,
+    def clusters(setup: str, stack: contextlib.ExitStack) -> dict[int, Any]:
+        if setup == "Dask's defaults":
+            return {
+                n: stack.enter_context(
+                    Client(
+                        stack.enter_context(
+                            LocalCluster(  # type: ignore[no-untyped-call]
+                                n_workers=n,
+                                threads_per_worker=1,
+                                processes=True,
+                                dashboard_address=None,
+                                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                silence_logs=logging.ERROR,
+                            )
+                        )
+                    )
                 )
-            ).scheduler_address
-            for n in (1, 2)
-        }
+                for n in (1, 2)
+            }
+        # The allocator alone: the screen's own cluster with Dask's profiler as it was.
+        with contextlib.ExitStack() as patched:
+            if setup != "the screen's own":
+                patched.enter_context(_swapped(cluster, "WORKER_CONFIG", {}))
+            return {n: stack.enter_context(client_for(n, None)) for n in (1, 2)}
 
-    setups = ("screen's own", "Dask's defaults")
+    setups = ("the screen's own", "allocator only (before)", "Dask's defaults")
     times: dict[tuple[str, int], list[float]] = {(s, n): [] for s in setups for n in (1, 2)}
+    cpu: dict[tuple[str, int], list[float]] = {(s, n): [] for s in setups for n in (1, 2)}
+    machine: list[float] = []
     out = work / "speed-up"
-    for round_ in range(rounds):
-        for setup in setups if round_ % 2 == 0 else setups[::-1]:
-            with contextlib.ExitStack() as stack:
-                address = clusters(setup, stack)
-                for timed in (False, True):
-                    for n in (1, 2) if round_ % 2 == 0 else (2, 1):
-                        shutil.rmtree(out, ignore_errors=True)
-                        started = time.perf_counter()
-                        screen_export(export, out, scheduler=address[n], progress=False)
-                        if timed:
-                            times[(setup, n)].append(time.perf_counter() - started)
-        print(f"  speed-up round {round_ + 1} done", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.map(_loop, [1, 1])  # started: the pool's start is not timed
+        for round_ in range(rounds):
+            order = setups[round_ % 3 :] + setups[: round_ % 3]
+            for setup in order:
+                with contextlib.ExitStack() as stack:
+                    client = clusters(setup, stack)
+                    pids = {n: list(client[n].run(os.getpid).values()) for n in (1, 2)}
+                    for timed in (False, True):
+                        for n in (1, 2) if round_ % 2 == 0 else (2, 1):
+                            shutil.rmtree(out, ignore_errors=True)
+                            used = _cpu_of(pids[n])
+                            started = time.perf_counter()
+                            screen_export(
+                                export, out, scheduler=client[n].scheduler.address, progress=False
+                            )
+                            if timed:
+                                times[(setup, n)].append(time.perf_counter() - started)
+                                cpu[(setup, n)].append(_cpu_of(pids[n]) - used)
+            machine.append(_machine_speed_up(pool))
+            print(f"  speed-up round {round_ + 1} done", flush=True)
     print("\n1 -> 2 workers, the clusters started first (median of the rounds; range)\n")
-    print("| workers' setup | 1 worker | 2 workers | 1 -> 2, round by round |")
-    print("|---|---|---|---|")
+    print(
+        "| workers' setup | 1 worker | 2 workers | workers' CPU, 1 / 2 workers "
+        "| 1 -> 2, round by round |"
+    )
+    print("|---|---|---|---|---|")
     for setup in setups:
         one, two = times[(setup, 1)], times[(setup, 2)]
         ratios = [a / b for a, b in zip(one, two, strict=True)]
         print(
             f"| {setup} | {statistics.median(one):.2f} s | {statistics.median(two):.2f} s "
+            f"| {statistics.median(cpu[(setup, 1)]):.2f} s / "
+            f"{statistics.median(cpu[(setup, 2)]):.2f} s "
             f"| {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}; "
             f"target >= 1.8x) |"
         )
+    print(
+        f"| a pure-Python loop, 1 then 2 processes (the machine) | | | | "
+        f"{statistics.median(machine):.2f}x ({min(machine):.2f}-{max(machine):.2f}) |"
+    )
+    own = [a / b for a, b in zip(times[(setups[0], 1)], times[(setups[0], 2)], strict=True)]
+    share = [a / b for a, b in zip(own, machine, strict=True)]
+    print(
+        f"\nThe screen's own speed-up over the machine's, round by round: median "
+        f"{statistics.median(share):.2f} ({min(share):.2f}-{max(share):.2f})"
+    )
+    with_profiler = [a / b for a, b in zip(cpu[(setups[1], 1)], cpu[(setups[0], 1)], strict=True)]
+    print(
+        f"Workers' CPU for one worker's screen, allocator only / the screen's own, round by "
+        f"round: median {statistics.median(with_profiler):.2f} "
+        f"({min(with_profiler):.2f}-{max(with_profiler):.2f})"
+    )
+
+
+@contextlib.contextmanager
+def _swapped(module: Any, name: str, value: Any) -> Iterator[None]:
+    """``module.name`` set to ``value`` for the block (the setup before a change)."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User and system CPU seconds of these processes so far (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _loop(count: int) -> int:
+    """A pure-Python loop: CPU and nothing else (no memory traffic, no I/O)."""
+    total = 0
+    for number in range(count):
+        total += number * number
+    return total
+
+
+#: Iterations of the loop: about a second on this machine's cores.
+_LOOP = 12_000_000
+
+
+def _machine_speed_up(pool: Any) -> float:
+    """The loop's 1 -> 2 speed-up: one task alone, then two at once, in two processes."""
+    started = time.perf_counter()
+    pool.map(_loop, [_LOOP], chunksize=1)
+    one = time.perf_counter() - started
+    started = time.perf_counter()
+    pool.map(_loop, [_LOOP, _LOOP], chunksize=1)
+    return 2 * one / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":

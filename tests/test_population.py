@@ -327,24 +327,32 @@ def test_a_file_split_again_is_not_counted_twice(tmp_path: Path) -> None:
     assert shards == lines
 
 
-def test_a_local_clusters_workers_start_with_the_allocator_settings(
+def test_a_local_clusters_workers_start_with_the_allocator_settings_and_no_profiler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Set before each worker starts (glibc reads them then); the caller's environment is kept.
 
     Dask's own ``MALLOC_TRIM_THRESHOLD_`` of 64 KiB made every 1 MiB block a split task
-    reads a fresh mapping, faulted in page by page (population/cluster.py).
+    reads a fresh mapping, faulted in page by page; Dask's statistical profiler took
+    the task's interpreter lock every 10 ms (population/cluster.py). The caller's
+    Dask configuration is its own again afterwards.
     """
+    import dask
+
     from fbss_pathway.population.cluster import WORKER_ALLOCATOR, client_for
 
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     before = dict(os.environ)
     names = tuple(WORKER_ALLOCATOR)
+    profiling = dask.config.get("distributed.worker.profile.enabled")
     with client_for(1, None) as client:
         seen = client.run(lambda: {name: os.environ.get(name) for name in names})
+        sampled = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
     assert list(seen.values()) == [{name: str(WORKER_ALLOCATOR[name]) for name in names}]
+    assert list(sampled.values()) == [False]
     assert dict(os.environ) == before
+    assert dask.config.get("distributed.worker.profile.enabled") == profiling
 
 
 def _with_bytes(path: Path, patient_id: str, kind: str, damage: bytes) -> None:

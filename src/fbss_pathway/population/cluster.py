@@ -17,8 +17,16 @@ sets its own, in ``distributed.nanny.pre-spawn-environ``, and in this process's
 environment while the cluster runs (the nanny prefers what is there). The
 nanny writes its workers' settings there too (``OMP_NUM_THREADS``,
 ``PYTHONHASHSEED``, ...): the environment is put back as it was when the
-cluster closes. Other C libraries ignore them. A cluster the caller runs
-(``scheduler=``) is theirs to configure: docs/population.md says how.
+cluster closes. Other C libraries ignore them.
+
+The workers also run without Dask's statistical profiler
+(:data:`WORKER_CONFIG`). It samples the task thread's stack every 10 ms from
+the worker's event loop, taking the interpreter lock from the task each time,
+for a dashboard the screen never shows: a worker spent about a tenth more CPU
+on the same screen with it (docs/performance.md, "The workers' profiler").
+
+A cluster the caller runs (``scheduler=``) is theirs to configure:
+docs/population.md says how.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["WORKER_ALLOCATOR", "client_for", "cores"]
+__all__ = ["WORKER_ALLOCATOR", "WORKER_CONFIG", "client_for", "cores"]
 
 #: glibc allocator settings of a local cluster's workers: blocks under 16 MiB (a read
 #: block, a run of lines, a line at the size limit) from the heap, and at most 64 MiB
@@ -38,6 +46,9 @@ WORKER_ALLOCATOR = {
     "MALLOC_MMAP_THRESHOLD_": 16 * 1024 * 1024,
     "MALLOC_TRIM_THRESHOLD_": 64 * 1024 * 1024,
 }
+
+#: Dask settings of a local cluster's workers: no statistical profiler (see above).
+WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
 
 
 @contextmanager
@@ -50,7 +61,10 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         with Client(scheduler, timeout="30s") as client:  # type: ignore[no-untyped-call]
             yield client
         return
-    settings = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ALLOCATOR.items()}
+    settings: dict[str, object] = {
+        f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ALLOCATOR.items()
+    }
+    settings.update(WORKER_CONFIG)  # each nanny hands its worker the configuration set here
     saved = dict(os.environ)
     try:
         # Dask's nanny prefers a variable already in this environment to its
