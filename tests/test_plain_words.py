@@ -139,3 +139,16 @@ def test_every_code_a_reader_might_see_has_words() -> None:
     for code in ActionCode:
         assert "_" not in code_words(code), code
     assert json.dumps(sorted(OPTION_WORDS.values()))  # plain strings
+
+
+def test_the_programme_options_next_step_says_what_to_do_not_its_name_again() -> None:
+    """The step of the pain management programme is the referral, not the programme again.
+
+    "Pain management programme: appropriate; next: multidisciplinary pain programme"
+    named one thing twice (a clinician's read of the reports).
+    """
+    path = next(p for p in example_paths() if p.stem.startswith("07_"))
+    result = evaluate(PatientRecord.model_validate_json(path.read_bytes()), ruleset=RULES)
+    text = " ".join(format_recommendation(result, ruleset=RULES).split())
+    assert "Pain management programme: appropriate; next: referral to a multidisciplinary" in (text)
+    assert "next: multidisciplinary pain programme" not in text

@@ -67,6 +67,9 @@ _PHRASES = {
     "fitness_program": "fitness programme",
     "reoperation_caution": "caution before another operation",
     "reoperation": "re-operation",
+    # The option is the pain management programme: its step says what to do, not its
+    # name again ("Pain management programme: appropriate; next: referral to ...").
+    "multidisciplinary_pain_programme": "referral to a multidisciplinary pain programme",
 }
 
 
