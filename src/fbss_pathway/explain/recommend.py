@@ -6,10 +6,7 @@ by fixed policies, documented in ``docs/pathway.md``:
 * the options' verdicts and the stage they summarise (:mod:`.options`);
 * red flags pre-empt: with one, the result holds only the tier actions and the
   safety actions and warnings of pathway.md 3.4 and 5.2;
-* one entry per action: rules recommending the same action are merged, and the
-  next step of each option whose verdict lists it is an action of its own;
-* actions in the order of pathway.md 3.6: the safety actions, then the step of
-  the option that sets the stage, then the other options' steps, then the rest;
+* the actions, one entry each, in the order of pathway.md 3.6 (:mod:`.actions`);
 * a rule with ``with_steps`` counts only beside one of those steps.
 
 It then adds what a clinician checks the result with: the missing information
@@ -23,9 +20,7 @@ from functools import lru_cache
 
 from ..facts import FACTS, FactValue
 from ..recommendation import (
-    Action,
     MissingInput,
-    OptionAppraisal,
     PathwayWarning,
     PatientContext,
     Reassessment,
@@ -33,46 +28,19 @@ from ..recommendation import (
     built,
 )
 from ..rules_engine.engine import Firing
-from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import ActionCode, RedFlagTier, Stage, Verdict
+from ..vocabulary import RedFlagTier, Stage
+from .actions import URGENT_WARNINGS, belongs, ordered_actions
 from .cache import keep
 from .headline import headline
 from .ladder import ladder as ladder_view
 from .missing import missing_information
-from .options import Appraised, appraise, options_exhausted, stage_of
-from .shown import Shown
-from .shown import shown as rule_shown
+from .options import appraise, options_exhausted, stage_of
 from .templates import render
 
 __all__ = ["URGENT_WARNINGS", "explain"]
 
-_ACTION_ORDER = {code: index for index, code in enumerate(ActionCode)}
 _TIERS = tuple(RedFlagTier)  # iterating an enum class is slow (CPython 3.11)
-
-#: Warnings a red flag does not silence (pathway.md 3.1): those of 3.4 (suicide risk, the
-#: mood re-screen of a taper) and opioid safety.
-URGENT_WARNINGS = frozenset(
-    {
-        "suicide_risk_medicines",
-        "taper_mood_rescreen",
-        "mme_caution",
-        "mme_high",
-        "naloxone",
-        "opioid_benzodiazepine",
-        "opioid_gabapentinoid",
-    }
-)
-
-
-#: Actions a red flag does not silence: suicide risk and severe mood (pathway.md 3.1, 3.4).
-_KEPT_UNDER_URGENT = frozenset(
-    {
-        ActionCode.SUICIDE_RISK_ASSESSMENT,
-        ActionCode.MENTAL_HEALTH_CRISIS_CARE,
-        ActionCode.MENTAL_HEALTH_REFERRAL,
-    }
-)
 
 
 def explain(
@@ -168,8 +136,8 @@ def _explained(
 
     plain = [i for i in fired if rules[i].verdict is None]
     steps = {code for a in appraised for code in a.listed_steps}
-    kept = [i for i in plain if _counts(rules[i], steps, bool(red_flags))]
-    actions = _actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
+    kept = [i for i in plain if belongs(rules[i], steps, bool(red_flags))]
+    actions = ordered_actions(ruleset, facts, kept, appraised, setting, urgent=bool(red_flags))
     warnings = [
         _warning(rules[i].id, render(text, facts, ruleset.parameters), rules[i].warning_key)
         for i in kept
@@ -250,128 +218,3 @@ def _mme(facts: Mapping[str, FactValue]) -> float | None:
 def _warning(rule_id: str, message: str, key: str | None) -> PathwayWarning:
     """A warning; results are frozen, so the same warning is one object."""
     return PathwayWarning(rule_id=rule_id, message=message, key=key)
-
-
-def _counts(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
-    """Whether a plain rule's conclusions belong in this result."""
-    if rule.with_steps and not steps.intersection(rule.with_steps):
-        return False
-    if urgent:
-        return rule.tier is not None or (
-            all(code.safety for code in rule.actions)
-            and (bool(rule.actions) or rule.warning_key in URGENT_WARNINGS)
-        )
-    return True
-
-
-def _actions(
-    ruleset: RuleSet,
-    facts: Mapping[str, FactValue],
-    kept: list[int],
-    appraised: list[Appraised],
-    setting: tuple[Appraised, ...],
-    *,
-    urgent: bool,
-) -> list[Action]:
-    contributions: dict[ActionCode, list[tuple[int, Shown]]] = {}
-    for index in kept:
-        rule = ruleset.rules[index]
-        shown = rule_shown(ruleset, index, facts) if rule.actions else None
-        for code in rule.actions:
-            if urgent and code not in _KEPT_UNDER_URGENT and rule.tier is None:
-                continue
-            assert shown is not None
-            contributions.setdefault(code, []).append((index, shown))
-    merged = {code: _action(ruleset, code, parts) for code, parts in contributions.items()}
-    first_steps = {code for a in setting for code in a.listed_steps}
-    to_discuss = {
-        code
-        for a in appraised
-        if a.appraisal.verdict is Verdict.MAY_BE_APPROPRIATE
-        for code in a.listed_steps
-    }
-    for item in appraised:
-        for code, index in zip(item.listed_steps, item.step_rules, strict=True):
-            if code.option is None and code in merged:
-                continue  # what unblocks a held option, recommended by its own rule already
-            shown = rule_shown(ruleset, index, facts)
-            merged[code] = _step_action(ruleset, index, code, shown, item.appraisal)
-
-    def order(code: ActionCode) -> tuple[int, int]:
-        if code.safety:
-            group = 0
-        elif code in first_steps:
-            group = 1
-        elif code.option is not None and code not in to_discuss:
-            group = 2
-        elif code.option is not None:
-            group = 3
-        else:
-            group = 4
-        return group, _ACTION_ORDER[code]
-
-    return [merged[code] for code in sorted(merged, key=order)]
-
-
-def _step_action(
-    ruleset: RuleSet, index: int, code: ActionCode, shown: Shown, appraisal: OptionAppraisal
-) -> Action:
-    """An option's next step as an action, with the verdict rule's reason and basis.
-
-    Kept on the rule's shown values (one object per rule and values), as merged actions are.
-    """
-    discuss = appraisal.verdict is Verdict.MAY_BE_APPROPRIATE
-    key = ("step", code, appraisal.option, discuss)
-    found = shown.actions.get(key)
-    if found is None:
-        # Built from the rule set's own data and shown values: constructed, not re-validated.
-        found = shown.actions[key] = built(
-            Action,
-            code=code,
-            rule_id=ruleset.rules[index].id,
-            reason=shown.reason,
-            inputs=shown.inputs,
-            sources=ruleset.rules[index].sources,
-            basis=ruleset.basis[index],
-            option=appraisal.option,
-            discuss_at_mdt=discuss,
-        )
-    return found
-
-
-def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
-    """One action, merged from every rule that recommends it (the first leads)."""
-    _, shown = parts[0]
-    # The same rules showing the same values give the same action: kept on the first
-    # rule's shown values (which keep the others' alive, so identity stays theirs).
-    key = (code, *parts[1:])
-    found = shown.actions.get(key)
-    if found is None:
-        found = shown.actions[key] = _merged(ruleset, code, parts)
-    return found
-
-
-def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
-    index, shown = parts[0]
-    rule = ruleset.rules[index]
-    reason, inputs, sources = shown.reason, list(shown.inputs), list(rule.sources)
-    also_from = []
-    for index, shown in parts[1:]:
-        other = ruleset.rules[index]
-        also_from.append(other.id)
-        if shown.reason not in reason:
-            reason += f"; {shown.reason}"
-        listed = {i.fact for i in inputs}
-        inputs += [i for i in shown.inputs if i.fact not in listed]
-        sources += [s for s in other.sources if s not in sources]
-    return built(
-        Action,  # the rule set's own data: not re-validated
-        code=code,
-        rule_id=rule.id,
-        reason=reason,
-        inputs=tuple(inputs),
-        sources=tuple(sources),
-        also_from=tuple(also_from),
-        expected_benefit=ruleset.benefits[parts[0][0]],
-        basis=tuple(dict.fromkeys(kind for index, _ in parts for kind in ruleset.basis[index])),
-    )
