@@ -189,3 +189,35 @@ def test_the_assessment_form_carries_the_dates_the_follow_up_reads() -> None:
         ("opioid_review", date(2026, 9, 1), True),
         ("mood_rescreen", date(2026, 11, 15), False),
     ]
+
+
+def test_a_worklist_by_date_comes_in_date_order_across_the_screens_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recall list reads from the most overdue down, whatever order the screen wrote.
+
+    Rows come part by part in the order the screen's partitions wrote them (an
+    outside review of the screen found the list by date in that order).
+    """
+    (tmp_path / PATIENTS_DIR).mkdir()
+    first = [
+        _row("p-c", reassess_due=date(2027, 1, 1), reassess_item="implant_review",
+             reassess_overdue=False),
+        _row("p-b", reassess_due=date(2026, 12, 1), reassess_item="mood_rescreen",
+             reassess_overdue=False),
+    ]  # fmt: skip
+    second = [
+        _row("p-a", reassess_due=date(2026, 12, 1), reassess_item="opioid_review",
+             reassess_overdue=False),
+        _row("p-z", reassess_due=date(2026, 8, 1), reassess_item="opioid_review",
+             reassess_overdue=True),
+    ]  # fmt: skip
+    write_rows(first, tmp_path / PATIENTS_DIR / "part-00000.parquet")
+    write_rows(second, tmp_path / PATIENTS_DIR / "part-00001.parquet")
+    (tmp_path / SUMMARY).write_text("{}")
+    due = [e.patient_id for e in worklist(tmp_path, due_before=date(2027, 6, 30))]
+    assert due == ["p-z", "p-a", "p-b", "p-c"]  # by date, then by id
+    assert [e.patient_id for e in worklist(tmp_path)] == ["p-c", "p-b", "p-a", "p-z"]
+    assert main(["worklist", str(tmp_path), "--due-before", "2027-06-30"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["p-z", "p-a", "p-b", "p-c"]

@@ -98,8 +98,8 @@ def add_population_commands(
         "--due-before",
         type=calendar_day,
         metavar="DATE",
-        help="patients with a follow-up date on or before DATE (YYYY-MM-DD), overdue included; "
-        "each line shows the date",
+        help="patients with a follow-up date on or before DATE (YYYY-MM-DD), overdue included, "
+        "the most overdue first; each line shows the date",
     )
     worklist_cmd.add_argument(
         "--outcome",

@@ -4,7 +4,9 @@ On a stage, with a red flag, due a step, with an option of a given verdict
 (every patient for whom SCS is blocked, say), or with a follow-up date on or
 before a day (overdue ones included). Filters combine (all must hold).
 The output is read part by part, so a worklist of a population needs no more
-memory than one part.
+memory than one part; a list by date is a recall list, read from the most
+overdue down, so it holds the patients on it (not the others) to put them in
+date order.
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ def worklist(
     verdicts: Mapping[Option | str, Verdict | str] | None = None,
     due_before: date | None = None,
 ) -> Iterator[WorklistEntry]:
-    """The patients of a screen that match every filter given, in the screen's order.
+    """The patients of a screen that match every filter given.
+
+    In the screen's order; with ``due_before``, in the order of their follow-up
+    dates (the most overdue first; one date by patient id), as a recall list is read.
 
     Args:
         output: A screen's output directory.
@@ -93,6 +98,26 @@ def worklist(
         raise ExportError(f"{output} holds no screen (no {SUMMARY})")
     if not parts.is_dir():
         raise ExportError(f"{output} holds no screen (no {PATIENTS_DIR}/ folder)")
+    found = _matching(
+        parts, wanted_stage, wanted_action, red_flags, outcome, wanted_verdicts, due_before
+    )
+    if due_before is None:
+        yield from found
+        return
+    # Every entry on a list by date has a date (the filter keeps no other).
+    yield from sorted(found, key=lambda entry: (entry.reassess_due, entry.patient_id))
+
+
+def _matching(
+    parts: Path,
+    wanted_stage: str | None,
+    wanted_action: str | None,
+    red_flags: bool,
+    outcome: str | None,
+    wanted_verdicts: Mapping[str, str],
+    due_before: date | None,
+) -> Iterator[WorklistEntry]:
+    """The entries of the rows that match every filter, in the screen's order."""
     for row in read_rows(parts):
         if wanted_stage is not None and row["stage"] != wanted_stage:
             continue
