@@ -127,13 +127,45 @@ def test_a_trial_with_a_part_unrecorded_has_an_unknown_outcome_never_failed() ->
     assert "treatments[scs_trial, most recent].wishes_to_proceed" in fields
 
 
+WORKED_UP = {
+    "scs": {"team_assessment_done": True},
+    "psychosocial": {"psychological_evaluation": "no_concerns"},
+}
+
+
 def test_a_technically_inadequate_trial_is_repeated_whatever_the_relief() -> None:
     for relief in (10, 80):
         patch = _trial(start_date="2026-08-01", relief_percent=relief, technically_adequate=False)
-        result = _evaluate({"pain": NEUROPATHIC_LEG, **patch})
+        result = _evaluate({"pain": NEUROPATHIC_LEG, **patch, **WORKED_UP})
         assert result.option(SCS).next_step is ActionCode.REPEAT_SCS_TRIAL, relief
         assert result.option(SCS).verdict is not Verdict.NOT_APPROPRIATE, relief
         assert ActionCode.SCS_IMPLANT not in result.action_codes()
+
+
+@pytest.mark.parametrize(
+    ("work_up", "first"),
+    [
+        ({}, ActionCode.SCS_ASSESSMENT),
+        ({"scs": {"team_assessment_done": True}}, ActionCode.PSYCHOLOGICAL_EVALUATION),
+        (
+            {"psychosocial": {"psychological_evaluation": "no_concerns"}},
+            ActionCode.SCS_ASSESSMENT,
+        ),
+    ],
+)
+def test_a_repeat_trial_waits_for_the_work_up_a_trial_needs(
+    work_up: dict[str, Any], first: ActionCode
+) -> None:
+    """A repeat trial is a trial (pathway.md 7.3): never without the MDT and psychology.
+
+    An outside review found ``repeat_scs_trial`` recommended with neither on record.
+    """
+    patch = _trial(start_date="2026-08-01", relief_percent=30, technically_adequate=False)
+    result = _evaluate({"pain": NEUROPATHIC_LEG, **patch, **work_up})
+    assert result.option(SCS).verdict is Verdict.APPROPRIATE
+    assert result.option(SCS).next_step is first
+    assert ActionCode.REPEAT_SCS_TRIAL not in result.action_codes()
+    assert first in result.action_codes()
 
 
 @pytest.mark.parametrize(
