@@ -78,6 +78,28 @@ def test_a_cauda_equina_code_from_2021_is_unknown_and_said_so() -> None:
     ]
 
 
+def test_the_old_code_warning_carries_its_key() -> None:
+    """pathway.md 13 lists ``red_flag_code_old`` among the warning keys; it had no key."""
+    reading = read(condition("G83.4", recorded="2021-03-04"))
+    recommendation = reading.evaluate(ladder=False)
+    assert recommendation is not None
+    [warning] = [w for w in recommendation.warnings if w.rule_id == STALE_RED_FLAG_WARNING]
+    assert warning.key == "red_flag_code_old"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "flag"),
+    [("2026-07-01", True), ("2026-06-30", None)],
+    ids=["3 months", "a day more"],
+)
+def test_a_code_exactly_three_months_old_still_counts(recorded: str, flag: bool | None) -> None:
+    """The window's edge, as docs/fhir.md says it (it had said the opposite of the code)."""
+    reading = read(condition("G83.4", recorded=recorded))
+    assert reading.record is not None
+    assert reading.record.assessment_date == date(2026, 10, 1)
+    assert reading.record.red_flags.cauda_equina_signs is flag
+
+
 def test_a_cauda_equina_code_ten_days_old_is_yes() -> None:
     reading = read(condition("G83.4", recorded="2026-09-21"))
     assert reading.record is not None

@@ -141,7 +141,13 @@ class BundleReading:
         """
         return [
             *(
-                PathwayWarning(rule_id=STALE_RED_FLAG_WARNING, message=flag.warning_text())
+                # Its id is also its key in the vocabulary (pathway.md 13): a program that
+                # filters warnings by key finds it.
+                PathwayWarning(
+                    rule_id=STALE_RED_FLAG_WARNING,
+                    message=flag.warning_text(),
+                    key=STALE_RED_FLAG_WARNING,
+                )
                 for flag in self.stale_red_flags
             ),
             *(
