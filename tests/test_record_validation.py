@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fbss_pathway import PatientRecord, evaluate
+from fbss_pathway import FbssPathwayError, NotARecordError, PatientRecord, evaluate
 
 from .helpers import UNKNOWN, base_record, patched
 
@@ -83,6 +83,15 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "red_flags.cauda_equina_signs",
     ),
     ("missing assessment date", {"assessment_date": UNKNOWN}, "assessment_date"),
+    # A yes/no is not a number: pydantic read True as 1 ("leg pain 1/10"; a spec-only review).
+    ("yes/no as a pain score", {"pain": {"leg_nrs": True}}, "pain.leg_nrs"),
+    ("yes/no as a PHQ-9", {"psychosocial": {"phq9": True}}, "psychosocial.phq9"),
+    ("yes/no as months of pain", {"pain": {"duration_months": False}}, "pain.duration_months"),
+    (
+        "yes/no as relief",
+        {"treatments": [{"kind": "scs_trial", "relief_percent": True}]},
+        "treatments.0.relief_percent",
+    ),
 ]
 
 
@@ -124,9 +133,15 @@ def test_measurements_are_kept_to_two_decimals() -> None:
     assert evaluate(data).stage  # and the engine accepts it
 
 
-def test_evaluate_refuses_what_is_not_a_record() -> None:
-    with pytest.raises(TypeError, match="PatientRecord or a mapping"):
-        evaluate(["not", "a", "record"])  # type: ignore[arg-type]
+@pytest.mark.parametrize("given", [["not", "a", "record"], None, "{}"], ids=repr)
+def test_evaluate_refuses_what_is_not_a_record(given: object) -> None:
+    """The library's own error (and a TypeError), naming the type, never the content."""
+    with pytest.raises(NotARecordError, match="PatientRecord or a mapping") as caught:
+        evaluate(given)  # type: ignore[arg-type]
+    assert isinstance(caught.value, TypeError)
+    assert isinstance(caught.value, FbssPathwayError)
+    with pytest.raises(NotARecordError, match="load_ruleset"):
+        evaluate(patched({}), ruleset="rules/")  # type: ignore[arg-type]
 
 
 def test_the_json_schema_is_exportable_and_describes_the_record() -> None:

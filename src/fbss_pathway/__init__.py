@@ -12,7 +12,7 @@ it does not make it.
 """
 
 from .batch import BatchResult, FieldError, RecordError, evaluate_many
-from .errors import EvaluationError, FbssPathwayError, RuleIssue, RuleSetError
+from .errors import EvaluationError, FbssPathwayError, NotARecordError, RuleIssue, RuleSetError
 from .evaluation import evaluate
 from .recommendation import (
     Action,
@@ -41,6 +41,7 @@ __all__ = [
     "FieldError",
     "InputValue",
     "MissingInput",
+    "NotARecordError",
     "Option",
     "OptionAppraisal",
     "PathwayWarning",

@@ -6,7 +6,8 @@ one root::
 
     FbssPathwayError
     ├── RuleSetError (ValueError)       a rule directory that does not load
-    └── EvaluationError (RuntimeError)  the engine failed while evaluating a record
+    ├── EvaluationError (RuntimeError)  the engine failed while evaluating a record
+    └── NotARecordError (TypeError)     what was given as a record or rule set is not one
 
 No message here ever contains a patient's identifiers or values: they name
 files, rule ids, keys and fact names only, so they are safe to log.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EvaluationError", "FbssPathwayError", "RuleIssue", "RuleSetError"]
+__all__ = ["EvaluationError", "FbssPathwayError", "NotARecordError", "RuleIssue", "RuleSetError"]
 
 
 class FbssPathwayError(Exception):
@@ -71,3 +72,11 @@ class EvaluationError(FbssPathwayError, RuntimeError):
     def __init__(self, message: str, *, rule_id: str | None = None) -> None:
         self.rule_id = rule_id
         super().__init__(message if rule_id is None else f"rule {rule_id}: {message}")
+
+
+class NotARecordError(FbssPathwayError, TypeError):
+    """What was given as a record (or rule set) is not one: ``None``, a list, a string.
+
+    A ``TypeError`` as well, as Python names a wrong argument type, so that callers
+    catching either see it; the message names the type given, never its content.
+    """

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from .errors import NotARecordError
 from .explain import explain
 from .explain.follow_up import kept_reassessments
 from .facts import FactValue, calendar_months, extract_facts
@@ -43,18 +44,21 @@ def evaluate(
         pydantic.ValidationError: the mapping is not a valid record (the error
             names each field and never echoes the patient's values).
         EvaluationError: the rule engine failed; no partial answer is returned.
-        TypeError: ``record`` or ``ruleset`` is of the wrong type.
+        NotARecordError: ``record`` or ``ruleset`` is of the wrong type (a
+            ``TypeError`` and a ``FbssPathwayError``).
     """
     if not isinstance(record, PatientRecord):
         if not isinstance(record, Mapping):
-            raise TypeError(
+            raise NotARecordError(
                 f"record must be a PatientRecord or a mapping, not {type(record).__name__}"
             )
         record = validate_record(record)
     if ruleset is None:
         ruleset = default_ruleset()
     elif not isinstance(ruleset, RuleSet):
-        raise TypeError(f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}")
+        raise NotARecordError(
+            f"ruleset must come from load_ruleset(), not {type(ruleset).__name__}"
+        )
     facts = extract_facts(record, ruleset.parameter_values, mme=ruleset.mme)
     firings, derived = ruleset.compiled.run(facts)
     # Follow-up dates are plain date arithmetic on the record (pathway.md 10), not rules.

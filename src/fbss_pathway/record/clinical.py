@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from fbss_pathway.record.scales import NRS, Flag, Months, RecordPart, item
+from fbss_pathway.record.scales import NRS, NUMBER, Flag, Months, RecordPart, item
 
 
 class OperationKind(StrEnum):
@@ -46,11 +46,11 @@ class Pain(RecordPart):
     neuropathic_features: Flag = item(
         "Neuropathic features of the pain, by the clinician's judgement (decides over a screen)."
     )
-    dn4: Annotated[int, Field(ge=0, le=10)] | None = item(
+    dn4: Annotated[int, NUMBER, Field(ge=0, le=10)] | None = item(
         "DN4 neuropathic pain questionnaire score, 0-10."
     )
-    lanss: Annotated[int, Field(ge=0, le=24)] | None = item("LANSS pain scale score, 0-24.")
-    paindetect: Annotated[int, Field(ge=-1, le=38)] | None = item(
+    lanss: Annotated[int, NUMBER, Field(ge=0, le=24)] | None = item("LANSS pain scale score, 0-24.")
+    paindetect: Annotated[int, NUMBER, Field(ge=-1, le=38)] | None = item(
         "painDETECT questionnaire score, -1 to 38."
     )
     target_pain: TargetPain | None = item(

@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from fbss_pathway.record.scales import Flag, RecordPart, item
+from fbss_pathway.record.scales import NUMBER, Flag, RecordPart, item
 from fbss_pathway.record.treatments import SideEffects
 
 
@@ -32,7 +32,7 @@ class OpioidIngredient(StrEnum):
 #: Ingredients given as patches, whose dose is in micrograms an hour.
 PATCH_INGREDIENTS = frozenset({OpioidIngredient.FENTANYL, OpioidIngredient.BUPRENORPHINE})
 
-DailyDose = Annotated[float, Field(gt=0, le=10000)]
+DailyDose = Annotated[float, NUMBER, Field(gt=0, le=10000)]
 
 
 class OpioidUse(RecordPart):

@@ -18,7 +18,7 @@ from fbss_pathway.record.clinical import (
 )
 from fbss_pathway.record.medicines import Medicines
 from fbss_pathway.record.psychosocial import Psychosocial
-from fbss_pathway.record.scales import Flag, Percent, RecordPart, item
+from fbss_pathway.record.scales import NUMBER, Flag, Percent, RecordPart, item
 from fbss_pathway.record.treatments import Treatment, TreatmentKind
 
 
@@ -36,7 +36,7 @@ class PatientRecord(RecordPart):
         description="Opaque identifier, echoed into nothing but the caller's own data.",
     )
     assessment_date: date = Field(description="Date of this assessment.")
-    age_years: Annotated[int, Field(ge=18, le=120)] | None = Field(
+    age_years: Annotated[int, NUMBER, Field(ge=18, le=120)] | None = Field(
         default=None, description="Age in years (adults only)."
     )
     operations: list[SpineOperation] = Field(min_length=1)

@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from fbss_pathway.record.scales import Flag, RecordPart, item
+from fbss_pathway.record.scales import NUMBER, Flag, RecordPart, item
 
 
 class PsychologicalEvaluation(StrEnum):
@@ -65,12 +65,12 @@ class PsychosocialFactors(RecordPart):
 class Psychosocial(RecordPart):
     """Mood, anxiety and the patient's circumstances."""
 
-    phq9: Annotated[int, Field(ge=0, le=27)] | None = item("PHQ-9 depression score, 0-27.")
-    phq9_item9: Annotated[int, Field(ge=0, le=3)] | None = item(
+    phq9: Annotated[int, NUMBER, Field(ge=0, le=27)] | None = item("PHQ-9 depression score, 0-27.")
+    phq9_item9: Annotated[int, NUMBER, Field(ge=0, le=3)] | None = item(
         "PHQ-9 item 9 (thoughts of being better off dead or of self-harm), 0-3."
     )
     phq9_date: date | None = item("When the PHQ-9 was scored; the assessment date when absent.")
-    gad7: Annotated[int, Field(ge=0, le=21)] | None = item("GAD-7 anxiety score, 0-21.")
+    gad7: Annotated[int, NUMBER, Field(ge=0, le=21)] | None = item("GAD-7 anxiety score, 0-21.")
     gad7_date: date | None = item("When the GAD-7 was scored; the assessment date when absent.")
     suicide_risk_assessment: SuicideRiskAssessment | None = item(
         "The most recent suicide-risk assessment."

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["NRS", "Flag", "Months", "Percent", "RecordPart", "Weeks", "item"]
+__all__ = ["NRS", "NUMBER", "Flag", "Months", "Percent", "RecordPart", "Weeks", "item"]
 
 
 def _two_decimals(value: float) -> float:
@@ -22,12 +22,28 @@ def _two_decimals(value: float) -> float:
     return round(value, 2) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
+def _not_a_flag(value: Any) -> Any:
+    """Refuse a yes/no where a number belongs.
+
+    pydantic reads ``True`` as the number 1: an EHR's mis-mapped flag would have
+    become "leg pain 1/10", a silent wrong answer.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a yes/no value is not a number")
+    return value
+
+
+#: Every number of the record carries it (scores, percentages, durations, doses).
+NUMBER = BeforeValidator(_not_a_flag)
+
 NRS = Annotated[
-    int, Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst).")
+    int,
+    NUMBER,
+    Field(ge=0, le=10, description="Numeric rating scale, 0 (none) to 10 (worst)."),
 ]
-Percent = Annotated[float, Field(ge=0, le=100), AfterValidator(_two_decimals)]
-Months = Annotated[float, Field(ge=0, le=1200), AfterValidator(_two_decimals)]
-Weeks = Annotated[float, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
+Percent = Annotated[float, NUMBER, Field(ge=0, le=100), AfterValidator(_two_decimals)]
+Months = Annotated[float, NUMBER, Field(ge=0, le=1200), AfterValidator(_two_decimals)]
+Weeks = Annotated[float, NUMBER, Field(ge=0, le=5200), AfterValidator(_two_decimals)]
 Flag = bool | None
 
 

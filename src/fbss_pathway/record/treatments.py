@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from fbss_pathway.record.scales import Flag, Months, Percent, RecordPart, Weeks
+from fbss_pathway.record.scales import NUMBER, Flag, Months, Percent, RecordPart, Weeks
 
 
 class TreatmentKind(StrEnum):
@@ -86,7 +86,7 @@ class Treatment(RecordPart):
     kind: TreatmentKind = Field(description="Kind of treatment.")
     start_date: date | None = Field(default=None, description="When it started.")
     duration_weeks: Weeks | None = Field(default=None, description="How many weeks it lasted.")
-    sessions: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+    sessions: Annotated[int, NUMBER, Field(ge=1, le=1000)] | None = Field(
         default=None, description="Sessions attended, where it was given in sessions."
     )
     adherence: Adherence | None = Field(default=None, description="How well it was kept to.")
