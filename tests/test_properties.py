@@ -60,11 +60,14 @@ def test_an_incomplete_red_flag_screen_is_asked_for(record: PatientRecord) -> No
 
 @given(records)
 def test_a_red_flag_gives_urgent_review_with_only_safety_actions(record: PatientRecord) -> None:
+    """Only the tier actions and those of 3.4 (the mood actions) stay (pathway.md 3.1)."""
     result = evaluate(record, ladder=False)
     if clinical.red_flag(record):
         assert result.stage is Stage.URGENT_REVIEW
         assert result.red_flag_tiers
-        assert all(code.safety for code in codes(result))
+        assert all(
+            code.safety or code is ActionCode.TREAT_DEPRESSION_ANXIETY for code in codes(result)
+        )
         assert all(a.verdict is Verdict.BLOCKED for a in result.options)
     else:
         assert result.stage is not Stage.URGENT_REVIEW

@@ -41,12 +41,15 @@ URGENT_WARNINGS = frozenset(
 )
 
 
-#: Actions a red flag does not silence: suicide risk and severe mood (pathway.md 3.1, 3.4).
+#: Actions a red flag does not silence: the mood actions of pathway.md 3.4, which 3.1
+#: keeps under urgent review (suicide risk, severe mood, and the treatment of moderate
+#: depression or anxiety).
 _KEPT_UNDER_URGENT = frozenset(
     {
         ActionCode.SUICIDE_RISK_ASSESSMENT,
         ActionCode.MENTAL_HEALTH_CRISIS_CARE,
         ActionCode.MENTAL_HEALTH_REFERRAL,
+        ActionCode.TREAT_DEPRESSION_ANXIETY,
     }
 )
 
@@ -56,13 +59,14 @@ def belongs(rule: Rule, steps: set[ActionCode], urgent: bool) -> bool:
 
     A rule with ``with_steps`` counts only beside one of those steps (``steps``: the
     steps the options list); under a red flag (``urgent``), only a tier rule, or one
-    whose actions are all safety actions, or whose warning a red flag does not silence.
+    whose actions are all safety actions or mood actions of 3.4, or whose warning a red
+    flag does not silence.
     """
     if rule.with_steps and not steps.intersection(rule.with_steps):
         return False
     if urgent:
         return rule.tier is not None or (
-            all(code.safety for code in rule.actions)
+            all(code.safety or code in _KEPT_UNDER_URGENT for code in rule.actions)
             and (bool(rule.actions) or rule.warning_key in URGENT_WARNINGS)
         )
     return True
