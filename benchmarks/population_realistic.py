@@ -324,7 +324,6 @@ def _speed_up(export: Path, work: Path, rounds: int) -> None:
     work gets from a second core of this machine in that round (a VM's two cores are
     not two free cores); the screen's speed-up is printed beside it.
     """
-    import contextlib
     import logging
     import multiprocessing
 
@@ -353,7 +352,7 @@ def _speed_up(export: Path, work: Path, rounds: int) -> None:
                 )
                 for n in (1, 2)
             }
-        # The allocator alone: the screen's own cluster with Dask's profiler as it was.
+        # The screen's own; for "allocator only", with Dask's profiler as it was before.
         with contextlib.ExitStack() as patched:
             if setup != "the screen's own":
                 patched.enter_context(_swapped(cluster, "WORKER_CONFIG", {}))
