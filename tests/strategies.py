@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from fbss_pathway import PatientRecord
+from fbss_pathway.facts import months_begun
 
 ASSESSED = date(2026, 10, 1)
 EARLIEST = date(2010, 1, 1)
@@ -66,6 +67,17 @@ def _outcome(kind: str) -> st.SearchStrategy[dict[str, Any]]:
             "relief_duration_months": months,
         }
     )
+
+
+def relief_within_time(treatment: dict[str, Any]) -> dict[str, Any]:
+    """Relief no longer than the time from the treatment's start to the assessment.
+
+    A longer one is a contradiction the record refuses.
+    """
+    started, lasted = treatment.get("start_date"), treatment.get("relief_duration_months")
+    if started is None or lasted is None:
+        return treatment
+    return {**treatment, "relief_duration_months": min(lasted, months_begun(started, ASSESSED))}
 
 
 #: The parts of an SCS trial's success (pathway.md 7.4), mostly recorded and successful.
@@ -234,7 +246,8 @@ def record_data(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _consistent(data: dict[str, Any]) -> dict[str, Any]:
-    """Item 9 is part of the PHQ-9 total: never above it."""
+    """Item 9 is part of the PHQ-9 total: never above it; relief within the time since."""
+    data["treatments"] = [relief_within_time(t) for t in data["treatments"]]
     mood = data["psychosocial"]
     if mood["phq9"] is not None and mood["phq9_item9"] is not None:
         # item 9 is part of the total, and the other eight items add up to 24 at most

@@ -141,7 +141,7 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                         "kind": "radiofrequency_denervation",
                         "start_date": "2026-09-01",
                         "relief_percent": 70,
-                        "relief_duration_months": 8,
+                        "relief_duration_months": 1,
                     },
                     {
                         "kind": "trigger_zone_treatment",

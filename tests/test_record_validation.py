@@ -92,6 +92,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"treatments": [{"kind": "scs_trial", "relief_percent": True}]},
         "treatments.0.relief_percent",
     ),
+    (
+        "relief lasting longer than since the treatment began",
+        {
+            "assessment_date": "2026-10-01",
+            "treatments": [
+                {
+                    "kind": "radiofrequency_denervation",
+                    "start_date": "2026-08-01",
+                    "relief_percent": 70,
+                    "relief_duration_months": 12,
+                }
+            ],
+        },
+        "treatments",
+    ),
 ]
 
 
@@ -177,3 +192,23 @@ def test_contradictory_mood_and_infection_items_are_refused_naming_the_field(
 
 def test_a_total_over_24_with_item_9_that_adds_up_is_accepted() -> None:
     PatientRecord.model_validate(patched({"psychosocial": {"phq9": 27, "phq9_item9": 3}}))
+
+
+def test_relief_as_long_as_the_time_since_the_treatment_is_accepted() -> None:
+    """The bound is the months begun since the start: 1 August to 1 October is 2."""
+    treatment = {
+        "kind": "radiofrequency_denervation",
+        "start_date": "2026-08-01",
+        "relief_percent": 70,
+        "relief_duration_months": 2,
+    }
+    data = patched({"assessment_date": "2026-10-01", "treatments": [treatment]})
+    assert PatientRecord.model_validate(data).treatments[0].relief_duration_months == 2
+    late = patched(
+        {
+            "assessment_date": "2026-10-01",
+            "treatments": [{**treatment, "relief_duration_months": 2.5}],
+        }
+    )
+    with pytest.raises(ValidationError):
+        PatientRecord.model_validate(late)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
+from .facts import months_begun
 from .record import PatientRecord
 
 __all__ = ["ASSESSMENT_DATE", "synthetic_cohort", "synthetic_record"]
@@ -148,13 +149,18 @@ def _analgesics(rng: random.Random) -> Draft:
     }
 
 
-def _procedure(rng: random.Random, kind: str, *, success: bool) -> Draft:
+def _procedure(
+    rng: random.Random, kind: str, *, success: bool, days: tuple[int, int] = (30, 300)
+) -> Draft:
     relief = rng.randint(55, 95) if success else rng.randint(0, 45)
+    started = ASSESSMENT_DATE - timedelta(days=rng.randint(*days))
+    lasted = rng.randint(3, 18) if success else rng.randint(0, 2)
     return {
         "kind": kind,
-        "start_date": _days_before(rng.randint(30, 300)),
+        "start_date": started.isoformat(),
         "relief_percent": float(relief),
-        "relief_duration_months": float(rng.randint(3, 18) if success else rng.randint(0, 2)),
+        # Relief lasts no longer than the time since the procedure (the record refuses it).
+        "relief_duration_months": float(min(lasted, months_begun(started, ASSESSMENT_DATE))),
     }
 
 
@@ -212,15 +218,14 @@ def _radiating_leg_pain(rng: random.Random, draft: Draft) -> None:
     )
     step = rng.choice(["none", "none", "trial", "implant"])
     if step in ("trial", "implant"):
-        trial = _procedure(rng, "scs_trial", success=step == "implant" or rng.random() < 0.6)
-        trial["start_date"] = _days_before(rng.randint(200, 400))
+        success = step == "implant" or rng.random() < 0.6
+        trial = _procedure(rng, "scs_trial", success=success, days=(200, 400))
         # The other parts of success (pathway.md 7.4) as a typical trial records them:
         # the relief decides, and no random draw is added (seeded cohorts stay the same).
         trial.update(analgesic_use="not_increased", activity="not_worse", wishes_to_proceed=True)
         draft["treatments"].append(trial)
     if step == "implant":
-        implant = _procedure(rng, "scs_implant", success=rng.random() < 0.7)
-        implant["start_date"] = _days_before(rng.randint(30, 190))
+        implant = _procedure(rng, "scs_implant", success=rng.random() < 0.7, days=(30, 190))
         draft["treatments"].append(implant)
 
 

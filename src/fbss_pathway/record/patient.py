@@ -105,6 +105,17 @@ class PatientRecord(RecordPart):
             started = treatment.start_date
             if assessed is not None and started is not None and started > assessed:
                 raise ValueError(f"treatment {index} starts after the assessment")
+            lasted = treatment.relief_duration_months
+            if (
+                assessed is not None
+                and started is not None
+                and lasted is not None
+                and lasted > _months_begun(started, assessed)
+            ):
+                raise ValueError(
+                    f"treatment {index}: relief_duration_months is longer than the time "
+                    "from its start to the assessment"
+                )
         trial_dates = [
             t.start_date for t in value if t.kind is TreatmentKind.SCS_TRIAL and t.start_date
         ]
@@ -116,3 +127,14 @@ class PatientRecord(RecordPart):
             if implanted is not None and first_trial is not None and implanted < first_trial:
                 raise ValueError(f"treatment {index} (scs_implant) is dated before the SCS trial")
         return value
+
+
+def _months_begun(start: date, end: date) -> int:
+    """Calendar months from ``start`` to ``end``, a month begun counting whole.
+
+    The longest relief a treatment can have given by ``end``: 1 August to 1 October
+    is 2, to 2 October 3. The rules' own measure (``facts.months_begun``, a room
+    above this one) clamps month ends; this count is never below it.
+    """
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months + 1 if end.day > start.day else months
