@@ -104,23 +104,31 @@ def _row(patient_id: str, **columns: Any) -> dict[str, Any]:
     return row
 
 
+def _due(patient_id: str, day: date, item: str, *, overdue: bool) -> dict[str, Any]:
+    """The row of a patient with a follow-up date."""
+    return _row(patient_id, reassess_due=day, reassess_item=item, reassess_overdue=overdue)
+
+
+def _finished_screen(directory: Path, *parts: list[dict[str, Any]]) -> Path:
+    """A finished screen's output in ``directory``: one Parquet part per list of rows."""
+    (directory / PATIENTS_DIR).mkdir()
+    for number, rows in enumerate(parts):
+        write_rows(rows, directory / PATIENTS_DIR / f"part-{number:05d}.parquet")
+    (directory / SUMMARY).write_text("{}")
+    return directory
+
+
 @pytest.fixture
 def screen(tmp_path: Path) -> Path:
     """A finished screen's output with four patients: overdue, due soon, due later, none."""
-    (tmp_path / PATIENTS_DIR).mkdir()
     rows = [
-        _row("p-overdue", reassess_due=date(2026, 9, 1), reassess_item="opioid_review",
-             reassess_overdue=True),
-        _row("p-soon", reassess_due=date(2026, 12, 31), reassess_item="mood_rescreen",
-             reassess_overdue=False),
-        _row("p-later", reassess_due=date(2027, 1, 1), reassess_item="implant_review",
-             reassess_overdue=False),
+        _due("p-overdue", date(2026, 9, 1), "opioid_review", overdue=True),
+        _due("p-soon", date(2026, 12, 31), "mood_rescreen", overdue=False),
+        _due("p-later", date(2027, 1, 1), "implant_review", overdue=False),
         _row("p-none"),
         {**_row("p-rejected"), "outcome": "rejected", "stage": None},
-    ]  # fmt: skip
-    write_rows(rows, tmp_path / PATIENTS_DIR / "part-00000.parquet")
-    (tmp_path / SUMMARY).write_text("{}")
-    return tmp_path
+    ]
+    return _finished_screen(tmp_path, rows)
 
 
 def test_the_worklist_lists_who_is_due_on_or_before_a_day(
@@ -199,22 +207,15 @@ def test_a_worklist_by_date_comes_in_date_order_across_the_screens_parts(
     Rows come part by part in the order the screen's partitions wrote them (an
     outside review of the screen found the list by date in that order).
     """
-    (tmp_path / PATIENTS_DIR).mkdir()
     first = [
-        _row("p-c", reassess_due=date(2027, 1, 1), reassess_item="implant_review",
-             reassess_overdue=False),
-        _row("p-b", reassess_due=date(2026, 12, 1), reassess_item="mood_rescreen",
-             reassess_overdue=False),
-    ]  # fmt: skip
+        _due("p-c", date(2027, 1, 1), "implant_review", overdue=False),
+        _due("p-b", date(2026, 12, 1), "mood_rescreen", overdue=False),
+    ]
     second = [
-        _row("p-a", reassess_due=date(2026, 12, 1), reassess_item="opioid_review",
-             reassess_overdue=False),
-        _row("p-z", reassess_due=date(2026, 8, 1), reassess_item="opioid_review",
-             reassess_overdue=True),
-    ]  # fmt: skip
-    write_rows(first, tmp_path / PATIENTS_DIR / "part-00000.parquet")
-    write_rows(second, tmp_path / PATIENTS_DIR / "part-00001.parquet")
-    (tmp_path / SUMMARY).write_text("{}")
+        _due("p-a", date(2026, 12, 1), "opioid_review", overdue=False),
+        _due("p-z", date(2026, 8, 1), "opioid_review", overdue=True),
+    ]
+    _finished_screen(tmp_path, first, second)
     due = [e.patient_id for e in worklist(tmp_path, due_before=date(2027, 6, 30))]
     assert due == ["p-z", "p-a", "p-b", "p-c"]  # by date, then by id
     assert [e.patient_id for e in worklist(tmp_path)] == ["p-c", "p-b", "p-a", "p-z"]

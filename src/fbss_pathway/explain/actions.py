@@ -4,7 +4,7 @@ One entry per action: the rules recommending the same action are merged (the
 first leads; the others' reasons, inputs and sources are added), and the next
 step of each option whose verdict lists it is an action of its own, with the
 verdict rule's reason and basis. Under a red flag only the tier actions and the
-safety actions of pathway.md 3.1 and 3.4 are kept. The order: the safety
+mood actions of pathway.md 3.4 are kept (3.1). The order: the safety
 actions, then the step of the option that sets the stage, then the other
 options' steps (those to discuss at the MDT after the rest), then the rest.
 """
