@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from fbss_pathway.cli import _parser, example_paths, main
+from fbss_pathway.cli import example_paths, main
+from fbss_pathway.cli.parser import command_line
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 OUTSIDE = {"resourceType": "Bundle", "type": "collection", "entry": []}
@@ -85,7 +86,7 @@ def test_synth_says_what_it_wrote(capsys: pytest.CaptureFixture[str], tmp_path: 
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = _parser()
+    parser = command_line()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
