@@ -354,7 +354,10 @@ import asyncio, json, logging, os, sys, tempfile, time, uuid
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
-from fbss_pathway.cds_hooks.service import SERVE_SETTINGS, app_from_environment
+try:  # its module now; older versions kept it in the service module
+    from fbss_pathway.cds_hooks.served import SERVE_SETTINGS, app_from_environment
+except ImportError:
+    from fbss_pathway.cds_hooks.service import SERVE_SETTINGS, app_from_environment
 
 bodies = [line.encode() for line in open(sys.argv[1]).read().splitlines()]
 key = ec.generate_private_key(ec.SECP384R1())

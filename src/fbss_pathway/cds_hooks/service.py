@@ -17,7 +17,6 @@ log records request ids, outcomes and timings, never patient data or tokens.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -37,8 +36,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..ruleset import RuleSet, default_ruleset, load_ruleset
-from .auth import LEEWAY, Authenticator, AuthError, KeyNotCachedError, TrustedClient, load_clients
+from ..ruleset import RuleSet, default_ruleset
+from .auth import Authenticator, AuthError, KeyNotCachedError, TrustedClient
 from .calls import (
     DEFAULT_MAX_BODY,
     RefusedCallError,
@@ -47,8 +46,8 @@ from .calls import (
     read_call,
     safe_id,
 )
+from .feedback import MAX_FEEDBACK_ITEMS, feedback_events
 from .hooks import HOOKS, ORDER_SIGN_ID, SERVICE_ID, order_sign, patient_view, report_page
-from .order_card import OVERRIDE_REASONS
 from .prefetch import (
     PREFETCH,
     complete_prefetch,
@@ -56,12 +55,9 @@ from .prefetch import (
     prefetch_from_bundle,
     unnamed_keys,
 )
-from .replay import SharedReplays
 from .report_links import (
-    REPORT_LIFETIME,
     MemoryReports,
     ReportStore,
-    SharedReports,
     StoredCall,
     new_secret,
     report_route,
@@ -71,16 +67,11 @@ __all__ = [
     "MAX_FEEDBACK_ITEMS",
     "ORDER_SIGN_ID",
     "PREFETCH",
-    "SERVE_SETTINGS",
     "SERVICE_ID",
-    "app_from_environment",
     "create_app",
     "prefetch_from_bundle",
 ]
 
-_FEEDBACK_OUTCOMES = {"accepted", "overridden"}
-#: The most feedback items one call may carry (each is a log line).
-MAX_FEEDBACK_ITEMS = 100
 #: Calls whose body is at most this many bytes are read and evaluated on the event
 #: loop (an example chart of 12 KB takes about 1.3 ms); larger ones in worker threads.
 INLINE_MAX_BODY = 64 * 1024
@@ -256,32 +247,8 @@ def create_app(
     async def feedback(request: Request) -> Response:
         async def answer(request: Request) -> Response:
             body = await _service_call(request, max_body)
-            items = body.get("feedback")
-            if not isinstance(items, list) or not items:
-                raise RefusedCallError(400, "invalid", "feedback must be a non-empty array")
-            if len(items) > MAX_FEEDBACK_ITEMS:
-                raise RefusedCallError(
-                    400, "too-costly", f"feedback holds at most {MAX_FEEDBACK_ITEMS} items a call"
-                )
-            for number, item in enumerate(items):
-                if (
-                    not isinstance(item, dict)
-                    or not isinstance(item.get("card"), str)
-                    or item.get("outcome") not in _FEEDBACK_OUTCOMES
-                    or not isinstance(item.get("outcomeTimestamp"), str)
-                ):
-                    raise RefusedCallError(
-                        400,
-                        "invalid",
-                        f"feedback[{number}] needs card, outcome and outcomeTimestamp",
-                    )
-            for item in items:  # ids, outcomes and reason codes only: comments may hold data
-                _event(
-                    "feedback",
-                    card=safe_id(item["card"]),
-                    outcome=item["outcome"],
-                    reason=_override_reason(item.get("overrideReason")),
-                )
+            for fields in feedback_events(body):  # ids, outcomes and reason codes only
+                _event("feedback", **fields)
             return Response(status_code=200)
 
         return await guarded(request, answer)
@@ -305,46 +272,6 @@ def create_app(
         ],
         middleware=middleware,
     )
-
-
-#: The environment variable ``fbss-pathway serve`` passes its settings in, to each worker.
-SERVE_SETTINGS = "FBSS_PATHWAY_SERVE"
-
-
-def app_from_environment() -> Starlette:
-    """The application as ``fbss-pathway serve`` configured it (one per worker process).
-
-    uvicorn starts each worker from this factory; the settings come from the
-    environment, so that every worker loads the same rules and trusted clients.
-    """
-    settings = json.loads(os.environ.get(SERVE_SETTINGS, "{}"))
-    if not logging.getLogger().handlers:  # a worker process: log as the command does
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-    authenticator = None
-    if settings.get("clients"):
-        clients = load_clients(settings["clients"])
-        # Worker processes share one replay register, so a token is accepted once in all.
-        shared = settings.get("replays")
-        replays = SharedReplays(shared, LEEWAY) if shared else None
-        authenticator = Authenticator(clients, settings["base_url"], replays=replays)
-    lifetime = float(settings.get("report_seconds") or REPORT_LIFETIME)
-    shared_reports = settings.get("reports")
-    reports: ReportStore = (
-        SharedReports(shared_reports, lifetime) if shared_reports else MemoryReports(lifetime)
-    )
-    app = create_app(
-        ruleset=load_ruleset(settings.get("rules")),
-        authenticator=authenticator,
-        cors_origins=settings.get("cors_origins") or (),
-        max_body=settings.get("max_body") or DEFAULT_MAX_BODY,
-        reports=reports,
-        report_base=settings.get("base_url"),
-    )
-    # What the worker made so far (modules, rules, code mapping: tens of thousands of
-    # objects, kept for its life) is left out of the collector's passes: a call then
-    # costs tens of µs less, and no full pass over them stalls a call now and then.
-    gc.freeze()
-    return app
 
 
 class _ComputePool:
@@ -407,15 +334,6 @@ def _endpoint(request: Request) -> str:
     if path == "/cds-services":
         return "discovery"
     return "feedback" if path.endswith("/feedback") else "hook"
-
-
-def _override_reason(reason: Any) -> str | None:
-    """The code of an override reason, when it is one of this service's (else '(other)')."""
-    if reason is None:
-        return None
-    coding = reason.get("reason") if isinstance(reason, dict) else None
-    code = coding.get("code") if isinstance(coding, dict) else None
-    return code if code in OVERRIDE_REASONS else "(other)"
 
 
 def _event(event: str, **fields: Any) -> None:

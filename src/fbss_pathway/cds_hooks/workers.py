@@ -30,7 +30,7 @@ import uvicorn
 __all__ = ["APP", "reuse_port_supported", "run_workers"]
 
 #: The application every worker builds (from the settings in its environment).
-APP = "fbss_pathway.cds_hooks.service:app_from_environment"
+APP = "fbss_pathway.cds_hooks.served:app_from_environment"
 log = logging.getLogger("fbss_pathway.cds_hooks")
 
 

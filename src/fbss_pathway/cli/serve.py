@@ -22,7 +22,7 @@ def serve(args: argparse.Namespace, ruleset: RuleSet) -> int:
     """Start the CDS Hooks service as configured; runs until stopped."""
     from ..cds_hooks.auth import Authenticator, load_clients
     from ..cds_hooks.protocol import SERVER_OPTIONS
-    from ..cds_hooks.service import SERVE_SETTINGS
+    from ..cds_hooks.served import SERVE_SETTINGS
     from ..cds_hooks.workers import run_workers
 
     authenticator = None
