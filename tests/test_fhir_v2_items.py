@@ -234,6 +234,40 @@ def test_the_newest_phq9_is_read_whole_never_a_total_and_item9_of_different_days
     assert (mood.phq9, mood.phq9_item9, mood.phq9_date) == (None, 3, date(2026, 8, 1))
 
 
+@pytest.mark.parametrize("item9_on", ["2026-09-01", "2026-09-14"])
+def test_a_positive_item9_stands_when_a_later_phq9_does_not_answer_it(item9_on: str) -> None:
+    # pathway.md 3.4: item 9 >= 1 asks for a suicide-risk assessment "until a suicide-risk
+    # assessment dated on or after that PHQ-9 is on record". An outside review: a later
+    # total without item 9 (or one a day apart from it) dropped the prompt.
+    reading = read(_item9({"valueInteger": 2}, when=item9_on), _phq9(12, when="2026-09-15"))
+    assert reading.record is not None
+    mood = reading.record.psychosocial
+    assert (mood.phq9, mood.phq9_item9, mood.phq9_date) == (12, 2, date(2026, 9, 15))
+    [carried] = [c for c in reading.conflicts if c.item == "psychosocial.phq9_item9"]
+    assert "stands" in carried.resolution
+    result = reading.evaluate(ladder=False)
+    assert result is not None
+    assert "suicide_risk_assessment" in {a.code.value for a in result.actions}
+
+
+def test_no_item9_is_carried_beside_a_total_over_24() -> None:
+    # A total of 25 needs an item 9 of at least 1 of its own: an older 1 carried beside it
+    # could contradict it (the record refuses that); unanswered, MOOD-12 asks already.
+    reading = read(_item9({"valueInteger": 1}, when="2026-09-01"), _phq9(26, when="2026-09-15"))
+    assert reading.record is not None
+    assert reading.record.psychosocial.phq9_item9 is None
+    result = reading.evaluate(ladder=False)
+    assert result is not None
+    assert "suicide_risk_assessment" in {a.code.value for a in result.actions}
+
+
+def test_an_older_item9_of_not_at_all_is_not_carried() -> None:
+    reading = read(_item9({"valueInteger": 0}, when="2026-09-01"), _phq9(6, when="2026-09-15"))
+    assert reading.record is not None
+    assert reading.record.psychosocial.phq9_item9 is None  # unknown for the latest PHQ-9
+    assert not [c for c in reading.conflicts if c.item == "psychosocial.phq9_item9"]
+
+
 def test_an_item9_above_its_total_leaves_the_total_unknown_and_is_listed() -> None:
     reading = read(_phq9(2), _item9({"valueInteger": 3}))
     assert reading.record is not None

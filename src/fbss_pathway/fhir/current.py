@@ -113,6 +113,8 @@ class Current:
     statements: list[Statement]
     dropped: list[tuple[Statement, str]] = field(default_factory=list)
     stale: list[StaleRedFlag] = field(default_factory=list)
+    carried: list[Conflict] = field(default_factory=list)
+    """Answers of an older entry kept beside a newer one (a positive PHQ-9 item 9)."""
 
 
 def recent(day: date, assessed: date) -> bool:
@@ -134,7 +136,7 @@ def current(statements: Iterable[Statement], assessed: date) -> Current:
             result.dropped.append((statement, "dated after the assessment"))
         else:
             kept.append(statement)
-    kept = _scores(kept, assessed)
+    kept = _scores(kept, assessed, result)
     result.statements = _red_flags(kept, assessed, result)
     return result
 
@@ -150,9 +152,46 @@ def _dated_value(statement: Statement) -> date | None:
 
 
 _SCORE_ITEMS = frozenset(item for _, members in SCORE_GROUPS for item in members)
+_ITEM9 = "psychosocial.phq9_item9"
 
 
-def _scores(statements: list[Statement], assessed: date) -> list[Statement]:
+def _over_24(total: Any) -> bool:
+    return isinstance(total, int) and not isinstance(total, bool) and total > 24
+
+
+def _positive_item9(said: list[Statement], newest: date, result: Current) -> list[Statement]:
+    """The most recent positive item 9 of an older PHQ-9, when the newest does not answer it.
+
+    A PHQ-9 is otherwise read whole, from its newest day; but a positive item 9 asks for
+    a suicide-risk assessment until one dated on or after that PHQ-9 is on record
+    (pathway.md 3.4), and a later PHQ-9 that leaves item 9 unanswered says nothing about
+    it. It stands, with the newest PHQ-9's date: an assessment dated between the two asks
+    again, the safer reading. Said as a conflict, so that the clinician sees both dates.
+    """
+    older = [
+        s
+        for s in said
+        if s.item == _ITEM9
+        and s.when is not None
+        and s.when.day < newest
+        and isinstance(s.value, int)
+        and not isinstance(s.value, bool)
+        and s.value >= 1
+    ]
+    if not older:
+        return []
+    latest = max(older, key=lambda s: (s.when.day if s.when else newest, s.entry))
+    assert latest.when is not None
+    why = (
+        f"the most recent PHQ-9 ({date_words(newest)}) leaves item 9 unanswered: the positive "
+        f"answer of {date_words(latest.when.day)} stands until a suicide-risk assessment "
+        "dated on or after the most recent PHQ-9"
+    )
+    result.carried.append(conflict(_ITEM9, [latest], why))
+    return [latest]
+
+
+def _scores(statements: list[Statement], assessed: date, result: Current) -> list[Statement]:
     grouped = {date_item for date_item, _ in SCORE_GROUPS} | _SCORE_ITEMS
     out = [s for s in statements if s.item not in grouped]
     for date_item, members in SCORE_GROUPS:
@@ -173,6 +212,11 @@ def _scores(statements: list[Statement], assessed: date) -> list[Statement]:
         # Undated entries of an item the newest day gives are weighed against it (listed
         # when they disagree); older days' entries are superseded.
         out += today + [s for s in said if day(s) is None and s.item in given]
+        totals = [s.value for s in today if s.item == "psychosocial.phq9"]
+        # A total over 24 holds a positive item 9 of its own (8 items x 3 = 24), and
+        # unanswered it asks for the assessment already (MOOD-12): nothing to carry.
+        if _ITEM9 in members and _ITEM9 not in given and not any(_over_24(t) for t in totals):
+            out += _positive_item9(said, newest, result)
         if date_item not in given and newest != assessed:
             first = min(today, key=lambda s: s.entry)
             out.append(

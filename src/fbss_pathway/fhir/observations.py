@@ -16,7 +16,7 @@ from .codes import COMPOSITE_ITEMS, DATE_ITEMS, LOCAL_SYSTEM, SCALAR_ITEMS, Code
 from .entries import RawEntry, codings, validate
 from .resources import _MOST_REMEMBERED, OBSERVATION_DONE, Chart, _day, _start
 from .shapes import OBSERVATION, Observation, codings_of, first_code
-from .statements import When, when_of
+from .statements import When, when_from_first_day, when_of
 
 __all__ = ["read_observation"]
 
@@ -154,10 +154,13 @@ _PANEL_KEYS = (
 
 
 def _observed_when(resource: Observation) -> When | None:
-    """When an Observation was made: its effective time, else when it was issued."""
+    """When an Observation was made: its effective time, else when it was issued.
+
+    An effective date to the month or year counts from its first day (docs/fhir.md).
+    """
     return (
-        when_of(resource.get("effectiveDateTime"))
-        or when_of(_start(resource.get("effectivePeriod")))
+        when_from_first_day(resource.get("effectiveDateTime"))
+        or when_from_first_day(_start(resource.get("effectivePeriod")))
         or when_of(resource.get("effectiveInstant"))
         or when_of(resource.get("issued"))
     )

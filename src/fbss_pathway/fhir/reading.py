@@ -26,16 +26,16 @@ from .duplicates import distinct
 from .entries import RawEntry, validate
 from .errors import FhirError, NotApplicableError
 from .observations import read_observation
-from .operations import one_per_operation
+from .operations import ImpreciseDate, one_per_operation
 from .opioid_courses import opioid_uses
 from .opioids import read_allergy
 from .pain_site import UnsitedPain, unsited_pain
-from .patient import age_of, born_on
+from .patient import age_of, born_on, years_between
 from .questionnaire import read_response
 from .resources import Chart, Ignored
 from .scope import PatientScope
 from .shapes import MEDICATION, PATIENT, Patient
-from .statements import Conflict, resolve
+from .statements import Conflict, period_of, resolve
 from .treatments import join_treatments, readable_treatments
 from .unreadable import UNREADABLE_RULE, unread_items, unreadable_missing, unreadable_text
 
@@ -73,6 +73,8 @@ CONFLICT_WARNING = "FHIR-CONFLICT"
 UNREADABLE_WARNING = UNREADABLE_RULE
 #: The rule id of the warning that pain scores said neither back nor leg.
 PAIN_SITE_WARNING = "FHIR-PAIN-SITE"
+#: The warning of an operation dated to the month or year only, or not at all.
+IMPRECISE_DATE_WARNING = "FHIR-DATE-IMPRECISE"
 _READERS = {
     "Observation": read_observation,
     "Condition": Chart.condition,
@@ -111,6 +113,9 @@ class BundleReading:
     (pathway.md 3.2), each a warning ``red_flag_code_old`` and a line in ``missing``."""
     unsited_pain: UnsitedPain | None = None
     """Pain scores that say neither back nor leg while one of those is unknown: a warning."""
+    imprecise_dates: list[ImpreciseDate] = field(default_factory=list)
+    """Operations dated to the month or year only, or not at all, and the day each was
+    read as (its latest possible): a warning each."""
 
     def evaluate(
         self, *, ruleset: RuleSet | None = None, ladder: bool = True
@@ -123,7 +128,13 @@ class BundleReading:
         if self.record is None:
             return None
         recommendation = evaluate(self.record, ruleset=ruleset, ladder=ladder)
-        if not (self.conflicts or self.unreadable or self.stale_red_flags or self.unsited_pain):
+        if not (
+            self.conflicts
+            or self.unreadable
+            or self.stale_red_flags
+            or self.unsited_pain
+            or self.imprecise_dates
+        ):
             return recommendation
         warnings = (*recommendation.warnings, *self.warnings())
         update: dict[str, Any] = {"warnings": warnings}
@@ -162,6 +173,10 @@ class BundleReading:
                 [PathwayWarning(rule_id=PAIN_SITE_WARNING, message=self.unsited_pain.text())]
                 if self.unsited_pain is not None
                 else []
+            ),
+            *(
+                PathwayWarning(rule_id=IMPRECISE_DATE_WARNING, message=d.warning_text())
+                for d in self.imprecise_dates
             ),
         ]
 
@@ -214,6 +229,7 @@ def read_bundle(
     chart = Chart(codes or default_codes())
     entries = distinct(entries, chart)
     birth_dates: dict[date, list[str]] = {}
+    partial_births: list[tuple[date, date]] = []  # a year or month only: first, last day
     deceased = False
     for entry in entries:
         if entry.type == "Medication":
@@ -227,6 +243,8 @@ def read_bundle(
             born = _full_date(person.get("birthDate"))
             if born is not None:
                 birth_dates.setdefault(born, []).append(entry.label)
+            elif (period := period_of(person.get("birthDate"))) is not None:
+                partial_births.append(period)
             deceased = deceased or _deceased(person)
             continue
         reader = _READERS.get(entry.type)
@@ -247,19 +265,36 @@ def read_bundle(
         answered = max(chart.assessment_dates, default=None)
         assessment_date = answered or _timestamp(stamp) or date.today()
     birth_date = born_on(birth_dates, chart)
-    return _reading(chart, assessment_date, birth_date, scope, deceased=deceased)
+    return _reading(
+        chart, assessment_date, birth_date, scope, deceased=deceased, partial_births=partial_births
+    )
+
+
+def _possibly_a_minor(births: list[tuple[date, date]], assessed: date) -> bool:
+    """Whether a birth date given to the year or month allows an age under 18 now.
+
+    The pathway is for adults (pathway.md 1): a patient who may be 17 is not read as one.
+    """
+    return any(years_between(last, assessed) < ADULT_AGE for _, last in births)
 
 
 def _reading(
-    chart: Chart, assessed: date, birth_date: date | None, scope: PatientScope, *, deceased: bool
+    chart: Chart,
+    assessed: date,
+    birth_date: date | None,
+    scope: PatientScope,
+    *,
+    deceased: bool,
+    partial_births: list[tuple[date, date]],
 ) -> BundleReading:
     now = current(chart.statements, assessed)
     for statement, why in now.dropped:
         chart.ignored.append(Ignored(statement.entry, statement.source, why, statement.label))
     values, conflicts = resolve(now.statements)
-    conflicts = [*chart.conflicts, *conflicts, *coherent(values, now.statements)]
+    conflicts = [*chart.conflicts, *now.carried, *conflicts, *coherent(values, now.statements)]
     age = age_of(chart, assessed, birth_date, conflicts)
-    operations = one_per_operation(chart, assessed, conflicts)
+    imprecise: list[ImpreciseDate] = []
+    operations = one_per_operation(chart, assessed, conflicts, imprecise)
     treatments = _treatments(chart, assessed, conflicts)
     opioids = _opioids(chart, assessed, conflicts)
     conflicts.sort(key=lambda c: (c.item, c.entries))
@@ -270,6 +305,11 @@ def _reading(
         not_applicable.append("no completed lumbar spine operation on record")
     if age is not None and age < ADULT_AGE:
         not_applicable.append("under 18: the pathway is for adults")
+    elif age is None and _possibly_a_minor(partial_births, assessed):
+        not_applicable.append(
+            "possibly under 18 (a birth date given to the year or month only): "
+            "the pathway is for adults"
+        )
     if deceased:
         not_applicable.append("the patient has died")
     stale = sorted(now.stale, key=lambda flag: flag.item)
@@ -294,7 +334,7 @@ def _reading(
         target[name] = value
     record = PatientRecord.model_validate(draft)
     unsited = unsited_pain(chart.unsited_pain, values)
-    return BundleReading(record, (), ignored, conflicts, unreadable, stale, unsited)
+    return BundleReading(record, (), ignored, conflicts, unreadable, stale, unsited, imprecise)
 
 
 def _treatments(chart: Chart, assessed: date, conflicts: list[Conflict]) -> list[Treatment]:

@@ -41,7 +41,7 @@ from .shapes import (
     codings_of,
     first_code,
 )
-from .statements import Conflict, Statement, When, when_of
+from .statements import Conflict, Statement, When, period_of, when_from_first_day, when_of
 from .values import fit
 
 __all__ = ["TREATMENT_DETAILS", "Chart"]
@@ -183,11 +183,12 @@ class Chart:
         }
         items = sorted(item for item in mapped if item is not None)
         gone = verification == "refuted" or clinical in _GONE
+        # A date to the month or year counts from its first day (docs/fhir.md).
         when = (
-            (when_of(resource.get("abatementDateTime")) if clinical in _GONE else None)
-            or when_of(resource.get("recordedDate"))
-            or when_of(resource.get("onsetDateTime"))
-            or when_of(_start(resource.get("onsetPeriod")))
+            (when_from_first_day(resource.get("abatementDateTime")) if clinical in _GONE else None)
+            or when_from_first_day(resource.get("recordedDate"))
+            or when_from_first_day(resource.get("onsetDateTime"))
+            or when_from_first_day(_start(resource.get("onsetPeriod")))
         )
         for item in items:
             if item.startswith("red_flags."):
@@ -218,16 +219,20 @@ class Chart:
             _start(resource.get("performedPeriod"))
         )
         if mapped.operation is not None:
-            if when is None:
-                self.skip(entry, "operation without a date")
-                return
             operation: dict[str, Any] = {
-                "date": when.day,
                 "kind": mapped.operation,
                 "_entry": entry.number,
                 "_type": entry.type,
                 "_label": entry.label,
             }
+            if when is not None:
+                operation["date"] = when.day
+            else:
+                # To the month or year, or no date: read as its latest possible day when
+                # the operations are counted (:mod:`.operations`), and said.
+                given = resource.get("performedDateTime") or _start(resource.get("performedPeriod"))
+                operation["_period"] = period_of(given)
+                operation["_given"] = given if operation["_period"] is not None else None
             levels = [text for site in resource.get("bodySite") or [] if (text := site.get("text"))]
             if levels:
                 operation["levels"] = levels

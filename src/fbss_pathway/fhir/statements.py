@@ -19,6 +19,8 @@ so that the clinician sees it (it becomes a warning on the recommendation).
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +31,17 @@ from typing import Any, NamedTuple
 from ..explain.words import item_label
 from .codes import RED_FLAG_ITEMS
 
-__all__ = ["Conflict", "Statement", "When", "clears", "conflict", "resolve", "when_of"]
+__all__ = [
+    "Conflict",
+    "Statement",
+    "When",
+    "clears",
+    "conflict",
+    "period_of",
+    "resolve",
+    "when_from_first_day",
+    "when_of",
+]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -75,6 +87,38 @@ def _when_of_text(value: str) -> When | None:
 
 #: Charts repeat their dates, and a When is immutable: the texts read are remembered.
 _remembered_when = lru_cache(maxsize=4096)(_when_of_text)
+
+_YEAR_OR_MONTH = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2]))?")
+
+
+def period_of(value: Any) -> tuple[date, date] | None:
+    """The first and last day of a FHIR date given to the year or month only.
+
+    FHIR's ``date`` and ``dateTime`` allow ``2026`` and ``2026-09``; a full date, a
+    dateTime or anything else gives None.
+    """
+    if not isinstance(value, str) or len(value) not in (4, 7):
+        return None
+    matched = _YEAR_OR_MONTH.fullmatch(value)
+    if matched is None or int(matched[1]) < 1:
+        return None
+    year = int(matched[1])
+    if matched[2] is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    month = int(matched[2])
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def when_from_first_day(value: Any) -> When | None:
+    """As :func:`when_of`; a date to the year or month only, as its first day.
+
+    The older reading: what is dated by it counts as recent only when every day the
+    date allows is recent (a red flag, pathway.md 3.2; a score's age).
+    """
+    when = when_of(value)
+    if when is None and (period := period_of(value)) is not None:
+        return When(period[0])
+    return when
 
 
 class Statement(NamedTuple):
