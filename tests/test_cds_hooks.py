@@ -308,7 +308,7 @@ def test_a_patient_outside_the_pathway_gets_no_cards(client: TestClient) -> None
     assert response.json() == {"cards": []}
 
 
-def test_conflicting_entries_become_a_warning_card(client: TestClient) -> None:
+def test_an_old_red_flag_code_leads_what_to_do_now(client: TestClient) -> None:
     request = _request(_examples()[1])
     undated_cauda_equina = {
         "resourceType": "Condition",
@@ -334,16 +334,19 @@ def test_conflicting_entries_become_a_warning_card(client: TestClient) -> None:
     # nor a "no" (pathway.md 3.2); the gate holds and the screen is asked for.
     assert result[0]["indicator"] != "critical"
     assert "Complete red flag screen" in details
-    assert (
-        "(FHIR-CONFLICT)" in details
-        or "red_flag_code_old" in details.lower()
-        or ("confirm whether new" in details)
+    # The old code to confirm leads the card of what to do now, in words (pathway.md 3.2
+    # and 11; a clinician's review found it as the last line of the last card, by its key).
+    [now] = [card for card in result if card["summary"].startswith("Now:")]
+    assert now["summary"].endswith("; confirm an old red-flag code")
+    assert now["detail"].startswith("- Confirm whether new: New or worsening cauda equina signs")
+    assert "red_flag_code_old" not in details
+    assert "confirm whether new" not in "\n".join(
+        card["detail"] for card in result if card is not now
     )
     # Summaries are words for clinicians, never a warning's key (pathway.md 11).
     summaries = " ".join(card["summary"] for card in result)
     assert "red_flag_code_old" not in summaries
     assert "FHIR-" not in summaries
-    assert "Caution: old red-flag code" in summaries
 
 
 def test_resources_about_another_patient_never_reach_the_cards(client: TestClient) -> None:

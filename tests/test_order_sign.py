@@ -18,6 +18,7 @@ from fbss_pathway.cds_hooks.order_card import OVERRIDE_SYSTEM
 from fbss_pathway.cds_hooks.service import create_app
 from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import bundle_from_record
+from fbss_pathway.record import SurgicalOpinion
 
 from .servers import LoopbackServer, free_port
 
@@ -135,6 +136,24 @@ def test_a_reoperation_is_warned_with_the_caution(service: LoopbackServer) -> No
     # an ordered re-operation puts surgery in question: the figures come with it (8)
     assert "Caution before another operation" in card["detail"]
     assert "% of patients improving" in card["detail"]
+
+
+def test_a_reoperation_the_surgeon_advised_is_supported_with_the_figures_as_information(
+    service: LoopbackServer,
+) -> None:
+    # A clinician's review: a correctable lesion with the surgeon's opinion "operation
+    # advised" on record made the re-operation order "not supported" (its option in place,
+    # no surgical-opinion step left). pathway.md 8: the opinion comes first, and an
+    # ordered re-operation brings the figures "as information, not as a warning".
+    record = _example("11_").model_copy(
+        update={"surgical_opinion": SurgicalOpinion.OPERATION_ADVISED}
+    )
+    cards = _sign(service, record, _order(FUSION))
+    assert not [c for c in cards if "not supported" in c["summary"]]
+    assert all(c["indicator"] == "info" for c in cards)
+    [figures] = cards
+    assert figures["summary"].startswith("Re-operation: supported")
+    assert "% of patients improving" in figures["detail"]
 
 
 def test_local_codes_and_r5_code_references_are_read(service: LoopbackServer) -> None:

@@ -3,7 +3,8 @@
 Used when a clinician orders a step of the ladder (the CDS Hooks ``order-sign``
 guardrail): the order is compared with what the pathway recommends for the
 patient today, from the verdicts. The step is supported when it is among the
-recommended actions (its option appropriate, or may be appropriate). If not,
+recommended actions (its option appropriate, or may be appropriate); a
+re-operation also when the surgeon's opinion on record advises it. If not,
 the check gives its option's verdict and reasons (a red flag, a safety hold, a
 deferral, a failed criterion), and the criteria of the closest rule that would
 open the step, judged in the same three-valued logic as the missing
@@ -114,6 +115,10 @@ def check_step(record: PatientRecord, step: Step, *, ruleset: RuleSet | None = N
     judged = _Judged(appraisal.option, appraisal.verdict, appraisal.reasons)
     if wanted & set(recommendation.action_codes()):
         return judged.check(step, True, recommendation)
+    if step is Step.REOPERATION and _advised(record, appraisal.verdict):
+        # The surgeon's opinion, which comes first (pathway.md 8), advises the operation.
+        caution = _caution(record, step, ruleset)
+        return judged.check(step, True, recommendation, caution=caution)
     titles = {rule.derive: rule.title for rule in ruleset.rules if rule.derive is not None}
     closest: tuple[int, int, tuple[str, ...], tuple[str, ...], str, str] | None = None
     for order, rule in enumerate(ruleset.rules):
@@ -182,6 +187,16 @@ class _Judged:
             self.reasons,
             caution,
         )
+
+
+def _advised(record: PatientRecord, verdict: Verdict) -> bool:
+    """Whether the surgical opinion on record advises an operation and stands (in place).
+
+    Under a red flag the option is held, not in place: the emergency or urgent
+    assessment decides then.
+    """
+    advised = record.surgical_opinion is SurgicalOpinion.OPERATION_ADVISED
+    return advised and verdict is Verdict.IN_PLACE
 
 
 def _caution(record: PatientRecord, step: Step, ruleset: RuleSet) -> Action | None:

@@ -31,6 +31,7 @@ from ..explain.words import (
 )
 from ..fhir.reading import (
     CONFLICT_WARNING,
+    IMPRECISE_DATE_WARNING,
     PAIN_SITE_WARNING,
     STALE_RED_FLAG_WARNING,
     UNREADABLE_WARNING,
@@ -73,6 +74,8 @@ _SAME_DAY = frozenset(
     }
 )
 _ORDER = ["info", "warning", "critical"]
+#: Added to the safety card's summary when an old red-flag code is to be confirmed.
+_CONFIRM = "; confirm an old red-flag code"
 
 
 def cards(
@@ -110,19 +113,34 @@ def cards(
     grouped.discard(ActionCode.EXERCISE_THERAPY)  # conservative care stands with every stage
     standing = [a for a in recommendation.actions if a.code not in grouped]
     result: list[dict[str, Any]] = []
+    # An old red-flag code to confirm is part of what to do now (pathway.md 3.2), never
+    # a caution at the end: it leads the card of the safety actions, in words.
+    old_flags = [w for w in recommendation.warnings if w.key == STALE_RED_FLAG_WARNING]
     if safety:
         names = ", ".join(code_words(a.code) for a in safety)
         emergency = RedFlagTier.EMERGENCY in recommendation.red_flag_tiers or any(
             a.code in _SAME_DAY for a in safety
         )
+        confirm = [f"- Confirm whether new: {cell(w.message)}" for w in old_flags]
+        summary = f"Now: {names}"
+        if old_flags and len(summary + _CONFIRM) < SUMMARY_LIMIT:
+            summary += _CONFIRM
         result.append(
             new_card(
-                f"Now: {names}",
+                summary,
                 "critical" if emergency else "warning",
                 safety[0].rule_id,
                 titles,
-                actions_detail(safety, ruleset, recommendation.missing),
+                [
+                    *confirm,
+                    *([""] if confirm else []),
+                    *actions_detail(safety, ruleset, recommendation.missing),
+                ],
             )
+        )
+        shown = {id(w) for w in old_flags}
+        recommendation = recommendation.model_copy(
+            update={"warnings": tuple(w for w in recommendation.warnings if id(w) not in shown)}
         )
     if not urgent:
         for appraisal in recommendation.options:
@@ -210,6 +228,7 @@ _READER_WORDS = {
     UNREADABLE_WARNING: "entries that could not be read",
     UNREAD_WARNING: "patient data not read from the EHR",
     PAIN_SITE_WARNING: "pain scores without a body site",
+    IMPRECISE_DATE_WARNING: "an operation without its full date",
 }
 
 

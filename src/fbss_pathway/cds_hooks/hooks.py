@@ -39,7 +39,12 @@ from ..ruleset import RuleSet
 from ..steps import check_step
 from .calls import RefusedCallError
 from .cards import UNREAD_WARNING, cards, new_card
-from .order_card import medication_warning_card, order_warning_card, precautions_card
+from .order_card import (
+    medication_warning_card,
+    order_warning_card,
+    precautions_card,
+    reoperation_figures_card,
+)
 from .prefetch import (
     FORM_NOT_SENT,
     PREFETCH,
@@ -174,8 +179,13 @@ def order_sign(
             if unread:
                 check = replace(check, recommendation=_with_unread(check.recommendation, unread))
             result.append(order_warning_card(check, ruleset=rules, record=reading.record))
-        elif (before := precautions_card(check, ruleset=rules, record=reading.record)) is not None:
-            result.append(before)
+        else:
+            for card in (
+                reoperation_figures_card(check, ruleset=rules, record=reading.record),
+                precautions_card(check, ruleset=rules, record=reading.record),
+            ):
+                if card is not None:
+                    result.append(card)
     result += _medication_cards(reading.record, medicines, rules, unread)
     if not result and _failed(unread):  # supported on what was read: say what was not
         result.append(_unread_card(unread, _CHECKED_WITHOUT))

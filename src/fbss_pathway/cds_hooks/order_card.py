@@ -16,7 +16,7 @@ from ..explain.words import code_words
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import STEP_ACTIONS, StepCheck
-from ..vocabulary import Stage
+from ..vocabulary import ActionCode, Stage
 from .cards import dates_line, new_card, rule_titles
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "medication_warning_card",
     "order_warning_card",
     "precautions_card",
+    "reoperation_figures_card",
 ]
 
 #: This service's reasons a clinician may give for signing an order the pathway does not
@@ -104,7 +105,11 @@ def precautions_card(
     wanted = STEP_ACTIONS[check.step]
     beside = {rule.id for rule in ruleset.rules if wanted & set(rule.with_steps)}
     warnings = [w for w in recommendation.warnings if w.rule_id in beside]
-    actions = [a for a in recommendation.actions if a.rule_id in beside and a.code not in wanted]
+    actions = [
+        a
+        for a in recommendation.actions
+        if a.rule_id in beside and a.code not in wanted and a.code not in _INFORMATION
+    ]
     if not warnings and not actions:
         return None
     titles = rule_titles(ruleset)
@@ -124,6 +129,38 @@ def precautions_card(
     summary = f"{step}: supported; before it: {'; '.join(n for n in named if n)}"
     first = actions[0].rule_id if actions else warnings[0].rule_id
     return new_card(summary, "warning", first, titles, lines)
+
+
+#: Actions that are information, never a precaution (pathway.md 8: the re-operation
+#: figures): a supported order gets them in a card of their own.
+_INFORMATION = frozenset({ActionCode.REOPERATION_CAUTION})
+
+
+def reoperation_figures_card(
+    check: StepCheck, *, ruleset: RuleSet, record: PatientRecord | None = None
+) -> dict[str, Any] | None:
+    """For a supported re-operation: the falling benefit of each further one, as information.
+
+    pathway.md 8: an ordered re-operation puts surgery in question, and the figures
+    come with it "as information, not as a warning". None when the rules give none.
+    """
+    caution = check.caution
+    if caution is None:
+        return None
+    dates = dates_line(check.recommendation, record)
+    step = code_words(check.step)
+    lines = [
+        f"**{step} is what the FBSS pathway supports now: the surgeon's opinion on record "
+        "advises it.**",
+        "",
+        *([dates, ""] if dates else []),
+        f"- {code_words(caution.code)}: {caution.reason} ({caution.rule_id})",
+        "",
+        f"Rule set {check.recommendation.ruleset_version}. "
+        "Supports, does not replace, clinical judgement.",
+    ]
+    summary = f"{step}: supported; {code_words(caution.code).lower()}"
+    return new_card(summary, "info", caution.rule_id, rule_titles(ruleset), lines)
 
 
 def medication_warning_card(

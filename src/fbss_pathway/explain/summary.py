@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from ..recommendation import Action, Recommendation
 from ..vocabulary import RungStatus, Stage
+from .headline import STAGE_WORDS
 from .words import code_words
 
 __all__ = ["INTENDED_USE", "STATUS_WORDS", "next_step", "stage_reasons", "stage_words"]
@@ -29,18 +30,15 @@ STATUS_WORDS: Mapping[RungStatus, str] = {
     RungStatus.AHEAD: "ahead: after the steps below",
 }
 
-_STAGE_WORDS = {
-    Stage.CONSERVATIVE: "Conservative care",
-    Stage.RADIOFREQUENCY: "Radiofrequency denervation",
-    Stage.NEUROMODULATION: "Spinal cord stimulation",
-    Stage.SPECIALIST_REVIEW: "Specialist review",
-    Stage.URGENT_REVIEW: "Urgent review (red flag)",
-}
-
 
 def stage_words(stage: Stage) -> str:
-    """A stage as a rung of the ladder is named for a clinician."""
-    return _STAGE_WORDS.get(stage) or code_words(stage)
+    """A stage as a rung of the ladder is named for a clinician: as the headline names it.
+
+    One set of words everywhere (a clinician's review found "Specialist review" and
+    "Urgent review" on the ladder beside "Pathway options exhausted: MDT re-evaluation"
+    and "Emergency" in the headline; pathway.md 11).
+    """
+    return STAGE_WORDS.get(stage) or code_words(stage)
 
 
 def stage_reasons(recommendation: Recommendation, titles: Mapping[str, str]) -> list[str]:

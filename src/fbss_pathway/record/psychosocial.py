@@ -12,7 +12,7 @@ from fbss_pathway.record.scales import NUMBER, Flag, RecordPart, item
 
 
 class PsychologicalEvaluation(StrEnum):
-    """Result of the psychological evaluation before neuromodulation."""
+    """Result of the psychological evaluation before spinal cord stimulation."""
 
     NOT_DONE = "not_done"
     NO_CONCERNS = "no_concerns"
@@ -81,7 +81,7 @@ class Psychosocial(RecordPart):
     social_problems: Flag = item("Social problems.")
     active_substance_misuse: Flag = item("Active substance misuse.")
     psychological_evaluation: PsychologicalEvaluation | None = item(
-        "Result of the psychological evaluation for neuromodulation."
+        "Result of the psychological evaluation for spinal cord stimulation."
     )
     psychological_evaluation_date: date | None = item("When the psychological evaluation was done.")
     factors: PsychosocialFactors = Field(
