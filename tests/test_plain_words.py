@@ -152,3 +152,21 @@ def test_the_programme_options_next_step_says_what_to_do_not_its_name_again() ->
     text = " ".join(format_recommendation(result, ruleset=RULES).split())
     assert "Pain management programme: appropriate; next: referral to a multidisciplinary" in (text)
     assert "next: multidisciplinary pain programme" not in text
+
+
+def test_the_ladder_and_reports_name_each_stage_as_the_headline_does() -> None:
+    # A clinician's review: "Stage: Specialist review" and "Urgent review (red flag)" on
+    # the ladder beside "Pathway options exhausted: MDT re-evaluation" and "Emergency" in
+    # the headline (pathway.md 11: not "specialist review" as an escalation).
+    from fbss_pathway.explain.headline import STAGE_WORDS
+    from fbss_pathway.explain.summary import stage_words
+
+    assert {stage: stage_words(stage) for stage in Stage} == STAGE_WORDS
+    exhausted = next(p for p in example_paths() if p.name.startswith("07_"))
+    result = evaluate(PatientRecord.model_validate_json(exhausted.read_bytes()), ruleset=RULES)
+    for text in (
+        format_recommendation(result, ruleset=RULES),
+        _page_text(html_report(result, ruleset=RULES)),
+    ):
+        assert "Specialist review" not in text
+        assert "Pathway options exhausted: MDT re-evaluation" in text
