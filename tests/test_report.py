@@ -264,3 +264,16 @@ def test_a_step_to_discuss_at_the_mdt_is_marked_in_both_reports() -> None:
     words = code_words(marked[0].code) + " (discuss at the MDT)"
     assert words in " ".join(format_recommendation(result, width=200).split())
     assert escape(words) in html_report(result)
+
+
+def test_a_printed_report_keeps_the_inputs_each_action_read() -> None:
+    # pathway.md 12: every action shows the inputs read. A clinician's review: the print
+    # style hid them, so the copy filed in the notes could not be checked.
+    import re
+
+    page = html_report(evaluate(json.loads(example_paths()[3].read_text())))
+    printed = page[page.index("@media print") :]
+    printed = printed[: printed.index("</style>")]
+    hidden = re.findall(r"([^{}]+)\{\s*display:\s*none;?\s*\}", printed)
+    assert not [rule for rule in hidden if re.search(r"\.inputs\s*(,|$)", rule.strip())]
+    assert '<div class="inputs">' in page

@@ -64,9 +64,14 @@ footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #
 @media (max-width: 600px) { body { margin: 0.5em auto; padding: 0 0.6em; }
                             h1 { font-size: 1.2em; } }
 @page { size: A4; margin: 12mm; }
-@media print { body { margin: 0; max-width: none; font-size: 8.5pt; line-height: 1.25; }
+@media print { body { margin: 0; max-width: none; font-size: 8pt; line-height: 1.2; }
                ol { padding-left: 1.4em; } li p, .option p { margin: 0.1em 0; }
-               .warning { background: none; } .inputs, .sources { display: none; }
+               .warning { background: none; } .sources { display: none; }
+               .inputs { font-size: 7pt; color: #333; } .inputs table { margin: 0; }
+               .inputs th { display: none; } .inputs details { display: none; }
+               .inputs tr, .inputs td { display: inline; border: none; padding: 0; }
+               .inputs td:first-child::after { content: ": "; }
+               .inputs tr:not(:last-child)::after { content: "; "; }
                h2 { margin-top: 0.8em; } .option { margin: 0.3em 0; }
                .ladder svg { min-width: 0; width: auto; max-width: 100%; max-height: 7.5cm; }
                h2 { break-after: avoid; }
