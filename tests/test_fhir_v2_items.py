@@ -734,3 +734,52 @@ def test_a_local_code_gives_the_suicide_risk_assessment_with_its_date() -> None:
     risk = read_record(local).psychosocial.suicide_risk_assessment
     assert risk is not None
     assert (risk.date, risk.outcome) == (date(2026, 9, 12), "high")
+
+
+@pytest.mark.parametrize("status", ["in-progress", "stopped"])
+def test_a_form_not_yet_completed_counts_only_for_its_suspicions(status: str) -> None:
+    # An outside review: a form in progress answering cauda equina "yes" was ignored, and
+    # with an earlier completed "no" form an SCS trial was offered. Observations count a
+    # preliminary red-flag "yes" or item 9 of 1 or more (a suspicion is enough); a form
+    # being filled in is the same.
+    earlier_no = _form(
+        _group("red_flags", _answer("red_flags.cauda_equina_signs", False)),
+        authored="2026-09-20",
+        ident="qr0",
+    )
+    partial = _form(
+        _group(
+            "red_flags",
+            _answer("red_flags.cauda_equina_signs", True),
+            _answer("red_flags.suspected_malignancy", False),
+        ),
+        _group(
+            "psychosocial",
+            _answer("psychosocial.phq9_item9", 2),
+            _answer("psychosocial.phq9", 14),
+        ),
+        _group("pain", _answer("pain.back_nrs", 3)),
+        authored="2026-09-30",
+        ident="qr1",
+    )
+    partial["status"] = status
+    reading = read(earlier_no, partial)
+    assert reading.record is not None
+    assert reading.record.red_flags.cauda_equina_signs is True
+    # Only the suspicions: a "no", a score and a pain rating wait for the completed form.
+    assert reading.record.red_flags.suspected_malignancy is None
+    assert reading.record.psychosocial.phq9_item9 == 2
+    assert reading.record.psychosocial.phq9 is None
+    assert reading.record.pain.back_nrs is None
+    assert any("suspicions" in i.reason for i in reading.ignored)
+    result = reading.evaluate(ladder=False)
+    assert result is not None
+    assert result.red_flag_tiers
+
+
+def test_a_form_in_progress_without_a_suspicion_sets_nothing() -> None:
+    partial = _form(_group("red_flags", _answer("red_flags.cauda_equina_signs", False)))
+    partial["status"] = "in-progress"
+    reading = read(partial)
+    assert reading.record is not None
+    assert reading.record.red_flags.cauda_equina_signs is None

@@ -139,18 +139,57 @@ def read_response(chart: Chart, entry: RawEntry) -> None:
     if (resource.get("questionnaire") or "").split("|")[0] != QUESTIONNAIRE_URL:
         chart.skip(entry, "not a response to the pathway assessment")
         return
-    if resource.get("status") not in _DONE:
-        chart.skip(entry, "status is not completed or amended")
-        return
-    when = when_of(resource.get("authored"))
     items = resource.get("item") or []
+    if resource.get("status") not in _DONE:
+        if resource.get("status") not in _UNFINISHED or not (items := _suspicions(items)):
+            chart.skip(entry, "status is not completed or amended")
+            return
+        chart.skip(entry, _SUSPICIONS_ONLY)
+    when = when_of(resource.get("authored"))
     dates = {
         link: answered[0]
-        for link, answered in _scalar_answers(items)
+        for link, answered in _scalar_answers(resource.get("item") or [])
         if link in DATE_ITEMS and answered and isinstance(answered[0], date)
     }
     for item in items:
         _read_item(chart, entry, item, _Dating(when, dates))
+
+
+#: A form still being filled in, or left part-way: its answers are not the assessment's,
+#: but a suspicion it raises counts, as a preliminary Observation's does (docs/fhir.md).
+_UNFINISHED = frozenset({"in-progress", "stopped"})
+_SUSPICIONS_ONLY = (
+    "status is not completed or amended: only its suspicions are read (a red-flag 'yes', "
+    "a PHQ-9 item 9 of 1 or more)"
+)
+_ITEM9 = "psychosocial.phq9_item9"
+
+
+def _suspicions(items: list[ResponseItem]) -> list[ResponseItem]:
+    """The answers of an unfinished form that count: a red flag's "yes", item 9 of 1 or more.
+
+    The section groups that hold them are kept around them, so that they are read (and
+    dated by the form's own dates) as a completed form's answers are.
+    """
+    kept: list[ResponseItem] = []
+    for item in items:
+        link = item.get("linkId")
+        parts = item.get("item")
+        if link in RED_FLAG_ITEMS or link == _ITEM9:
+            values = _answers(item)
+            value = values[0] if values else None
+            if value is True or (
+                link == _ITEM9
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                and value >= 1
+            ):
+                kept.append(item)
+        elif parts:
+            inner = _suspicions(parts)
+            if inner:
+                kept.append({**item, "item": inner})
+    return kept
 
 
 class _Dating:
