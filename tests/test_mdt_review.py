@@ -171,6 +171,16 @@ def test_the_headline_of_a_deferred_patient_says_what_holds_it() -> None:
     assert result.headline.startswith("Spinal cord stimulation: blocked")
 
 
+def test_a_same_day_suicide_risk_step_leads_the_headline() -> None:
+    # A clinician's review: "Spinal cord stimulation: blocked (suicide risk ...: SCS
+    # waits); next: ..." framed a same-day step as a hold on SCS (pathway.md 3.4, 11).
+    result = evaluate(_example("10_"))
+    assert result.actions[0].code.value == "suicide_risk_assessment"
+    assert result.headline.startswith("Same day: suicide risk assessment; ")
+    assert "; next: " not in result.headline
+    assert "Spinal cord stimulation: blocked" in result.headline
+
+
 def test_numbers_cite_sources_that_contain_them_with_their_basis() -> None:
     parameters = load_ruleset().parameters
     block = parameters["block_positive_relief_percent"]

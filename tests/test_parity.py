@@ -345,7 +345,10 @@ def shown_in(cards: list[dict[str, Any]]) -> Shown:
     summary = stage_card["summary"]
     assert summary.startswith("PSPS type 2 (FBSS): "), summary
     assert _summary_of(headline, summary.removeprefix("PSPS type 2 (FBSS): ")), (summary, headline)
-    stage_words, _, next_words = headline.rpartition("; next: ")
+    if headline.startswith("Same day: "):  # the same-day step leads: "Same day: X; <stage>"
+        next_words, _, stage_words = headline.removeprefix("Same day: ").partition("; ")
+    else:
+        stage_words, _, next_words = headline.rpartition("; next: ")
     options = tuple(_verdicted(item) for item in _list_after(lines, "**Options:**"))
     standing: list[str] = []
     for item in _list_after(lines, "**With every stage:**"):

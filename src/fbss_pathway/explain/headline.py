@@ -1,6 +1,8 @@
 """The stage in one line, what holds it, and the recommended next step (pathway.md 4, 11).
 
-"Emergency: cauda equina signs; next: emergency assessment";
+"Emergency: cauda equina signs; next: emergency assessment"; "Same day: suicide risk
+assessment; Spinal cord stimulation: blocked (suicide risk not assessed as low: SCS
+waits)";
 "Spinal cord stimulation: blocked (psychological concerns); next: address
 psychological concerns". The next step is in the first thing a clinician reads.
 """
@@ -12,11 +14,11 @@ from collections.abc import Sequence
 from ..recommendation import Action
 from ..rules_engine.model import Rule
 from ..ruleset import RuleSet
-from ..vocabulary import Option, RedFlagTier, Stage, Verdict
+from ..vocabulary import ActionCode, Option, RedFlagTier, Stage, Verdict
 from .options import Appraised
 from .words import code_words, in_sentence
 
-__all__ = ["OPTION_WORDS", "STAGE_WORDS", "VERDICT_WORDS", "headline"]
+__all__ = ["OPTION_WORDS", "SAME_DAY_MOOD", "STAGE_WORDS", "VERDICT_WORDS", "headline"]
 
 STAGE_WORDS = {
     Stage.URGENT_REVIEW: "Red flag: assess first",
@@ -46,6 +48,10 @@ VERDICT_WORDS = {
 }
 
 _TIER_WORDS = {RedFlagTier.EMERGENCY: "Emergency", RedFlagTier.URGENT: "Urgent"}
+#: The mood actions that are done the same day (pathway.md 3.4): they lead a headline.
+SAME_DAY_MOOD = frozenset(
+    {ActionCode.SUICIDE_RISK_ASSESSMENT, ActionCode.MENTAL_HEALTH_CRISIS_CARE}
+)
 
 
 def headline(
@@ -58,6 +64,11 @@ def headline(
 ) -> str:
     """The one line a clinician reads first."""
     nxt = f"; next: {in_sentence(code_words(actions[0].code))}" if actions else ""
+    # A same-day step for suicide risk is the first thing read, before any option it
+    # holds (pathway.md 3.4, 3.6, 11; a clinician's review: "SCS waits" led the line).
+    lead = ""
+    if not tiers and actions and actions[0].code in SAME_DAY_MOOD:
+        lead, nxt = f"Same day: {in_sentence(code_words(actions[0].code))}; ", ""
     if tiers:
         parts = []
         for tier in tiers:
@@ -83,4 +94,4 @@ def headline(
         words += f": {VERDICT_WORDS[appraisal.verdict]}"
         if title:
             words += f" ({in_sentence(title)})"
-    return words + nxt
+    return lead + words + nxt
