@@ -266,6 +266,16 @@ def test_a_step_to_discuss_at_the_mdt_is_marked_in_both_reports() -> None:
     assert escape(words) in html_report(result)
 
 
+def test_a_same_day_suicide_risk_step_heads_the_page_with_a_banner() -> None:
+    # A clinician's review: only red flags had a banner; a positive PHQ-9 item 9 led with
+    # other attention boxes (pathway.md 3.4: same day, under any stage).
+    page = html_report(example("10_"))
+    assert '<p class="banner emergency" id="same-day">' in page
+    assert "Same day: suicide risk assessment" in page
+    assert page.index('id="same-day"') < page.index('id="stage"')
+    assert 'id="same-day"' not in html_report(example("04_"))
+
+
 def test_a_printed_report_keeps_the_inputs_each_action_read() -> None:
     # pathway.md 12: every action shows the inputs read. A clinician's review: the print
     # style hid them, so the copy filed in the notes could not be checked.

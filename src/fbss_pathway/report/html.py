@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from ..explain.follow_up import ITEM_WORDS
+from ..explain.headline import SAME_DAY_MOOD
 from ..explain.layout import (
     action_groups,
     context_line,
@@ -25,7 +26,14 @@ from ..explain.scs_evidence import (
     typical_outcomes_title,
 )
 from ..explain.summary import INTENDED_USE, stage_reasons
-from ..explain.words import fact_label, item_label, percent_range, value_text
+from ..explain.words import (
+    code_words,
+    fact_label,
+    in_sentence,
+    item_label,
+    percent_range,
+    value_text,
+)
 from ..recommendation import Action, Recommendation
 from ..ruleset import RuleSet, default_ruleset
 from ..vocabulary import Option
@@ -136,9 +144,16 @@ def html_report(
 
 
 def _banner(recommendation: Recommendation) -> list[str]:
-    """Emergency is not urgent (pathway.md 11): the tier is the first thing on the page."""
+    """Emergency is not urgent (pathway.md 11): the tier is the first thing on the page.
+
+    Without a red flag, a same-day step for suicide risk (pathway.md 3.4) heads it.
+    """
     if not recommendation.red_flag_tiers:
-        return []
+        first = recommendation.actions[0].code if recommendation.actions else None
+        if first not in SAME_DAY_MOOD:
+            return []
+        words = f"Same day: {in_sentence(code_words(first))}"
+        return [f'<p class="banner emergency" id="same-day"><strong>{escape(words)}</strong></p>']
     tier = recommendation.red_flag_tiers[0]
     words = (
         "Emergency: same-day assessment" if tier == "emergency" else "Urgent: review within days"
