@@ -29,7 +29,7 @@ def test_evaluate_prints_a_readable_summary(capsys: pytest.CaptureFixture[str]) 
     path = next(p for p in example_paths() if p.name.startswith("04_"))
     code, out, _ = run(capsys, "evaluate", str(path))
     assert code == 0
-    assert "Stage: Radiofrequency denervation" in out
+    assert "Stage: Facet and sacroiliac interventions" in out
     assert "1. Radiofrequency denervation (RFD-17)" in out  # words, the rule as a reference
     assert "radiofrequency_denervation" not in out
 
@@ -139,7 +139,7 @@ def test_evaluate_reads_a_fhir_bundle(capsys: pytest.CaptureFixture[str]) -> Non
     bundle = examples / "04_radiofrequency_positive_block_after_fusion.bundle.json"
     code, out, _ = run(capsys, "evaluate", str(bundle))
     assert code == 0
-    assert "Stage: Radiofrequency denervation" in out
+    assert "Stage: Facet and sacroiliac interventions" in out
 
 
 def test_evaluate_says_when_a_bundle_is_outside_the_pathway(
