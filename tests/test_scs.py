@@ -367,3 +367,33 @@ def test_a_held_scs_card_gives_the_advice_as_what_follows_the_hold() -> None:
     details = "\n".join(card["detail"] for card in cards(result, record=record))
     assert "Clinical advice once what holds it is resolved: strongly recommended." in details
     assert "Advice: strongly recommended." not in details
+
+
+@pytest.mark.parametrize(
+    ("screen", "score", "source", "other"),
+    [("dn4", 5, "bouhassira2005", "bennett2001"), ("lanss", 14, "bennett2001", "bouhassira2005")],
+)
+def test_a_screen_that_decides_the_neuropathic_component_is_shown_with_its_source(
+    screen: str, score: int, source: str, other: str
+) -> None:
+    # pathway.md 12 and 0: every result shows the inputs read and the source of each
+    # threshold. An outside review: with DN4 5 and no clinician's judgement, SCS was
+    # strongly recommended and "dn4" appeared nowhere in the result.
+    result = _evaluate(
+        {
+            "pain": {
+                "back_nrs": 3,
+                "leg_nrs": 8,
+                "radiating_leg_pain": True,
+                "neuropathic_features": None,
+                screen: score,
+            },
+            "scs": {"team_assessment_done": True},
+            "psychosocial": {"psychological_evaluation": "no_concerns"},
+        }
+    )
+    scs = result.option(Option.SPINAL_CORD_STIMULATION)
+    assert scs.advice_level is ScsAdvice.STRONGLY_RECOMMENDED
+    assert screen in {item.fact for item in scs.inputs}
+    assert source in scs.sources
+    assert other not in scs.sources  # the other screen is not recorded: its source is not cited

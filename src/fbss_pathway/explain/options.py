@@ -266,6 +266,20 @@ def _appraised(
     if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
         reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
+    sources = rule.sources
+    if advice is not None:
+        # The advice rests on its own rule and the screens behind it (a DN4 of 5 decides
+        # the neuropathic component): their inputs and the sources of the thresholds
+        # counted are shown too (pathway.md 0, 12; an outside review).
+        advising = next(i for i in ranked if rules[i].advice)
+        counted = (
+            source
+            for fact, cited in ruleset.threshold_sources[advising]
+            if facts.get(fact) is not None
+            for source in cited
+        )
+        sources = tuple(dict.fromkeys((*sources, *rules[advising].sources, *counted)))
+        inputs = tuple(dict.fromkeys((*inputs, *shown(ruleset, advising, facts).inputs)))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = built(
         OptionAppraisal,
@@ -276,7 +290,7 @@ def _appraised(
         reasons=reasons,
         criteria=criteria,
         inputs=inputs,
-        sources=rule.sources,
+        sources=sources,
         basis=ruleset.basis[deciding],
         also_from=tuple(rules[i].id for i in ranked[1:]),
         counts_for_stage=counts,
