@@ -105,8 +105,13 @@ def test_a_supported_step_brings_what_goes_beside_it_when_signed(service: Loopba
 
 def test_an_scs_trial_with_a_red_flag_is_warned_with_the_red_flag(service: LoopbackServer) -> None:
     [card] = _sign(service, _example("01_"), _order(TRIAL))
-    assert card["indicator"] == "warning"
-    assert card["summary"] == "SCS trial: not supported by the FBSS pathway now"
+    # Emergency is not urgent (pathway.md 11): an order signed beside an emergency red
+    # flag is critical and says so in its summary (a clinician's review: it was a
+    # warning that never said "emergency").
+    assert card["indicator"] == "critical"
+    assert card["summary"] == (
+        "SCS trial: not supported by the FBSS pathway now; emergency: same-day assessment first"
+    )
     assert "A red flag" in card["detail"]
     assert "emergency assessment" in card["detail"].lower()
     assert "Spinal cord stimulation: blocked" in card["detail"]

@@ -16,7 +16,7 @@ from ..explain.words import code_words
 from ..record import PatientRecord
 from ..ruleset import RuleSet, default_ruleset
 from ..steps import STEP_ACTIONS, StepCheck
-from ..vocabulary import ActionCode, Stage
+from ..vocabulary import ActionCode, RedFlagTier, Stage
 from .cards import dates_line, new_card, rule_titles
 
 __all__ = [
@@ -77,13 +77,13 @@ def order_warning_card(
         "Supports, does not replace, clinical judgement.",
     ]
     titles = rule_titles(ruleset or default_ruleset())
-    card = new_card(
-        f"{code_words(check.step)}: not supported by the FBSS pathway now",
-        "warning",
-        check.rule_id,
-        titles,
-        lines,
-    )
+    # Emergency is not urgent (pathway.md 11): beside an emergency red flag the card is
+    # critical and its summary says what comes first.
+    emergency = RedFlagTier.EMERGENCY in recommendation.red_flag_tiers
+    summary = f"{code_words(check.step)}: not supported by the FBSS pathway now"
+    if emergency:
+        summary += "; emergency: same-day assessment first"
+    card = new_card(summary, "critical" if emergency else "warning", check.rule_id, titles, lines)
     card["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
         for code, display in OVERRIDE_REASONS.items()
