@@ -160,7 +160,8 @@ def test_the_fact_catalogue_is_what_extraction_reads() -> None:
                     },
                     {"kind": "scs_implant", "relief_percent": 70},
                 ],
-                "pain": {"dn4": 5, "lanss": 14, "paindetect": 20},
+                # under 6 months of pain: the day it reaches 6 is a fact too
+                "pain": {"dn4": 5, "lanss": 14, "paindetect": 20, "duration_months": 4},
                 "psychosocial": {
                     "psychological_evaluation": "no_concerns",
                     "psychological_evaluation_date": "2026-10-01",

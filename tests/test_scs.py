@@ -397,3 +397,19 @@ def test_a_screen_that_decides_the_neuropathic_component_is_shown_with_its_sourc
     assert screen in {item.fact for item in scs.inputs}
     assert source in scs.sources
     assert other not in scs.sources  # the other screen is not recorded: its source is not cited
+
+
+@pytest.mark.parametrize(("months", "possible"), [(5.0, "1 Nov 2026"), (5.5, "17 Oct 2026")])
+def test_not_yet_for_the_months_of_pain_says_the_date_it_becomes_possible(
+    months: float, possible: str
+) -> None:
+    # pathway.md 4: not_yet comes "with the date it becomes possible". An outside review:
+    # the 3-month rule gave its date, the 6 months of pain only "once it has lasted 6
+    # months". The date is the follow-up's own (pain_six_months), never earlier.
+    result = _evaluate({"pain": {**NEUROPATHIC_LEG, "duration_months": months}})
+    scs = result.option(SCS)
+    assert scs.verdict is Verdict.NOT_YET
+    assert scs.rule_id == "SCS-29"
+    assert f"from {possible}" in scs.reasons[0]
+    [due] = [d for d in result.reassess if d.item.value == "pain_six_months"]
+    assert possible == f"{due.due.day} {due.due:%b %Y}"

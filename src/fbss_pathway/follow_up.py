@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .facts import FactValue, add_calendar_months
+from .facts import FactValue, add_calendar_months, months_reached
 from .record import PatientRecord, Treatment, TreatmentKind
 from .rules_engine.model import Parameter
 from .vocabulary import ReassessItem
@@ -76,9 +76,6 @@ _ORDER = {item.value: index for index, item in enumerate(ReassessItem)}
 
 #: Every parameter the follow-up dates read (a rule set may leave any of them out).
 PARAMETERS = frozenset({*INTERVALS.values(), *RF_SCHEDULE, *IMPLANT_SCHEDULE, _YEARLY})
-
-#: The longest month: a fraction of a month added as days of it never lands early.
-_LONGEST_MONTH_DAYS = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +172,8 @@ def _pain_six_months(record: PatientRecord, parameters: Mapping[str, Parameter])
     had = record.pain.duration_months
     if needed is None or had is None or had >= needed:
         return None
-    to_go = needed - had
-    whole = math.floor(to_go)
-    days = math.ceil(round((to_go - whole) * _LONGEST_MONTH_DAYS, 6))
     assessed = record.assessment_date
-    due = add_calendar_months(assessed, whole) + timedelta(days=days)
+    due = months_reached(assessed, had, needed)
     return Due(ReassessItem.PAIN_SIX_MONTHS, due, name, assessed)
 
 

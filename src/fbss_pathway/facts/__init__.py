@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .catalogue import FACTS, STEP_RECORDS, FactSpec, FactType, FactValue
 from .extract import extract_facts
-from .months import add_calendar_months, calendar_months, months_begun
+from .months import add_calendar_months, calendar_months, months_begun, months_reached
 
 __all__ = [
     "FACTS",
@@ -26,4 +26,5 @@ __all__ = [
     "calendar_months",
     "extract_facts",
     "months_begun",
+    "months_reached",
 ]

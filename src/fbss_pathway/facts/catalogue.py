@@ -155,6 +155,12 @@ _DERIVED_SPECS: tuple[FactSpec, ...] = (
         "Date of the most recent spine operation (ISO 8601).",
         (),
     ),
+    _category(
+        "scs_pain_months_date",
+        "pain.duration_months, assessment_date",
+        "The day the months of pain reach the SCS threshold (ISO 8601), while they have not.",
+        (),
+    ),
     _number("back_nrs", "pain.back_nrs", "Back pain intensity, NRS 0-10."),
     _number("leg_nrs", "pain.leg_nrs", "Leg pain intensity, NRS 0-10."),
     _flag("radiating_leg_pain", "pain.radiating_leg_pain", "Pain radiates into a leg."),

@@ -26,7 +26,7 @@ from ..record import (
     TreatmentKind,
 )
 from .catalogue import _CATEGORY_FACTS, _DIRECT, FactValue
-from .months import calendar_months, months_begun
+from .months import calendar_months, months_begun, months_reached
 
 __all__ = ["extract_facts"]
 
@@ -100,6 +100,19 @@ def _opioid_facts(record: PatientRecord, table: MmeTable) -> dict[str, FactValue
         "mme_per_day": None,
         "mme_per_day_at_least": 0 if in_use else None,
     }
+
+
+def _pain_months_date(
+    record: PatientRecord, parameters: Mapping[str, ParameterValue]
+) -> str | None:
+    """The day the months of pain reach the SCS threshold, while they have not yet.
+
+    The follow-up's own date (``pain_six_months``), so that a "not yet" says when.
+    """
+    needed, had = parameters.get("scs_min_pain_months"), record.pain.duration_months
+    if not isinstance(needed, int | float) or had is None or had >= needed:
+        return None
+    return months_reached(record.assessment_date, had, float(needed)).isoformat()
 
 
 def _ended(treatment: Treatment, assessed: date) -> bool:
@@ -244,6 +257,7 @@ def extract_facts(
         "lanss": pain.lanss,
         "paindetect": pain.paindetect,
         "pain_months": pain.duration_months,
+        "scs_pain_months_date": _pain_months_date(record, parameters),
         **opioids,
         "block_on_record": block is not None,
         "rf_on_record": rf is not None,

@@ -8,9 +8,13 @@ as days divided by a mean month length.
 from __future__ import annotations
 
 import calendar
-from datetime import date
+import math
+from datetime import date, timedelta
 
-__all__ = ["add_calendar_months", "calendar_months", "months_begun"]
+__all__ = ["add_calendar_months", "calendar_months", "months_begun", "months_reached"]
+
+#: A fraction of a month still to go is counted in days of the longest month.
+_LONGEST_MONTH_DAYS = 31
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -53,3 +57,16 @@ def months_begun(start: date, end: date) -> int:
     """
     months = calendar_months(start, end)
     return months + 1 if end > add_calendar_months(start, months) else months
+
+
+def months_reached(assessed: date, had: float, needed: float) -> date:
+    """The day ``had`` months (at ``assessed``) reach ``needed``; never one too early.
+
+    The whole months still to go are calendar months; a fraction left over is added
+    as days of the longest month, rounded up, so the date is never one on which the
+    months could still be fewer than ``needed`` (docs/pathway.md, safer reading 16).
+    """
+    to_go = max(needed - had, 0.0)
+    whole = math.floor(to_go)
+    days = math.ceil(round((to_go - whole) * _LONGEST_MONTH_DAYS, 6))
+    return add_calendar_months(assessed, whole) + timedelta(days=days)
