@@ -62,6 +62,8 @@ _ONCE = {
     Verdict.IN_PLACE: "set aside by the above: ",
 }
 _ONCE.update(dict.fromkeys(Verdict, "also: ") | _ONCE)
+_AGAINST = (Verdict.NOT_APPROPRIATE, Verdict.IN_PLACE)
+_OPENING = (Verdict.APPROPRIATE, Verdict.MAY_BE_APPROPRIATE)
 
 
 def _introduced(deciding: Verdict, outranked: Verdict) -> str:
@@ -250,12 +252,18 @@ def _appraised(
         or (verdict is Verdict.NOT_YET and rule.awaits_surgical_opinion and candidate)
     )
     criteria: tuple[LadderCriterion, ...] = rule_criteria(ruleset, deciding, facts, derived)
+    # Against the option, or with it in place, what would have opened it no longer
+    # applies: those rules are named in ``also_from``, their reasons left out (a
+    # clinician's review: "trial failed; set aside by the above: ... strongly
+    # recommended" still read as advice for the option).
+    against = verdict in _AGAINST
     reasons = tuple(
         dict.fromkeys(
             shown(ruleset, i, facts).reason
             if _verdict(rules[i]) is verdict
             else f"{_introduced(verdict, _verdict(rules[i]))}{shown(ruleset, i, facts).reason}"
             for i in ranked
+            if not (against and _verdict(rules[i]) in _OPENING)
         )
     )
     # The advice of the strongest rule stating one; none beside an implant in place or a
