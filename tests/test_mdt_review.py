@@ -13,6 +13,7 @@ from typing import Any
 
 from fbss_pathway import ActionCode, Option, Recommendation, Stage, Verdict, evaluate, load_ruleset
 from fbss_pathway.cds_hooks import cards
+from fbss_pathway.cli import example_paths
 from fbss_pathway.fhir import read_bundle
 
 from .fhir_builders import bundle, condition
@@ -190,6 +191,40 @@ def test_numbers_cite_sources_that_contain_them_with_their_basis() -> None:
     assert parameters["rf_success_relief_percent"].basis == "site"
     assert parameters["rf_min_relief_months"].basis == "site"
     assert parameters["phq9_scs_deferral"].basis == "site"
+
+
+def _thresholds(condition: Any, definitions: dict[str, Any]) -> set[str]:
+    """The parameters a rule's condition reads, through derived facts (a reader's walk)."""
+    from fbss_pathway.rules_engine.conditions import AllOf, AnyOf, Compare, Derived
+
+    if isinstance(condition, Compare):
+        return {condition.param} if condition.param is not None else set()
+    if isinstance(condition, Derived):
+        found = definitions.get(condition.name)
+        return set() if found is None else _thresholds(found, definitions)
+    if isinstance(condition, AllOf | AnyOf):
+        return set().union(*(_thresholds(item, definitions) for item in condition.items))
+    return set()
+
+
+def test_every_basis_kind_an_action_claims_has_its_source_beside_it() -> None:
+    # A clinician's review: "SIJ-02: iLive (2025) (basis: guideline, consensus, site)", a
+    # guideline claimed with no guideline cited (the kinds come from the thresholds the
+    # rule reads, the sources were the rule's own). pathway.md 0 and 12.
+    rules = load_ruleset()
+    by_id = {rule.id: rule for rule in rules.rules}
+    records = [json.loads(path.read_text()) for path in example_paths()]
+    checked = 0
+    for record in records:
+        result = evaluate(record, ladder=False)
+        for part in (*result.actions, *result.options):
+            if part.rule_id is None or part.rule_id not in by_id:
+                continue
+            rule = by_id[part.rule_id]
+            for name in _thresholds(rule.when, dict(rules.definitions)):
+                assert set(rules.parameters[name].sources) <= set(part.sources), (rule.id, name)
+                checked += 1
+    assert checked
 
 
 def test_an_old_red_flag_code_does_not_hold_the_patient_in_urgent_review() -> None:

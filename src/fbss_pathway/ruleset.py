@@ -96,12 +96,21 @@ class RuleSet:
         self.basis: tuple[tuple[str, ...], ...] = tuple(
             _basis(rule, self.definitions, self.parameters) for rule in self.rules
         )
-        # The sources of the thresholds each rule compares a fact with (through derived
-        # facts), by fact: cited where the fact is recorded and so the threshold counted.
-        self.threshold_sources: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = tuple(
+        # What each rule cites to a reader: its own sources, then those of every
+        # threshold its condition reads (through derived facts), so that every basis kind
+        # it claims (``basis``, from the same thresholds) has a source beside it.
+        self.cited: tuple[tuple[str, ...], ...] = tuple(
             tuple(
-                (fact, self.parameters[param].sources)
-                for fact, param in sorted(_thresholds(rule.when, self.definitions))
+                dict.fromkeys(
+                    (
+                        *rule.sources,
+                        *(
+                            source
+                            for name in sorted(_parameters_read(rule.when, self.definitions))
+                            for source in self.parameters[name].sources
+                        ),
+                    )
+                )
             )
             for rule in self.rules
         )
@@ -129,20 +138,6 @@ def _parameters_read(condition: Condition, definitions: Mapping[str, Condition])
             return set() if found is None else _parameters_read(found, definitions)
         case AllOf(items=items) | AnyOf(items=items):
             return set().union(*(_parameters_read(item, definitions) for item in items))
-        case _:
-            return set()
-
-
-def _thresholds(condition: Condition, definitions: Mapping[str, Condition]) -> set[tuple[str, str]]:
-    """The (fact, parameter) pairs a condition compares, following derived facts."""
-    match condition:
-        case Compare(fact=fact, param=param) if param is not None:
-            return {(fact, param)}
-        case Derived(name=name):
-            found = definitions.get(name)
-            return set() if found is None else _thresholds(found, definitions)
-        case AllOf(items=items) | AnyOf(items=items):
-            return set().union(*(_thresholds(item, definitions) for item in items))
         case _:
             return set()
 

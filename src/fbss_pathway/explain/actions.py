@@ -144,7 +144,7 @@ def _step_action(
             rule_id=ruleset.rules[index].id,
             reason=shown.reason,
             inputs=shown.inputs,
-            sources=ruleset.rules[index].sources,
+            sources=ruleset.cited[index],
             basis=ruleset.basis[index],
             option=appraisal.option,
             discuss_at_mdt=discuss,
@@ -167,7 +167,7 @@ def _action(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) 
 def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) -> Action:
     index, shown = parts[0]
     rule = ruleset.rules[index]
-    reason, inputs, sources = shown.reason, list(shown.inputs), list(rule.sources)
+    reason, inputs, sources = shown.reason, list(shown.inputs), list(ruleset.cited[index])
     also_from = []
     for index, shown in parts[1:]:
         other = ruleset.rules[index]
@@ -176,7 +176,7 @@ def _merged(ruleset: RuleSet, code: ActionCode, parts: list[tuple[int, Shown]]) 
             reason += f"; {shown.reason}"
         listed = {i.fact for i in inputs}
         inputs += [i for i in shown.inputs if i.fact not in listed]
-        sources += [s for s in other.sources if s not in sources]
+        sources += [s for s in ruleset.cited[index] if s not in sources]
     return built(
         Action,  # the rule set's own data: not re-validated
         code=code,

@@ -173,7 +173,7 @@ def _held_by_red_flags(
         "red flag: assess first (" + render(rules[i].reason, facts, ruleset.parameters) + ")"
         for i in red_flags
     )
-    sources = tuple(dict.fromkeys(s for i in red_flags for s in rules[i].sources))
+    sources = tuple(dict.fromkeys(s for i in red_flags for s in ruleset.cited[i]))
     appraisal = OptionAppraisal(
         option=option,
         verdict=Verdict.BLOCKED,
@@ -274,19 +274,13 @@ def _appraised(
     if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
         reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
-    sources = rule.sources
+    sources = ruleset.cited[deciding]
     if advice is not None:
         # The advice rests on its own rule and the screens behind it (a DN4 of 5 decides
-        # the neuropathic component): their inputs and the sources of the thresholds
-        # counted are shown too (pathway.md 0, 12; an outside review).
+        # the neuropathic component): their inputs and sources are shown too (pathway.md
+        # 0, 12; an outside review).
         advising = next(i for i in ranked if rules[i].advice)
-        counted = (
-            source
-            for fact, cited in ruleset.threshold_sources[advising]
-            if facts.get(fact) is not None
-            for source in cited
-        )
-        sources = tuple(dict.fromkeys((*sources, *rules[advising].sources, *counted)))
+        sources = tuple(dict.fromkeys((*sources, *ruleset.cited[advising])))
         inputs = tuple(dict.fromkeys((*inputs, *shown(ruleset, advising, facts).inputs)))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = built(
