@@ -217,12 +217,14 @@ def test_every_basis_kind_an_action_claims_has_its_source_beside_it() -> None:
     checked = 0
     for record in records:
         result = evaluate(record, ladder=False)
-        for part in (*result.actions, *result.options):
-            if part.rule_id is None or part.rule_id not in by_id:
+        cited = [(a.rule_id, a.sources) for a in result.actions]
+        cited += [(o.rule_id, o.sources) for o in result.options]
+        for rule_id, sources in cited:
+            if rule_id is None or rule_id not in by_id:
                 continue
-            rule = by_id[part.rule_id]
+            rule = by_id[rule_id]
             for name in _thresholds(rule.when, dict(rules.definitions)):
-                assert set(rules.parameters[name].sources) <= set(part.sources), (rule.id, name)
+                assert set(rules.parameters[name].sources) <= set(sources), (rule.id, name)
                 checked += 1
     assert checked
 
