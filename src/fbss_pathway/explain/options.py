@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ..facts import FactValue
 from ..recommendation import LadderCriterion, OptionAppraisal, built
-from ..rules_engine.model import Rule
+from ..rules_engine.model import BASIS_KINDS, Rule
 from ..ruleset import RuleSet
 from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, ScsAdvice, Stage, Verdict
 from .cache import keep
@@ -274,13 +274,15 @@ def _appraised(
     if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
         reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
-    sources = ruleset.cited[deciding]
+    sources, basis = ruleset.cited[deciding], ruleset.basis[deciding]
     if advice is not None:
         # The advice rests on its own rule and the screens behind it (a DN4 of 5 decides
         # the neuropathic component): their inputs and sources are shown too (pathway.md
         # 0, 12; an outside review).
         advising = next(i for i in ranked if rules[i].advice)
         sources = tuple(dict.fromkeys((*sources, *ruleset.cited[advising])))
+        kinds = {*basis, *ruleset.basis[advising]}
+        basis = tuple(kind for kind in BASIS_KINDS if kind in kinds)
         inputs = tuple(dict.fromkeys((*inputs, *shown(ruleset, advising, facts).inputs)))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = built(
@@ -293,7 +295,7 @@ def _appraised(
         criteria=criteria,
         inputs=inputs,
         sources=sources,
-        basis=ruleset.basis[deciding],
+        basis=basis,
         also_from=tuple(rules[i].id for i in ranked[1:]),
         counts_for_stage=counts,
         advice_level=advice,
