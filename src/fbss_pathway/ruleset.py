@@ -108,6 +108,7 @@ class RuleSet:
                             source
                             for name in sorted(_parameters_read(rule.when, self.definitions))
                             for source in self.parameters[name].sources
+                            if source != SITE_CHOICE  # the basis "site" says it
                         ),
                     )
                 )
@@ -161,6 +162,12 @@ def _conclusion(rule: Rule, value: bool) -> str:
     if rule.warning is not None:
         parts.append("warning")
     return ", ".join(parts)
+
+
+#: The source key of a threshold that is the site's own choice (``rules/sources.toml``):
+#: not a publication, so never cited beside a rule's sources; its basis kind, ``site``,
+#: says it.
+SITE_CHOICE = "site_policy"
 
 
 def default_rules_path() -> Path:
