@@ -411,3 +411,11 @@ def test_not_yet_for_the_months_of_pain_says_the_date_it_becomes_possible(
     assert f"from {possible}" in scs.reasons[0]
     [due] = [d for d in result.reassess if d.item.value == "pain_six_months"]
     assert possible == f"{due.due.day} {due.due:%b %Y}"
+
+
+def test_thomson_2022_figures_are_shown_with_their_source() -> None:
+    # pathway.md 0: every figure carries its source. An outside review: the 86 % / 60 %
+    # of Thomson 2022 were printed on the option without thomson2022 among its sources.
+    scs = _evaluate({"pain": NEUROPATHIC_LEG}).option(SCS)
+    assert any("Thomson 2022" in reason for reason in scs.reasons)
+    assert "thomson2022" in scs.sources

@@ -33,7 +33,7 @@ from ..ruleset import RuleSet
 from ..vocabulary import LADDER, ActionCode, Option, RedFlagTier, ScsAdvice, Stage, Verdict
 from .cache import keep
 from .criteria_view import rule_criteria
-from .scs_evidence import PSYCHOSOCIAL_FIGURES
+from .scs_evidence import PSYCHOSOCIAL_FIGURES, PSYCHOSOCIAL_FIGURES_SOURCE
 from .shown import shown
 from .templates import render
 
@@ -271,8 +271,7 @@ def _appraised(
     advice = next((rules[i].advice for i in ranked if rules[i].advice), None)
     if rule.advice is None and verdict in (Verdict.IN_PLACE, Verdict.NOT_APPROPRIATE):
         advice = None
-    if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
-        reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
+
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     sources, basis = ruleset.cited[deciding], ruleset.basis[deciding]
     if advice is not None:
@@ -283,6 +282,10 @@ def _appraised(
         sources = tuple(dict.fromkeys((*sources, *ruleset.cited[advising])))
         kinds = {*basis, *ruleset.basis[advising]}
         basis = tuple(kind for kind in BASIS_KINDS if kind in kinds)
+    if advice in (ScsAdvice.STRONGLY_RECOMMENDED, ScsAdvice.RECOMMENDED):
+        # Every figure carries its source (pathway.md 0): Thomson 2022's, with the figures.
+        reasons = (*reasons, PSYCHOSOCIAL_FIGURES)
+        sources = tuple(dict.fromkeys((*sources, PSYCHOSOCIAL_FIGURES_SOURCE)))
         inputs = tuple(dict.fromkeys((*inputs, *shown(ruleset, advising, facts).inputs)))
     # Built from the rule set's own data, already valid: constructed, not re-validated.
     appraisal = built(

@@ -17,6 +17,7 @@ from ..vocabulary import Option, ScsAdvice, Verdict
 __all__ = [
     "ADVICE_WORDS",
     "PSYCHOSOCIAL_FIGURES",
+    "PSYCHOSOCIAL_FIGURES_SOURCE",
     "TYPICAL_OUTCOMES_NOTE",
     "TypicalOutcome",
     "typical_outcomes",
@@ -36,6 +37,8 @@ PSYCHOSOCIAL_FIGURES = (
     "patients for whom SCS was strongly recommended on clinical grounds, 86 % improved "
     "with no psychosocial problems and 60 % with severe ones"
 )
+#: The source key of those figures: cited wherever they are shown (pathway.md 0).
+PSYCHOSOCIAL_FIGURES_SOURCE = "thomson2022"
 
 #: Said beside the figures wherever they are shown: groups of patients, not a promise.
 TYPICAL_OUTCOMES_NOTE = (
