@@ -132,9 +132,8 @@ def appraise(
         )
         found = _APPRAISED.get(key)
         if found is None:
-            found = keep(
-                _APPRAISED, key, _appraised(ruleset, facts, derived, option, ranked), _APPRAISED_MAX
-            )
+            made = _appraised(ruleset, facts, derived, option, ranked, candidate)
+            found = keep(_APPRAISED, key, made, _APPRAISED_MAX)
         result.append(found)
     return result
 
@@ -195,9 +194,13 @@ def _appraised(
     derived: Mapping[str, bool],
     option: Option,
     ranked: list[int],
+    candidate: bool,
 ) -> Appraised:
     rules = ruleset.rules
     if not ranked:
+        # Undecided with the patient in position (a step of the option on record, or its
+        # entry criteria known to be met) counts for the stage like any unknown verdict:
+        # an unrecorded outcome never moves a patient down (pathway.md 4).
         appraisal = OptionAppraisal(
             option=option,
             verdict=Verdict.UNKNOWN,
@@ -208,6 +211,7 @@ def _appraised(
             inputs=(),
             sources=(),
             basis=(),
+            counts_for_stage=option.rung is not None and candidate,
         )
         return Appraised(appraisal, None, (), None)
     deciding = ranked[0]
