@@ -254,3 +254,26 @@ def test_the_reoperation_caution_only_where_surgery_is_in_question() -> None:
     order = ["info", "warning", "critical"]
     assert all(order.index(c["indicator"]) <= order.index(stage_card["indicator"]) for c in others)
     assert "next: SCS trial" in stage_card["summary"]
+
+
+def test_every_radiofrequency_verdict_says_its_efficacy_is_contested() -> None:
+    # pathway.md 6: "The option notes that RF's efficacy is contested". An outside review
+    # found it missing on RF in place, RF without its outcome and RF below 50 %.
+    from fbss_pathway.rules_engine.conditions import facts_read
+
+    rf_done = {"rf_on_record", "rf_relief_percent", "rf_relief_months", "rf_months"}
+    rules = load_ruleset().rules
+    about_rf = [  # the facet option's verdicts on a radiofrequency on record, or to do now
+        rule
+        for rule in rules
+        if rule.verdict is not None
+        and Option.FACET_INTERVENTION in rule.options
+        and "radiofrequency" in rule.reason
+        and (
+            rf_done & set(facts_read(rule.when, None))
+            or {"radiofrequency_denervation", "repeat_radiofrequency"} & set(rule.steps)
+        )
+    ]
+    assert about_rf
+    for rule in about_rf:
+        assert "contested" in rule.reason, rule.id
