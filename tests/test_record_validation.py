@@ -134,6 +134,32 @@ def test_errors_do_not_echo_patient_data(why: str, patch: dict[str, Any], field:
             assert value not in text, f"{why}: the input value was echoed"
 
 
+@pytest.mark.parametrize(("why", "patch", "field"), INVALID, ids=[row[0] for row in INVALID])
+def test_no_form_of_the_error_holds_patient_data(
+    why: str, patch: dict[str, Any], field: str
+) -> None:
+    # An outside review: str(error) was clean, but error.errors() and error.json() carried
+    # each value as "input", and a check across fields the whole record, patient_id
+    # included. A program that logs them would log patient data.
+    data = patched({"patient_id": SECRET_ID, **patch})
+    for validate in (
+        lambda: evaluate(data),
+        lambda: PatientRecord.model_validate(data),
+        lambda: PatientRecord.model_validate_json(json.dumps(data, default=str)),
+        lambda: PatientRecord(**data),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            validate()
+        error = caught.value
+        text = str(error) + repr(error.errors()) + error.json()
+        assert SECRET_ID not in text, why
+        for value in ("severe", "maybe", "spinal_tap", "L4/5", "2999-01-01"):
+            if value in json.dumps(patch):
+                assert value not in text, f"{why}: the input value was echoed"
+        assert field in _locs(error), why
+        assert all(item["input"] is None for item in error.errors())
+
+
 def test_unknown_is_accepted_and_stays_unknown() -> None:
     record = PatientRecord.model_validate(
         {"assessment_date": "2026-01-05", "operations": [{"date": "2024-01-01", "kind": "other"}]}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fbss_pathway.record.clinical import (
     Examination,
@@ -18,7 +18,7 @@ from fbss_pathway.record.clinical import (
 )
 from fbss_pathway.record.medicines import Medicines
 from fbss_pathway.record.psychosocial import Psychosocial
-from fbss_pathway.record.scales import NUMBER, Flag, Percent, RecordPart, item
+from fbss_pathway.record.scales import NUMBER, Flag, Percent, RecordPart, item, without_values
 from fbss_pathway.record.treatments import Treatment, TreatmentKind
 
 
@@ -51,6 +51,39 @@ class PatientRecord(RecordPart):
     surgical_opinion: SurgicalOpinion | None = item("The spinal surgeon's opinion on record.")
     in_fitness_programme: Flag = item("Takes part in a fitness programme.")
     oswestry_disability_index: Percent | None = Field(default=None, description="ODI, 0-100 %.")
+
+    # Every way of validating a record refuses bad data with an error that holds no
+    # value: pydantic keeps each input in ``errors()`` and ``json()`` (and the whole
+    # record for a check across fields), which a program that logs them would log.
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise without_values(error) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """As pydantic's, with an error that holds no patient value."""
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as error:
+            raise without_values(error) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """As pydantic's, with an error that holds no patient value."""
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as error:
+            raise without_values(error) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **options: Any) -> Self:
+        """As pydantic's, with an error that holds no patient value."""
+        try:
+            return super().model_validate_strings(obj, **options)
+        except ValidationError as error:
+            raise without_values(error) from None
 
     @field_validator("assessment_date")
     @classmethod

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = ["NRS", "NUMBER", "Flag", "Months", "Percent", "RecordPart", "Weeks", "item"]
 
@@ -61,3 +62,17 @@ class RecordPart(BaseModel):
         hide_input_in_errors=True,
         str_strip_whitespace=True,
     )
+
+
+def without_values(error: ValidationError) -> ValidationError:
+    """The same validation error with no input in it: each field, type and message kept.
+
+    pydantic's ``errors()`` and ``json()`` carry every refused value as ``input`` (and,
+    for a check across fields, the whole record); ``hide_input_in_errors`` hides them
+    only from the text. Messages never hold values here (they name fields).
+    """
+    details: list[InitErrorDetails] = [
+        {"type": PydanticCustomError(item["type"], item["msg"]), "loc": item["loc"], "input": None}
+        for item in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    return ValidationError.from_exception_data(error.title, details, hide_input=True)
