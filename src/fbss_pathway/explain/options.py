@@ -159,6 +159,12 @@ _APPRAISED: dict[tuple[object, ...], Appraised] = {}
 _APPRAISED_MAX = 20_000
 
 
+def _placing_rule(ruleset: RuleSet, option: Option) -> int | None:
+    """The rule defining the option's "in position" fact (:func:`candidate_fact`), if any."""
+    name = candidate_fact(option)
+    return next((i for i, rule in enumerate(ruleset.rules) if rule.derive == name), None)
+
+
 def _verdict(rule: Rule) -> Verdict:
     assert rule.verdict is not None
     return rule.verdict
@@ -200,17 +206,20 @@ def _appraised(
     if not ranked:
         # Undecided with the patient in position (a step of the option on record, or its
         # entry criteria known to be met) counts for the stage like any unknown verdict:
-        # an unrecorded outcome never moves a patient down (pathway.md 4).
+        # an unrecorded outcome never moves a patient down (pathway.md 4). The rule that
+        # puts the patient in position is then its basis, with its criteria and sources.
+        placing = _placing_rule(ruleset, option) if candidate else None
+        placed = () if placing is None else rule_criteria(ruleset, placing, facts, derived)
         appraisal = OptionAppraisal(
             option=option,
             verdict=Verdict.UNKNOWN,
             next_step=None,
-            rule_id="",
+            rule_id="" if placing is None else rules[placing].id,
             reasons=("the record does not decide this option: see the missing information",),
-            criteria=(),
-            inputs=(),
-            sources=(),
-            basis=(),
+            criteria=placed,
+            inputs=tuple(dict.fromkeys(value for c in placed for value in c.inputs)),
+            sources=() if placing is None else ruleset.cited[placing],
+            basis=() if placing is None else ruleset.basis[placing],
             counts_for_stage=option.rung is not None and candidate,
         )
         return Appraised(appraisal, None, (), None)
