@@ -277,3 +277,26 @@ def test_every_radiofrequency_verdict_says_its_efficacy_is_contested() -> None:
     assert about_rf
     for rule in about_rf:
         assert "contested" in rule.reason, rule.id
+
+
+def test_an_option_no_rule_decides_shows_this_patients_values_never_an_earlier_ones() -> None:
+    # The rule that puts a patient in position names an undecided option; its criteria
+    # were kept per option alone, so a later patient was shown an earlier one's block
+    # (found by the CI profile of a property test).
+    from fbss_pathway import PatientRecord
+    from fbss_pathway.facts import extract_facts
+
+    rules = load_ruleset()
+    rf = {"kind": "radiofrequency_denervation", "relief_percent": 50, "relief_duration_months": 6}
+    trial = {"kind": "exercise_therapy", "duration_weeks": 16, "adherence": "good"}
+    block = {"kind": "medial_branch_block", "relief_percent": 80}
+    for treatments in ([trial, rf, block], [trial, rf], [trial, rf, block], [trial, rf]):
+        record = PatientRecord.model_validate(
+            patched({"pain": {"back_nrs": 5, "leg_nrs": 2}, "treatments": treatments})
+        )
+        facts = extract_facts(record, rules.parameter_values, mme=rules.mme)
+        facet = evaluate(record, ruleset=rules, ladder=False).option(Option.FACET_INTERVENTION)
+        assert facet.rule_id, "the rule that puts the patient in position"
+        for criterion in facet.criteria:
+            for shown in criterion.inputs:
+                assert shown.value == facts.get(shown.fact), (shown.fact, treatments)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..facts import FactValue
 from ..recommendation import LadderCriterion, OptionAppraisal, built
@@ -123,12 +124,16 @@ def appraise(
         # An appraisal depends on the rules that fired for it, whether the patient is in
         # position, and the values of the facts those rules read or quote.
         fired_here = tuple(ranked)
+        # An option no rule decides, with the patient in position, is shown by the rule
+        # that puts the patient there: the values that rule reads belong in the key.
+        placing = _placing_rule(ruleset, option) if candidate and not ranked else None
+        shown_over = fired_here if placing is None else (placing,)
         key = (
             ruleset.version,
             option,
             candidate,
             fired_here,
-            *map(facts.get, shown_facts(ruleset, fired_here)),
+            *map(facts.get, shown_facts(ruleset, shown_over)),
         )
         found = _APPRAISED.get(key)
         if found is None:
@@ -159,6 +164,7 @@ _APPRAISED: dict[tuple[object, ...], Appraised] = {}
 _APPRAISED_MAX = 20_000
 
 
+@lru_cache(maxsize=64)
 def _placing_rule(ruleset: RuleSet, option: Option) -> int | None:
     """The rule defining the option's "in position" fact (:func:`candidate_fact`), if any."""
     name = candidate_fact(option)
