@@ -72,10 +72,10 @@ footer { margin-top: 2em; font-size: 0.9em; color: #333; border-top: 1px solid #
 @media (max-width: 600px) { body { margin: 0.5em auto; padding: 0 0.6em; }
                             h1 { font-size: 1.2em; } }
 @page { size: A4; margin: 12mm; }
-@media print { body { margin: 0; max-width: none; font-size: 8pt; line-height: 1.2; }
+@media print { body { margin: 0; max-width: none; font-size: 7.5pt; line-height: 1.2; }
                ol { padding-left: 1.4em; } li p, .option p { margin: 0.1em 0; }
                .warning { background: none; } .sources { display: none; }
-               .inputs { font-size: 7pt; color: #333; } .inputs table { margin: 0; }
+               .inputs, .rule { font-size: 7pt; color: #333; } .inputs table { margin: 0; }
                .inputs th { display: none; } .inputs details { display: none; }
                .inputs tr, .inputs td { display: inline; border: none; padding: 0; }
                .inputs td:first-child::after { content: ": "; }
