@@ -137,7 +137,7 @@ def appraise(
         )
         found = _APPRAISED.get(key)
         if found is None:
-            made = _appraised(ruleset, facts, derived, option, ranked, candidate)
+            made = _appraised(ruleset, facts, derived, option, ranked, candidate, placing)
             found = keep(_APPRAISED, key, made, _APPRAISED_MAX)
         result.append(found)
     return result
@@ -207,14 +207,15 @@ def _appraised(
     option: Option,
     ranked: list[int],
     candidate: bool,
+    placing: int | None,
 ) -> Appraised:
     rules = ruleset.rules
     if not ranked:
         # Undecided with the patient in position (a step of the option on record, or its
         # entry criteria known to be met) counts for the stage like any unknown verdict:
         # an unrecorded outcome never moves a patient down (pathway.md 4). The rule that
-        # puts the patient in position is then its basis, with its criteria and sources.
-        placing = _placing_rule(ruleset, option) if candidate else None
+        # puts the patient in position (``placing``) is then its basis, with its criteria
+        # and sources.
         placed = () if placing is None else rule_criteria(ruleset, placing, facts, derived)
         appraisal = OptionAppraisal(
             option=option,
@@ -290,7 +291,6 @@ def _appraised(
     advice = next((rules[i].advice for i in ranked if rules[i].advice), None)
     if rule.advice is None and verdict in (Verdict.IN_PLACE, Verdict.NOT_APPROPRIATE):
         advice = None
-
     inputs = tuple(dict.fromkeys(value for criterion in criteria for value in criterion.inputs))
     sources, basis = ruleset.cited[deciding], ruleset.basis[deciding]
     if advice is not None:

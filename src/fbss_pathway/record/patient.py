@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -20,6 +21,16 @@ from fbss_pathway.record.medicines import Medicines
 from fbss_pathway.record.psychosocial import Psychosocial
 from fbss_pathway.record.scales import NUMBER, Flag, Percent, RecordPart, item, without_values
 from fbss_pathway.record.treatments import Treatment, TreatmentKind
+
+_T = TypeVar("_T")
+
+
+def _refusing_values(validate: Callable[[], _T]) -> _T:
+    """``validate()``, its validation error re-raised holding no value (:func:`without_values`)."""
+    try:
+        return validate()
+    except ValidationError as error:
+        raise without_values(error) from None
 
 
 class PatientRecord(RecordPart):
@@ -56,34 +67,26 @@ class PatientRecord(RecordPart):
     # value: pydantic keeps each input in ``errors()`` and ``json()`` (and the whole
     # record for a check across fields), which a program that logs them would log.
     def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise without_values(error) from None
+        _refusing_values(lambda: super(PatientRecord, self).__init__(**data))
 
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Self:
         """As pydantic's, with an error that holds no patient value."""
-        try:
-            return super().model_validate(obj, **options)
-        except ValidationError as error:
-            raise without_values(error) from None
+        return _refusing_values(lambda: super(PatientRecord, cls).model_validate(obj, **options))
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
         """As pydantic's, with an error that holds no patient value."""
-        try:
-            return super().model_validate_json(json_data, **options)
-        except ValidationError as error:
-            raise without_values(error) from None
+        return _refusing_values(
+            lambda: super(PatientRecord, cls).model_validate_json(json_data, **options)
+        )
 
     @classmethod
     def model_validate_strings(cls, obj: Any, **options: Any) -> Self:
         """As pydantic's, with an error that holds no patient value."""
-        try:
-            return super().model_validate_strings(obj, **options)
-        except ValidationError as error:
-            raise without_values(error) from None
+        return _refusing_values(
+            lambda: super(PatientRecord, cls).model_validate_strings(obj, **options)
+        )
 
     @field_validator("assessment_date")
     @classmethod
